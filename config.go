@@ -1,0 +1,173 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+
+	"linkdesk/db"
+	"linkdesk/pinwheel"
+)
+
+// setting is one configuration value: an environment variable and a flag
+// of the same meaning. The flag wins over the variable, the variable over
+// the default.
+type setting struct {
+	env, flag, def, help string
+}
+
+// serveSettings are the settings of `linkdesk serve`, in the order --help
+// lists them.
+var serveSettings = []setting{
+	{"LINKDESK_ADDR", "addr", "127.0.0.1:8080", "address to listen on"},
+	{"LINKDESK_DB", "db", "linkdesk.db", "path of the SQLite database file"},
+	{"LINKDESK_BASE_URL", "base-url", "", "public URL of Linkdesk, used for links and the cookie's Secure flag (default http://ADDR)"},
+	{"LINKDESK_SESSION_KEYS", "session-keys", "", "cookie keys as HEX_HASH_KEY:HEX_BLOCK_KEY (64 and 32 bytes); unset: generated once and kept in the database"},
+	{"LINKDESK_ADMIN_EMAIL", "admin-email", "", "email of the bootstrap admin, created when no staff exists (default admin@linkdesk.local)"},
+	{"LINKDESK_ADMIN_PASSWORD", "admin-password", "", "password of the bootstrap admin (at least 12 characters); unset: a random one is printed once"},
+	{"LINKDESK_LOG_FORMAT", "log-format", "text", "log format: text or json"},
+	{"LINKDESK_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error"},
+	{"LINKDESK_PINWHEEL_MODE", "pinwheel-mode", "emulator", "emulator (built-in sandbox emulator), sandbox, development or production"},
+	{"LINKDESK_PINWHEEL_SECRET", "pinwheel-secret", "", "Pinwheel API secret; in emulator mode the emulator's secret (unset: generated once and kept)"},
+	{"LINKDESK_PINWHEEL_VERSION", "pinwheel-version", pinwheel.DefaultVersion, "Pinwheel-Version for API calls and the webhook registration (2023-11-22 or 2025-07-08)"},
+	{"LINKDESK_SANDBOX_STATE", "sandbox-state", "linkdesk-sandbox.db", "emulator mode: the emulator's own SQLite state file"},
+	{"LINKDESK_WEBHOOK_TOLERANCE", "webhook-tolerance", "5m", "accepted clock skew of a webhook's X-Timestamp"},
+	{"LINKDESK_DEMO", "demo", "on", "on: create demo data on first start in emulator mode with an empty database; off: never"},
+}
+
+// config is the parsed, validated configuration of `linkdesk serve`.
+type config struct {
+	Addr             string
+	DB               string
+	BaseURL          string
+	SessionKeys      string
+	AdminEmail       string
+	AdminPassword    string
+	LogFormat        string
+	LogLevel         string
+	PinwheelMode     pinwheel.Mode
+	PinwheelSecret   string
+	PinwheelVersion  string
+	SandboxState     string
+	WebhookTolerance time.Duration
+	Demo             bool
+}
+
+// parseSettings reads settings from args and getenv into a map keyed by
+// env name. It prints usage on -h.
+func parseSettings(name, usage string, list []setting, args []string, getenv func(string) string, out io.Writer) (map[string]string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	vals := map[string]*string{}
+	for _, s := range list {
+		def := s.def
+		if v := getenv(s.env); v != "" {
+			def = v
+		}
+		vals[s.env] = fs.String(s.flag, def, s.help)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(out, "%s\n\nSettings (flag, environment variable, default):\n", usage)
+		for _, s := range list {
+			def := s.def
+			if def == "" {
+				def = `""`
+			}
+			fmt.Fprintf(out, "  --%-20s %-28s default %s\n      %s\n", s.flag, s.env, def, s.help)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	m := map[string]string{}
+	for k, v := range vals {
+		m[k] = strings.TrimSpace(*v)
+	}
+	return m, nil
+}
+
+// loadConfig validates settings; every error names its variable.
+func loadConfig(m map[string]string) (config, error) {
+	c := config{
+		Addr: m["LINKDESK_ADDR"], DB: m["LINKDESK_DB"], BaseURL: strings.TrimRight(m["LINKDESK_BASE_URL"], "/"),
+		SessionKeys: m["LINKDESK_SESSION_KEYS"], AdminEmail: m["LINKDESK_ADMIN_EMAIL"], AdminPassword: m["LINKDESK_ADMIN_PASSWORD"],
+		LogFormat: m["LINKDESK_LOG_FORMAT"], LogLevel: m["LINKDESK_LOG_LEVEL"], PinwheelMode: pinwheel.Mode(m["LINKDESK_PINWHEEL_MODE"]),
+		PinwheelSecret: m["LINKDESK_PINWHEEL_SECRET"], PinwheelVersion: m["LINKDESK_PINWHEEL_VERSION"], SandboxState: m["LINKDESK_SANDBOX_STATE"],
+	}
+	var errs []error
+	bad := func(env, format string, a ...any) { errs = append(errs, fmt.Errorf("%s: "+format, append([]any{env}, a...)...)) }
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
+		bad("LINKDESK_ADDR", "want host:port, got %q", c.Addr)
+	}
+	if c.DB == "" {
+		bad("LINKDESK_DB", "must not be empty")
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Addr
+	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		bad("LINKDESK_BASE_URL", "want an absolute http or https URL, got %q", c.BaseURL)
+	}
+	if c.SessionKeys != "" {
+		if _, _, err := db.ParseSessionKeys(c.SessionKeys); err != nil {
+			bad("LINKDESK_SESSION_KEYS", "%v", err)
+		}
+	}
+	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < db.MinPasswordLen {
+		bad("LINKDESK_ADMIN_PASSWORD", "use at least %d characters", db.MinPasswordLen)
+	}
+	if c.AdminEmail == "" {
+		c.AdminEmail = "admin@linkdesk.local"
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("LINKDESK_LOG_FORMAT", "want text or json, got %q", c.LogFormat)
+	}
+	if !oneOf(c.LogLevel, "debug", "info", "warn", "error") {
+		bad("LINKDESK_LOG_LEVEL", "want debug, info, warn or error, got %q", c.LogLevel)
+	}
+	switch c.PinwheelMode {
+	case pinwheel.ModeEmulator:
+	case pinwheel.ModeSandbox, pinwheel.ModeDevelopment, pinwheel.ModeProduction:
+		if c.PinwheelSecret == "" {
+			bad("LINKDESK_PINWHEEL_SECRET", "required in %s mode", c.PinwheelMode)
+		}
+	default:
+		bad("LINKDESK_PINWHEEL_MODE", "want emulator, sandbox, development or production, got %q", c.PinwheelMode)
+	}
+	if !oneOf(c.PinwheelVersion, pinwheel.Version20231122, pinwheel.Version20250708) {
+		bad("LINKDESK_PINWHEEL_VERSION", "want %s or %s, got %q", pinwheel.Version20231122, pinwheel.Version20250708, c.PinwheelVersion)
+	}
+	if c.PinwheelMode == pinwheel.ModeEmulator && c.SandboxState == "" {
+		bad("LINKDESK_SANDBOX_STATE", "must not be empty in emulator mode")
+	}
+	d, err := time.ParseDuration(m["LINKDESK_WEBHOOK_TOLERANCE"])
+	if err != nil || d <= 0 || d > 24*time.Hour {
+		bad("LINKDESK_WEBHOOK_TOLERANCE", "want a duration between 1s and 24h such as 5m, got %q", m["LINKDESK_WEBHOOK_TOLERANCE"])
+	}
+	c.WebhookTolerance = d
+	switch m["LINKDESK_DEMO"] {
+	case "on", "true", "1":
+		c.Demo = true
+	case "off", "false", "0":
+	default:
+		bad("LINKDESK_DEMO", "want on or off, got %q", m["LINKDESK_DEMO"])
+	}
+	return c, errors.Join(errs...)
+}
+
+func oneOf(v string, set ...string) bool {
+	for _, s := range set {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+

@@ -1,0 +1,276 @@
+// Package db holds Linkdesk's own state: the Store, its embedded forward-only
+// migrations, and one file per aggregate. Each exported Store method is one
+// use case in one transaction.
+package db
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+//go:embed migrations/*.sql
+var migrationsFS embed.FS
+
+// TimeFormat is how every timestamp is stored: RFC 3339 in UTC with a fixed
+// number of fractional digits, so that text order equals time order and
+// PostgreSQL can cast it to timestamptz.
+const TimeFormat = "2006-01-02T15:04:05.000000Z"
+
+// FormatTime renders t in TimeFormat (UTC).
+func FormatTime(t time.Time) string { return t.UTC().Format(TimeFormat) }
+
+// ParseTime parses a stored timestamp; an empty string gives the zero time.
+func ParseTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// Options tune a Store. The zero value is production-ready.
+type Options struct {
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// PasswordCost is the bcrypt cost; 0 means 12. Tests may lower it.
+	PasswordCost int
+	// Readers is the size of the read-only connection pool; 0 means NumCPU+2.
+	Readers int
+}
+
+// Store is Linkdesk's database. Writes go through a single writer connection
+// (SQLite allows one writer at a time; queuing in Go is cheaper than
+// busy-waiting in SQLite), reads through a pool of read-only connections.
+type Store struct {
+	w    *sql.DB
+	r    *sql.DB
+	now  func() time.Time
+	cost int
+	path string
+}
+
+// Open opens or creates the SQLite file at path and applies the migrations.
+func Open(ctx context.Context, path string, opt Options) (*Store, error) {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.PasswordCost == 0 {
+		opt.PasswordCost = 12
+	}
+	if opt.Readers == 0 {
+		opt.Readers = runtime.NumCPU() + 2
+	}
+	w, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		return nil, fmt.Errorf("db: open writer: %w", err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	s := &Store{w: w, now: opt.Now, cost: opt.PasswordCost, path: path}
+	if err := s.migrate(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("db: open readers: %w", err)
+	}
+	r.SetMaxOpenConns(opt.Readers)
+	r.SetMaxIdleConns(opt.Readers)
+	s.r = r
+	return s, nil
+}
+
+// dsn builds the connection string. Pragmas live in the DSN so that every
+// pooled connection gets them. The writer uses synchronous=FULL: an
+// acknowledged webhook must survive a power cut, and group commit keeps that
+// cheap. Readers are query_only.
+func dsn(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if writer {
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	q.Add("_pragma", "cache_size(-65536)")
+	q.Add("_pragma", "mmap_size(268435456)")
+	q.Add("_pragma", "temp_store(MEMORY)")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// Close closes both pools.
+func (s *Store) Close() error {
+	var errs []error
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+// Path is the file the Store was opened on.
+func (s *Store) Path() string { return s.path }
+
+// Now is the Store's clock, exposed so that handlers and workers share it.
+func (s *Store) Now() time.Time { return s.now().UTC() }
+
+// Stats returns pool statistics of the writer and reader pools, for metrics.
+func (s *Store) Stats() (writer, readers sql.DBStats) { return s.w.Stats(), s.r.Stats() }
+
+// Ready reports whether the database answers and every embedded migration is
+// applied.
+func (s *Store) Ready(ctx context.Context) error {
+	names, err := migrationNames()
+	if err != nil {
+		return err
+	}
+	var n int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return fmt.Errorf("db: ready: %w", err)
+	}
+	if n < len(names) {
+		return fmt.Errorf("db: ready: %d of %d migrations applied", n, len(names))
+	}
+	return nil
+}
+
+func migrationNames() ([]string, error) {
+	names, err := fs.Glob(migrationsFS, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("db: list migrations: %w", err)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// migrate applies each embedded migration not yet recorded, one transaction
+// each, in file-name order. Migrations are forward-only: to fix a mistake,
+// add a new file.
+func (s *Store) migrate(ctx context.Context) error {
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+		return fmt.Errorf("db: create schema_migrations: %w", err)
+	}
+	names, err := migrationNames()
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		body, err := migrationsFS.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("db: read migration %s: %w", base, err)
+		}
+		err = s.tx(ctx, func(tx *sql.Tx) error {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, base).Scan(&n); err != nil {
+				return err
+			}
+			if n > 0 {
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, base, FormatTime(s.now()))
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("db: migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// tx runs fn in a write transaction: Begin, deferred Rollback, Commit.
+func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// rtx runs fn in a read-only transaction on the reader pool, so that several
+// queries see one snapshot.
+func (s *Store) rtx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	return fn(tx)
+}
+
+// Errors returned by Store methods. Handlers map them to HTTP statuses.
+var (
+	// ErrNotFound means the row asked for does not exist.
+	ErrNotFound = errors.New("db: not found")
+	// ErrConflict means a unique constraint refused the change.
+	ErrConflict = errors.New("db: conflict")
+)
+
+// FieldErrors maps a form field name to a message a person can act on.
+type FieldErrors map[string]string
+
+func (f FieldErrors) Error() string {
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + f[k]
+	}
+	return "db: invalid input: " + strings.Join(parts, "; ")
+}
+
+// isUnique reports whether err is a SQLite UNIQUE or PRIMARY KEY violation.
+func isUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+// notFound maps sql.ErrNoRows to ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return ErrNotFound
+	}
+	return err
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,416 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Roles a staff member can hold.
+const (
+	RoleAdmin    = "admin"
+	RoleOperator = "operator"
+	RoleAuditor  = "auditor"
+)
+
+// Roles lists every role, most powerful first.
+var Roles = []string{RoleAdmin, RoleOperator, RoleAuditor}
+
+// MinPasswordLen is the shortest password accepted.
+const MinPasswordLen = 12
+
+// Staff is a person who signs in to Linkdesk.
+type Staff struct {
+	ID        int64
+	Email     string
+	Name      string
+	Role      string
+	Active    bool
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// CanWrite reports whether the role may change state (mint tokens, run
+// campaigns). Auditors read only.
+func (st Staff) CanWrite() bool { return st.Role == RoleAdmin || st.Role == RoleOperator }
+
+// IsAdmin reports whether the staff member manages staff and settings.
+func (st Staff) IsAdmin() bool { return st.Role == RoleAdmin }
+
+// StaffCreate is the input of CreateStaff.
+type StaffCreate struct {
+	Email    string
+	Name     string
+	Role     string
+	Password string
+}
+
+// StaffUpdate changes a staff member; nil fields stay as they are.
+type StaffUpdate struct {
+	Name   *string
+	Role   *string
+	Active *bool
+}
+
+const staffColumns = `id, email, name, role, active, created_at, updated_at`
+
+func scanStaff(sc interface{ Scan(...any) error }) (Staff, error) {
+	var st Staff
+	var active int
+	var created, updated string
+	err := sc.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated)
+	st.Active = active == 1
+	st.CreatedAt, st.UpdatedAt = ParseTime(created), ParseTime(updated)
+	return st, err
+}
+
+func normalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func validRole(r string) bool {
+	for _, x := range Roles {
+		if r == x {
+			return true
+		}
+	}
+	return false
+}
+
+func validatePassword(p string) string {
+	switch {
+	case utf8.RuneCountInString(p) < MinPasswordLen:
+		return fmt.Sprintf("Use at least %d characters.", MinPasswordLen)
+	case len(p) > 72:
+		return "Use at most 72 bytes."
+	}
+	return ""
+}
+
+// ValidateStaffCreate checks the fields of a new staff member.
+func ValidateStaffCreate(c StaffCreate) FieldErrors {
+	fe := FieldErrors{}
+	email := normalizeEmail(c.Email)
+	if addr, err := mail.ParseAddress(email); err != nil || addr.Address != email {
+		fe["email"] = "Enter a valid email address."
+	}
+	if n := strings.TrimSpace(c.Name); n == "" || utf8.RuneCountInString(n) > 100 {
+		fe["name"] = "Enter a name of 1 to 100 characters."
+	}
+	if !validRole(c.Role) {
+		fe["role"] = "Choose admin, operator or auditor."
+	}
+	if msg := validatePassword(c.Password); msg != "" {
+		fe["password"] = msg
+	}
+	return fe
+}
+
+// StaffByID returns one staff member.
+func (s *Store) StaffByID(ctx context.Context, id int64) (Staff, error) {
+	st, err := scanStaff(s.r.QueryRowContext(ctx, `SELECT `+staffColumns+` FROM staff WHERE id = ?`, id))
+	if err != nil {
+		return Staff{}, fmt.Errorf("db: staff %d: %w", id, notFound(err))
+	}
+	return st, nil
+}
+
+// ListStaff returns every staff member, active first, by name.
+func (s *Store) ListStaff(ctx context.Context) ([]Staff, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+staffColumns+` FROM staff ORDER BY active DESC, name, id`)
+	if err != nil {
+		return nil, fmt.Errorf("db: list staff: %w", err)
+	}
+	defer rows.Close()
+	var out []Staff
+	for rows.Next() {
+		st, err := scanStaff(rows)
+		if err != nil {
+			return nil, fmt.Errorf("db: list staff: %w", err)
+		}
+		out = append(out, st)
+	}
+	return out, rows.Err()
+}
+
+// CountStaff returns how many staff rows exist.
+func (s *Store) CountStaff(ctx context.Context) (int, error) {
+	var n int
+	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM staff`).Scan(&n)
+	return n, err
+}
+
+// CreateStaff validates and inserts a staff member and audits it.
+func (s *Store) CreateStaff(ctx context.Context, a Actor, c StaffCreate) (Staff, error) {
+	if fe := ValidateStaffCreate(c); len(fe) > 0 {
+		return Staff{}, fe
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(c.Password), s.cost)
+	if err != nil {
+		return Staff{}, fmt.Errorf("db: hash password: %w", err)
+	}
+	var st Staff
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		now := FormatTime(s.now())
+		row := tx.QueryRowContext(ctx, `INSERT INTO staff (email, name, role, password_hash, active, created_at, updated_at)
+			VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING `+staffColumns,
+			normalizeEmail(c.Email), strings.TrimSpace(c.Name), c.Role, string(hash), now, now)
+		var err error
+		if st, err = scanStaff(row); err != nil {
+			if isUnique(err) {
+				return FieldErrors{"email": "A staff member with this email already exists."}
+			}
+			return err
+		}
+		return s.appendAudit(ctx, tx, a, ActionStaffCreated, "staff", fmt.Sprint(st.ID),
+			map[string]any{"email": st.Email, "name": st.Name, "role": st.Role})
+	})
+	if err != nil {
+		var fe FieldErrors
+		if errors.As(err, &fe) {
+			return Staff{}, fe
+		}
+		return Staff{}, fmt.Errorf("db: create staff: %w", err)
+	}
+	return st, nil
+}
+
+// ErrLastAdmin is returned when a change would leave no active admin.
+var ErrLastAdmin = errors.New("db: the last active admin cannot be deactivated or demoted")
+
+// UpdateStaff changes name, role or active state and audits the change. The
+// last active admin can be neither deactivated nor demoted.
+func (s *Store) UpdateStaff(ctx context.Context, a Actor, id int64, u StaffUpdate) (Staff, error) {
+	fe := FieldErrors{}
+	if u.Name != nil {
+		if n := strings.TrimSpace(*u.Name); n == "" || utf8.RuneCountInString(n) > 100 {
+			fe["name"] = "Enter a name of 1 to 100 characters."
+		}
+	}
+	if u.Role != nil && !validRole(*u.Role) {
+		fe["role"] = "Choose admin, operator or auditor."
+	}
+	if len(fe) > 0 {
+		return Staff{}, fe
+	}
+	var st Staff
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		old, err := scanStaff(tx.QueryRowContext(ctx, `SELECT `+staffColumns+` FROM staff WHERE id = ?`, id))
+		if err != nil {
+			return notFound(err)
+		}
+		st = old
+		if u.Name != nil {
+			st.Name = strings.TrimSpace(*u.Name)
+		}
+		if u.Role != nil {
+			st.Role = *u.Role
+		}
+		if u.Active != nil {
+			st.Active = *u.Active
+		}
+		losesAdmin := old.Role == RoleAdmin && old.Active && (st.Role != RoleAdmin || !st.Active)
+		if losesAdmin {
+			var admins int
+			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM staff WHERE role = 'admin' AND active = 1`).Scan(&admins); err != nil {
+				return err
+			}
+			if admins <= 1 {
+				return ErrLastAdmin
+			}
+		}
+		detail := map[string]any{}
+		if st.Name != old.Name {
+			detail["name"] = []string{old.Name, st.Name}
+		}
+		if st.Role != old.Role {
+			detail["role"] = []string{old.Role, st.Role}
+		}
+		if st.Active != old.Active {
+			detail["active"] = []bool{old.Active, st.Active}
+		}
+		if len(detail) == 0 {
+			return nil
+		}
+		now := s.now()
+		st.UpdatedAt = now.UTC()
+		if _, err := tx.ExecContext(ctx, `UPDATE staff SET name = ?, role = ?, active = ?, updated_at = ? WHERE id = ?`,
+			st.Name, st.Role, boolInt(st.Active), FormatTime(now), id); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, a, ActionStaffUpdated, "staff", fmt.Sprint(id), detail)
+	})
+	if err != nil {
+		if errors.Is(err, ErrLastAdmin) || errors.Is(err, ErrNotFound) {
+			return Staff{}, err
+		}
+		return Staff{}, fmt.Errorf("db: update staff %d: %w", id, err)
+	}
+	return st, nil
+}
+
+// ChangePassword sets a new password after checking the current one, and
+// audits it. Wrong current passwords come back as a field error.
+func (s *Store) ChangePassword(ctx context.Context, a Actor, id int64, current, next string) error {
+	var hash string
+	if err := s.r.QueryRowContext(ctx, `SELECT password_hash FROM staff WHERE id = ?`, id).Scan(&hash); err != nil {
+		return fmt.Errorf("db: change password %d: %w", id, notFound(err))
+	}
+	fe := FieldErrors{}
+	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(current)) != nil {
+		fe["current"] = "That is not your current password."
+	}
+	if msg := validatePassword(next); msg != "" {
+		fe["password"] = msg
+	}
+	if len(fe) > 0 {
+		return fe
+	}
+	newHash, err := bcrypt.GenerateFromPassword([]byte(next), s.cost)
+	if err != nil {
+		return fmt.Errorf("db: hash password: %w", err)
+	}
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE staff SET password_hash = ?, updated_at = ? WHERE id = ?`, string(newHash), FormatTime(s.now()), id); err != nil {
+			return fmt.Errorf("db: change password %d: %w", id, err)
+		}
+		return s.appendAudit(ctx, tx, a, ActionPasswordChange, "staff", fmt.Sprint(id), nil)
+	})
+}
+
+// Throttling policy for sign-in.
+const (
+	// MaxLoginFailures is how many failures per email or per IP are allowed
+	// within LoginWindow before sign-in answers "too many attempts".
+	MaxLoginFailures = 5
+	// LoginWindow is the sliding window of the throttle.
+	LoginWindow = 15 * time.Minute
+)
+
+// ErrBadCredentials is the one failure for an unknown email, a wrong
+// password and a deactivated account, so the answer leaks nothing.
+var ErrBadCredentials = errors.New("db: bad credentials")
+
+// ThrottledError says sign-in is refused until RetryAt.
+type ThrottledError struct{ RetryAt time.Time }
+
+func (e *ThrottledError) Error() string {
+	return "db: too many sign-in failures until " + e.RetryAt.Format(time.RFC3339)
+}
+
+// dummyHash is compared against when the email is unknown so that the
+// response time does not reveal whether an account exists.
+var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("linkdesk-dummy-password"), bcrypt.MinCost)
+
+// Authenticate checks an email and password. It refuses with a
+// *ThrottledError after MaxLoginFailures failures for the email or the IP
+// within LoginWindow, records failures, and audits success and failure.
+func (s *Store) Authenticate(ctx context.Context, email, password, ip, userAgent string) (Staff, error) {
+	email = normalizeEmail(email)
+	now := s.now().UTC()
+	if retry, err := s.throttled(ctx, email, ip, now); err != nil {
+		return Staff{}, err
+	} else if !retry.IsZero() {
+		return Staff{}, &ThrottledError{RetryAt: retry}
+	}
+	var hash string
+	var st Staff
+	row := s.r.QueryRowContext(ctx, `SELECT `+staffColumns+`, password_hash FROM staff WHERE email = ?`, email)
+	var active int
+	var created, updated string
+	err := row.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &hash)
+	st.Active = active == 1
+	st.CreatedAt, st.UpdatedAt = ParseTime(created), ParseTime(updated)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Staff{}, fmt.Errorf("db: authenticate: %w", err)
+	}
+	ok := false
+	if err == nil {
+		ok = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil && st.Active
+	} else {
+		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+	}
+	a := Actor{StaffID: st.ID, Email: email, IP: ip, UserAgent: userAgent}
+	if !ok {
+		err := s.tx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO login_failures (email, ip, at) VALUES (?, ?, ?)`, email, ip, FormatTime(now)); err != nil {
+				return err
+			}
+			target := ""
+			if st.ID != 0 {
+				target = fmt.Sprint(st.ID)
+			}
+			return s.appendAudit(ctx, tx, a, ActionSignInFailed, "staff", target, map[string]any{"email": email})
+		})
+		if err != nil {
+			return Staff{}, fmt.Errorf("db: record sign-in failure: %w", err)
+		}
+		return Staff{}, ErrBadCredentials
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		return s.appendAudit(ctx, tx, a, ActionSignIn, "staff", fmt.Sprint(st.ID), nil)
+	})
+	if err != nil {
+		return Staff{}, fmt.Errorf("db: record sign-in: %w", err)
+	}
+	return st, nil
+}
+
+// throttled returns when sign-in may be tried again, or the zero time.
+func (s *Store) throttled(ctx context.Context, email, ip string, now time.Time) (time.Time, error) {
+	since := FormatTime(now.Add(-LoginWindow))
+	var retry time.Time
+	for _, q := range []struct{ col, val string }{{"email", email}, {"ip", ip}} {
+		if q.val == "" {
+			continue
+		}
+		rows, err := s.r.QueryContext(ctx, `SELECT at FROM login_failures WHERE `+q.col+` = ? AND at > ? ORDER BY at DESC LIMIT ?`, q.val, since, MaxLoginFailures)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("db: throttle: %w", err)
+		}
+		var ats []string
+		for rows.Next() {
+			var at string
+			if err := rows.Scan(&at); err != nil {
+				rows.Close()
+				return time.Time{}, err
+			}
+			ats = append(ats, at)
+		}
+		rows.Close()
+		if len(ats) >= MaxLoginFailures {
+			// The oldest of the last MaxLoginFailures failures leaves the window first.
+			t := ParseTime(ats[len(ats)-1]).Add(LoginWindow)
+			if t.After(retry) {
+				retry = t
+			}
+		}
+	}
+	return retry, nil
+}
+
+// SignOut audits a sign-out.
+func (s *Store) SignOut(ctx context.Context, a Actor) error {
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		return s.appendAudit(ctx, tx, a, ActionSignOut, "staff", fmt.Sprint(a.StaffID), nil)
+	})
+}
+
+// EnsureAdmin creates an admin with the given email and password when no
+// staff exists yet. It reports whether it created one.
+func (s *Store) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
+	n, err := s.CountStaff(ctx)
+	if err != nil || n > 0 {
+		return false, err
+	}
+	_, err = s.CreateStaff(ctx, Actor{Email: "system", IP: "local"}, StaffCreate{Email: email, Name: "Administrator", Role: RoleAdmin, Password: password})
+	if err != nil {
+		return false, err
+	}
+	return true, nil
+}

@@ -1,0 +1,253 @@
+package handlers
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"linkdesk/db"
+	"linkdesk/views"
+)
+
+const (
+	sessionName = "linkdesk"
+	// sessionIdle is how long a session lives without a request.
+	sessionIdle = 8 * time.Hour
+	// staffKey is the echo context key of the signed-in *db.Staff.
+	staffKey = "staff"
+	// NonceKey is the echo context key of the response's CSP nonce.
+	NonceKey = "csp_nonce"
+)
+
+// DefaultCSP is the Content-Security-Policy of every page: scripts only from
+// our origin with this response's nonce, no inline styles, no framing.
+func DefaultCSP(nonce string) string {
+	return "default-src 'self'; script-src 'self' 'nonce-" + nonce + "'; style-src 'self'; img-src 'self' data:; " +
+		"connect-src 'self'; font-src 'self'; frame-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+}
+
+// RetryAfter, as an echo.HTTPError's Internal, makes the error handler send
+// a Retry-After header of that many seconds.
+type RetryAfter int
+
+func (RetryAfter) Error() string { return "retry after" }
+
+// session returns the request's session; a cookie that fails to decode (old
+// keys, tampering) gives a fresh empty session.
+func (h *Handler) session(c echo.Context) *sessions.Session {
+	s, err := h.sessions.Get(c.Request(), sessionName)
+	if err != nil {
+		s, _ = h.sessions.New(c.Request(), sessionName)
+	}
+	return s
+}
+
+// actor describes the requester for the audit trail.
+func actor(c echo.Context) db.Actor {
+	a := db.Actor{IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+	if st, ok := c.Get(staffKey).(*db.Staff); ok {
+		a.StaffID, a.Email = st.ID, st.Email
+	}
+	return a
+}
+
+// staff returns the signed-in staff member (RequireStaff guarantees one).
+func staff(c echo.Context) *db.Staff {
+	st, _ := c.Get(staffKey).(*db.Staff)
+	return st
+}
+
+// RequireStaff lets a request through only with a live session of an active
+// staff member. It reloads the staff row on every request, so that a
+// deactivation or a role change takes effect at once. Without a session it
+// answers 303 to /login?next=…, or HX-Redirect for htmx requests.
+func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		s := h.session(c)
+		id, _ := s.Values["staff_id"].(int64)
+		seen, _ := s.Values["seen"].(int64)
+		now := h.store.Now()
+		if id == 0 || now.Sub(time.Unix(seen, 0)) > sessionIdle {
+			return h.toLogin(c)
+		}
+		st, err := h.store.StaffByID(c.Request().Context(), id)
+		if errors.Is(err, db.ErrNotFound) || err == nil && !st.Active {
+			s.Options.MaxAge = -1
+			s.Save(c.Request(), c.Response())
+			return h.toLogin(c)
+		}
+		if err != nil {
+			return err
+		}
+		c.Set(staffKey, &st)
+		// Slide the idle expiry, at most once a minute to spare cookie churn.
+		if now.Sub(time.Unix(seen, 0)) > time.Minute {
+			s.Values["seen"] = now.Unix()
+			if err := s.Save(c.Request(), c.Response()); err != nil {
+				return err
+			}
+		}
+		return next(c)
+	}
+}
+
+func (h *Handler) toLogin(c echo.Context) error {
+	target := "/login"
+	if c.Request().Method == http.MethodGet && c.Request().URL.Path != "/" {
+		target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+	}
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", target)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, target)
+}
+
+// Permission is a rule over the signed-in staff member.
+type Permission func(db.Staff) bool
+
+// Permissions used by the route table.
+var (
+	// CanWrite: admins and operators (mint tokens, run campaigns).
+	CanWrite Permission = func(st db.Staff) bool { return st.CanWrite() }
+	// CanReadAudit: admins and auditors.
+	CanReadAudit Permission = func(st db.Staff) bool { return st.Role == db.RoleAdmin || st.Role == db.RoleAuditor }
+	// IsAdmin: admins only (staff and settings).
+	IsAdmin Permission = func(st db.Staff) bool { return st.IsAdmin() }
+)
+
+// RequireRole answers 403 unless the staff member has the permission. It
+// runs after RequireStaff.
+func (h *Handler) RequireRole(p Permission) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			st := staff(c)
+			if st == nil || !p(*st) {
+				return echo.NewHTTPError(http.StatusForbidden)
+			}
+			return next(c)
+		}
+	}
+}
+
+// PageOf builds the layout data of the request; the error handler uses it
+// too, so it tolerates a missing session.
+func PageOf(c echo.Context, title string) views.Page {
+	p := views.Page{Title: title, Path: c.Request().URL.Path}
+	p.Nonce, _ = c.Get(NonceKey).(string)
+	p.Staff = staff(c)
+	p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
+	return p
+}
+
+// page builds the layout data and consumes the flash message.
+func (h *Handler) page(c echo.Context, title string) views.Page {
+	p := PageOf(c, title)
+	s := h.session(c)
+	if fl := s.Flashes(); len(fl) > 0 {
+		if text, ok := fl[0].(string); ok {
+			kind, msg, found := strings.Cut(text, "|")
+			if !found {
+				kind, msg = "ok", text
+			}
+			p.Flash = views.Flash{Kind: kind, Text: msg}
+		}
+		s.Save(c.Request(), c.Response())
+	}
+	return p
+}
+
+// flash stores a one-time message for the next page.
+func (h *Handler) flash(c echo.Context, kind, text string) {
+	s := h.session(c)
+	s.AddFlash(kind + "|" + text)
+	s.Save(c.Request(), c.Response())
+}
+
+// safeNext keeps only local paths as a post-login destination.
+func safeNext(next string) string {
+	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/login") {
+		return "/"
+	}
+	return next
+}
+
+// LoginNew handles GET /login.
+func (h *Handler) LoginNew(c echo.Context) error {
+	return h.render(c, http.StatusOK, views.Login(h.page(c, "Sign in"), views.LoginForm{Next: c.QueryParam("next")}))
+}
+
+// loginFailed is the one message for an unknown email, a wrong password and
+// a deactivated account.
+const loginFailed = "The email or password is not right."
+
+// LoginCreate handles POST /login: it checks the throttle and the password,
+// then starts a fresh session.
+func (h *Handler) LoginCreate(c echo.Context) error {
+	f := views.LoginForm{Email: c.FormValue("email"), Next: c.FormValue("next")}
+	st, err := h.store.Authenticate(c.Request().Context(), f.Email, c.FormValue("password"), c.RealIP(), c.Request().UserAgent())
+	var thr *db.ThrottledError
+	switch {
+	case errors.As(err, &thr):
+		wait := max(time.Until(thr.RetryAt), thr.RetryAt.Sub(h.store.Now()))
+		mins := int(wait.Minutes()) + 1
+		f.Error = fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes (after %s).", mins, thr.RetryAt.Format("15:04 UTC"))
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		return h.render(c, http.StatusTooManyRequests, views.Login(h.page(c, "Sign in"), f))
+	case errors.Is(err, db.ErrBadCredentials):
+		f.Error = loginFailed
+		return h.render(c, http.StatusUnauthorized, views.Login(h.page(c, "Sign in"), f))
+	case err != nil:
+		return err
+	}
+	// A fresh session: nothing of the anonymous one survives.
+	s, _ := h.sessions.New(c.Request(), sessionName)
+	s.Values["staff_id"] = st.ID
+	s.Values["seen"] = h.store.Now().Unix()
+	s.Values["sid"] = db.RandomHex(16)
+	if err := s.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, safeNext(f.Next))
+}
+
+// Logout handles POST /logout.
+func (h *Handler) Logout(c echo.Context) error {
+	if err := h.store.SignOut(c.Request().Context(), actor(c)); err != nil {
+		return err
+	}
+	s := h.session(c)
+	s.Values = map[any]any{}
+	s.Options.MaxAge = -1
+	if err := s.Save(c.Request(), c.Response()); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/login")
+}
+
+// PasswordEdit handles GET /account/password.
+func (h *Handler) PasswordEdit(c echo.Context) error {
+	return h.render(c, http.StatusOK, views.PasswordEdit(h.page(c, "Change password"), views.PasswordForm{}))
+}
+
+// PasswordUpdate handles POST /account/password; every role may change its
+// own password.
+func (h *Handler) PasswordUpdate(c echo.Context) error {
+	st := staff(c)
+	err := h.store.ChangePassword(c.Request().Context(), actor(c), st.ID, c.FormValue("current"), c.FormValue("password"))
+	var fe db.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		return h.render(c, http.StatusUnprocessableEntity, views.PasswordEdit(h.page(c, "Change password"), views.PasswordForm{Errors: views.Errors(fe)}))
+	case err != nil:
+		return err
+	}
+	h.flash(c, "ok", "Your password was changed.")
+	return c.Redirect(http.StatusSeeOther, "/")
+}

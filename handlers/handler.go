@@ -1,0 +1,101 @@
+// Package handlers holds Linkdesk's echo handlers. They are thin: parse the
+// input, call one Store method (or the Pinwheel client, then the Store), and
+// render a views component. Errors are returned, never logged or rendered
+// here: web's error handler turns them into responses.
+package handlers
+
+import (
+	"bytes"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/a-h/templ"
+	"github.com/gorilla/sessions"
+	"github.com/labstack/echo/v4"
+
+	"linkdesk/db"
+	"linkdesk/pinwheel"
+)
+
+// Config is what handlers need to know about the deployment.
+type Config struct {
+	// BaseURL is the public URL of Linkdesk, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	// SecureCookies sets the Secure flag (true when BaseURL is https).
+	SecureCookies bool
+	// SessionHashKey and SessionBlockKey sign and encrypt the session cookie.
+	SessionHashKey, SessionBlockKey []byte
+	// PinwheelMode is emulator, sandbox, development or production.
+	PinwheelMode pinwheel.Mode
+	// PinwheelSecret is the API secret: it authenticates API calls and
+	// signs webhooks.
+	PinwheelSecret string
+	// WebhookTolerance is the accepted clock skew of X-Timestamp.
+	WebhookTolerance time.Duration
+	// EmulatorURL is the emulator's public base (emulator mode only).
+	EmulatorURL string
+}
+
+// Handler carries the dependencies of every handler.
+type Handler struct {
+	store    *db.Store
+	cfg      Config
+	sessions *sessions.CookieStore
+	log      *slog.Logger
+	pw       *pinwheel.Client
+	ingest   Ingester
+}
+
+// Ingester receives verified webhook deliveries; db's group-commit batcher
+// implements it.
+type Ingester interface{}
+
+// Deps are the collaborators handlers.New wires in.
+type Deps struct {
+	Store    *db.Store
+	Logger   *slog.Logger
+	Pinwheel *pinwheel.Client
+	Ingest   Ingester
+}
+
+// New builds the Handler.
+func New(d Deps, cfg Config) *Handler {
+	if cfg.WebhookTolerance == 0 {
+		cfg.WebhookTolerance = 5 * time.Minute
+	}
+	cs := sessions.NewCookieStore(cfg.SessionHashKey, cfg.SessionBlockKey)
+	cs.Options = &sessions.Options{
+		Path:     "/",
+		MaxAge:   int(sessionIdle / time.Second),
+		HttpOnly: true,
+		Secure:   cfg.SecureCookies,
+		SameSite: http.SameSiteLaxMode,
+	}
+	cs.MaxAge(cs.Options.MaxAge)
+	return &Handler{store: d.Store, cfg: cfg, sessions: cs, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest}
+}
+
+// render renders c into a buffer first, so that a template error still
+// becomes a clean 500 instead of half a page.
+func (h *Handler) render(c echo.Context, status int, comp templ.Component) error {
+	var buf bytes.Buffer
+	if err := comp.Render(c.Request().Context(), &buf); err != nil {
+		return err
+	}
+	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// pathID parses the :id path parameter as a positive integer.
+func pathID(c echo.Context) (int64, error) {
+	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, echo.NewHTTPError(http.StatusBadRequest, "Invalid ID.")
+	}
+	return id, nil
+}
+
+// isHTMX reports whether the request came from htmx.
+func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+

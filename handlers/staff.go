@@ -1,0 +1,79 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"linkdesk/db"
+	"linkdesk/views"
+)
+
+// StaffIndex handles GET /staff (admins).
+func (h *Handler) StaffIndex(c echo.Context) error {
+	return h.staffPage(c, http.StatusOK, views.StaffForm{Role: db.RoleOperator})
+}
+
+func (h *Handler) staffPage(c echo.Context, status int, f views.StaffForm) error {
+	list, err := h.store.ListStaff(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return h.render(c, status, views.StaffIndex(h.page(c, "Staff"), list, f))
+}
+
+// StaffCreate handles POST /staff (admins).
+func (h *Handler) StaffCreate(c echo.Context) error {
+	f := views.StaffForm{Email: c.FormValue("email"), Name: c.FormValue("name"), Role: c.FormValue("role"), Password: c.FormValue("password")}
+	st, err := h.store.CreateStaff(c.Request().Context(), actor(c), db.StaffCreate{Email: f.Email, Name: f.Name, Role: f.Role, Password: f.Password})
+	var fe db.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		f.Errors = views.Errors(fe)
+		return h.staffPage(c, http.StatusUnprocessableEntity, f)
+	case err != nil:
+		return err
+	}
+	h.flash(c, "ok", "Added "+st.Email+" as "+st.Role+".")
+	return c.Redirect(http.StatusSeeOther, "/staff")
+}
+
+// StaffRole handles POST /staff/:id/role (admins).
+func (h *Handler) StaffRole(c echo.Context) error {
+	role := c.FormValue("role")
+	return h.staffUpdate(c, db.StaffUpdate{Role: &role}, "Role changed to "+role+".")
+}
+
+// StaffDeactivate handles POST /staff/:id/deactivate (admins).
+func (h *Handler) StaffDeactivate(c echo.Context) error {
+	off := false
+	return h.staffUpdate(c, db.StaffUpdate{Active: &off}, "Deactivated. They lose access on their next request.")
+}
+
+// StaffReactivate handles POST /staff/:id/reactivate (admins).
+func (h *Handler) StaffReactivate(c echo.Context) error {
+	on := true
+	return h.staffUpdate(c, db.StaffUpdate{Active: &on}, "Reactivated.")
+}
+
+func (h *Handler) staffUpdate(c echo.Context, u db.StaffUpdate, done string) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	_, err = h.store.UpdateStaff(c.Request().Context(), actor(c), id, u)
+	var fe db.FieldErrors
+	switch {
+	case errors.Is(err, db.ErrLastAdmin):
+		h.flash(c, "error", "The last active admin can be neither deactivated nor demoted. Make someone else an admin first.")
+		return c.Redirect(http.StatusSeeOther, "/staff")
+	case errors.As(err, &fe):
+		h.flash(c, "error", "Choose admin, operator or auditor.")
+		return c.Redirect(http.StatusSeeOther, "/staff")
+	case err != nil:
+		return err
+	}
+	h.flash(c, "ok", done)
+	return c.Redirect(http.StatusSeeOther, "/staff")
+}

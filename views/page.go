@@ -1,0 +1,87 @@
+// Package views holds Linkdesk's templ components and the small Go they need:
+// Page (the layout's data, built once per request), form types, paths and
+// formatting. Components take props; they never read the context.
+package views
+
+import (
+	"linkdesk/db"
+)
+
+// Page is the data every full page's layout needs.
+type Page struct {
+	Title string
+	// Staff is the signed-in staff member, nil on public pages.
+	Staff *db.Staff
+	// Nonce is the CSP nonce of this response.
+	Nonce string
+	// Path is the request path, for marking the current nav entry.
+	Path string
+	// Flash is a one-time message from the previous request.
+	Flash Flash
+	// Search is the header search box's value.
+	Search string
+	// RequestID identifies the request in logs.
+	RequestID string
+}
+
+// Flash is a one-time message shown at the top of the next page.
+type Flash struct {
+	Kind string // ok, error or warn
+	Text string
+}
+
+// NavItem is one entry of the header navigation.
+type NavItem struct {
+	Href  string
+	Label string
+}
+
+// Nav lists the pages the staff member may open, in order. Only pages that
+// exist are listed; the server checks roles again on every request.
+func (p Page) Nav() []NavItem {
+	if p.Staff == nil {
+		return nil
+	}
+	items := []NavItem{{"/", "Home"}}
+	items = append(items, extraNav...)
+	if p.Staff.Role == db.RoleAdmin || p.Staff.Role == db.RoleAuditor {
+		items = append(items, NavItem{"/audit", "Audit"})
+	}
+	if p.Staff.IsAdmin() {
+		items = append(items, NavItem{"/staff", "Staff"})
+	}
+	return items
+}
+
+// extraNav holds entries of later features, between Home and Audit.
+var extraNav = []NavItem{}
+
+// Current reports whether href is the page being shown (or its parent).
+func (p Page) Current(href string) bool {
+	if href == "/" {
+		return p.Path == "/"
+	}
+	return p.Path == href || len(p.Path) > len(href) && p.Path[:len(href)+1] == href+"/"
+}
+
+// FieldValue is a form field's submitted value and error.
+type Errors map[string]string
+
+// StaffForm is the new-staff form.
+type StaffForm struct {
+	Email, Name, Role, Password string
+	Errors                      Errors
+}
+
+// LoginForm is the sign-in form.
+type LoginForm struct {
+	Email  string
+	Next   string
+	Error  string
+	Errors Errors
+}
+
+// PasswordForm is the change-own-password form.
+type PasswordForm struct {
+	Errors Errors
+}

@@ -1,0 +1,64 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"linkdesk/handlers"
+	"linkdesk/static"
+)
+
+// route registers routes with a fixed middleware list. (echo's Group would
+// also claim every unknown path for its middleware.)
+type route struct {
+	e  *echo.Echo
+	mw []echo.MiddlewareFunc
+}
+
+func (r route) GET(path string, h echo.HandlerFunc)  { r.e.GET(path, h, r.mw...) }
+func (r route) POST(path string, h echo.HandlerFunc) { r.e.POST(path, h, r.mw...) }
+
+// routes is the whole route table, one route per line, grouped by resource.
+// Access: public routes first; g (any signed-in staff member), w (admins and
+// operators: state changes), r (admins and auditors: the audit trail), a
+// (admins only).
+func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
+	// Operations
+	e.GET("/healthz", h.Healthz)
+	e.GET("/readyz", h.Readyz)
+	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	e.GET("/static/*", echo.WrapHandler(static.Handler()))
+
+	// Sign-in
+	e.GET("/login", h.LoginNew)
+	e.POST("/login", h.LoginCreate)
+
+	g := route{e, []echo.MiddlewareFunc{h.RequireStaff}}
+	w := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.CanWrite)}}
+	r := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.CanReadAudit)}}
+	a := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.IsAdmin)}}
+	_ = w
+
+	// Session and own account
+	g.POST("/logout", h.Logout)
+	g.GET("/account/password", h.PasswordEdit)
+	g.POST("/account/password", h.PasswordUpdate)
+
+	// Home
+	g.GET("/", h.Home)
+
+	// Audit trail
+	r.GET("/audit", h.AuditIndex)
+
+	// Staff
+	a.GET("/staff", h.StaffIndex)
+	a.POST("/staff", h.StaffCreate)
+	a.POST("/staff/:id/role", h.StaffRole)
+	a.POST("/staff/:id/deactivate", h.StaffDeactivate)
+	a.POST("/staff/:id/reactivate", h.StaffReactivate)
+
+	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
+}

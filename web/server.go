@@ -1,0 +1,224 @@
+// Package web is Linkdesk's HTTP server: the echo instance, its middleware,
+// the route table (routes.go) and the one error handler that turns errors
+// into responses.
+package web
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"linkdesk/db"
+	"linkdesk/handlers"
+	"linkdesk/views"
+)
+
+// Options configure the server.
+type Options struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry
+	// Extra mounts additional handlers (the in-process emulator under
+	// /sandbox/) before the route table; nil for none.
+	Extra map[string]http.Handler
+}
+
+// New builds the whole HTTP handler: cross-origin protection around echo,
+// echo's middleware chain, and every route.
+func New(h *handlers.Handler, store *db.Store, opt Options) http.Handler {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Registry == nil {
+		opt.Registry = prometheus.NewRegistry()
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = errorHandler(opt.Logger)
+	m := newMetrics(opt.Registry, store)
+
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID}))
+	e.Use(requestLog(opt.Logger))
+	e.Use(m.middleware)
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+		opt.Logger.Error("panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err, "stack", string(stack))
+		return err
+	}}))
+	e.Use(securityHeaders)
+	e.Use(middleware.BodyLimit("2M"))
+
+	routes(e, h, opt.Registry)
+	for prefix, handler := range opt.Extra {
+		e.Any(prefix+"*", echo.WrapHandler(handler))
+	}
+
+	cop := http.NewCrossOriginProtection()
+	return cop.Handler(e)
+}
+
+func newRequestID() string {
+	b := make([]byte, 12)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// requestLog writes one structured line per request. It logs the route
+// pattern and path only: no query strings (they may carry IDs typed by
+// staff), no headers, no bodies, no cookies.
+func requestLog(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err)
+			}
+			status := c.Response().Status
+			lvl := slog.LevelInfo
+			if status >= 500 {
+				lvl = slog.LevelError
+			}
+			log.Log(c.Request().Context(), lvl, "request",
+				"request_id", c.Response().Header().Get(echo.HeaderXRequestID),
+				"method", c.Request().Method, "route", c.Path(), "status", status,
+				"duration_ms", float64(time.Since(start).Microseconds())/1000, "bytes", c.Response().Size)
+			return nil
+		}
+	}
+}
+
+// securityHeaders sets a nonce-based CSP and the other headers on every
+// response. A handler may replace the CSP (the launch page allows the Link
+// script's origin) through handlers.SetCSP.
+func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		nonce := make([]byte, 16)
+		rand.Read(nonce)
+		n := base64.StdEncoding.EncodeToString(nonce)
+		c.Set(handlers.NonceKey, n)
+		hd := c.Response().Header()
+		hd.Set("Content-Security-Policy", handlers.DefaultCSP(n))
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Referrer-Policy", "same-origin")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
+		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+		return next(c)
+	}
+}
+
+// errorHandler is the one place errors become responses (STYLE.md §6).
+func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		reqID := c.Response().Header().Get(echo.HeaderXRequestID)
+		if c.Response().Committed {
+			log.Error("error after response committed", "request_id", reqID, "method", c.Request().Method, "route", c.Path(), "err", err)
+			return
+		}
+		status, msg := classify(err)
+		switch {
+		case status >= 500:
+			log.Error("request failed", "request_id", reqID, "method", c.Request().Method, "route", c.Path(), "err", err)
+		case status == http.StatusBadRequest || status == http.StatusForbidden:
+			log.Warn("request refused", "request_id", reqID, "method", c.Request().Method, "route", c.Path(), "status", status)
+		}
+		if status < 500 {
+			reqID = ""
+		}
+		var he *echo.HTTPError
+		if errors.As(err, &he) {
+			for k, v := range headersOf(he) {
+				c.Response().Header().Set(k, v)
+			}
+		}
+		if c.Request().Method == http.MethodHead {
+			c.NoContent(status)
+			return
+		}
+		if wantsJSON(c) {
+			c.JSON(status, map[string]string{"error": msg})
+			return
+		}
+		var buf bytes.Buffer
+		if c.Request().Header.Get("HX-Request") == "true" {
+			views.ErrorAlert(msg, reqID).Render(c.Request().Context(), &buf)
+			c.Response().Header().Set("HX-Retarget", "#flash")
+			c.Response().Header().Set("HX-Reswap", "innerHTML")
+			c.HTMLBlob(status, buf.Bytes())
+			return
+		}
+		p := handlers.PageOf(c, http.StatusText(status))
+		p.RequestID = reqID
+		if err := views.ErrorPage(p, status, msg).Render(c.Request().Context(), &buf); err != nil {
+			c.String(status, msg)
+			return
+		}
+		c.HTMLBlob(status, buf.Bytes())
+	}
+}
+
+// headersOf returns headers an HTTPError asks for (Retry-After on 429).
+func headersOf(he *echo.HTTPError) map[string]string {
+	if ra, ok := he.Internal.(handlers.RetryAfter); ok {
+		return map[string]string{"Retry-After": strconv.Itoa(int(ra))}
+	}
+	return nil
+}
+
+func wantsJSON(c echo.Context) bool {
+	p := c.Path()
+	return p == "/webhooks/pinwheel" || p == "/l/:id/events"
+}
+
+// classify maps an error to a status and a message we wrote ourselves; the
+// error's own text is never shown.
+func classify(err error) (int, string) {
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &he):
+		msg, ok := he.Message.(string)
+		if !ok || he.Message == http.StatusText(he.Code) || msg == "" {
+			msg = defaultMessage(he.Code)
+		}
+		return he.Code, msg
+	case errors.Is(err, db.ErrNotFound):
+		return http.StatusNotFound, "Not found."
+	case errors.Is(err, db.ErrConflict):
+		return http.StatusConflict, "That already exists."
+	case errors.Is(err, context.Canceled):
+		return 499, "Request cancelled."
+	}
+	return http.StatusInternalServerError, defaultMessage(500)
+}
+
+func defaultMessage(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "Not found."
+	case http.StatusForbidden:
+		return "You don't have access to this."
+	case http.StatusMethodNotAllowed:
+		return "That action is not allowed here."
+	case http.StatusRequestEntityTooLarge:
+		return "The request is too large."
+	case http.StatusTooManyRequests:
+		return "Too many requests. Try again later."
+	case http.StatusBadRequest:
+		return "The request was not understood."
+	case http.StatusConflict:
+		return "That already exists."
+	}
+	if status >= 500 {
+		return "Something went wrong."
+	}
+	return http.StatusText(status)
+}
