@@ -103,7 +103,9 @@ func loadConfig(m map[string]string) (config, error) {
 		PinwheelSecret: m["LINKDESK_PINWHEEL_SECRET"], PinwheelVersion: m["LINKDESK_PINWHEEL_VERSION"], SandboxState: m["LINKDESK_SANDBOX_STATE"],
 	}
 	var errs []error
-	bad := func(env, format string, a ...any) { errs = append(errs, fmt.Errorf("%s: "+format, append([]any{env}, a...)...)) }
+	bad := func(env, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{env}, a...)...))
+	}
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		bad("LINKDESK_ADDR", "want host:port, got %q", c.Addr)
 	}
@@ -170,4 +172,3 @@ func oneOf(v string, set ...string) bool {
 	}
 	return false
 }
-

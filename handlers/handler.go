@@ -98,4 +98,3 @@ func pathID(c echo.Context) (int64, error) {
 
 // isHTMX reports whether the request came from htmx.
 func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
-
