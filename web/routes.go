@@ -62,3 +62,10 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
 }
+
+// Routes returns the route table, for tests that visit every route.
+func Routes(h *handlers.Handler) []*echo.Route {
+	e := echo.New()
+	routes(e, h, prometheus.NewRegistry())
+	return e.Routes()
+}

@@ -1,0 +1,148 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+
+	"linkdesk/db"
+	"linkdesk/web"
+)
+
+// access classes of routes.
+const (
+	public = "public"
+	anyone = "staff" // every signed-in role
+	write  = "write" // admin, operator
+	audit  = "audit" // admin, auditor
+	admin  = "admin" // admin only
+	self   = "self"  // every role, also auditors on POST (sign-out, own password)
+)
+
+// routeAccess classifies every route of web/routes.go. A route missing here
+// fails TestRoutes_AccessByRole, so new routes must be classified.
+var routeAccess = map[string]string{
+	"GET /healthz":               public,
+	"GET /readyz":                public,
+	"GET /metrics":               public,
+	"GET /static/*":              public,
+	"GET /login":                 public,
+	"POST /login":                public,
+	"POST /logout":               self,
+	"GET /account/password":      anyone,
+	"POST /account/password":     self,
+	"GET /":                      anyone,
+	"GET /audit":                 audit,
+	"GET /staff":                 admin,
+	"POST /staff":                admin,
+	"POST /staff/:id/role":       admin,
+	"POST /staff/:id/deactivate": admin,
+	"POST /staff/:id/reactivate": admin,
+}
+
+// extraRouteAccess lets other test files register their routes.
+var extraRouteAccess = map[string]string{}
+
+func allowed(class, role string) bool {
+	switch class {
+	case public, anyone, self:
+		return true
+	case write:
+		return role == db.RoleAdmin || role == db.RoleOperator
+	case audit:
+		return role == db.RoleAdmin || role == db.RoleAuditor
+	case admin:
+		return role == db.RoleAdmin
+	}
+	return false
+}
+
+// samplePath fills path parameters with values that exist.
+func samplePath(path string, ids map[string]string) string {
+	for k, v := range ids {
+		path = strings.ReplaceAll(path, k, v)
+	}
+	return strings.ReplaceAll(path, "/*", "/css/app.css")
+}
+
+func TestRoutes_AnonymousGoToLogin(t *testing.T) {
+	s := newServer(t)
+	for _, r := range web.Routes(s.h) {
+		key := r.Method + " " + r.Path
+		class, ok := routeAccess[key]
+		if !ok {
+			class, ok = extraRouteAccess[key]
+		}
+		if !ok {
+			if r.Method == "echo_route_not_found" {
+				continue
+			}
+			t.Errorf("route %s is not classified in routeAccess", key)
+			continue
+		}
+		if class == public {
+			continue
+		}
+		rec := s.do(t, r.Method, samplePath(r.Path, sampleIDs(t, s)), url.Values{})
+		loc := rec.Header().Get("Location")
+		if rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/login") {
+			t.Errorf("anonymous %s: got %d %q, want 303 to /login", key, rec.Code, loc)
+		}
+	}
+}
+
+// sampleIDs returns path parameter values that exist in the test DB.
+func sampleIDs(t *testing.T, s *testServer) map[string]string {
+	list, err := s.store.ListStaff(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]string{":id": "1"}
+	for _, st := range list {
+		if st.Role == db.RoleAuditor {
+			ids[":id"] = itoa(st.ID)
+		}
+	}
+	for k, v := range extraSampleIDs {
+		ids[k] = v
+	}
+	return ids
+}
+
+var extraSampleIDs = map[string]string{}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func TestRoutes_AccessByRole(t *testing.T) {
+	for _, role := range db.Roles {
+		t.Run(role, func(t *testing.T) {
+			s := newServer(t)
+			cookie := s.login(t, role+"@example.com")
+			for _, r := range web.Routes(s.h) {
+				key := r.Method + " " + r.Path
+				class, ok := routeAccess[key]
+				if !ok {
+					class, ok = extraRouteAccess[key]
+				}
+				if !ok || class == public || key == "POST /logout" {
+					continue
+				}
+				// A form that changes nothing harmful: role "bogus" and empty fields are refused by validation.
+				form := url.Values{"role": {"bogus"}}
+				rec := s.do(t, r.Method, samplePath(r.Path, sampleIDs(t, s)), form, cookie)
+				want := allowed(class, role)
+				switch {
+				case !want && rec.Code != http.StatusForbidden:
+					t.Errorf("%s as %s: got %d, want 403", key, role, rec.Code)
+				case want && r.Method == http.MethodGet && rec.Code != http.StatusOK:
+					t.Errorf("%s as %s: got %d, want 200", key, role, rec.Code)
+				case want && (rec.Code == http.StatusForbidden || rec.Code >= 500 || strings.HasPrefix(rec.Header().Get("Location"), "/login")):
+					t.Errorf("%s as %s: got %d %s, want it allowed", key, role, rec.Code, rec.Header().Get("Location"))
+				}
+			}
+		})
+	}
+}

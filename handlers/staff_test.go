@@ -1,0 +1,282 @@
+package handlers_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"linkdesk/db"
+)
+
+func TestLogin(t *testing.T) {
+	s := newServer(t)
+	t.Run("same message for unknown email and wrong password", func(t *testing.T) {
+		a := s.do(t, "POST", "/login", url.Values{"email": {"nobody@example.com"}, "password": {"whatever password"}})
+		b := s.do(t, "POST", "/login", url.Values{"email": {"admin@example.com"}, "password": {"wrong password!!"}})
+		if a.Code != http.StatusUnauthorized || b.Code != http.StatusUnauthorized {
+			t.Fatalf("got %d and %d, want 401 both", a.Code, b.Code)
+		}
+		if !strings.Contains(a.Body.String(), "The email or password is not right.") || !strings.Contains(b.Body.String(), "The email or password is not right.") {
+			t.Fatal("failure messages differ or are missing")
+		}
+	})
+	t.Run("next is followed only for local paths", func(t *testing.T) {
+		rec := s.do(t, "POST", "/login", url.Values{"email": {"operator@example.com"}, "password": {testPassword}, "next": {"/account/password"}})
+		if loc := rec.Header().Get("Location"); loc != "/account/password" {
+			t.Errorf("got %q, want /account/password", loc)
+		}
+		rec = s.do(t, "POST", "/login", url.Values{"email": {"operator@example.com"}, "password": {testPassword}, "next": {"//evil.example/x"}})
+		if loc := rec.Header().Get("Location"); loc != "/" {
+			t.Errorf("got %q, want /", loc)
+		}
+	})
+	t.Run("cookie flags", func(t *testing.T) {
+		rec := s.do(t, "POST", "/login", url.Values{"email": {"operator@example.com"}, "password": {testPassword}})
+		c := updatedCookie(rec, nil)
+		if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteLaxMode || c.MaxAge != 8*3600 {
+			t.Fatalf("cookie %+v, want HttpOnly, SameSite=Lax, 8h", c)
+		}
+		if strings.Contains(c.Value, "operator") {
+			t.Fatal("cookie value is not encrypted")
+		}
+	})
+	t.Run("sign out is a POST and ends the session", func(t *testing.T) {
+		c := s.login(t, "auditor@example.com")
+		if rec := s.do(t, "GET", "/logout", nil, c); rec.Code == http.StatusSeeOther && rec.Header().Get("Location") == "/login" {
+			t.Fatal("GET /logout must not sign out")
+		}
+		rec := s.do(t, "POST", "/logout", url.Values{}, c)
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("logout: %d", rec.Code)
+		}
+		gone := updatedCookie(rec, c)
+		if gone.MaxAge >= 0 {
+			t.Fatalf("logout cookie MaxAge %d, want < 0", gone.MaxAge)
+		}
+	})
+}
+
+func TestLogin_Throttle(t *testing.T) {
+	s := newServer(t)
+	for i := 0; i < db.MaxLoginFailures; i++ {
+		s.do(t, "POST", "/login", url.Values{"email": {"admin@example.com"}, "password": {"wrong password!!"}})
+	}
+	rec := s.do(t, "POST", "/login", url.Values{"email": {"admin@example.com"}, "password": {testPassword}})
+	if rec.Code != http.StatusTooManyRequests {
+		t.Fatalf("got %d, want 429", rec.Code)
+	}
+	if !strings.Contains(rec.Body.String(), "Try again in 15 minutes") || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("429 without a retry time: %s", rec.Body.String())
+	}
+	s.clock.t = s.clock.t.Add(16 * time.Minute)
+	if rec := s.do(t, "POST", "/login", url.Values{"email": {"admin@example.com"}, "password": {testPassword}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("after the window: %d", rec.Code)
+	}
+}
+
+func TestSession_IdleExpiry(t *testing.T) {
+	s := newServer(t)
+	c := s.login(t, "operator@example.com")
+	s.clock.t = s.clock.t.Add(7 * time.Hour)
+	rec := s.do(t, "GET", "/", nil, c)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("after 7h: %d, want 200", rec.Code)
+	}
+	c = updatedCookie(rec, c)
+	s.clock.t = s.clock.t.Add(7 * time.Hour) // 14h after sign-in, 7h idle
+	if rec := s.do(t, "GET", "/", nil, c); rec.Code != http.StatusOK {
+		t.Fatalf("7h idle after activity: %d, want 200", rec.Code)
+	}
+	s.clock.t = s.clock.t.Add(8*time.Hour + time.Minute)
+	if rec := s.do(t, "GET", "/", nil, c); rec.Code != http.StatusSeeOther {
+		t.Fatalf("8h idle: %d, want 303 to login", rec.Code)
+	}
+}
+
+func TestStaff_AdminFlows(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	c := s.login(t, "admin@example.com")
+
+	t.Run("create with errors re-renders the form", func(t *testing.T) {
+		rec := s.do(t, "POST", "/staff", url.Values{"email": {"admin@example.com"}, "name": {"Dup"}, "role": {"operator"}, "password": {"short"}}, c)
+		if rec.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("got %d, want 422", rec.Code)
+		}
+		body := rec.Body.String()
+		dup := s.do(t, "POST", "/staff", url.Values{"email": {"admin@example.com"}, "name": {"Dup"}, "role": {"operator"}, "password": {testPassword}}, c)
+		body += dup.Body.String()
+		if dup.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("duplicate: got %d, want 422", dup.Code)
+		}
+		for _, want := range []string{"already exists", "at least 12 characters", `value="Dup"`, `aria-invalid="true"`} {
+			if !strings.Contains(body, want) {
+				t.Errorf("body lacks %q", want)
+			}
+		}
+	})
+	t.Run("create", func(t *testing.T) {
+		rec := s.do(t, "POST", "/staff", url.Values{"email": {"new@example.com"}, "name": {"New <b>Op</b>"}, "role": {"operator"}, "password": {testPassword}}, c)
+		if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/staff" {
+			t.Fatalf("got %d %s", rec.Code, rec.Header().Get("Location"))
+		}
+		c = updatedCookie(rec, c)
+		page := s.do(t, "GET", "/staff", nil, c)
+		body := page.Body.String()
+		if !strings.Contains(body, "new@example.com") || !strings.Contains(body, "New &lt;b&gt;Op&lt;/b&gt;") || !strings.Contains(body, "Added new@example.com") {
+			t.Fatalf("staff page lacks the new escaped row or the flash")
+		}
+		c = updatedCookie(page, c)
+	})
+	t.Run("last admin protection", func(t *testing.T) {
+		rec := s.do(t, "POST", "/staff/1/role", url.Values{"role": {"auditor"}}, c)
+		c = updatedCookie(rec, c)
+		page := s.do(t, "GET", "/staff", nil, c)
+		c = updatedCookie(page, c)
+		if !strings.Contains(page.Body.String(), "last active admin") {
+			t.Fatal("no last-admin message")
+		}
+		st, _ := s.store.StaffByID(ctx, 1)
+		if st.Role != db.RoleAdmin {
+			t.Fatalf("role is %s, want admin", st.Role)
+		}
+	})
+	t.Run("deactivated staff lose access on the next request", func(t *testing.T) {
+		opCookie := s.login(t, "operator@example.com")
+		if rec := s.do(t, "GET", "/", nil, opCookie); rec.Code != http.StatusOK {
+			t.Fatalf("operator home: %d", rec.Code)
+		}
+		var opID int64
+		list, _ := s.store.ListStaff(ctx)
+		for _, st := range list {
+			if st.Email == "operator@example.com" {
+				opID = st.ID
+			}
+		}
+		rec := s.do(t, "POST", "/staff/"+itoa(opID)+"/deactivate", url.Values{}, c)
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("deactivate: %d", rec.Code)
+		}
+		if rec := s.do(t, "GET", "/", nil, opCookie); rec.Code != http.StatusSeeOther {
+			t.Fatalf("deactivated operator: got %d, want 303 to login", rec.Code)
+		}
+		rows, _, _ := s.store.ListAudit(ctx, db.AuditFilter{TargetType: "staff", TargetID: itoa(opID), Action: db.ActionStaffUpdated})
+		if len(rows) != 1 || !strings.Contains(rows[0].Detail, "active") || rows[0].ActorEmail != "admin@example.com" {
+			t.Fatalf("audit rows %+v, want one deactivation by admin", rows)
+		}
+	})
+}
+
+func TestPassword_AuditorMayChangeOwn(t *testing.T) {
+	s := newServer(t)
+	c := s.login(t, "auditor@example.com")
+	rec := s.do(t, "POST", "/account/password", url.Values{"current": {"nope"}, "password": {"tiny"}}, c)
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "not your current password") {
+		t.Fatalf("got %d, want 422 with inline errors", rec.Code)
+	}
+	rec = s.do(t, "POST", "/account/password", url.Values{"current": {testPassword}, "password": {"a brand new passphrase"}}, c)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("got %d, want 303", rec.Code)
+	}
+	if rec := s.do(t, "POST", "/login", url.Values{"email": {"auditor@example.com"}, "password": {"a brand new passphrase"}}); rec.Code != http.StatusSeeOther {
+		t.Fatalf("sign in with the new password: %d", rec.Code)
+	}
+}
+
+func TestSecurity_CrossSitePostAndHeaders(t *testing.T) {
+	s := newServer(t)
+	c := s.login(t, "admin@example.com")
+	req := func(site string) *http.Request {
+		r, _ := http.NewRequest("POST", "http://example.test/staff", strings.NewReader(url.Values{"email": {"x@example.com"}, "name": {"X"}, "role": {"admin"}, "password": {testPassword}}.Encode()))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r.Header.Set("Sec-Fetch-Site", site)
+		r.AddCookie(c)
+		return r
+	}
+	rec := serve(s, req("cross-site"))
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("cross-site POST: got %d, want 403", rec.Code)
+	}
+	list, _ := s.store.ListStaff(context.Background())
+	for _, st := range list {
+		if st.Email == "x@example.com" {
+			t.Fatal("the cross-site POST created a staff member")
+		}
+	}
+	if rec := serve(s, req("same-origin")); rec.Code != http.StatusSeeOther {
+		t.Fatalf("same-origin POST: got %d, want 303", rec.Code)
+	}
+
+	page := s.do(t, "GET", "/login", nil)
+	h := page.Header()
+	csp := h.Get("Content-Security-Policy")
+	for _, want := range []string{"script-src 'self' 'nonce-", "frame-ancestors 'none'", "object-src 'none'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("CSP %q lacks %q", csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") {
+		t.Errorf("CSP allows unsafe-inline: %q", csp)
+	}
+	nonce := csp[strings.Index(csp, "'nonce-")+7:]
+	nonce = nonce[:strings.Index(nonce, "'")]
+	if !strings.Contains(page.Body.String(), `nonce="`+nonce+`"`) {
+		t.Error("scripts do not carry the response's nonce")
+	}
+	if h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") == "" {
+		t.Errorf("missing nosniff or Referrer-Policy: %v", h)
+	}
+	if h.Get("X-Request-Id") == "" {
+		t.Error("no request id header")
+	}
+}
+
+func TestOps(t *testing.T) {
+	s := newServer(t)
+	if rec := s.do(t, "GET", "/healthz", nil); rec.Code != 200 || rec.Body.String() != "ok" {
+		t.Errorf("healthz: %d %q", rec.Code, rec.Body.String())
+	}
+	if rec := s.do(t, "GET", "/readyz", nil); rec.Code != 200 {
+		t.Errorf("readyz: %d", rec.Code)
+	}
+	s.do(t, "GET", "/login", nil)
+	rec := s.do(t, "GET", "/metrics", nil)
+	for _, want := range []string{`linkdesk_http_requests_total{method="GET",route="/login",status="200"}`, "linkdesk_http_request_duration_seconds_bucket", `linkdesk_db_open_connections{pool="writer"}`} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	s.store.Close()
+	if rec := s.do(t, "GET", "/readyz", nil); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("readyz with a closed DB: %d, want 503", rec.Code)
+	}
+}
+
+func TestErrors_NotFoundAndStatic(t *testing.T) {
+	s := newServer(t)
+	c := s.login(t, "admin@example.com")
+	rec := s.do(t, "GET", "/no/such/page", nil, c)
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "Not found.") {
+		t.Fatalf("got %d", rec.Code)
+	}
+	rec = s.do(t, "GET", "/audit?before=abc", nil, c)
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "Invalid page cursor.") {
+		t.Fatalf("bad cursor: %d", rec.Code)
+	}
+	home := s.do(t, "GET", "/", nil, c).Body.String()
+	i := strings.Index(home, "/static/css/app.")
+	href := home[i : i+strings.Index(home[i:], `"`)]
+	rec = s.do(t, "GET", href, nil)
+	if rec.Code != 200 || !strings.Contains(rec.Header().Get("Cache-Control"), "immutable") {
+		t.Fatalf("%s: %d %q", href, rec.Code, rec.Header().Get("Cache-Control"))
+	}
+}
+
+func serve(s *testServer, r *http.Request) *httptestRecorder {
+	rec := newRecorder()
+	s.ServeHTTP(rec, r)
+	return rec
+}
