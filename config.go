@@ -56,6 +56,9 @@ type config struct {
 	SandboxState     string
 	WebhookTolerance time.Duration
 	Demo             bool
+	// baseURLDefault is set when BaseURL was derived from Addr; serve then
+	// uses the address it actually listens on (port 0 picks a free port).
+	baseURLDefault bool
 }
 
 // parseSettings reads settings from args and getenv into a map keyed by
@@ -113,7 +116,7 @@ func loadConfig(m map[string]string) (config, error) {
 		bad("LINKDESK_DB", "must not be empty")
 	}
 	if c.BaseURL == "" {
-		c.BaseURL = "http://" + c.Addr
+		c.BaseURL, c.baseURLDefault = "http://"+c.Addr, true
 	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("LINKDESK_BASE_URL", "want an absolute http or https URL, got %q", c.BaseURL)
 	}

@@ -121,6 +121,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("LINKDESK_ADDR: %w", err)
 	}
+	if cfg.baseURLDefault {
+		cfg.BaseURL = "http://" + ln.Addr().String()
+	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
