@@ -129,7 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	bg, stopBG := context.WithCancel(context.Background())
 	defer stopBG()
-	pw, err := setupPinwheel(ctx, bg, cfg, store, ln.Addr().String(), log)
+	pw, err := setupPinwheel(ctx, cfg, store, ln.Addr().String(), log)
 	if err != nil {
 		ln.Close()
 		return err

@@ -22,7 +22,7 @@ type pinwheelSetup struct {
 }
 
 // setupPinwheel builds the client for the configured mode.
-func setupPinwheel(ctx, bg context.Context, cfg config, store *db.Store, listenAddr string, log *slog.Logger) (*pinwheelSetup, error) {
+func setupPinwheel(ctx context.Context, cfg config, store *db.Store, listenAddr string, log *slog.Logger) (*pinwheelSetup, error) {
 	p := &pinwheelSetup{
 		secret: cfg.PinwheelSecret,
 		start:  func(context.Context) error { return nil },

@@ -27,8 +27,8 @@ import (
 type Options struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
-	// Extra mounts additional handlers (the in-process emulator under
-	// /sandbox/) before the route table; nil for none.
+	// Extra mounts additional handlers by path prefix (the in-process
+	// emulator under "/sandbox/"), outside echo's middleware; nil for none.
 	Extra map[string]http.Handler
 }
 
@@ -57,12 +57,21 @@ func New(h *handlers.Handler, store *db.Store, opt Options) http.Handler {
 	e.Use(middleware.BodyLimit("2M"))
 
 	routes(e, h, opt.Registry)
-	for prefix, handler := range opt.Extra {
-		e.Any(prefix+"*", echo.WrapHandler(handler))
-	}
 
+	// Extra handlers (the emulator under /sandbox/) sit beside echo, not
+	// inside it: they are another service's pages with their own headers
+	// (the Link iframe must be framable by the launch page).
+	var root http.Handler = e
+	if len(opt.Extra) > 0 {
+		mux := http.NewServeMux()
+		for prefix, handler := range opt.Extra {
+			mux.Handle(prefix, handler)
+		}
+		mux.Handle("/", e)
+		root = mux
+	}
 	cop := http.NewCrossOriginProtection()
-	return cop.Handler(e)
+	return cop.Handler(root)
 }
 
 func newRequestID() string {
