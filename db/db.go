@@ -51,6 +51,10 @@ type Options struct {
 	PasswordCost int
 	// Readers is the size of the read-only connection pool; 0 means NumCPU+2.
 	Readers int
+	// EncryptionKey (32 bytes, from LINKDESK_ENCRYPTION_KEY) encrypts
+	// secrets at rest. Nil means a key generated once and kept in the
+	// settings table: convenient, but weak (see initCrypto).
+	EncryptionKey []byte
 }
 
 // Store is Linkdesk's database. Writes go through a single writer connection
@@ -62,6 +66,7 @@ type Store struct {
 	now  func() time.Time
 	cost int
 	path string
+	keys *keyring
 }
 
 // Open opens or creates the SQLite file at path and applies the migrations.
@@ -96,6 +101,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	r.SetMaxOpenConns(opt.Readers)
 	r.SetMaxIdleConns(opt.Readers)
 	s.r = r
+	if err := s.initCrypto(ctx, opt.EncryptionKey); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 
