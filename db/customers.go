@@ -1,0 +1,258 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Audit actions of customer records. Their details name the fields that
+// changed, never the values: a date of birth or SSN digits do not belong in
+// an append-only trail.
+const (
+	ActionCustomerCreated   = "customer.created"
+	ActionCustomerUpdated   = "customer.updated"
+	ActionCustomersImported = "customer.imported"
+)
+
+// Customer is the organisation's own record of an end user, keyed by the
+// end_user_id given to Pinwheel. Identity data Pinwheel returns is matched
+// against it (MatchIdentity).
+type Customer struct {
+	EndUserID   string
+	FullName    string
+	DateOfBirth string // YYYY-MM-DD
+	SSNLast4    string // 4 digits
+	Email       string // may be empty
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// CustomerInput is a customer record as typed in a form or read from a CSV
+// row; every field is raw text.
+type CustomerInput struct {
+	EndUserID   string `json:"end_user_id"`
+	FullName    string `json:"full_name"`
+	DateOfBirth string `json:"date_of_birth"`
+	SSNLast4    string `json:"ssn_last4"`
+	Email       string `json:"email"`
+}
+
+// CustomerFields lists the fields of a customer record in form and CSV order.
+var CustomerFields = []string{"end_user_id", "full_name", "date_of_birth", "ssn_last4", "email"}
+
+// normalize trims every field and lowercases the email.
+func (in CustomerInput) normalize() CustomerInput {
+	return CustomerInput{
+		EndUserID:   strings.TrimSpace(in.EndUserID),
+		FullName:    strings.Join(strings.Fields(in.FullName), " "),
+		DateOfBirth: strings.TrimSpace(in.DateOfBirth),
+		SSNLast4:    strings.TrimSpace(in.SSNLast4),
+		Email:       normalizeEmail(in.Email),
+	}
+}
+
+// ValidateCustomer checks a customer record; today bounds the date of birth.
+// Email is optional. The messages say what to do, including the usual
+// spreadsheet traps (dropped leading zeros, reformatted dates).
+func ValidateCustomer(in CustomerInput, today time.Time) FieldErrors {
+	in = in.normalize()
+	fe := FieldErrors{}
+	switch n := utf8.RuneCountInString(in.EndUserID); {
+	case n == 0:
+		fe["end_user_id"] = "Enter the end user ID you give Pinwheel."
+	case n > 255:
+		fe["end_user_id"] = "Use at most 255 characters for the end user ID."
+	case strings.ContainsFunc(in.EndUserID, unicode.IsControl):
+		fe["end_user_id"] = "The end user ID contains control characters; remove them."
+	}
+	if n := utf8.RuneCountInString(in.FullName); n == 0 || n > 200 {
+		fe["full_name"] = "Enter the full name (1 to 200 characters)."
+	}
+	if msg := validateDOB(in.DateOfBirth, today); msg != "" {
+		fe["date_of_birth"] = msg
+	}
+	switch {
+	case in.SSNLast4 == "":
+		fe["ssn_last4"] = "Enter the last four digits of the SSN."
+	case !allDigits(in.SSNLast4):
+		fe["ssn_last4"] = "Use digits only: the last four digits of the SSN."
+	case len(in.SSNLast4) < 4:
+		fe["ssn_last4"] = "Enter exactly 4 digits. Spreadsheets drop leading zeros: format the column as text."
+	case len(in.SSNLast4) > 4:
+		fe["ssn_last4"] = "Enter only the last 4 digits of the SSN, not the whole number."
+	}
+	if in.Email != "" {
+		if addr, err := mail.ParseAddress(in.Email); err != nil || addr.Address != in.Email || len(in.Email) > 254 {
+			fe["email"] = "Enter a valid email address, or leave it empty."
+		}
+	}
+	if len(fe) == 0 {
+		return nil
+	}
+	return fe
+}
+
+// validateDOB accepts a real past date as YYYY-MM-DD, after 1900.
+func validateDOB(s string, today time.Time) string {
+	if s == "" {
+		return "Enter the date of birth as YYYY-MM-DD."
+	}
+	d, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return "Enter a real date as YYYY-MM-DD, e.g. 1990-04-28."
+	}
+	y, m, dd := today.UTC().Date()
+	if !d.Before(time.Date(y, m, dd, 0, 0, 0, 0, time.UTC)) {
+		return "The date of birth must be in the past."
+	}
+	if d.Year() < 1900 {
+		return "Enter a date of birth after 1900."
+	}
+	return ""
+}
+
+const customerColumns = `end_user_id, full_name, date_of_birth, ssn_last4, email, created_at, updated_at`
+
+func scanCustomer(sc interface{ Scan(...any) error }) (Customer, error) {
+	var c Customer
+	var created, updated string
+	err := sc.Scan(&c.EndUserID, &c.FullName, &c.DateOfBirth, &c.SSNLast4, &c.Email, &created, &updated)
+	c.CreatedAt, c.UpdatedAt = ParseTime(created), ParseTime(updated)
+	return c, err
+}
+
+// CustomerByEndUserID returns one customer record.
+func (s *Store) CustomerByEndUserID(ctx context.Context, endUserID string) (Customer, error) {
+	c, err := scanCustomer(s.r.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE end_user_id = ?`, endUserID))
+	if err != nil {
+		return Customer{}, fmt.Errorf("db: customer %q: %w", endUserID, notFound(err))
+	}
+	return c, nil
+}
+
+// CustomerFilter selects customer records. After is a keyset cursor: only
+// records whose end_user_id sorts after it are returned.
+type CustomerFilter struct {
+	Prefix string // end_user_id prefix
+	After  string
+	Limit  int // default 50
+}
+
+// ListCustomers returns customer records in end_user_id order, at most
+// f.Limit, and whether more follow. The prefix search is a range on the
+// primary key, not a LIKE, so it uses the index.
+func (s *Store) ListCustomers(ctx context.Context, f CustomerFilter) ([]Customer, bool, error) {
+	if f.Limit <= 0 || f.Limit > 500 {
+		f.Limit = 50
+	}
+	where, args := []string{"1=1"}, []any{}
+	if f.Prefix != "" {
+		// U+10FFFF is the largest code point, so its UTF-8 bytes sort after
+		// any continuation of the prefix.
+		where, args = append(where, "end_user_id >= ? AND end_user_id < ?"), append(args, f.Prefix, f.Prefix+"\U0010FFFF")
+	}
+	if f.After != "" {
+		where, args = append(where, "end_user_id > ?"), append(args, f.After)
+	}
+	args = append(args, f.Limit+1)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE `+strings.Join(where, " AND ")+` ORDER BY end_user_id LIMIT ?`, args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("db: list customers: %w", err)
+	}
+	defer rows.Close()
+	var out []Customer
+	for rows.Next() {
+		c, err := scanCustomer(rows)
+		if err != nil {
+			return nil, false, fmt.Errorf("db: list customers: %w", err)
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("db: list customers: %w", err)
+	}
+	more := len(out) > f.Limit
+	if more {
+		out = out[:f.Limit]
+	}
+	return out, more, nil
+}
+
+// SaveCustomer creates or updates the customer record of in.EndUserID,
+// audits which fields changed, and recomputes the identity verdicts of that
+// end user's accounts, all in one transaction. It reports whether the
+// record was created. Saving identical values changes nothing.
+func (s *Store) SaveCustomer(ctx context.Context, a Actor, in CustomerInput) (Customer, bool, error) {
+	if fe := ValidateCustomer(in, s.now()); fe != nil {
+		return Customer{}, false, fe
+	}
+	in = in.normalize()
+	var c Customer
+	var created bool
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var changed []string
+		var err error
+		c, changed, created, err = s.upsertCustomer(ctx, tx, in)
+		if err != nil || len(changed) == 0 {
+			return err
+		}
+		action := ActionCustomerUpdated
+		detail := map[string]any{"changed": changed}
+		if created {
+			action, detail = ActionCustomerCreated, map[string]any{"fields": changed}
+		}
+		if err := s.appendAudit(ctx, tx, a, action, "customer", c.EndUserID, detail); err != nil {
+			return err
+		}
+		_, err = s.recomputeVerdicts(ctx, tx, c)
+		return err
+	})
+	if err != nil {
+		return Customer{}, false, fmt.Errorf("db: save customer %q: %w", in.EndUserID, err)
+	}
+	return c, created, nil
+}
+
+// upsertCustomer writes a normalized, valid record inside tx and returns
+// the names of the fields that changed (all set fields when created).
+func (s *Store) upsertCustomer(ctx context.Context, tx *sql.Tx, in CustomerInput) (Customer, []string, bool, error) {
+	now := s.now().UTC()
+	old, err := scanCustomer(tx.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE end_user_id = ?`, in.EndUserID))
+	if errors.Is(err, sql.ErrNoRows) {
+		c := Customer{EndUserID: in.EndUserID, FullName: in.FullName, DateOfBirth: in.DateOfBirth, SSNLast4: in.SSNLast4, Email: in.Email, CreatedAt: now, UpdatedAt: now}
+		_, err := tx.ExecContext(ctx, `INSERT INTO customers (`+customerColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			c.EndUserID, c.FullName, c.DateOfBirth, c.SSNLast4, c.Email, FormatTime(now), FormatTime(now))
+		changed := []string{"full_name", "date_of_birth", "ssn_last4"}
+		if c.Email != "" {
+			changed = append(changed, "email")
+		}
+		return c, changed, true, err
+	}
+	if err != nil {
+		return Customer{}, nil, false, err
+	}
+	var changed []string
+	for _, f := range []struct {
+		name     string
+		old, new string
+	}{{"full_name", old.FullName, in.FullName}, {"date_of_birth", old.DateOfBirth, in.DateOfBirth}, {"ssn_last4", old.SSNLast4, in.SSNLast4}, {"email", old.Email, in.Email}} {
+		if f.old != f.new {
+			changed = append(changed, f.name)
+		}
+	}
+	if len(changed) == 0 {
+		return old, nil, false, nil
+	}
+	c := old
+	c.FullName, c.DateOfBirth, c.SSNLast4, c.Email, c.UpdatedAt = in.FullName, in.DateOfBirth, in.SSNLast4, in.Email, now
+	_, err = tx.ExecContext(ctx, `UPDATE customers SET full_name = ?, date_of_birth = ?, ssn_last4 = ?, email = ?, updated_at = ? WHERE end_user_id = ?`,
+		c.FullName, c.DateOfBirth, c.SSNLast4, c.Email, FormatTime(now), c.EndUserID)
+	return c, changed, false, err
+}
