@@ -1,0 +1,534 @@
+package db_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"linkdesk/db"
+)
+
+// runIngester starts an Ingester on s and stops it at cleanup (before the
+// store closes: cleanups run last-in first-out).
+func runIngester(t *testing.T, s *db.Store, opt db.IngestOptions) *db.Ingester {
+	t.Helper()
+	g, err := s.NewIngester(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ingester: %v", err)
+		}
+	})
+	return g
+}
+
+// Webhook bodies in Pinwheel's byte format (Python json.dumps separators).
+
+func accountAddedBody(eventID, account, endUser, token, createdAt, status string, connected bool) []byte {
+	return fmt.Appendf(nil, `{"event_id": %q, "event": "account.added", "payload": {"created_at": %q, "link_token_id": %q, "platform_id": "plat-1", "connected": %t, "monitoring_status": %q, "end_user_id": %q, "account_id": %q, "platform_name": "Workday"}}`,
+		eventID, createdAt, token, connected, status, endUser, account)
+}
+
+func statusBody(eventID, account, endUser, status string, connected bool) []byte {
+	return fmt.Appendf(nil, `{"event_id": %q, "event": "account.monitoring_status.updated", "payload": {"created_at": "2026-11-26T10:00:00.000000+00:00", "link_token_id": "tok-1", "platform_id": "plat-1", "connected": %t, "monitoring_status": %q, "end_user_id": %q, "account_id": %q, "platform_name": "Workday"}}`,
+		eventID, connected, status, endUser, account)
+}
+
+func jobBody(eventID, event, job, account, endUser, token, ts, outcome, errType, errCode, params string) []byte {
+	null := func(s string) string {
+		if s == "" {
+			return "null"
+		}
+		return `"` + s + `"`
+	}
+	if params == "" {
+		params = "{}"
+	}
+	return fmt.Appendf(nil, `{"event_id": %q, "event": %q, "payload": {"id": "job-%s", "name": %q, "timestamp": %q, "outcome": %q, "error_code": %s, "error_type": %s, "link_token_id": %q, "params": %s, "account_id": %q, "end_user_id": %q}}`,
+		eventID, event, eventID, job, ts, outcome, null(errCode), null(errType), token, params, account, endUser)
+}
+
+func ingest(t *testing.T, g *db.Ingester, body []byte, sentAt time.Time) db.IngestResult {
+	t.Helper()
+	d, err := db.ParseDelivery(body)
+	if err != nil {
+		t.Fatalf("parse %s: %v", body, err)
+	}
+	d.SentAt = sentAt
+	res, err := g.Ingest(context.Background(), d)
+	if err != nil {
+		t.Fatalf("ingest %s: %v", d.EventID, err)
+	}
+	return res
+}
+
+func TestIngester_ProjectsALinkSession(t *testing.T) {
+	s, clk := newStore(t)
+	g := runIngester(t, s, db.IngestOptions{})
+	ctx := context.Background()
+	sent := clk.t
+
+	ingest(t, g, accountAddedBody("e1", "acc-1", "eu-1", "tok-1", "2026-11-26T11:00:00.000000+00:00", "active", true), sent)
+	ingest(t, g, jobBody("e2", "identity.added", "identity", "acc-1", "eu-1", "tok-1", "2026-11-26T11:00:01.000000+00:00", "success", "", "", ""), sent)
+	ingest(t, g, jobBody("e3", "paystubs.added", "paystubs", "acc-1", "eu-1", "tok-1", "2026-11-26T11:00:02.000000+00:00", "success", "", "",
+		`{"count": 1, "from_pay_date": "2026-11-01", "to_pay_date": "2026-11-15", "sync_status": "in_progress"}`), sent)
+	ingest(t, g, jobBody("e4", "direct_deposit_switch.added", "direct_deposit_switch", "acc-1", "eu-1", "tok-1", "2026-11-26T11:00:03.000000+00:00", "success", "", "",
+		`{"action": "partial_switch", "allocation": {"type": "amount", "value": 50, "target": {"account_name": "My Checking", "account_type": "checking", "last_four_account_number": "6789"}}}`), sent)
+	ingest(t, g, jobBody("e5", "income.added", "income", "acc-1", "eu-1", "tok-1", "2026-11-26T11:00:04.000000+00:00", "error", "system_error", "platformUnavailable", ""), sent)
+
+	a, err := s.AccountByAccountID(ctx, "acc-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.EndUserID != "eu-1" || a.PlatformName != "Workday" || a.PlatformID != "plat-1" || a.MonitoringStatus != "active" ||
+		a.Connected == nil || !*a.Connected || a.EventCount != 5 || a.LinkTokenID != "tok-1" {
+		t.Errorf("account = %+v", a)
+	}
+	if got, want := a.CreatedAt, time.Date(2026, 11, 26, 11, 0, 0, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("created_at = %v, want %v", got, want)
+	}
+	if got, want := a.LastEventAt, time.Date(2026, 11, 26, 11, 0, 4, 0, time.UTC); !got.Equal(want) {
+		t.Errorf("last_event_at = %v, want %v", got, want)
+	}
+
+	u, err := s.EndUserByEndUserID(ctx, "eu-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.AccountCount != 1 || u.EventCount != 5 {
+		t.Errorf("end user = %+v, want 1 account, 5 events", u)
+	}
+
+	jobs, err := s.AccountJobs(ctx, "acc-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byJob := map[string]db.AccountJob{}
+	for _, j := range jobs {
+		byJob[j.Job] = j
+	}
+	if len(jobs) != 4 || byJob["identity"].Outcome != "success" || byJob["income"].ErrorCode != "platformUnavailable" ||
+		byJob["income"].ErrorType != "system_error" || byJob["direct_deposit_switch"].EventID != "e4" {
+		t.Errorf("jobs = %+v", jobs)
+	}
+
+	sw, err := s.DDSwitches(ctx, "acc-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sw) != 1 || sw[0].Action != "partial_switch" || sw[0].AllocationType != "amount" || sw[0].AllocationValue == nil ||
+		*sw[0].AllocationValue != 50 || sw[0].TargetName != "My Checking" || sw[0].TargetLast4 != "6789" || sw[0].Outcome != "success" {
+		t.Errorf("switches = %+v", sw)
+	}
+
+	tok, err := s.LinkTokenByID(ctx, "tok-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.EventCount != 5 || tok.SuccessCount != 3 || tok.ErrorCount != 1 || tok.LastJob != "income" || tok.LastOutcome != "error" || tok.AccountID != "acc-1" {
+		t.Errorf("token = %+v", tok)
+	}
+
+	fetches, err := s.AccountFetches(ctx, "acc-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]string{}
+	for _, f := range fetches {
+		kinds[f.Kind] = f.EventID
+	}
+	// identity.added and the successful switch; the failed income job has no data.
+	if len(fetches) != 2 || kinds[db.FetchIdentity] != "e2" || kinds[db.FetchDDAllocations] != "e4" {
+		t.Errorf("fetches = %+v", fetches)
+	}
+
+	tot, err := s.Totals(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot["events"] != 5 || tot["accounts"] != 1 || tot["end_users"] != 1 || tot["link_tokens"] != 1 || tot["duplicates"] != 0 {
+		t.Errorf("totals = %v", tot)
+	}
+	sc, _ := s.StatusCounts(ctx)
+	if len(sc) != 1 || sc["active"] != 1 {
+		t.Errorf("status counts = %v", sc)
+	}
+	counts, err := s.EventCountsSince(ctx, clk.t.Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 5 || !counts[0].Hour.Equal(clk.t.Truncate(time.Hour)) {
+		t.Errorf("event counts = %+v", counts)
+	}
+
+	e, err := s.EventByEventID(ctx, "e4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.AccountID != "acc-1" || e.EndUserID != "eu-1" || e.LinkTokenID != "tok-1" || e.Outcome != "success" || e.DeliveryCount != 1 ||
+		e.Projection != "projected" || !strings.Contains(e.Body, `"partial_switch"`) || !e.SentAt.Equal(sent) {
+		t.Errorf("event = %+v", e)
+	}
+	list, more, err := s.ListEvents(ctx, db.EventFilter{AccountID: "acc-1", Limit: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || !more || list[0].EventID != "e5" {
+		t.Errorf("list = %d events, more %v, first %q", len(list), more, list[0].EventID)
+	}
+	list, more, _ = s.ListEvents(ctx, db.EventFilter{AccountID: "acc-1", Before: list[2].ID})
+	if len(list) != 2 || more || list[1].EventID != "e1" {
+		t.Errorf("second page = %d events, more %v", len(list), more)
+	}
+}
+
+func TestIngester_SameEventFiveTimesAtOnceIsStoredOnce(t *testing.T) {
+	s, clk := newStore(t)
+	g := runIngester(t, s, db.IngestOptions{})
+	ctx := context.Background()
+	body := jobBody("dup-1", "identity.added", "identity", "acc-d", "eu-d", "tok-d", "2026-11-26T11:00:01.000000+00:00", "success", "", "", "")
+
+	var wg sync.WaitGroup
+	results := make(chan db.IngestResult, 5)
+	for range 5 {
+		wg.Go(func() { results <- ingest(t, g, body, clk.t) })
+	}
+	wg.Wait()
+	close(results)
+	var dups int
+	for r := range results {
+		if r.Duplicate {
+			dups++
+		}
+	}
+	if dups != 4 {
+		t.Errorf("%d answers were duplicates, want 4", dups)
+	}
+	e, err := s.EventByEventID(ctx, "dup-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.DeliveryCount != 5 {
+		t.Errorf("delivery_count = %d, want 5", e.DeliveryCount)
+	}
+	a, _ := s.AccountByAccountID(ctx, "acc-d")
+	tok, _ := s.LinkTokenByID(ctx, "tok-d")
+	u, _ := s.EndUserByEndUserID(ctx, "eu-d")
+	if a.EventCount != 1 || tok.EventCount != 1 || tok.SuccessCount != 1 || u.EventCount != 1 {
+		t.Errorf("projected more than once: account %d, token %d/%d, end user %d events", a.EventCount, tok.EventCount, tok.SuccessCount, u.EventCount)
+	}
+	f, _ := s.AccountFetches(ctx, "acc-d")
+	if len(f) != 1 {
+		t.Errorf("%d fetches queued, want 1", len(f))
+	}
+	tot, _ := s.Totals(ctx)
+	if tot["events"] != 1 || tot["duplicates"] != 4 || tot["deliveries"] != 5 {
+		t.Errorf("totals = %v", tot)
+	}
+	counts, _ := s.EventCountsSince(ctx, clk.t.Add(-time.Hour))
+	if len(counts) != 1 || counts[0].N != 1 || counts[0].Duplicates != 4 {
+		t.Errorf("event counts = %+v", counts)
+	}
+}
+
+func TestIngester_OrderInsensitive(t *testing.T) {
+	ctx := context.Background()
+
+	t.Run("status update before account.added", func(t *testing.T) {
+		s, clk := newStore(t)
+		g := runIngester(t, s, db.IngestOptions{})
+		// The update was sent at 12:00:00 and says user_action_required; the
+		// account.added (created 12:00:00.5, i.e. later by the clock than the
+		// whole-second X-Timestamp) arrives afterwards saying active.
+		ingest(t, g, statusBody("s1", "acc-o", "eu-o", "user_action_required", false), clk.t)
+		a, _ := s.AccountByAccountID(ctx, "acc-o")
+		if a.MonitoringStatus != "user_action_required" || !a.CreatedAt.IsZero() || a.PlatformName != "Workday" {
+			t.Errorf("after the update alone: %+v", a)
+		}
+		ingest(t, g, accountAddedBody("a1", "acc-o", "eu-o", "tok-o", "2026-11-26T12:00:00.500000+00:00", "active", true), clk.t.Add(time.Second))
+
+		a, err := s.AccountByAccountID(ctx, "acc-o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.MonitoringStatus != "user_action_required" || a.Connected == nil || *a.Connected {
+			t.Errorf("final status %q connected %v, want user_action_required, false", a.MonitoringStatus, a.Connected)
+		}
+		if a.CreatedAt.IsZero() || a.LinkTokenID != "tok-o" {
+			t.Errorf("account.added fields not filled in: %+v", a)
+		}
+		h, err := s.MonitoringHistory(ctx, "acc-o")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(h) != 2 || !h[0].FromAdded || h[0].Status != "active" || h[1].Status != "user_action_required" {
+			t.Errorf("history = %+v", h)
+		}
+		u, _ := s.EndUserByEndUserID(ctx, "eu-o")
+		if u.AccountCount != 1 {
+			t.Errorf("account_count = %d, want 1", u.AccountCount)
+		}
+		sc, _ := s.StatusCounts(ctx)
+		if len(sc) != 1 || sc["user_action_required"] != 1 {
+			t.Errorf("status counts = %v", sc)
+		}
+	})
+
+	t.Run("updates in any order", func(t *testing.T) {
+		s, clk := newStore(t)
+		g := runIngester(t, s, db.IngestOptions{})
+		ingest(t, g, accountAddedBody("a1", "acc-u", "eu-u", "tok-u", "2026-11-26T09:00:00.000000+00:00", "active", true), clk.t)
+		ingest(t, g, statusBody("s3", "acc-u", "eu-u", "active", true), clk.t.Add(3*time.Minute))
+		ingest(t, g, statusBody("s1", "acc-u", "eu-u", "degraded", true), clk.t.Add(time.Minute))
+		ingest(t, g, statusBody("s2", "acc-u", "eu-u", "user_action_required", false), clk.t.Add(2*time.Minute))
+		a, _ := s.AccountByAccountID(ctx, "acc-u")
+		if a.MonitoringStatus != "active" || !a.MonitoringStatusAt.Equal(clk.t.Add(3*time.Minute)) {
+			t.Errorf("status %q at %v, want active at +3m", a.MonitoringStatus, a.MonitoringStatusAt)
+		}
+		h, _ := s.MonitoringHistory(ctx, "acc-u")
+		var got []string
+		for _, r := range h {
+			got = append(got, r.Status)
+		}
+		if strings.Join(got, ",") != "active,degraded,user_action_required,active" {
+			t.Errorf("history = %v", got)
+		}
+		sc, _ := s.StatusCounts(ctx)
+		if len(sc) != 1 || sc["active"] != 1 {
+			t.Errorf("status counts = %v", sc)
+		}
+	})
+
+	t.Run("an older job outcome never overwrites a newer one", func(t *testing.T) {
+		s, clk := newStore(t)
+		g := runIngester(t, s, db.IngestOptions{})
+		ingest(t, g, jobBody("j2", "paystubs.added", "paystubs", "acc-j", "eu-j", "tok-j", "2026-11-26T11:05:00.000000+00:00", "success", "", "", ""), clk.t)
+		ingest(t, g, jobBody("j1", "paystubs.added", "paystubs", "acc-j", "eu-j", "tok-j", "2026-11-26T11:00:00.000000+00:00", "pending", "", "", ""), clk.t)
+		jobs, _ := s.AccountJobs(ctx, "acc-j")
+		if len(jobs) != 1 || jobs[0].Outcome != "success" || jobs[0].EventID != "j2" {
+			t.Errorf("jobs = %+v", jobs)
+		}
+		tok, _ := s.LinkTokenByID(ctx, "tok-j")
+		if tok.LastOutcome != "success" || tok.PendingCount != 1 || tok.SuccessCount != 1 {
+			t.Errorf("token = %+v", tok)
+		}
+		a, _ := s.AccountByAccountID(ctx, "acc-j")
+		if !a.FirstSeenAt.Equal(time.Date(2026, 11, 26, 11, 0, 0, 0, time.UTC)) || !a.LastEventAt.Equal(time.Date(2026, 11, 26, 11, 5, 0, 0, time.UTC)) {
+			t.Errorf("first seen %v, last event %v", a.FirstSeenAt, a.LastEventAt)
+		}
+		sc, _ := s.StatusCounts(ctx)
+		if sc[""] != 1 {
+			t.Errorf("status counts = %v, want one account of unknown status", sc)
+		}
+	})
+}
+
+func TestIngester_UnknownAndMalformedPayloadsAreStoredNotProjected(t *testing.T) {
+	s, clk := newStore(t)
+	g := runIngester(t, s, db.IngestOptions{})
+	ctx := context.Background()
+
+	ingest(t, g, []byte(`{"event_id": "u1", "event": "brand_new.event", "payload": {"account_id": "acc-x", "whatever": [1, 2]}}`), clk.t)
+	e, err := s.EventByEventID(ctx, "u1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Projection != "unknown" || e.AccountID != "" {
+		t.Errorf("unknown event = %+v", e)
+	}
+	if _, err := s.AccountByAccountID(ctx, "acc-x"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("an unknown event created an account: %v", err)
+	}
+
+	// Once the account exists, an unknown event links to it (timelines) but
+	// still changes nothing.
+	ingest(t, g, accountAddedBody("a1", "acc-x", "eu-x", "tok-x", "2026-11-26T11:00:00.000000+00:00", "active", true), clk.t)
+	ingest(t, g, []byte(`{"event_id": "u2", "event": "brand_new.event", "payload": {"account_id": "acc-x"}}`), clk.t)
+	e, _ = s.EventByEventID(ctx, "u2")
+	a, _ := s.AccountByAccountID(ctx, "acc-x")
+	if e.AccountID != "acc-x" || a.EventCount != 1 {
+		t.Errorf("unknown event: account %q; account event_count %d, want acc-x and 1", e.AccountID, a.EventCount)
+	}
+
+	ingest(t, g, []byte(`{"event_id": "m1", "event": "identity.added", "payload": {"account_id": 42, "outcome": "success"}}`), clk.t)
+	e, _ = s.EventByEventID(ctx, "m1")
+	if e.Projection != "failed" || !strings.Contains(e.ProjectionError, "account_id") {
+		t.Errorf("malformed payload = %+v", e)
+	}
+	tot, _ := s.Totals(ctx)
+	if tot["events"] != 4 || tot["accounts"] != 1 {
+		t.Errorf("totals = %v", tot)
+	}
+}
+
+func TestParseDelivery(t *testing.T) {
+	for _, tc := range []struct {
+		name, body, reason string
+	}{
+		{"valid", `{"event_id": "a", "event": "x.y", "payload": {}}`, ""},
+		{"empty body", ``, db.ReasonInvalidJSON},
+		{"truncated", `{"event_id": "a", "event": "x.y", "payl`, db.ReasonInvalidJSON},
+		{"array", `[1, 2]`, db.ReasonInvalidEnvelope},
+		{"missing event_id", `{"event": "x.y", "payload": {}}`, db.ReasonMissingEventID},
+		{"empty event_id", `{"event_id": "", "event": "x.y", "payload": {}}`, db.ReasonMissingEventID},
+		{"numeric event_id", `{"event_id": 7, "event": "x.y", "payload": {}}`, db.ReasonInvalidEnvelope},
+		{"missing event", `{"event_id": "a", "payload": {}}`, db.ReasonMissingEvent},
+		{"payload string", `{"event_id": "a", "event": "x.y", "payload": "hi"}`, db.ReasonPayloadNotObject},
+		{"payload null", `{"event_id": "a", "event": "x.y", "payload": null}`, db.ReasonPayloadNotObject},
+		{"payload missing", `{"event_id": "a", "event": "x.y"}`, db.ReasonPayloadNotObject},
+		{"invalid utf-8", "{\"event_id\": \"a\xff\", \"event\": \"x.y\", \"payload\": {}}", db.ReasonInvalidUTF8},
+		{"huge event_id", `{"event_id": "` + strings.Repeat("a", 300) + `", "event": "x.y", "payload": {}}`, db.ReasonInvalidEnvelope},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := db.ParseDelivery([]byte(tc.body))
+			var de *db.DeliveryError
+			switch {
+			case tc.reason == "" && err != nil:
+				t.Errorf("got %v, want no error", err)
+			case tc.reason != "" && (!errors.As(err, &de) || de.Reason != tc.reason):
+				t.Errorf("got %v, want reason %s", err, tc.reason)
+			}
+		})
+	}
+}
+
+func TestIngester_RecordsRejectionsWithoutBlocking(t *testing.T) {
+	s, _ := newStore(t)
+	g := runIngester(t, s, db.IngestOptions{RejectQueue: 8, KeepRejections: 5})
+	ctx := context.Background()
+
+	// A flood: Reject never blocks; what does not fit the queue is counted.
+	for i := range 3000 {
+		g.Reject(db.Rejection{Reason: db.ReasonBadSignature, Status: 401, RemoteAddr: "192.0.2.1:5",
+			Headers: map[string]string{"X-Timestamp": "1"}, Body: fmt.Appendf(nil, "body %d", i)})
+	}
+	g.Reject(db.Rejection{Reason: db.ReasonInvalidJSON, Status: 400, RemoteAddr: "192.0.2.1:5", Body: []byte("{not json"), KeepBody: true})
+	// An accepted delivery commits after (or with) the rejections before it.
+	ingest(t, g, jobBody("after", "identity.added", "identity", "acc-r", "", "", "2026-11-26T11:00:00.000000+00:00", "success", "", "", ""), time.Time{})
+	waitFor(t, func() bool {
+		tot, _ := s.Totals(ctx)
+		return tot["rejections"] == 3001
+	})
+	list, _, err := s.ListRejections(ctx, "", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) == 0 || len(list) > 1000+5 {
+		t.Errorf("%d rejection rows kept", len(list))
+	}
+	var withBody int
+	for _, r := range list {
+		if r.Body != nil {
+			withBody++
+			if string(r.Body) != "{not json" || r.Reason != db.ReasonInvalidJSON || r.BodySize != 9 {
+				t.Errorf("kept body of %+v", r)
+			}
+		}
+		if len(r.BodySHA256) != 64 {
+			t.Errorf("hash %q", r.BodySHA256)
+		}
+	}
+	if withBody > 1 {
+		t.Errorf("%d rows kept a body, want at most the one with a valid signature", withBody)
+	}
+	counts, _ := s.RejectionCountsSince(ctx, time.Time{})
+	var n int64
+	for _, c := range counts {
+		n += c.N
+	}
+	if n != 3001 {
+		t.Errorf("rejection counts sum to %d, want 3001", n)
+	}
+}
+
+func TestIngester_ShutdownCommitsWhatWasHandedOver(t *testing.T) {
+	s, clk := newStore(t)
+	g, err := s.NewIngester(context.Background(), db.IngestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+
+	var wg sync.WaitGroup
+	acked := make(chan string, 200)
+	for i := range 200 {
+		wg.Go(func() {
+			d, _ := db.ParseDelivery(jobBody(fmt.Sprintf("sd-%d", i), "paystubs.added", "paystubs", fmt.Sprintf("acc-%d", i%7), "", "", "2026-11-26T11:00:00.000000+00:00", "success", "", "", ""))
+			d.ReceivedAt = clk.t
+			if _, err := g.Ingest(context.Background(), d); err == nil {
+				acked <- d.EventID
+			} else if !errors.Is(err, db.ErrIngesterClosed) {
+				t.Errorf("ingest: %v", err)
+			}
+		})
+		if i == 100 {
+			cancel()
+		}
+	}
+	wg.Wait()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	close(acked)
+	for id := range acked {
+		if _, err := s.EventByEventID(context.Background(), id); err != nil {
+			t.Errorf("acknowledged %s is not stored: %v", id, err)
+		}
+	}
+	if _, err := g.Ingest(context.Background(), db.Delivery{EventID: "late", Event: "x"}); !errors.Is(err, db.ErrIngesterClosed) {
+		t.Errorf("ingest after shutdown: %v, want ErrIngesterClosed", err)
+	}
+}
+
+func TestIngester_ManyConcurrentDeliveries(t *testing.T) {
+	s, clk := newStore(t)
+	g := runIngester(t, s, db.IngestOptions{MaxBatch: 32})
+	ctx := context.Background()
+	const n = 600
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			body := jobBody(fmt.Sprintf("c-%d", i%(n-50)), "paystubs.added", "paystubs", fmt.Sprintf("acc-%d", i%20), fmt.Sprintf("eu-%d", i%10),
+				fmt.Sprintf("tok-%d", i%20), fmt.Sprintf("2026-11-26T11:%02d:%02d.000000+00:00", i/60%60, i%60), "success", "", "", "")
+			ingest(t, g, body, clk.t)
+		})
+	}
+	wg.Wait()
+	tot, _ := s.Totals(ctx)
+	if tot["events"] != n-50 || tot["duplicates"] != 50 || tot["accounts"] != 20 || tot["end_users"] != 10 {
+		t.Errorf("totals = %v", tot)
+	}
+	var sum int
+	for i := range 20 {
+		a, _ := s.AccountByAccountID(ctx, fmt.Sprintf("acc-%d", i))
+		sum += a.EventCount
+	}
+	if sum != n-50 {
+		t.Errorf("account event counts sum to %d, want %d", sum, n-50)
+	}
+}
+
+// waitFor polls cond until it holds, failing after 10 s. Tests wait on
+// conditions, never on fixed sleeps.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

@@ -1,0 +1,170 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// The SQL of the ingest path, prepared once on the writer connection (the
+// modernc driver otherwise re-parses each statement on every call, which is
+// a large share of a small insert).
+const (
+	sqlEndUserUpsert = `INSERT INTO end_users (end_user_id, first_seen_at, last_seen_at, account_count, event_count)
+VALUES (?, ?, ?, 0, 1)
+ON CONFLICT (end_user_id) DO UPDATE SET
+  first_seen_at = CASE WHEN excluded.first_seen_at < end_users.first_seen_at THEN excluded.first_seen_at ELSE end_users.first_seen_at END,
+  last_seen_at = CASE WHEN excluded.last_seen_at > end_users.last_seen_at THEN excluded.last_seen_at ELSE end_users.last_seen_at END,
+  event_count = end_users.event_count + 1
+RETURNING id, event_count`
+
+	sqlEndUserAddAccount = `UPDATE end_users SET account_count = account_count + 1 WHERE id = ?`
+
+	sqlAccountGet = `SELECT id, end_user_ref, platform_id, platform_name, platform_type, link_token_id, created_at,
+  connected, monitoring_status, monitoring_status_at, status_rank, first_seen_at, last_event_at
+FROM accounts WHERE account_id = ?`
+
+	sqlAccountInsert = `INSERT INTO accounts (account_id, end_user_ref, platform_id, platform_name, platform_type, link_token_id,
+  created_at, connected, monitoring_status, monitoring_status_at, status_rank, first_seen_at, last_event_at, event_count)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
+RETURNING id`
+
+	sqlAccountUpdate = `UPDATE accounts SET end_user_ref = ?, platform_id = ?, platform_name = ?, platform_type = ?,
+  link_token_id = ?, created_at = ?, connected = ?, monitoring_status = ?, monitoring_status_at = ?, status_rank = ?,
+  first_seen_at = ?, last_event_at = ?, event_count = event_count + 1
+WHERE id = ?`
+
+	// The last_* columns move only for an outcome not older than the stored one.
+	sqlLinkTokenUpsert = `INSERT INTO link_tokens_seen (link_token_id, account_ref, end_user_ref, first_seen_at, last_seen_at,
+  event_count, success_count, error_count, pending_count, last_job, last_outcome, last_outcome_at, last_error_type, last_error_code)
+VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (link_token_id) DO UPDATE SET
+  account_ref = COALESCE(link_tokens_seen.account_ref, excluded.account_ref),
+  end_user_ref = COALESCE(link_tokens_seen.end_user_ref, excluded.end_user_ref),
+  first_seen_at = CASE WHEN excluded.first_seen_at < link_tokens_seen.first_seen_at THEN excluded.first_seen_at ELSE link_tokens_seen.first_seen_at END,
+  last_seen_at = CASE WHEN excluded.last_seen_at > link_tokens_seen.last_seen_at THEN excluded.last_seen_at ELSE link_tokens_seen.last_seen_at END,
+  event_count = link_tokens_seen.event_count + 1,
+  success_count = link_tokens_seen.success_count + excluded.success_count,
+  error_count = link_tokens_seen.error_count + excluded.error_count,
+  pending_count = link_tokens_seen.pending_count + excluded.pending_count,
+  last_job = CASE WHEN ` + newerOutcome + ` THEN excluded.last_job ELSE link_tokens_seen.last_job END,
+  last_outcome = CASE WHEN ` + newerOutcome + ` THEN excluded.last_outcome ELSE link_tokens_seen.last_outcome END,
+  last_error_type = CASE WHEN ` + newerOutcome + ` THEN excluded.last_error_type ELSE link_tokens_seen.last_error_type END,
+  last_error_code = CASE WHEN ` + newerOutcome + ` THEN excluded.last_error_code ELSE link_tokens_seen.last_error_code END,
+  last_outcome_at = CASE WHEN ` + newerOutcome + ` THEN excluded.last_outcome_at ELSE link_tokens_seen.last_outcome_at END
+RETURNING id, event_count`
+
+	newerOutcome = `(excluded.last_outcome_at IS NOT NULL AND (link_tokens_seen.last_outcome_at IS NULL OR excluded.last_outcome_at >= link_tokens_seen.last_outcome_at))`
+
+	sqlEventInsert = `INSERT INTO events (event_id, event, account_ref, end_user_ref, link_token_ref, outcome, occurred_at, sent_at,
+  received_at, last_received_at, delivery_count, projection, projection_error, webhook_id, api_version, signature, body)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING id`
+
+	sqlEventDuplicate = `UPDATE events SET delivery_count = delivery_count + 1,
+  last_received_at = CASE WHEN ? > last_received_at THEN ? ELSE last_received_at END
+WHERE event_id = ?`
+
+	sqlJobUpsert = `INSERT INTO account_jobs (account_ref, job, outcome, at, error_type, error_code, link_token_id, event_ref)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (account_ref, job) DO UPDATE SET outcome = excluded.outcome, at = excluded.at, error_type = excluded.error_type,
+  error_code = excluded.error_code, link_token_id = excluded.link_token_id, event_ref = excluded.event_ref
+WHERE excluded.at >= account_jobs.at`
+
+	sqlHistoryInsert = `INSERT INTO monitoring_status_history (account_ref, event_ref, status, connected, status_rank, at)
+VALUES (?, ?, ?, ?, ?, ?)`
+
+	sqlSwitchInsert = `INSERT INTO dd_switches (event_ref, account_ref, end_user_ref, link_token_id, at, outcome, error_type, error_code,
+  action, allocation_type, allocation_value, target_name, target_type, target_last4, card_name)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+	sqlQueueUpsert = `INSERT INTO fetch_queue (kind, account_ref, event_ref, state, run_at, attempts, created_at, updated_at)
+VALUES (?, ?, ?, 'queued', ?, 0, ?, ?)
+ON CONFLICT (account_ref, kind) WHERE state = 'queued' DO UPDATE SET event_ref = excluded.event_ref, updated_at = excluded.updated_at`
+
+	sqlEventCounts = `INSERT INTO event_counts (hour, event, accepted, duplicates) VALUES (?, ?, ?, ?)
+ON CONFLICT (hour, event) DO UPDATE SET accepted = event_counts.accepted + excluded.accepted, duplicates = event_counts.duplicates + excluded.duplicates`
+
+	sqlJobCounts = `INSERT INTO job_outcome_counts (hour, job, outcome, n) VALUES (?, ?, ?, ?)
+ON CONFLICT (hour, job, outcome) DO UPDATE SET n = job_outcome_counts.n + excluded.n`
+
+	sqlRejectionCounts = `INSERT INTO rejection_counts (hour, reason, n) VALUES (?, ?, ?)
+ON CONFLICT (hour, reason) DO UPDATE SET n = rejection_counts.n + excluded.n`
+
+	sqlStatusCounts = `INSERT INTO status_counts (monitoring_status, n) VALUES (?, ?)
+ON CONFLICT (monitoring_status) DO UPDATE SET n = status_counts.n + excluded.n`
+
+	sqlTotals = `INSERT INTO totals (name, n) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET n = totals.n + excluded.n`
+
+	sqlRejectionInsert = `INSERT INTO webhook_rejections (at, reason, status, remote_addr, headers, body_size, body_sha256, body)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+
+	sqlRejectionPrune = `DELETE FROM webhook_rejections WHERE id <= (SELECT MAX(id) FROM webhook_rejections) - ?`
+
+	sqlEndUserRef   = `SELECT id FROM end_users WHERE end_user_id = ?`
+	sqlAccountRef   = `SELECT id FROM accounts WHERE account_id = ?`
+	sqlLinkTokenRef = `SELECT id FROM link_tokens_seen WHERE link_token_id = ?`
+)
+
+// boundStmts are the statements bound to one transaction.
+type boundStmts struct {
+	endUserUpsert, endUserAddAccount, accountGet, accountInsert, accountUpdate, linkTokenUpsert    *sql.Stmt
+	eventInsert, eventDuplicate, jobUpsert, historyInsert, switchInsert, queueUpsert               *sql.Stmt
+	eventCounts, jobCounts, rejectionCounts, statusCounts, totals, rejectionInsert, rejectionPrune *sql.Stmt
+	endUserRef, accountRef, linkTokenRef                                                           *sql.Stmt
+	savepoint, release, rollbackTo                                                                 *sql.Stmt
+}
+
+// fields pairs each boundStmts field with its SQL.
+func (b *boundStmts) fields() []struct {
+	p   **sql.Stmt
+	sql string
+} {
+	return []struct {
+		p   **sql.Stmt
+		sql string
+	}{
+		{&b.endUserUpsert, sqlEndUserUpsert}, {&b.endUserAddAccount, sqlEndUserAddAccount}, {&b.accountGet, sqlAccountGet},
+		{&b.accountInsert, sqlAccountInsert}, {&b.accountUpdate, sqlAccountUpdate}, {&b.linkTokenUpsert, sqlLinkTokenUpsert},
+		{&b.eventInsert, sqlEventInsert}, {&b.eventDuplicate, sqlEventDuplicate}, {&b.jobUpsert, sqlJobUpsert},
+		{&b.historyInsert, sqlHistoryInsert}, {&b.switchInsert, sqlSwitchInsert}, {&b.queueUpsert, sqlQueueUpsert},
+		{&b.eventCounts, sqlEventCounts}, {&b.jobCounts, sqlJobCounts}, {&b.rejectionCounts, sqlRejectionCounts},
+		{&b.statusCounts, sqlStatusCounts}, {&b.totals, sqlTotals}, {&b.rejectionInsert, sqlRejectionInsert}, {&b.rejectionPrune, sqlRejectionPrune},
+		{&b.endUserRef, sqlEndUserRef}, {&b.accountRef, sqlAccountRef}, {&b.linkTokenRef, sqlLinkTokenRef},
+		{&b.savepoint, `SAVEPOINT ev`}, {&b.release, `RELEASE ev`}, {&b.rollbackTo, `ROLLBACK TO ev`},
+	}
+}
+
+// prepareStmts prepares the ingest statements on the writer pool.
+func (s *Store) prepareStmts(ctx context.Context) (*boundStmts, error) {
+	var b boundStmts
+	for _, f := range b.fields() {
+		st, err := s.w.PrepareContext(ctx, f.sql)
+		if err != nil {
+			b.close()
+			return nil, fmt.Errorf("db: prepare %.40q: %w", f.sql, err)
+		}
+		*f.p = st
+	}
+	return &b, nil
+}
+
+// bind returns the statements bound to tx. On the single writer connection
+// database/sql reuses the prepared statements rather than re-preparing.
+func (b *boundStmts) bind(ctx context.Context, tx *sql.Tx) *boundStmts {
+	var out boundStmts
+	src, dst := b.fields(), out.fields()
+	for i := range src {
+		*dst[i].p = tx.StmtContext(ctx, *src[i].p)
+	}
+	return &out
+}
+
+func (b *boundStmts) close() {
+	for _, f := range b.fields() {
+		if *f.p != nil {
+			(*f.p).Close()
+		}
+	}
+}
