@@ -106,7 +106,7 @@ func validateDOB(s string, today time.Time) string {
 	}
 	d, err := time.Parse(time.DateOnly, s)
 	if err != nil {
-		return "Enter a real date as YYYY-MM-DD, e.g. 1990-04-28."
+		return "Enter a real date as YYYY-MM-DD, e.g. 1984-07-31."
 	}
 	y, m, dd := today.UTC().Date()
 	if !d.Before(time.Date(y, m, dd, 0, 0, 0, 0, time.UTC)) {

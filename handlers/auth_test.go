@@ -41,6 +41,18 @@ var routeAccess = map[string]string{
 	"POST /staff/:id/role":       admin,
 	"POST /staff/:id/deactivate": admin,
 	"POST /staff/:id/reactivate": admin,
+
+	"GET /settings":                               admin,
+	"POST /settings/org":                          admin,
+	"POST /settings/deposit-accounts":             admin,
+	"POST /settings/deposit-accounts/:id/archive": admin,
+	"GET /customers":                              anyone,
+	"GET /customers/import":                       admin,
+	"POST /customers/import":                      admin,
+	"GET /customers/import/:import_id":            admin,
+	"POST /customers/import/:import_id/confirm":   admin,
+	"GET /customers/:end_user_id":                 anyone,
+	"POST /customers/:end_user_id":                admin,
 }
 
 // extraRouteAccess lets other test files register their routes.
@@ -109,10 +121,22 @@ func sampleIDs(t *testing.T, s *testServer) map[string]string {
 	for k, v := range extraSampleIDs {
 		ids[k] = v
 	}
+	for k, create := range sampleFixtures {
+		ids[k] = create(t, s)
+	}
 	return ids
 }
 
-var extraSampleIDs = map[string]string{}
+var extraSampleIDs = map[string]string{
+	// An unknown end user's page answers 200 (with a create form for admins).
+	":end_user_id": "sample_end_user",
+}
+
+// sampleFixtures create rows that a path parameter must name to answer 200
+// (they live in their feature's test file) and return the parameter's value.
+var sampleFixtures = map[string]func(t *testing.T, s *testServer) string{
+	":import_id": sampleCustomerImport,
+}
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 

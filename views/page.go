@@ -48,13 +48,13 @@ func (p Page) Nav() []NavItem {
 		items = append(items, NavItem{"/audit", "Audit"})
 	}
 	if p.Staff.IsAdmin() {
-		items = append(items, NavItem{"/staff", "Staff"})
+		items = append(items, NavItem{"/staff", "Staff"}, NavItem{"/settings", "Settings"})
 	}
 	return items
 }
 
 // extraNav holds entries of later features, between Home and Audit.
-var extraNav = []NavItem{}
+var extraNav = []NavItem{{"/customers", "Customers"}}
 
 // Current reports whether href is the page being shown (or its parent).
 func (p Page) Current(href string) bool {

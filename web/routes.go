@@ -60,6 +60,21 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	a.POST("/staff/:id/deactivate", h.StaffDeactivate)
 	a.POST("/staff/:id/reactivate", h.StaffReactivate)
 
+	// Settings: the organisation's name and deposit accounts
+	a.GET("/settings", h.SettingsIndex)
+	a.POST("/settings/org", h.SettingsOrgUpdate)
+	a.POST("/settings/deposit-accounts", h.DepositAccountCreate)
+	a.POST("/settings/deposit-accounts/:id/archive", h.DepositAccountArchive)
+
+	// Customers: records, two-step CSV import (upload, report, confirm)
+	g.GET("/customers", h.CustomersIndex)
+	a.GET("/customers/import", h.CustomerImportNew)
+	a.POST("/customers/import", h.CustomerImportCreate)
+	a.GET("/customers/import/:import_id", h.CustomerImportShow)
+	a.POST("/customers/import/:import_id/confirm", h.CustomerImportConfirm)
+	g.GET("/customers/:end_user_id", h.CustomerShow)
+	a.POST("/customers/:end_user_id", h.CustomerUpdate)
+
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
 }
 
