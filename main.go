@@ -47,6 +47,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the web app (the default; with the built-in emulator unless a real Pinwheel mode is set)", serve},
+		{"loadgen", "send realistic signed webhook load, or serve the bare ceiling harness", cmdLoadgen},
 	}
 }
 
@@ -135,8 +136,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer pw.close()
+	ing, err := startIngestion(ctx, bg, store, pw.client, reg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() { stopBG(); ing.wait() }()
 
-	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client}, handlers.Config{
+	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: ing.ingester}, handlers.Config{
 		BaseURL: cfg.BaseURL, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		SessionHashKey: hashKey, SessionBlockKey: blockKey,
 		PinwheelMode: cfg.PinwheelMode, PinwheelSecret: pw.secret, WebhookTolerance: cfg.WebhookTolerance,
@@ -167,6 +174,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	err = srv.Shutdown(shutCtx)
 	stopBG()
 	pw.wait()
+	ing.wait()
 	return err
 }
 

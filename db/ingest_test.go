@@ -458,6 +458,7 @@ func TestIngester_ShutdownCommitsWhatWasHandedOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 

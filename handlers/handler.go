@@ -6,6 +6,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -48,9 +49,22 @@ type Handler struct {
 	ingest   Ingester
 }
 
-// Ingester receives verified webhook deliveries; db's group-commit batcher
-// implements it.
-type Ingester interface{}
+// Ingester stores verified webhook deliveries exactly once, answering after
+// the commit, and records refused ones without waiting for the disk.
+// *db.Ingester (the group-commit writer) implements it.
+type Ingester interface {
+	Ingest(ctx context.Context, d db.Delivery) (db.IngestResult, error)
+	Reject(r db.Rejection)
+}
+
+// noIngester stands in when no Ingester is wired: webhooks get 503.
+type noIngester struct{}
+
+func (noIngester) Ingest(context.Context, db.Delivery) (db.IngestResult, error) {
+	return db.IngestResult{}, db.ErrIngesterClosed
+}
+
+func (noIngester) Reject(db.Rejection) {}
 
 // Deps are the collaborators handlers.New wires in.
 type Deps struct {
@@ -74,6 +88,9 @@ func New(d Deps, cfg Config) *Handler {
 		SameSite: http.SameSiteLaxMode,
 	}
 	cs.MaxAge(cs.Options.MaxAge)
+	if d.Ingest == nil {
+		d.Ingest = noIngester{}
+	}
 	return &Handler{store: d.Store, cfg: cfg, sessions: cs, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest}
 }
 

@@ -36,6 +36,9 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	e.GET("/login", h.LoginNew)
 	e.POST("/login", h.LoginCreate)
 
+	// Webhooks (public: Pinwheel signs them; no session)
+	e.POST("/webhooks/pinwheel", h.WebhookReceive)
+
 	g := route{e, []echo.MiddlewareFunc{h.RequireStaff}}
 	w := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.CanWrite)}}
 	r := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.CanReadAudit)}}

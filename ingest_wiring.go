@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"linkdesk/db"
+	"linkdesk/worker"
+)
+
+// ingestion is the webhook side of serve: the group-commit ingester, the
+// checkpointer that keeps WAL checkpoints off the commit path, the fetch
+// worker behind the events, and their metrics.
+type ingestion struct {
+	ingester *db.Ingester
+	fetcher  *worker.Fetcher
+	wg       sync.WaitGroup
+}
+
+// startIngestion starts the ingestion goroutines on bg; wait returns once
+// they have all stopped after bg ends (the ingester first commits what it
+// was handed).
+func startIngestion(ctx, bg context.Context, store *db.Store, src worker.Source, reg *prometheus.Registry, log *slog.Logger) (*ingestion, error) {
+	m := newIngestMetrics(reg, store)
+	in := &ingestion{}
+	byResult := map[string]prometheus.Counter{}
+	for _, r := range []string{"accepted", "duplicate", "error"} {
+		byResult[r] = m.deliveries.WithLabelValues(r)
+	}
+	ing, err := store.NewIngester(ctx, db.IngestOptions{Hooks: db.IngestHooks{
+		Result: func(result string, wait time.Duration) {
+			byResult[result].Inc()
+			m.latency.Observe(wait.Seconds())
+		},
+		Rejected: func(reason string) { m.rejected.WithLabelValues(reason).Inc() },
+		Batch: func(n, r int, took time.Duration) {
+			m.batchSize.Observe(float64(n))
+			m.commit.Observe(took.Seconds())
+		},
+		Queued: func() {
+			if in.fetcher != nil {
+				in.fetcher.Wake()
+			}
+		},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	in.ingester = ing
+	in.fetcher = worker.NewFetcher(store, src, worker.FetcherOptions{Log: log})
+
+	in.wg.Go(func() {
+		if err := ing.Run(bg); err != nil {
+			log.Error("ingester stopped", "err", err)
+		}
+	})
+	in.wg.Go(func() {
+		err := store.RunCheckpointer(bg, db.CheckpointOptions{Checkpointed: func(frames int, blocking bool, took time.Duration) {
+			kind := "passive"
+			if blocking {
+				kind = "truncate"
+			}
+			m.checkpoints.WithLabelValues(kind).Observe(took.Seconds())
+		}})
+		if err != nil {
+			log.Error("checkpointer stopped", "err", err)
+		}
+	})
+	in.wg.Go(func() {
+		if err := in.fetcher.Run(bg); err != nil {
+			log.Error("fetch worker stopped", "err", err)
+		}
+	})
+	return in, nil
+}
+
+// wait blocks until every ingestion goroutine has returned.
+func (in *ingestion) wait() { in.wg.Wait() }
+
+type ingestMetrics struct {
+	deliveries  *prometheus.CounterVec
+	rejected    *prometheus.CounterVec
+	latency     prometheus.Histogram
+	batchSize   prometheus.Histogram
+	commit      prometheus.Histogram
+	checkpoints *prometheus.HistogramVec
+}
+
+func newIngestMetrics(reg *prometheus.Registry, store *db.Store) *ingestMetrics {
+	m := &ingestMetrics{
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linkdesk_webhook_deliveries_total", Help: "Verified webhook deliveries by result: accepted, duplicate or error.",
+		}, []string{"result"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linkdesk_webhook_rejected_total", Help: "Refused webhook deliveries by reason.",
+		}, []string{"reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "linkdesk_webhook_ingest_seconds", Help: "Time a verified delivery waited for its group commit.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .01, .02, .05, .1, .25, .5, 1},
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "linkdesk_webhook_batch_size", Help: "Deliveries per group-commit transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "linkdesk_webhook_batch_seconds", Help: "Duration of a group-commit transaction, fsync included.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
+		}),
+		checkpoints: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "linkdesk_db_checkpoint_seconds", Help: "WAL checkpoints that copied pages, by kind (passive, truncate).",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"kind"}),
+	}
+	reg.MustRegister(m.deliveries, m.rejected, m.latency, m.batchSize, m.commit, m.checkpoints, queueCollector{store})
+	return m
+}
+
+// queueCollector reads the fetch queue's depth and oldest item on scrape.
+type queueCollector struct{ s *db.Store }
+
+var (
+	queueDepth  = prometheus.NewDesc("linkdesk_fetch_queue_depth", "Queued and running data fetches.", nil, nil)
+	queueOldest = prometheus.NewDesc("linkdesk_fetch_queue_oldest_seconds", "Age of the oldest queued or running fetch.", nil, nil)
+	queueFailed = prometheus.NewDesc("linkdesk_fetch_queue_failed", "Fetches that gave up after their last attempt.", nil, nil)
+)
+
+func (q queueCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- queueDepth
+	ch <- queueOldest
+	ch <- queueFailed
+}
+
+func (q queueCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := q.s.FetchQueueStats(ctx)
+	if err != nil {
+		return
+	}
+	age := 0.0
+	if !st.Oldest.IsZero() {
+		age = q.s.Now().Sub(st.Oldest).Seconds()
+	}
+	ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(st.Depth))
+	ch <- prometheus.MustNewConstMetric(queueOldest, prometheus.GaugeValue, age)
+	ch <- prometheus.MustNewConstMetric(queueFailed, prometheus.GaugeValue, float64(st.Failed))
+}
