@@ -345,9 +345,14 @@ func (s *Store) ConfirmCustomerImport(ctx context.Context, a Actor, id string) (
 		case len(ci.Rows) == 0:
 			return ErrNothingToImport
 		}
+		ct, err := s.prepareCustomerTx(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer ct.close()
 		var res ImportResult
 		for _, row := range ci.Rows {
-			c, changed, created, err := s.upsertCustomer(ctx, tx, row.Customer)
+			c, changed, created, err := ct.upsert(ctx, row.Customer)
 			if err != nil {
 				return fmt.Errorf("line %d: %w", row.Line, err)
 			}
@@ -360,7 +365,7 @@ func (s *Store) ConfirmCustomerImport(ctx context.Context, a Actor, id string) (
 				res.Unchanged++
 				continue
 			}
-			n, err := s.recomputeVerdicts(ctx, tx, c)
+			n, err := ct.recomputeVerdicts(ctx, c)
 			if err != nil {
 				return err
 			}

@@ -363,11 +363,11 @@ func (s *Store) IdentityVerdictsOf(ctx context.Context, endUserID string) ([]Ver
 	return out, rows.Err()
 }
 
-// recomputeVerdicts re-matches, inside tx, every stored verdict of c's end
-// user against the changed record c, from the identity data kept in the
-// verdict rows. It returns how many verdicts it updated.
-func (s *Store) recomputeVerdicts(ctx context.Context, tx *sql.Tx, c Customer) (int, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT account_id, id_full_name, id_dob, id_last4 FROM identity_verdicts WHERE end_user_id = ?`, c.EndUserID)
+// recomputeVerdicts re-matches every stored verdict of c's end user
+// against the changed record c, from the identity data kept in the verdict
+// rows. It returns how many verdicts it updated.
+func (ct *customerTx) recomputeVerdicts(ctx context.Context, c Customer) (int, error) {
+	rows, err := ct.verdicts.QueryContext(ctx, c.EndUserID)
 	if err != nil {
 		return 0, err
 	}
@@ -388,15 +388,14 @@ func (s *Store) recomputeVerdicts(ctx context.Context, tx *sql.Tx, c Customer) (
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	now := FormatTime(s.now())
+	now := FormatTime(ct.s.now())
 	for _, p := range todo {
 		v := MatchIdentity(&c, p.id)
 		fields, err := json.Marshal(v.Fields)
 		if err != nil {
 			return 0, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE identity_verdicts SET result = ?, name_score = ?, fields = ?, computed_at = ? WHERE account_id = ?`,
-			v.Result, v.NameScore, string(fields), now, p.account); err != nil {
+		if _, err := ct.setVerdict.ExecContext(ctx, v.Result, v.NameScore, string(fields), now, p.account); err != nil {
 			return 0, err
 		}
 	}
