@@ -1,0 +1,623 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Browse: the read side behind /accounts and /end-users. Lists sort by
+// latest activity, newest first, and page with keyset cursors on
+// (activity time, id): a page costs the same at any depth, and because
+// activity times only grow, a row that gets a new event moves to the front
+// and is never listed twice in one pass (rows that did not change are
+// listed exactly once). Migration 003_browse.sql holds the indexes.
+
+// Cursor is a keyset position in a list sorted by (time, id) descending;
+// the next page holds the rows strictly after it. The zero Cursor is the
+// start of the list.
+type Cursor struct {
+	At string // a stored time (TimeFormat)
+	ID int64
+}
+
+// IsZero reports whether c is the start of the list.
+func (c Cursor) IsZero() bool { return c.ID == 0 }
+
+// String encodes c for a URL: "<time>_<id>".
+func (c Cursor) String() string {
+	if c.IsZero() {
+		return ""
+	}
+	return c.At + "_" + strconv.FormatInt(c.ID, 10)
+}
+
+// ErrBadCursor is returned by ParseCursor for a value no page produced.
+var ErrBadCursor = errors.New("db: bad page cursor")
+
+// ParseCursor decodes Cursor.String; "" gives the zero Cursor.
+func ParseCursor(s string) (Cursor, error) {
+	if s == "" {
+		return Cursor{}, nil
+	}
+	at, id, ok := strings.Cut(s, "_")
+	n, err := strconv.ParseInt(id, 10, 64)
+	if !ok || err != nil || n <= 0 {
+		return Cursor{}, ErrBadCursor
+	}
+	if _, err := time.Parse(TimeFormat, at); err != nil {
+		return Cursor{}, ErrBadCursor
+	}
+	return Cursor{At: at, ID: n}, nil
+}
+
+// Monitoring statuses (Pinwheel's enum) and job outcomes, for validating
+// filters. An unknown value is refused rather than matching nothing.
+var (
+	MonitoringStatuses = []string{"active", "degraded", "user_action_required", "customer_disabled", "unavailable"}
+	JobOutcomes        = []string{"success", "error", "pending"}
+)
+
+func oneOf(v string, list []string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// AccountQuery selects accounts for /accounts. Empty fields do not filter.
+type AccountQuery struct {
+	// Status is a monitoring status.
+	Status string
+	// Platform is a platform_id.
+	Platform string
+	// Connected filters on the connected flag.
+	Connected *bool
+	// LastOutcome is the outcome of the account's most recent job.
+	LastOutcome string
+	// QuietDays keeps accounts with no event in the last N days.
+	QuietDays int
+	// After is the keyset cursor; Limit the page size (0 means 50).
+	After Cursor
+	Limit int
+}
+
+// Validate reports filter values that cannot match.
+func (q AccountQuery) Validate() error {
+	fe := FieldErrors{}
+	if q.Status != "" && !oneOf(q.Status, MonitoringStatuses) {
+		fe["status"] = "Choose a monitoring status from the list."
+	}
+	if q.LastOutcome != "" && !oneOf(q.LastOutcome, JobOutcomes) {
+		fe["last_outcome"] = "Choose success, error or pending."
+	}
+	if q.QuietDays < 0 || q.QuietDays > 3650 {
+		fe["quiet_days"] = "Enter a number of days from 1 to 3650."
+	}
+	if len(fe) > 0 {
+		return fe
+	}
+	return nil
+}
+
+// AccountRow is one line of the accounts list.
+type AccountRow struct {
+	AccountID          string
+	EndUserID          string
+	PlatformID         string
+	PlatformName       string
+	MonitoringStatus   string
+	MonitoringStatusAt time.Time
+	Connected          *bool
+	CreatedAt          time.Time
+	LastEventAt        time.Time
+	EventCount         int
+	LastJob            string
+	LastJobOutcome     string
+	LastJobAt          time.Time
+	// Cursor is the keyset position of this row.
+	Cursor Cursor
+}
+
+// ListAccounts returns a page of accounts, latest activity first, and the
+// cursor of the next page (zero when this is the last). Each filter has an
+// index that yields rows in list order (see 003_browse.sql), so no page
+// sorts or counts.
+func (s *Store) ListAccounts(ctx context.Context, q AccountQuery) ([]AccountRow, Cursor, error) {
+	if err := q.Validate(); err != nil {
+		return nil, Cursor{}, err
+	}
+	if q.Limit <= 0 || q.Limit > 500 {
+		q.Limit = 50
+	}
+	query, args := accountsSQL(q, s.now())
+	rows, err := s.r.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, Cursor{}, fmt.Errorf("db: list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []AccountRow
+	for rows.Next() {
+		var r AccountRow
+		var id int64
+		var statusAt, created, last, jobAt string
+		var conn sql.NullBool
+		if err := rows.Scan(&id, &r.AccountID, &r.EndUserID, &r.PlatformID, &r.PlatformName, &r.MonitoringStatus, &statusAt, &conn,
+			&created, &last, &r.EventCount, &r.LastJob, &r.LastJobOutcome, &jobAt); err != nil {
+			return nil, Cursor{}, fmt.Errorf("db: list accounts: %w", err)
+		}
+		if conn.Valid {
+			r.Connected = &conn.Bool
+		}
+		r.MonitoringStatusAt, r.CreatedAt, r.LastEventAt, r.LastJobAt = ParseTime(statusAt), ParseTime(created), ParseTime(last), ParseTime(jobAt)
+		r.Cursor = Cursor{At: last, ID: id}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, Cursor{}, fmt.Errorf("db: list accounts: %w", err)
+	}
+	return page(out, q.Limit, func(r AccountRow) Cursor { return r.Cursor })
+}
+
+// accountsSQL is the accounts list query and its arguments.
+func accountsSQL(q AccountQuery, now time.Time) (string, []any) {
+	where, args := accountWhere(q, now)
+	return `SELECT a.id, a.account_id, COALESCE(u.end_user_id, ''), COALESCE(a.platform_id, ''),
+  COALESCE(a.platform_name, ''), COALESCE(a.monitoring_status, ''), COALESCE(a.monitoring_status_at, ''), a.connected,
+  COALESCE(a.created_at, ''), a.last_event_at, a.event_count, COALESCE(a.last_job, ''), COALESCE(a.last_job_outcome, ''),
+  COALESCE(a.last_job_at, '')
+FROM accounts a LEFT JOIN end_users u ON u.id = a.end_user_ref
+WHERE ` + strings.Join(where, " AND ") + `
+ORDER BY a.last_event_at DESC, a.id DESC LIMIT ?`, append(args, q.Limit+1)
+}
+
+// page trims a result fetched with limit+1 rows and returns the next cursor.
+func page[T any](rows []T, limit int, cur func(T) Cursor) ([]T, Cursor, error) {
+	if len(rows) <= limit {
+		return rows, Cursor{}, nil
+	}
+	rows = rows[:limit]
+	return rows, cur(rows[limit-1]), nil
+}
+
+// accountWhere builds the WHERE terms of an account query. Rare values
+// (disconnected, a last job that failed or is pending) repeat the partial
+// index's condition literally, so that the planner may use it.
+func accountWhere(q AccountQuery, now time.Time) ([]string, []any) {
+	where, args := []string{"1=1"}, []any{}
+	if q.Status != "" {
+		where, args = append(where, "a.monitoring_status = ?"), append(args, q.Status)
+	}
+	if q.Platform != "" {
+		where, args = append(where, "a.platform_id = ?"), append(args, q.Platform)
+	}
+	if q.Connected != nil {
+		if *q.Connected {
+			where = append(where, "a.connected = 1")
+		} else {
+			where = append(where, "a.connected = 0")
+		}
+	}
+	if q.LastOutcome != "" {
+		where, args = append(where, "a.last_job_outcome = ?"), append(args, q.LastOutcome)
+		if q.LastOutcome != "success" {
+			where = append(where, "a.last_job_outcome IN ('error', 'pending')")
+		}
+	}
+	if q.QuietDays > 0 {
+		cut := now.UTC().Add(-time.Duration(q.QuietDays) * 24 * time.Hour)
+		where, args = append(where, "a.last_event_at < ?"), append(args, FormatTime(cut))
+	}
+	after := q.After.orTop()
+	where, args = append(where, "(a.last_event_at, a.id) < (?, ?)"), append(args, after.At, after.ID)
+	return where, args
+}
+
+// topCursor sorts after every row: page one is a keyset range too.
+var topCursor = Cursor{At: "9999-12-31T23:59:59.999999Z", ID: 1 << 62}
+
+// orTop returns c, or topCursor for the start of the list.
+func (c Cursor) orTop() Cursor {
+	if c.IsZero() {
+		return topCursor
+	}
+	return c
+}
+
+// FacetCount is one value of a filter and how many accounts have it.
+type FacetCount struct {
+	Value string
+	// Label is the platform name (platform facet only).
+	Label string
+	N     int64
+}
+
+// AccountFacets are the counts shown beside the filters of /accounts. They
+// are totals over all accounts (not narrowed by the other filters), read
+// from counters kept in the ingest transaction: status_counts and
+// account_facet_counts.
+type AccountFacets struct {
+	Total       int64
+	Statuses    []FacetCount
+	Platforms   []FacetCount
+	Connected   []FacetCount
+	LastOutcome []FacetCount
+}
+
+// Count returns the count of one value of a facet list.
+func Count(list []FacetCount, value string) int64 {
+	for _, f := range list {
+		if f.Value == value {
+			return f.N
+		}
+	}
+	return 0
+}
+
+// AccountFacets returns the filter counts of /accounts.
+func (s *Store) AccountFacets(ctx context.Context) (AccountFacets, error) {
+	var f AccountFacets
+	err := s.rtx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT monitoring_status, '', n FROM status_counts WHERE n > 0 ORDER BY n DESC, monitoring_status`)
+		if err != nil {
+			return err
+		}
+		if f.Statuses, err = scanFacets(rows); err != nil {
+			return err
+		}
+		rows, err = tx.QueryContext(ctx, `SELECT facet, value, label, n FROM account_facet_counts WHERE n > 0 ORDER BY facet, n DESC, label, value`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var facet string
+			var c FacetCount
+			if err := rows.Scan(&facet, &c.Value, &c.Label, &c.N); err != nil {
+				return err
+			}
+			switch facet {
+			case "platform":
+				f.Platforms = append(f.Platforms, c)
+				f.Total += c.N
+			case "connected":
+				f.Connected = append(f.Connected, c)
+			case "last_job_outcome":
+				f.LastOutcome = append(f.LastOutcome, c)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return AccountFacets{}, fmt.Errorf("db: account facets: %w", err)
+	}
+	return f, nil
+}
+
+func scanFacets(rows *sql.Rows) ([]FacetCount, error) {
+	defer rows.Close()
+	var out []FacetCount
+	for rows.Next() {
+		var c FacetCount
+		if err := rows.Scan(&c.Value, &c.Label, &c.N); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// EndUserQuery selects end users for /end-users. Empty fields do not
+// filter.
+type EndUserQuery struct {
+	// Status keeps end users with at least one account in this monitoring
+	// status.
+	Status string
+	// Platform keeps end users with at least one account on this
+	// platform_id.
+	Platform string
+	// ActiveSince keeps end users with activity at or after this time.
+	ActiveSince time.Time
+	// After is the keyset cursor; Limit the page size (0 means 50).
+	After Cursor
+	Limit int
+}
+
+// Validate reports filter values that cannot match.
+func (q EndUserQuery) Validate() error {
+	if q.Status != "" && !oneOf(q.Status, MonitoringStatuses) {
+		return FieldErrors{"status": "Choose a monitoring status from the list."}
+	}
+	return nil
+}
+
+// EndUserRow is one line of the end users list.
+type EndUserRow struct {
+	EndUserID    string
+	AccountCount int
+	EventCount   int
+	FirstSeenAt  time.Time
+	LastSeenAt   time.Time
+	// Statuses are the distinct monitoring statuses of the user's accounts.
+	Statuses []string
+	Cursor   Cursor
+}
+
+// driveMax is the number of matching accounts up to which an end-user
+// filter on status or platform starts from those accounts (then sorts
+// them); above it, walking end users by activity and probing their
+// accounts finds a page sooner. Both plans were measured on seeded data
+// (docs/PERFORMANCE.md).
+var driveMax int64 = 3000
+
+// ListEndUsers returns a page of end users, latest activity first, and the
+// next cursor (zero on the last page).
+func (s *Store) ListEndUsers(ctx context.Context, q EndUserQuery) ([]EndUserRow, Cursor, error) {
+	if err := q.Validate(); err != nil {
+		return nil, Cursor{}, err
+	}
+	if q.Limit <= 0 || q.Limit > 500 {
+		q.Limit = 50
+	}
+	var out []EndUserRow
+	err := s.rtx(ctx, func(tx *sql.Tx) error {
+		query, args, err := s.endUserSQL(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.QueryContext(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r EndUserRow
+			var id int64
+			var first, last string
+			var statuses sql.NullString
+			if err := rows.Scan(&id, &r.EndUserID, &r.AccountCount, &r.EventCount, &first, &last, &statuses); err != nil {
+				return err
+			}
+			r.FirstSeenAt, r.LastSeenAt = ParseTime(first), ParseTime(last)
+			if statuses.String != "" {
+				r.Statuses = strings.Split(statuses.String, ",")
+			}
+			r.Cursor = Cursor{At: last, ID: id}
+			out = append(out, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, Cursor{}, fmt.Errorf("db: list end users: %w", err)
+	}
+	return page(out, q.Limit, func(r EndUserRow) Cursor { return r.Cursor })
+}
+
+// endUserSQL chooses the plan of an end-user query. A status or platform
+// filter is an EXISTS over the user's accounts; when few accounts match
+// (counted by status_counts / account_facet_counts), the query starts from
+// those accounts instead, through their own index, and sorts the few users.
+func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery) (string, []any, error) {
+	const cols = `u.id, u.end_user_id, u.account_count, u.event_count, u.first_seen_at, u.last_seen_at,
+  (SELECT group_concat(DISTINCT x.monitoring_status) FROM accounts x WHERE x.end_user_ref = u.id AND x.monitoring_status IS NOT NULL)`
+	where, args := []string{"1=1"}, []any{}
+	var accTerm string
+	var accArgs []any
+	var matching int64
+	switch {
+	case q.Status != "":
+		accTerm, accArgs = "a.monitoring_status = ?", []any{q.Status}
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM status_counts WHERE monitoring_status = ?`, q.Status).Scan(&matching); err != nil {
+			return "", nil, err
+		}
+	case q.Platform != "":
+		accTerm, accArgs = "a.platform_id = ?", []any{q.Platform}
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM account_facet_counts WHERE facet = 'platform' AND value = ?`, q.Platform).Scan(&matching); err != nil {
+			return "", nil, err
+		}
+	}
+	if q.Status != "" && q.Platform != "" {
+		accTerm, accArgs = accTerm+" AND a.platform_id = ?", append(accArgs, q.Platform)
+	}
+	if !q.ActiveSince.IsZero() {
+		where, args = append(where, "u.last_seen_at >= ?"), append(args, FormatTime(q.ActiveSince))
+	}
+	after := q.After.orTop()
+	where, args = append(where, "(u.last_seen_at, u.id) < (?, ?)"), append(args, after.At, after.ID)
+	order := ` ORDER BY u.last_seen_at DESC, u.id DESC LIMIT ?`
+	limit := q.Limit + 1
+	if accTerm == "" {
+		return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(args, limit), nil
+	}
+	if matching <= driveMax {
+		// Start from the matching accounts; CROSS JOIN fixes the join order.
+		query := `SELECT ` + cols + ` FROM (SELECT DISTINCT a.end_user_ref AS ref FROM accounts a WHERE ` + accTerm + ` AND a.end_user_ref IS NOT NULL) m
+CROSS JOIN end_users u ON u.id = m.ref WHERE ` + strings.Join(where, " AND ") + order
+		return query, append(append(accArgs, args...), limit), nil
+	}
+	// The unary + keeps the planner on the (end_user_ref) index for the
+	// probe: the status index would read every account of that status.
+	probe := strings.ReplaceAll(accTerm, "a.", "+a.")
+	where = append(where, `EXISTS (SELECT 1 FROM accounts a WHERE a.end_user_ref = u.id AND `+probe+`)`)
+	return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(append(args, accArgs...), limit), nil
+}
+
+// EndUserOverview is what the end user page shows above the timeline.
+type EndUserOverview struct {
+	EndUser  EndUser
+	Accounts []AccountRow
+}
+
+// EndUserOverview returns an end user and all their accounts (newest
+// activity first), or ErrNotFound.
+func (s *Store) EndUserOverview(ctx context.Context, endUserID string) (EndUserOverview, error) {
+	var o EndUserOverview
+	var err error
+	if o.EndUser, err = s.EndUserByEndUserID(ctx, endUserID); err != nil {
+		return o, err
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT a.id, a.account_id, COALESCE(a.platform_id, ''), COALESCE(a.platform_name, ''),
+  COALESCE(a.monitoring_status, ''), COALESCE(a.monitoring_status_at, ''), a.connected, COALESCE(a.created_at, ''), a.last_event_at,
+  a.event_count, COALESCE(a.last_job, ''), COALESCE(a.last_job_outcome, ''), COALESCE(a.last_job_at, '')
+FROM accounts a WHERE a.end_user_ref = ? ORDER BY a.last_event_at DESC, a.id DESC LIMIT 500`, o.EndUser.ID)
+	if err != nil {
+		return o, fmt.Errorf("db: end user accounts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r := AccountRow{EndUserID: endUserID}
+		var id int64
+		var statusAt, created, last, jobAt string
+		var conn sql.NullBool
+		if err := rows.Scan(&id, &r.AccountID, &r.PlatformID, &r.PlatformName, &r.MonitoringStatus, &statusAt, &conn, &created, &last,
+			&r.EventCount, &r.LastJob, &r.LastJobOutcome, &jobAt); err != nil {
+			return o, fmt.Errorf("db: end user accounts: %w", err)
+		}
+		if conn.Valid {
+			r.Connected = &conn.Bool
+		}
+		r.MonitoringStatusAt, r.CreatedAt, r.LastEventAt, r.LastJobAt = ParseTime(statusAt), ParseTime(created), ParseTime(last), ParseTime(jobAt)
+		r.Cursor = Cursor{At: last, ID: id}
+		o.Accounts = append(o.Accounts, r)
+	}
+	return o, rows.Err()
+}
+
+// AccountOverview is what the account page shows above the timeline: the
+// account, its latest job outcomes, its monitoring status history, the
+// latest data snapshot of each kind, the history of its deposit
+// allocations and its switches.
+type AccountOverview struct {
+	Account Account
+	Jobs    []AccountJob
+	History []StatusReport
+	// Latest holds the newest snapshot of each fetch kind present.
+	Latest map[string]Snapshot
+	// Allocations are the newest allocation snapshots whose content
+	// changed, newest first (at most 10): each is the "after" of the next.
+	Allocations []Snapshot
+	Switches    []DDSwitch
+}
+
+// maxAllocationHistory bounds the allocation history on the account page.
+const maxAllocationHistory = 10
+
+// AccountOverview returns the account page's data, or ErrNotFound.
+func (s *Store) AccountOverview(ctx context.Context, accountID string) (AccountOverview, error) {
+	var o AccountOverview
+	var err error
+	if o.Account, err = s.AccountByAccountID(ctx, accountID); err != nil {
+		return o, err
+	}
+	if o.Jobs, err = s.AccountJobs(ctx, accountID); err != nil {
+		return o, err
+	}
+	if o.History, err = s.MonitoringHistory(ctx, accountID); err != nil {
+		return o, err
+	}
+	if o.Switches, err = s.DDSwitches(ctx, accountID); err != nil {
+		return o, err
+	}
+	o.Latest = map[string]Snapshot{}
+	for _, kind := range FetchKinds {
+		limit := 1
+		if kind == FetchDDAllocations {
+			limit = 50
+		}
+		snaps, err := s.latestSnapshots(ctx, o.Account.ID, accountID, kind, limit)
+		if err != nil {
+			return o, err
+		}
+		if len(snaps) == 0 {
+			continue
+		}
+		o.Latest[kind] = snaps[0]
+		if kind == FetchDDAllocations {
+			o.Allocations = changedSnapshots(snaps, maxAllocationHistory)
+		}
+	}
+	return o, nil
+}
+
+// changedSnapshots keeps, of snapshots newest first, those whose content
+// differs from the next older one (the moments the data changed), at most n.
+func changedSnapshots(snaps []Snapshot, n int) []Snapshot {
+	var out []Snapshot
+	for i, sn := range snaps {
+		if i+1 < len(snaps) && snaps[i+1].BodySHA256 == sn.BodySHA256 {
+			continue
+		}
+		out = append(out, sn)
+		if len(out) == n {
+			break
+		}
+	}
+	return out
+}
+
+// latestSnapshots reads an account's newest snapshots of one kind through
+// the (account_ref, kind, id) index.
+func (s *Store) latestSnapshots(ctx context.Context, ref int64, accountID, kind string, limit int) ([]Snapshot, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT d.id, d.kind, d.fetched_at, COALESCE(d.refreshed_at, ''), COALESCE(e.event_id, ''), d.body_sha256, d.body
+FROM data_snapshots d LEFT JOIN events e ON e.id = d.source_event_ref
+WHERE d.account_ref = ? AND d.kind = ? ORDER BY d.id DESC LIMIT ?`, ref, kind, limit)
+	if err != nil {
+		return nil, fmt.Errorf("db: latest snapshots: %w", err)
+	}
+	defer rows.Close()
+	var out []Snapshot
+	for rows.Next() {
+		sn := Snapshot{AccountID: accountID}
+		var fetched, refreshed string
+		if err := rows.Scan(&sn.ID, &sn.Kind, &fetched, &refreshed, &sn.SourceEventID, &sn.BodySHA256, &sn.Body); err != nil {
+			return nil, fmt.Errorf("db: latest snapshots: %w", err)
+		}
+		sn.FetchedAt, sn.RefreshedAt = ParseTime(fetched), ParseTime(refreshed)
+		out = append(out, sn)
+	}
+	return out, rows.Err()
+}
+
+// ActionPIIRevealed is the audit action of an explicit Reveal of masked
+// identity fields on the account page.
+const ActionPIIRevealed = "account.pii_revealed"
+
+// PII fields that the account page masks until a Reveal.
+const (
+	PIIDateOfBirth = "date_of_birth"
+	PIISSNLastFour = "last_four_ssn"
+)
+
+// RevealPII records that a staff member revealed masked identity fields of
+// an account (the audit row is the whole effect: the caller then shows the
+// values). Unknown field names are refused.
+func (s *Store) RevealPII(ctx context.Context, a Actor, accountID string, fields []string) error {
+	if len(fields) == 0 {
+		return FieldErrors{"fields": "Choose what to reveal."}
+	}
+	for _, f := range fields {
+		if f != PIIDateOfBirth && f != PIISSNLastFour {
+			return FieldErrors{"fields": "Only the date of birth and the SSN's last four can be revealed."}
+		}
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM accounts WHERE account_id = ?`, accountID).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			return ErrNotFound
+		}
+		return s.appendAudit(ctx, tx, a, ActionPIIRevealed, "account", accountID, map[string]any{"fields": fields})
+	})
+	if err != nil {
+		return fmt.Errorf("db: reveal pii of %s: %w", accountID, err)
+	}
+	return nil
+}

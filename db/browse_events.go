@@ -1,0 +1,290 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The events log (/events) and its export: every stored event, newest
+// first, keyset-paged on id. Each filter is an index range that yields rows
+// in id order: (account_ref, id), (end_user_ref, id), (link_token_ref, id),
+// (event, id), and partial indexes for the rare outcomes and duplicates. A
+// time range becomes an id range (see idRange), so no filter scans events.
+
+// Event statuses of the log's status filter. Every stored event was
+// accepted; duplicates are those delivered more than once. Rejected
+// deliveries are not events: they are listed from webhook_rejections.
+const (
+	StatusAccepted  = "accepted"
+	StatusDuplicate = "duplicate"
+	StatusRejected  = "rejected"
+)
+
+// EventQuery selects events for the log and the export. Empty fields do not
+// filter.
+type EventQuery struct {
+	Type        string
+	Outcome     string
+	AccountID   string
+	EndUserID   string
+	LinkTokenID string
+	// From and To bound the receive time: From <= received_at < To.
+	From, To time.Time
+	// Status is "", StatusAccepted or StatusDuplicate.
+	Status string
+	// Before is the keyset cursor: only events with a smaller id.
+	Before int64
+	// Limit is the page size; 0 means 50.
+	Limit int
+}
+
+// Validate reports filter values that cannot match.
+func (q EventQuery) Validate() error {
+	fe := FieldErrors{}
+	if q.Outcome != "" && !oneOf(q.Outcome, JobOutcomes) {
+		fe["outcome"] = "Choose success, error or pending."
+	}
+	if q.Status != "" && q.Status != StatusAccepted && q.Status != StatusDuplicate {
+		fe["status"] = "Choose accepted or duplicate."
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && !q.From.Before(q.To) {
+		fe["to"] = "The end of the time range must be after its start."
+	}
+	if len(fe) > 0 {
+		return fe
+	}
+	return nil
+}
+
+// EventRow is one line of the events log (no body).
+type EventRow struct {
+	ID             int64
+	EventID        string
+	Event          string
+	AccountID      string
+	EndUserID      string
+	LinkTokenID    string
+	Outcome        string
+	OccurredAt     time.Time
+	ReceivedAt     time.Time
+	LastReceivedAt time.Time
+	DeliveryCount  int
+	Projection     string
+	// Body is set only by the JSON Lines export.
+	Body string
+}
+
+// eventRowColumns are the columns of EventRow, body last.
+const eventRowColumns = `e.id, e.event_id, e.event, COALESCE(a.account_id, ''), COALESCE(u.end_user_id, ''), COALESCE(l.link_token_id, ''),
+  COALESCE(e.outcome, ''), COALESCE(e.occurred_at, ''), e.received_at, e.last_received_at, e.delivery_count, e.projection`
+
+// ListEventLog returns a page of the events log, newest first, and whether
+// older events follow.
+func (s *Store) ListEventLog(ctx context.Context, q EventQuery) ([]EventRow, bool, error) {
+	if err := q.Validate(); err != nil {
+		return nil, false, err
+	}
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 50
+	}
+	var out []EventRow
+	err := s.rtx(ctx, func(tx *sql.Tx) error {
+		where, args, ok, err := s.eventWhere(ctx, tx, q)
+		if err != nil || !ok {
+			return err
+		}
+		out, err = queryEventRows(ctx, tx, where, args, q.Limit+1, false)
+		return err
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("db: events log: %w", err)
+	}
+	more := len(out) > q.Limit
+	if more {
+		out = out[:q.Limit]
+	}
+	return out, more, nil
+}
+
+// queryer is a *sql.Tx or *sql.DB.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// eventRowsSQL is the events log query over WHERE terms; its last
+// parameter is the limit.
+func eventRowsSQL(where []string, body bool) string {
+	cols := eventRowColumns
+	if body {
+		cols += ", e.body"
+	}
+	return `SELECT ` + cols + ` FROM events e
+LEFT JOIN accounts a ON a.id = e.account_ref
+LEFT JOIN end_users u ON u.id = e.end_user_ref
+LEFT JOIN link_tokens_seen l ON l.id = e.link_token_ref
+WHERE ` + strings.Join(where, " AND ") + ` ORDER BY e.id DESC LIMIT ?`
+}
+
+func queryEventRows(ctx context.Context, db queryer, where []string, args []any, limit int, body bool) ([]EventRow, error) {
+	rows, err := db.QueryContext(ctx, eventRowsSQL(where, body), append(args[:len(args):len(args)], limit)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]EventRow, 0, min(limit, 1000))
+	var occ, recv, last string
+	for rows.Next() {
+		var r EventRow
+		dst := []any{&r.ID, &r.EventID, &r.Event, &r.AccountID, &r.EndUserID, &r.LinkTokenID, &r.Outcome, &occ, &recv, &last, &r.DeliveryCount, &r.Projection}
+		if body {
+			dst = append(dst, &r.Body)
+		}
+		if err := rows.Scan(dst...); err != nil {
+			return nil, err
+		}
+		r.OccurredAt, r.ReceivedAt, r.LastReceivedAt = ParseTime(occ), ParseTime(recv), ParseTime(last)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// eventWhere builds the WHERE terms of an event query. ok is false when a
+// named entity does not exist (nothing can match).
+func (s *Store) eventWhere(ctx context.Context, tx queryer, q EventQuery) (where []string, args []any, ok bool, err error) {
+	where = []string{"1=1"}
+	for _, c := range []struct{ col, table, key, val string }{
+		{"e.account_ref", "accounts", "account_id", q.AccountID},
+		{"e.end_user_ref", "end_users", "end_user_id", q.EndUserID},
+		{"e.link_token_ref", "link_tokens_seen", "link_token_id", q.LinkTokenID},
+	} {
+		if c.val == "" {
+			continue
+		}
+		var ref int64
+		err := tx.QueryRowContext(ctx, `SELECT id FROM `+c.table+` WHERE `+c.key+` = ?`, c.val).Scan(&ref)
+		if err == sql.ErrNoRows {
+			return nil, nil, false, nil
+		}
+		if err != nil {
+			return nil, nil, false, err
+		}
+		where, args = append(where, c.col+" = ?"), append(args, ref)
+	}
+	if q.Type != "" {
+		where, args = append(where, "e.event = ?"), append(args, q.Type)
+	}
+	if q.Outcome != "" {
+		where, args = append(where, "e.outcome = ?"), append(args, q.Outcome)
+		if q.Outcome != "success" {
+			where = append(where, "e.outcome IN ('error', 'pending')")
+		}
+	}
+	if q.Status == StatusDuplicate {
+		where = append(where, "e.delivery_count > 1")
+	}
+	hi := q.Before
+	if !q.From.IsZero() || !q.To.IsZero() {
+		lo, top, err := idRange(ctx, tx, q.From, q.To)
+		if err != nil {
+			return nil, nil, false, err
+		}
+		if lo > top {
+			return nil, nil, false, nil
+		}
+		if hi <= 0 || top+1 < hi {
+			hi = top + 1
+		}
+		where, args = append(where, "e.id >= ?"), append(args, lo)
+		if !q.From.IsZero() {
+			where, args = append(where, "e.received_at >= ?"), append(args, FormatTime(q.From))
+		}
+		if !q.To.IsZero() {
+			where, args = append(where, "e.received_at < ?"), append(args, FormatTime(q.To))
+		}
+	}
+	if hi <= 0 {
+		hi = 1 << 62 // page one is a keyset range too
+	}
+	where, args = append(where, "e.id < ?"), append(args, hi)
+	return where, args, true, nil
+}
+
+// receiveSlack is how far the receive order of ids may stray from the
+// order of received_at. Ids are given in commit order and received_at just
+// before a delivery joins the committer's queue, so they agree except for
+// deliveries racing into the queue at the same instant.
+const receiveSlack = 512
+
+// idRange turns a receive-time range into the id range that holds it,
+// without an index on received_at: ids follow receive order, so a binary
+// search over the primary key finds the edges (about 20 probes), widened by
+// receiveSlack; the exact received_at terms then filter the few rows at the
+// edges. top < lo means the range is empty.
+func idRange(ctx context.Context, tx queryer, from, to time.Time) (lo, top int64, err error) {
+	var minID, maxID int64
+	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MIN(id), 0), COALESCE(MAX(id), 0) FROM events`).Scan(&minID, &maxID); err != nil {
+		return 0, 0, err
+	}
+	if maxID == 0 {
+		return 1, 0, nil
+	}
+	lo, top = minID, maxID
+	if !from.IsZero() {
+		first, err := firstIDAtOrAfter(ctx, tx, FormatTime(from), minID, maxID)
+		if err != nil {
+			return 0, 0, err
+		}
+		lo = max(minID, first-receiveSlack)
+	}
+	if !to.IsZero() {
+		first, err := firstIDAtOrAfter(ctx, tx, FormatTime(to), minID, maxID)
+		if err != nil {
+			return 0, 0, err
+		}
+		top = min(maxID, first-1+receiveSlack)
+	}
+	return lo, top, nil
+}
+
+// firstIDAtOrAfter returns the first id (in [lo, hi+1]) whose received_at
+// is at or after t, assuming received_at grows with id.
+func firstIDAtOrAfter(ctx context.Context, tx queryer, t string, lo, hi int64) (int64, error) {
+	hi++
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		var id int64
+		var recv string
+		err := tx.QueryRowContext(ctx, `SELECT id, received_at FROM events WHERE id >= ? ORDER BY id LIMIT 1`, mid).Scan(&id, &recv)
+		if err == sql.ErrNoRows {
+			hi = mid
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		if recv >= t {
+			hi = mid
+		} else {
+			lo = id + 1
+		}
+	}
+	return lo, nil
+}
+
+// RejectionReasons returns the reasons seen (from the counters, not the
+// rows), for the filter of the rejections page.
+func (s *Store) RejectionReasons(ctx context.Context) ([]FacetCount, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT reason, '', SUM(n) FROM rejection_counts GROUP BY reason ORDER BY reason`)
+	if err != nil {
+		return nil, fmt.Errorf("db: rejection reasons: %w", err)
+	}
+	out, err := scanFacets(rows)
+	if err != nil {
+		return nil, fmt.Errorf("db: rejection reasons: %w", err)
+	}
+	return out, nil
+}
