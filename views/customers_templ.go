@@ -125,7 +125,7 @@ func CustomersIndex(p Page, s CustomersProps) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Customers</h1><p class=\"muted\">Your own records of each end user, matched against the identity Pinwheel returns. Dates of birth and SSN digits are masked here.</p><div class=\"grid\"><form action=\"/customers\" method=\"get\" role=\"search\"><label for=\"f-q\">End user ID starts with</label> <input id=\"f-q\" type=\"search\" name=\"q\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Customers</h1><p class=\"muted\">Your own records of each end user, matched against the identity Pinwheel returns. Dates of birth and SSN digits are masked here.</p><div class=\"grid\"><form action=\"/customers\" method=\"get\" role=\"search\"><label for=\"f-q\" class=\"skip-link\">End user ID starts with</label> <input id=\"f-q\" type=\"search\" name=\"q\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -138,7 +138,7 @@ func CustomersIndex(p Page, s CustomersProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" autocomplete=\"off\"> <button type=\"submit\" class=\"secondary\">Search</button></form>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, "\" placeholder=\"End user ID starts with…\" autocomplete=\"off\"> <button type=\"submit\" class=\"secondary\">Search</button></form>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -639,7 +639,7 @@ func CustomerShow(p Page, s CustomerShowProps) templ.Component {
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = Field("date_of_birth", "Date of birth (YYYY-MM-DD)", "date", s.Form.DateOfBirth, s.Form.Errors["date_of_birth"]).Render(ctx, templ_7745c5c3_Buffer)
+				templ_7745c5c3_Err = Field("date_of_birth", "Date of birth", "date", s.Form.DateOfBirth, s.Form.Errors["date_of_birth"]).Render(ctx, templ_7745c5c3_Buffer)
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
