@@ -62,17 +62,6 @@ type Verdict struct {
 	ComputedAt  time.Time
 }
 
-// Disagreements returns Fields as sorted "field differs" phrases, for
-// display.
-func (v Verdict) Disagreements() []string {
-	out := make([]string, 0, len(v.Fields))
-	for k, how := range v.Fields {
-		out = append(out, k+" "+how)
-	}
-	sort.Strings(out)
-	return out
-}
-
 // MatchIdentity compares identity data with a customer record; a nil
 // customer gives no_customer_record.
 //
