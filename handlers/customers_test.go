@@ -15,12 +15,12 @@ import (
 	"linkdesk/views"
 )
 
-var system = db.Actor{Email: "system", IP: "127.0.0.1"}
+var customerTestActor = db.Actor{Email: "system", IP: "127.0.0.1"}
 
 // sampleCustomerImport creates a pending upload for the route table test.
 func sampleCustomerImport(t *testing.T, s *testServer) string {
 	t.Helper()
-	ci, err := s.store.CreateCustomerImport(context.Background(), system, "sample.csv",
+	ci, err := s.store.CreateCustomerImport(context.Background(), customerTestActor, "sample.csv",
 		strings.NewReader("end_user_id,full_name,date_of_birth,ssn_last4\nsample_1,Sam Ple,1990-01-01,1234\n"))
 	if err != nil {
 		t.Fatal(err)
@@ -28,8 +28,8 @@ func sampleCustomerImport(t *testing.T, s *testServer) string {
 	return ci.ID
 }
 
-// upload posts a file as multipart/form-data.
-func (s *testServer) upload(t *testing.T, target, filename, content string, cookie *http.Cookie) *httptest.ResponseRecorder {
+// uploadCSV posts a file as multipart/form-data.
+func (s *testServer) uploadCSV(t *testing.T, target, filename, content string, cookie *http.Cookie) *httptest.ResponseRecorder {
 	t.Helper()
 	var body bytes.Buffer
 	mw := multipart.NewWriter(&body)
@@ -58,7 +58,7 @@ func TestCustomers_Import(t *testing.T) {
 		",u3,1990-02-30,123,nope@\r\n" +
 		"Ash Again,u1,1990-04-28,1234,\r\n"
 
-	rec := s.upload(t, "/customers/import", "people.csv", csv, c)
+	rec := s.uploadCSV(t, "/customers/import", "people.csv", csv, c)
 	loc := rec.Header().Get("Location")
 	if rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/customers/import/") {
 		t.Fatalf("upload: got %d %q: %s", rec.Code, loc, rec.Body.String())
@@ -87,7 +87,7 @@ func TestCustomers_Import(t *testing.T) {
 	t.Run("auditors and operators cannot upload or confirm", func(t *testing.T) {
 		for _, role := range []string{"auditor", "operator"} {
 			rc := s.login(t, role+"@example.com")
-			if rec := s.upload(t, "/customers/import", "x.csv", csv, rc); rec.Code != http.StatusForbidden {
+			if rec := s.uploadCSV(t, "/customers/import", "x.csv", csv, rc); rec.Code != http.StatusForbidden {
 				t.Errorf("%s upload: got %d, want 403", role, rec.Code)
 			}
 			if rec := s.do(t, "POST", loc+"/confirm", url.Values{}, rc); rec.Code != http.StatusForbidden {
@@ -121,7 +121,7 @@ func TestCustomers_Import(t *testing.T) {
 		}
 	})
 	t.Run("re-import updates", func(t *testing.T) {
-		rec := s.upload(t, "/customers/import", "update.csv", "end_user_id,full_name,date_of_birth,ssn_last4\nu1,Ash Userton,1990-04-29,1234\nu2,Maria Garcia,1985-01-02,0042\n", c)
+		rec := s.uploadCSV(t, "/customers/import", "update.csv", "end_user_id,full_name,date_of_birth,ssn_last4\nu1,Ash Userton,1990-04-29,1234\nu2,Maria Garcia,1985-01-02,0042\n", c)
 		next := rec.Header().Get("Location")
 		c = updatedCookie(rec, c)
 		rec = s.do(t, "POST", next+"/confirm", url.Values{}, c)
@@ -136,7 +136,7 @@ func TestCustomers_Import(t *testing.T) {
 		}
 	})
 	t.Run("file problems re-render the form", func(t *testing.T) {
-		rec := s.upload(t, "/customers/import", "bad.csv", "id,name\n1,x\n", c)
+		rec := s.uploadCSV(t, "/customers/import", "bad.csv", "id,name\n1,x\n", c)
 		if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "The header row lacks end_user_id") {
 			t.Fatalf("got %d", rec.Code)
 		}
@@ -154,7 +154,7 @@ func TestCustomers_ShowAndEdit(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
 	admin := s.login(t, "admin@example.com")
-	if _, _, err := s.store.SaveCustomer(ctx, system, db.CustomerInput{EndUserID: "u1", FullName: "Ash Userton", DateOfBirth: "1990-04-28", SSNLast4: "1234"}); err != nil {
+	if _, _, err := s.store.SaveCustomer(ctx, customerTestActor, db.CustomerInput{EndUserID: "u1", FullName: "Ash Userton", DateOfBirth: "1990-04-28", SSNLast4: "1234"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.store.RecordIdentityVerdict(ctx, "acct_1", "u1", db.IdentityData{FullName: "Ash Userton", DateOfBirth: "1990-04-28", LastFourSSN: "9999"}, ""); err != nil {
@@ -233,7 +233,7 @@ func TestCustomers_PaginationAndSearch(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
 	for i := range 60 {
-		if _, _, err := s.store.SaveCustomer(ctx, system, db.CustomerInput{EndUserID: fmt.Sprintf("user_%03d", i), FullName: "Person", DateOfBirth: "1980-01-01", SSNLast4: "0000"}); err != nil {
+		if _, _, err := s.store.SaveCustomer(ctx, customerTestActor, db.CustomerInput{EndUserID: fmt.Sprintf("user_%03d", i), FullName: "Person", DateOfBirth: "1980-01-01", SSNLast4: "0000"}); err != nil {
 			t.Fatal(err)
 		}
 	}
