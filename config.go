@@ -37,6 +37,7 @@ var serveSettings = []setting{
 	{"LINKDESK_PINWHEEL_VERSION", "pinwheel-version", pinwheel.DefaultVersion, "Pinwheel-Version for API calls and the webhook registration (2023-11-22 or 2025-07-08)"},
 	{"LINKDESK_SANDBOX_STATE", "sandbox-state", "linkdesk-sandbox.db", "emulator mode: the emulator's own SQLite state file"},
 	{"LINKDESK_WEBHOOK_TOLERANCE", "webhook-tolerance", "5m", "accepted clock skew of a webhook's X-Timestamp"},
+	{"LINKDESK_LINK_LIFETIME", "link-lifetime", "168h", "how long a launch link that mints its token on open stays usable (Link tokens themselves die in an hour)"},
 	{"LINKDESK_DEMO", "demo", "on", "on: create demo data on first start in emulator mode with an empty database; off: never"},
 }
 
@@ -55,6 +56,7 @@ type config struct {
 	PinwheelVersion  string
 	SandboxState     string
 	WebhookTolerance time.Duration
+	LinkLifetime     time.Duration
 	Demo             bool
 	// baseURLDefault is set when BaseURL was derived from Addr; serve then
 	// uses the address it actually listens on (port 0 picks a free port).
@@ -157,6 +159,11 @@ func loadConfig(m map[string]string) (config, error) {
 		bad("LINKDESK_WEBHOOK_TOLERANCE", "want a duration between 1s and 24h such as 5m, got %q", m["LINKDESK_WEBHOOK_TOLERANCE"])
 	}
 	c.WebhookTolerance = d
+	ll, err := time.ParseDuration(m["LINKDESK_LINK_LIFETIME"])
+	if err != nil || ll < time.Hour || ll > 90*24*time.Hour {
+		bad("LINKDESK_LINK_LIFETIME", "want a duration between 1h and 2160h (90 days) such as 168h, got %q", m["LINKDESK_LINK_LIFETIME"])
+	}
+	c.LinkLifetime = ll
 	switch m["LINKDESK_DEMO"] {
 	case "on", "true", "1":
 		c.Demo = true

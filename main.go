@@ -147,7 +147,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		BaseURL: cfg.BaseURL, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		SessionHashKey: hashKey, SessionBlockKey: blockKey,
 		PinwheelMode: cfg.PinwheelMode, PinwheelSecret: pw.secret, WebhookTolerance: cfg.WebhookTolerance,
-		EmulatorURL: pw.emulatorURL,
+		EmulatorURL: pw.emulatorURL, PinwheelVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime,
 	})
 	srv := &http.Server{
 		Handler:           web.New(h, store, web.Options{Logger: log, Registry: reg, Extra: pw.mounts}),

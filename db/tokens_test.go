@@ -190,7 +190,7 @@ func TestComputeLifecycle(t *testing.T) {
 			state: db.StageLoggedIn, launch: db.LaunchLive, stages: []string{"minted", "page_opened", "link_opened", "logged_in"}},
 		{name: "success from Link only", link: minted, now: 5,
 			events: []db.LaunchEvent{ev(2, "page_opened", ""), ev(2, "open", ""), ev(4, "success", `{"job":"direct_deposit_switch"}`)},
-			state: db.StageSuccess, launch: db.LaunchUsed, outcome: "link",
+			state:  db.StageSuccess, launch: db.LaunchUsed, outcome: "link",
 			stages: []string{"minted", "page_opened", "link_opened", "logged_in", "success"}},
 		{name: "success from webhook, silent On Demand Update", link: minted, now: 5,
 			events: []db.LaunchEvent{ev(2, "page_opened", ""), ev(2, "open", "")},

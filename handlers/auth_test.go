@@ -53,6 +53,14 @@ var routeAccess = map[string]string{
 	"POST /customers/import/:import_id/confirm":   admin,
 	"GET /customers/:end_user_id":                 anyone,
 	"POST /customers/:end_user_id":                admin,
+
+	"GET /l/:id":                        public,
+	"POST /l/:id/events":                public,
+	"GET /accounts/:account_id/update":  write,
+	"POST /accounts/:account_id/update": write,
+	"GET /tokens":                       anyone,
+	"GET /tokens/:token_id":             anyone,
+	"POST /tokens/:token_id/revoke":     write,
 }
 
 // extraRouteAccess lets other test files register their routes.
@@ -135,7 +143,9 @@ var extraSampleIDs = map[string]string{
 // sampleFixtures create rows that a path parameter must name to answer 200
 // (they live in their feature's test file) and return the parameter's value.
 var sampleFixtures = map[string]func(t *testing.T, s *testServer) string{
-	":import_id": sampleCustomerImport,
+	":import_id":  sampleCustomerImport,
+	":account_id": sampleAccount,
+	":token_id":   sampleToken,
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -37,6 +37,12 @@ type Config struct {
 	WebhookTolerance time.Duration
 	// EmulatorURL is the emulator's public base (emulator mode only).
 	EmulatorURL string
+	// PinwheelVersion is the Pinwheel-Version the client sends; it decides
+	// how jobs are expressed in a Link token (required_jobs or features).
+	PinwheelVersion string
+	// LinkLifetime is how long a launch link that mints on open stays
+	// usable (LINKDESK_LINK_LIFETIME); 0 means 7 days.
+	LinkLifetime time.Duration
 }
 
 // Handler carries the dependencies of every handler.
@@ -47,6 +53,9 @@ type Handler struct {
 	log      *slog.Logger
 	pw       *pinwheel.Client
 	ingest   Ingester
+	launches *launchLimiter
+	// done is closed when the server shuts down; live streams end then.
+	done <-chan struct{}
 }
 
 // Ingester stores verified webhook deliveries exactly once, answering after
@@ -72,6 +81,11 @@ type Deps struct {
 	Logger   *slog.Logger
 	Pinwheel *pinwheel.Client
 	Ingest   Ingester
+	// Done is closed when the server begins to shut down, so that
+	// long-lived responses (live timelines over SSE) end: http.Server's
+	// Shutdown waits for them but does not cancel their contexts. Nil means
+	// never.
+	Done <-chan struct{}
 }
 
 // New builds the Handler.
@@ -91,7 +105,14 @@ func New(d Deps, cfg Config) *Handler {
 	if d.Ingest == nil {
 		d.Ingest = noIngester{}
 	}
-	return &Handler{store: d.Store, cfg: cfg, sessions: cs, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest}
+	if cfg.LinkLifetime <= 0 {
+		cfg.LinkLifetime = 7 * 24 * time.Hour
+	}
+	if cfg.PinwheelVersion == "" {
+		cfg.PinwheelVersion = pinwheel.DefaultVersion
+	}
+	return &Handler{store: d.Store, cfg: cfg, sessions: cs, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest,
+		launches: newLaunchLimiter(launchEventsPerMinute), done: d.Done}
 }
 
 // render renders c into a buffer first, so that a template error still

@@ -36,6 +36,10 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	e.GET("/login", h.LoginNew)
 	e.POST("/login", h.LoginCreate)
 
+	// Launch pages (public: the unguessable link is the credential)
+	e.GET("/l/:id", h.LaunchShow)
+	e.POST("/l/:id/events", h.LaunchEventCreate)
+
 	// Webhooks (public: Pinwheel signs them; no session)
 	e.POST("/webhooks/pinwheel", h.WebhookReceive)
 
@@ -43,7 +47,6 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	w := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.CanWrite)}}
 	r := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.CanReadAudit)}}
 	a := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.IsAdmin)}}
-	_ = w
 
 	// Session and own account
 	g.POST("/logout", h.Logout)
@@ -77,6 +80,13 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	a.POST("/customers/import/:import_id/confirm", h.CustomerImportConfirm)
 	g.GET("/customers/:end_user_id", h.CustomerShow)
 	a.POST("/customers/:end_user_id", h.CustomerUpdate)
+
+	// On Demand Updates: mint form, tokens and their lifecycle
+	w.GET("/accounts/:account_id/update", h.ODUNew)
+	w.POST("/accounts/:account_id/update", h.ODUCreate)
+	g.GET("/tokens", h.TokensIndex)
+	g.GET("/tokens/:token_id", h.TokenShow)
+	w.POST("/tokens/:token_id/revoke", h.TokenRevoke)
 
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
 }

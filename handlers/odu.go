@@ -1,0 +1,342 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"linkdesk/db"
+	"linkdesk/pinwheel"
+	"linkdesk/views"
+)
+
+// On Demand Updates: staff mint a Link token carrying an account's
+// account_id (or create a launch link that mints on open) from the mint
+// form, with the pre-flight panel beside it.
+
+const (
+	// mintTimeout bounds the mint call to Pinwheel in a staff request.
+	mintTimeout = 20 * time.Second
+	// platformTimeout bounds the capability lookup of the pre-flight panel.
+	platformTimeout = 3 * time.Second
+	// platformMaxAge is how long cached capabilities are trusted.
+	platformMaxAge = time.Hour
+)
+
+// User-facing texts of upstream failures.
+const (
+	msgUnauthorized = "Pinwheel refused our API secret. An admin should check LINKDESK_PINWHEEL_SECRET."
+	msgBusy         = "Pinwheel is busy or unreachable right now. Nothing was created; try again in a minute."
+)
+
+// errTargetArchived means a link's deposit account was archived after the
+// link was created: the link cannot mint any more.
+var errTargetArchived = errors.New("handlers: deposit account archived")
+
+// linkSettings are the parts of a link that go into a Link token request.
+type linkSettings struct {
+	AccountID, EndUserID string
+	Jobs                 []string
+	Allocation           *db.TokenAllocation
+	Language             string
+	SkipIntro            bool
+	Tags                 map[string]string
+}
+
+func settingsOf(t db.LinkToken) linkSettings {
+	return linkSettings{t.AccountID, t.EndUserID, t.Jobs, t.Allocation, t.Language, t.SkipIntro, t.Tags}
+}
+
+func settingsOfNew(n db.NewLinkToken) linkSettings {
+	return linkSettings{n.AccountID, n.EndUserID, n.Jobs, n.Allocation, n.Language, n.SkipIntro, n.Tags}
+}
+
+// jobsFor expresses jobs in the given API version: 2023-11-22 takes
+// required_jobs; 2025-07-08 takes features plus a solution, "Deposit
+// Switch" when a switch is asked for and "Verify" for data jobs only.
+func jobsFor(version string, jobs []string) (required, features []string, solution string) {
+	if version != pinwheel.Version20250708 {
+		return jobs, nil, ""
+	}
+	solution = pinwheel.SolutionVerify
+	if slices.Contains(jobs, pinwheel.JobDDSwitch) {
+		solution = pinwheel.SolutionDepositSwitch
+	}
+	return nil, jobs, solution
+}
+
+// linkTokenRequest builds the POST /link_tokens body of a link. The full
+// account numbers of the targets are decrypted here, only for the request.
+// The reason is not sent: it is free text and may hold PII.
+func (h *Handler) linkTokenRequest(ctx context.Context, s linkSettings, org string) (pinwheel.LinkTokenCreate, error) {
+	skip := s.SkipIntro
+	req := pinwheel.LinkTokenCreate{OrgName: org, AccountID: s.AccountID, EndUserID: s.EndUserID,
+		Language: s.Language, SkipIntroScreen: &skip, Tags: s.Tags}
+	req.RequiredJobs, req.Features, req.Solution = jobsFor(h.cfg.PinwheelVersion, s.Jobs)
+	if a := s.Allocation; a != nil {
+		out := &pinwheel.Allocation{}
+		if a.Type == pinwheel.AllocationAmount {
+			typ, v := pinwheel.AllocationAmount, float64(a.AmountCents)/100
+			out.Type, out.Value = &typ, &v
+		}
+		if a.MinAmountCents > 0 {
+			m := float64(a.MinAmountCents) / 100
+			out.MinAmount = &m
+		}
+		for _, t := range a.Targets {
+			d, number, err := h.store.DepositAccountSecret(ctx, t.DepositAccountID)
+			if err != nil {
+				return pinwheel.LinkTokenCreate{}, err
+			}
+			if !d.Active {
+				return pinwheel.LinkTokenCreate{}, errTargetArchived
+			}
+			out.Targets = append(out.Targets, pinwheel.BankAccount{Name: d.Name, Type: d.Type, RoutingNumber: d.RoutingNumber, AccountNumber: number})
+		}
+		req.Allocation = out
+	}
+	return req, nil
+}
+
+// mintFailure classifies an upstream failure for the audit trail.
+func mintFailure(err error) db.MintFailure {
+	var f db.MintFailure
+	var pe *pinwheel.Error
+	if errors.As(err, &pe) {
+		f.Status, f.Type, f.Code, f.RequestID = pe.StatusCode, pe.Type, pe.Code, pe.RequestID
+	}
+	switch {
+	case pinwheel.IsUnauthorized(err):
+		f.Kind = "unauthorized"
+	case pinwheel.IsRateLimited(err):
+		f.Kind = "rate_limited"
+	case pinwheel.IsServerError(err):
+		f.Kind = "server_error"
+	case pinwheel.IsNotFound(err):
+		f.Kind = "not_found"
+	case pinwheel.IsInvalidRequest(err):
+		f.Kind = "invalid_request"
+	case pe != nil:
+		f.Kind = "unexpected_status"
+	default:
+		f.Kind = "unreachable"
+	}
+	return f
+}
+
+// pinwheelFields maps Pinwheel's validation field names to mint form fields
+// and a message of ours (Pinwheel's own texts may change and are not ours
+// to show).
+var pinwheelFields = map[string][2]string{
+	"routing_number":    {"targets", "Pinwheel refused the routing number of the chosen deposit account; an admin should check it in Settings."},
+	"account_number":    {"targets", "Pinwheel refused the account number of the chosen deposit account; an admin should check it in Settings."},
+	"name":              {"targets", "Pinwheel refused the name of the chosen deposit account (2 to 30 characters)."},
+	"type":              {"targets", "Pinwheel refused the type of the chosen deposit account or of the allocation."},
+	"targets":           {"targets", "Pinwheel refused the chosen deposit accounts."},
+	"value":             {"amount", "Pinwheel refused this amount."},
+	"min_amount":        {"min_amount", "Pinwheel refused this minimum."},
+	"required_jobs":     {"jobs", "Pinwheel refused these jobs."},
+	"features":          {"jobs", "Pinwheel refused these jobs."},
+	"solution":          {"jobs", "Pinwheel refused the solution chosen for these jobs."},
+	"language":          {"language", "Pinwheel refused this language."},
+	"skip_intro_screen": {"skip_intro", "Pinwheel refused this setting."},
+	"org_name":          {"_form", "Pinwheel refused the organisation's name; an admin should set 3 to 30 characters in Settings."},
+	"account_id":        {"_form", "Pinwheel refused this account ID."},
+}
+
+// describeMintError turns an upstream failure into a summary a person can
+// act on and, for validation errors, messages on the form's fields.
+func (h *Handler) describeMintError(err error) (string, views.Errors) {
+	switch {
+	case pinwheel.IsUnauthorized(err):
+		return msgUnauthorized, nil
+	case pinwheel.IsRateLimited(err), pinwheel.IsServerError(err):
+		return msgBusy, nil
+	case pinwheel.IsNotFound(err):
+		return fmt.Sprintf("Pinwheel has no such account in %s mode. Nothing was created; the account may belong to another Pinwheel mode.", h.cfg.PinwheelMode), nil
+	case pinwheel.IsInvalidRequest(err):
+		var pe *pinwheel.Error
+		errors.As(err, &pe)
+		fields := views.Errors{}
+		var other []string
+		for _, f := range pe.Fields {
+			m, ok := pinwheelFields[f.Name]
+			if !ok {
+				other = append(other, f.Name)
+				continue
+			}
+			fields[m[0]] = m[1]
+		}
+		msg := "Pinwheel did not accept the request"
+		if pe.Code != "" {
+			msg += " (" + pe.Code + ")"
+		}
+		msg += ". Nothing was created: fix the highlighted fields and try again."
+		if len(other) > 0 {
+			msg += " Pinwheel also named: " + strings.Join(other, ", ") + "."
+		}
+		return msg, fields
+	}
+	var pe *pinwheel.Error
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("Pinwheel answered with an unexpected status (%d). Nothing was created; try again in a minute.", pe.StatusCode), nil
+	}
+	return msgBusy, nil
+}
+
+// platformCaps returns the platform's capabilities from the cache when
+// fresh, else from the API (and caches them). When the API fails, stale
+// cached capabilities are still used; with none, Known is false and the
+// panel says "capabilities unknown".
+func (h *Handler) platformCaps(ctx context.Context, id string) (db.PlatformCaps, error) {
+	if id == "" {
+		return db.PlatformCaps{}, nil
+	}
+	cached, err := h.store.CachedPlatform(ctx, id)
+	switch {
+	case err == nil && h.store.Now().Sub(cached.FetchedAt) < platformMaxAge:
+		return cached, nil
+	case err != nil && !errors.Is(err, db.ErrNotFound):
+		return db.PlatformCaps{}, err
+	}
+	pctx, cancel := context.WithTimeout(ctx, platformTimeout)
+	defer cancel()
+	p, perr := h.pw.Platform(pctx, id)
+	if perr != nil {
+		return cached, nil // zero (unknown) when nothing was cached
+	}
+	return h.store.CachePlatform(ctx, db.PlatformCaps{ID: p.ID, Name: p.Name, SupportedJobs: p.SupportedJobs})
+}
+
+// oduProps gathers the mint form's page: pre-flight facts, identity verdict,
+// platform capabilities, deposit accounts, the organisation's name.
+func (h *Handler) oduProps(ctx context.Context, accountID string) (views.ODUProps, error) {
+	pre, err := h.store.Preflight(ctx, accountID)
+	if err != nil {
+		return views.ODUProps{}, err
+	}
+	props := views.ODUProps{AccountID: accountID, Pre: pre, APIVersion: h.cfg.PinwheelVersion, LinkLifetime: h.cfg.LinkLifetime}
+	switch v, err := h.store.IdentityVerdict(ctx, accountID); {
+	case err == nil:
+		props.Verdict = &v
+	case !errors.Is(err, db.ErrNotFound):
+		return views.ODUProps{}, err
+	}
+	if props.Platform, err = h.platformCaps(ctx, pre.PlatformID); err != nil {
+		return views.ODUProps{}, err
+	}
+	if props.Deposits, err = h.store.ListDepositAccounts(ctx, true); err != nil {
+		return views.ODUProps{}, err
+	}
+	props.OrgName, err = h.store.OrgName(ctx)
+	return props, err
+}
+
+// oduContext is what ValidateODU checks the form against.
+func oduContext(props views.ODUProps) db.ODUContext {
+	cx := db.ODUContext{Preflight: props.Pre, Platform: props.Platform, DepositAccounts: props.Deposits}
+	if props.Verdict != nil {
+		cx.IdentityResult = props.Verdict.Result
+	}
+	return cx
+}
+
+// ODUNew handles GET /accounts/:account_id/update: the mint form and the
+// pre-flight panel. ?job= preselects jobs (the identity check links here
+// with job=identity).
+func (h *Handler) ODUNew(c echo.Context) error {
+	props, err := h.oduProps(c.Request().Context(), c.Param("account_id"))
+	if err != nil {
+		return err
+	}
+	props.Form = views.ODUForm{Jobs: c.QueryParams()["job"], Language: "en", AllocationMode: db.AllocationFixed}
+	return h.render(c, http.StatusOK, views.ODUNew(h.page(c, "On Demand Update"), props))
+}
+
+// oduForm reads the mint form.
+func oduForm(c echo.Context) views.ODUForm {
+	fp, _ := c.FormParams()
+	return views.ODUForm{
+		Jobs: fp["jobs"], Targets: fp["targets"], AllocationMode: fp.Get("allocation_mode"),
+		Amount: fp.Get("amount"), MinAmount: fp.Get("min_amount"), Language: fp.Get("language"),
+		SkipIntro: fp.Get("skip_intro") != "", Reason: fp.Get("reason"),
+		OverrideIdentity: fp.Get("override_identity") != "", OverrideReason: fp.Get("override_reason"),
+	}
+}
+
+// ODUCreate handles POST /accounts/:account_id/update. With mode=mint it
+// mints a token now (one transaction stores it with its audit row, after
+// Pinwheel answered); with mode=mint_on_open it creates a launch link that
+// mints when the user opens it. Any failure re-renders the form (422) with
+// the input kept and leaves no token behind.
+func (h *Handler) ODUCreate(c echo.Context) error {
+	ctx := c.Request().Context()
+	props, err := h.oduProps(ctx, c.Param("account_id"))
+	if err != nil {
+		return err
+	}
+	props.Form = oduForm(c)
+	n, fe := db.ValidateODU(props.Form.Request(), oduContext(props))
+	if fe != nil {
+		props.Form.Errors = views.Errors(fe)
+		return h.render(c, http.StatusUnprocessableEntity, views.ODUNew(h.page(c, "On Demand Update"), props))
+	}
+	n.TokenID, n.LaunchID = db.NewLinkTokenIDs()
+	n.APIVersion, n.Mode = h.cfg.PinwheelVersion, db.ModeMinted
+	n.Tags = map[string]string{"linkdesk_token_id": n.TokenID}
+	if c.FormValue("mode") == db.ModeMintOnOpen {
+		n.Mode, n.LinkExpiresAt = db.ModeMintOnOpen, h.store.Now().Add(h.cfg.LinkLifetime)
+		if _, err := h.store.CreateLinkToken(ctx, actor(c), n, nil); err != nil {
+			return err
+		}
+		h.flash(c, "ok", "Launch link created. It mints a token when the user opens it.")
+		return c.Redirect(http.StatusSeeOther, views.TokenPath(n.TokenID))
+	}
+	m, err := h.mint(ctx, c, n, props.OrgName)
+	var up *upstreamError
+	switch {
+	case errors.As(err, &up):
+		props.Summary, props.Form.Errors = h.describeMintError(up.err)
+		return h.render(c, http.StatusUnprocessableEntity, views.ODUNew(h.page(c, "On Demand Update"), props))
+	case err != nil:
+		return err
+	}
+	if _, err := h.store.CreateLinkToken(ctx, actor(c), n, &m); err != nil {
+		return err
+	}
+	h.flash(c, "ok", "Token minted. Open the launch link on the user's device or send it to them.")
+	return c.Redirect(http.StatusSeeOther, views.TokenPath(n.TokenID))
+}
+
+// mint calls Pinwheel for a new link; a refusal is audited (no token is
+// stored) and returned.
+func (h *Handler) mint(ctx context.Context, c echo.Context, n db.NewLinkToken, org string) (db.MintResult, error) {
+	req, err := h.linkTokenRequest(ctx, settingsOfNew(n), org)
+	if err != nil {
+		return db.MintResult{}, err
+	}
+	mctx, cancel := context.WithTimeout(ctx, mintTimeout)
+	defer cancel()
+	res, err := h.pw.CreateLinkToken(mctx, req)
+	if err != nil {
+		f := mintFailure(err)
+		f.AccountID, f.Jobs, f.Mode, f.Reason = n.AccountID, n.Jobs, n.Mode, n.Reason
+		if aerr := h.store.RecordMintFailure(ctx, actor(c), f); aerr != nil {
+			return db.MintResult{}, aerr
+		}
+		return db.MintResult{}, &upstreamError{err}
+	}
+	return db.MintResult{LinkTokenID: res.ID, Token: res.Token, ExpiresAt: res.Expires.Time, APIVersion: h.cfg.PinwheelVersion}, nil
+}
+
+// upstreamError marks a failure of Pinwheel (as opposed to ours).
+type upstreamError struct{ err error }
+
+func (e *upstreamError) Error() string { return e.err.Error() }
+func (e *upstreamError) Unwrap() error { return e.err }

@@ -1,0 +1,64 @@
+// The public launch page: opens Pinwheel Link with the token the page carries
+// in data attributes (no inline script: the CSP forbids it) and reports every
+// Link event, in order, to POST /l/{id}/events.
+(function () {
+  "use strict";
+  var root = document.getElementById("launch");
+  if (!root) return;
+  var token = root.getAttribute("data-link-token") || "";
+  var eventsURL = root.getAttribute("data-events-url") || "";
+  var button = document.getElementById("launch-open");
+  var status = document.getElementById("launch-status");
+  var done = false;
+  var queue = Promise.resolve();
+
+  function say(text) { if (status) status.textContent = text; }
+
+  // report posts one event after the previous one, so they arrive in order.
+  function report(name, payload) {
+    if (!eventsURL || typeof name !== "string") return;
+    var body = JSON.stringify({ name: name, payload: payload && typeof payload === "object" ? payload : {} });
+    queue = queue.then(function () {
+      return fetch(eventsURL, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: body,
+        credentials: "same-origin",
+        keepalive: body.length < 60000
+      }).catch(function () {});
+    });
+  }
+
+  function onEvent(name, payload) {
+    report(name, payload);
+    switch (name) {
+      case "open":
+        say("");
+        break;
+      case "success":
+        done = true;
+        say("Done. You can close this page.");
+        if (button) button.hidden = true;
+        break;
+      case "exit":
+        if (!done) {
+          say("Closed before finishing. You can open it again.");
+          if (button) { button.hidden = false; button.textContent = "Open again"; }
+        }
+        break;
+    }
+  }
+
+  function open() {
+    if (done) return;
+    if (!window.Pinwheel || typeof window.Pinwheel.open !== "function") {
+      say("The secure connection could not be loaded. Check your internet connection and reload this page.");
+      return;
+    }
+    if (button) button.hidden = true;
+    window.Pinwheel.open({ linkToken: token, onEvent: onEvent });
+  }
+
+  if (button) button.addEventListener("click", open);
+  if (root.getAttribute("data-auto-open") === "true") open();
+})();

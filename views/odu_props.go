@@ -1,0 +1,272 @@
+package views
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"linkdesk/db"
+	"linkdesk/pinwheel"
+)
+
+// This file holds the props, form and formatting of the On Demand Update
+// pages: the mint form, the token pages and the public launch page.
+
+// ODUForm is the mint form as submitted.
+type ODUForm struct {
+	Jobs             []string
+	Targets          []string
+	AllocationMode   string
+	Amount           string
+	MinAmount        string
+	Language         string
+	SkipIntro        bool
+	Reason           string
+	OverrideIdentity bool
+	OverrideReason   string
+	Errors           Errors
+}
+
+// Request is the form as db.ValidateODU takes it.
+func (f ODUForm) Request() db.ODURequest {
+	return db.ODURequest{Jobs: f.Jobs, TargetIDs: f.Targets, AllocationMode: f.AllocationMode, Amount: f.Amount,
+		MinAmount: f.MinAmount, Language: f.Language, SkipIntro: f.SkipIntro, Reason: f.Reason,
+		OverrideIdentity: f.OverrideIdentity, OverrideReason: f.OverrideReason}
+}
+
+// HasJob reports whether the job is ticked.
+func (f ODUForm) HasJob(j string) bool { return slices.Contains(f.Jobs, j) }
+
+// HasTarget reports whether the deposit account is ticked.
+func (f ODUForm) HasTarget(id int64) bool { return slices.Contains(f.Targets, Itoa(id)) }
+
+// ODUProps is the mint form's page: the form and the pre-flight panel.
+type ODUProps struct {
+	AccountID    string
+	Pre          db.Preflight
+	Verdict      *db.Verdict // nil: identity not compared yet
+	Platform     db.PlatformCaps
+	Deposits     []db.DepositAccount
+	OrgName      string
+	APIVersion   string
+	LinkLifetime time.Duration
+	Form         ODUForm
+	// Summary is an upstream failure in words a person can act on.
+	Summary string
+}
+
+// Blocked is why minting is refused for this account, or "".
+func (p ODUProps) Blocked() string {
+	if p.Pre.ConnectedKnown && !p.Pre.Connected {
+		return "This account is disconnected: an On Demand Update cannot reach it. The user must connect their payroll account again through a new Link session."
+	}
+	return ""
+}
+
+// Mismatch reports whether the identity verdict is a mismatch.
+func (p ODUProps) Mismatch() bool { return p.Verdict != nil && p.Verdict.Result == db.VerdictMismatch }
+
+// JobLabels names the jobs staff may request.
+var JobLabels = map[string]string{
+	pinwheel.JobIdentity:      "Identity (refresh and check against the customer record)",
+	pinwheel.JobIncome:        "Income",
+	pinwheel.JobEmployment:    "Employment",
+	pinwheel.JobPaystubs:      "Paystubs",
+	pinwheel.JobDDAllocations: "Direct deposit allocations (read)",
+	pinwheel.JobDDSwitch:      "Direct deposit switch (change where pay goes)",
+}
+
+// ODUJobs lists the jobs in form order.
+func ODUJobs() []string { return db.ODUJobs }
+
+// TokenPath is the page of one token.
+func TokenPath(tokenID string) string { return "/tokens/" + tokenID }
+
+// ODUPath is the mint form of an account.
+func ODUPath(accountID string) string { return "/accounts/" + accountID + "/update" }
+
+// Dollars formats cents as "$150.00".
+func Dollars(cents int64) string { return Cents(cents) }
+
+// Days formats a duration in whole days or hours.
+func Days(d time.Duration) string {
+	if d >= 24*time.Hour && d%(24*time.Hour) == 0 {
+		return Plural(int(d/(24*time.Hour)), "day", "days")
+	}
+	return Plural(int(d.Round(time.Hour)/time.Hour), "hour", "hours")
+}
+
+// stageLabels are the lifecycle stages as staff read them.
+var stageLabels = map[string]string{
+	db.StageCreated:    "Created",
+	db.StageMinted:     "Minted",
+	db.StagePageOpened: "Page opened",
+	db.StageLinkOpened: "Link opened",
+	db.StageLoggedIn:   "Logged in",
+	db.StageSuccess:    "Success",
+	db.StageError:      "Error",
+	db.StagePending:    "Pending",
+	db.StageExited:     "Exited",
+	db.StageExpired:    "Expired",
+	db.StageRevoked:    "Revoked",
+}
+
+// StageLabel names a lifecycle stage.
+func StageLabel(s string) string {
+	if l, ok := stageLabels[s]; ok {
+		return l
+	}
+	return s
+}
+
+// StageClass is the badge class of a stage.
+func StageClass(s string) string {
+	switch s {
+	case db.StageSuccess:
+		return "badge success"
+	case db.StageError, db.StageRevoked:
+		return "badge error"
+	case db.StagePending, db.StageExpired, db.StageExited:
+		return "badge warn"
+	}
+	return "badge"
+}
+
+// States lists the lifecycle states for the filter.
+func States() []string { return db.States }
+
+// ModeLabel names a link mode.
+func ModeLabel(m string) string {
+	if m == db.ModeMintOnOpen {
+		return "mints on open"
+	}
+	return "minted"
+}
+
+// JobsText joins job names.
+func JobsText(jobs []string) string { return strings.Join(jobs, ", ") }
+
+// AllocationText describes a link's allocation for staff.
+func AllocationText(a *db.TokenAllocation) string {
+	if a == nil {
+		return "—"
+	}
+	var b strings.Builder
+	if a.Type == pinwheel.AllocationAmount {
+		b.WriteString(Dollars(a.AmountCents) + " per paycheck")
+	} else {
+		b.WriteString("amount chosen by the user")
+	}
+	if a.MinAmountCents > 0 {
+		b.WriteString(", at least " + Dollars(a.MinAmountCents))
+	}
+	b.WriteString(" to " + targetsText(a.Targets))
+	return b.String()
+}
+
+func targetsText(ts []db.TokenTarget) string {
+	labels := make([]string, len(ts))
+	for i, t := range ts {
+		labels[i] = t.Label()
+	}
+	switch len(labels) {
+	case 0:
+		return "—"
+	case 1:
+		return labels[0]
+	}
+	return strings.Join(labels[:len(labels)-1], ", ") + " or " + labels[len(labels)-1]
+}
+
+// dataJobPhrases are how the launch page names data jobs to the end user.
+var dataJobPhrases = map[string]string{
+	pinwheel.JobIdentity:      "confirm your identity",
+	pinwheel.JobIncome:        "share your income",
+	pinwheel.JobEmployment:    "share your employment details",
+	pinwheel.JobPaystubs:      "share your paystubs",
+	pinwheel.JobDDAllocations: "share how your pay is deposited",
+}
+
+// LaunchAsk is what the launch page says the user is asked to do, e.g.
+// "Acme would like you to update your direct deposit: $150.00 to Payroll
+// Checking ••6789."
+func LaunchAsk(org string, t db.LinkToken) string {
+	var parts []string
+	if t.HasJob(pinwheel.JobDDSwitch) && t.Allocation != nil {
+		a := t.Allocation
+		s := "update your direct deposit: "
+		if a.Type == pinwheel.AllocationAmount {
+			s += Dollars(a.AmountCents) + " to " + targetsText(a.Targets)
+		} else {
+			s += "an amount you choose"
+			if a.MinAmountCents > 0 {
+				s += " (at least " + Dollars(a.MinAmountCents) + ")"
+			}
+			s += " to " + targetsText(a.Targets)
+		}
+		parts = append(parts, s)
+	}
+	for _, j := range t.Jobs {
+		if p, ok := dataJobPhrases[j]; ok {
+			parts = append(parts, p)
+		}
+	}
+	ask := strings.Join(parts, "; and ")
+	if ask == "" {
+		ask = "update your payroll account"
+	}
+	return fmt.Sprintf("%s would like you to %s.", org, ask)
+}
+
+// Launch page states beyond db's: Pinwheel could not mint a token.
+const LaunchUnavailable = "unavailable"
+
+// LaunchProps is the public launch page.
+type LaunchProps struct {
+	OrgName string
+	Link    db.LinkToken
+	// State is db.LaunchLive, LaunchUsed, LaunchExpired, LaunchRevoked or
+	// LaunchUnavailable.
+	State     string
+	Token     string
+	ScriptURL string
+	EventsURL string
+}
+
+// TokensProps is the /tokens list.
+type TokensProps struct {
+	Filter db.TokenFilter
+	List   []db.TokenSummary
+	Staff  []db.Staff
+	Next   string
+}
+
+// TokenProps is one token's page. LaunchURL and QR are empty for staff who
+// may not share links (auditors).
+type TokenProps struct {
+	Detail    db.TokenDetail
+	LaunchURL string
+	QR        string // an SVG document
+}
+
+// PayloadText pretty-prints a launch event's payload.
+func PayloadText(e db.LaunchEvent) string {
+	if len(e.Payload) == 0 || string(e.Payload) == "{}" {
+		return ""
+	}
+	return string(e.Payload)
+}
+
+// OutcomeClass is the badge class of a job outcome.
+func OutcomeClass(o string) string {
+	switch o {
+	case pinwheel.OutcomeSuccess:
+		return "badge success"
+	case pinwheel.OutcomeError:
+		return "badge error"
+	case pinwheel.OutcomePending:
+		return "badge pending"
+	}
+	return "badge"
+}
