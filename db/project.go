@@ -188,6 +188,12 @@ func mergeAccount(cur accountRow, f accountFact) (next accountRow, attached bool
 	return next, attached
 }
 
+// onlyActivity reports whether a merge changed nothing but first/last seen.
+func onlyActivity(cur, next accountRow) bool {
+	cur.FirstSeenAt, cur.LastEventAt = next.FirstSeenAt, next.LastEventAt
+	return cur == next
+}
+
 // newerStatus reports whether a status fact (rank, at) replaces the current
 // one. Equal keys replace, so the later delivery wins a tie.
 func newerStatus(rank int, at string, curRank int, curAt string) bool {
@@ -284,12 +290,19 @@ func (c *committer) project(ctx context.Context, st *boundStmts, d *Delivery, re
 			return pr, fmt.Errorf("account: %w", err)
 		}
 		next, attached := mergeAccount(cur, fact)
-		if exists {
+		switch {
+		case exists && onlyActivity(cur, next):
+			// Most events only move the activity columns: an UPDATE that
+			// names no other column leaves the other indexes (and the
+			// triggers on them) alone.
+			_, err = st.accountTouch.ExecContext(ctx, next.FirstSeenAt, next.LastEventAt, cur.ID)
+			acRef = sql.NullInt64{Int64: cur.ID, Valid: true}
+		case exists:
 			_, err = st.accountUpdate.ExecContext(ctx, next.EndUserRef, next.PlatformID, next.PlatformName, next.PlatformType,
 				next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
 				next.FirstSeenAt, next.LastEventAt, cur.ID)
 			acRef = sql.NullInt64{Int64: cur.ID, Valid: true}
-		} else {
+		default:
 			err = st.accountInsert.QueryRowContext(ctx, p.AccountID, next.EndUserRef, next.PlatformID, next.PlatformName, next.PlatformType,
 				next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
 				next.FirstSeenAt, next.LastEventAt).Scan(&acRef.Int64)

@@ -34,6 +34,8 @@ RETURNING id`
   first_seen_at = ?, last_event_at = ?, event_count = event_count + 1
 WHERE id = ?`
 
+	sqlAccountTouch = `UPDATE accounts SET first_seen_at = ?, last_event_at = ?, event_count = event_count + 1 WHERE id = ?`
+
 	// The last_* columns move only for an outcome not older than the stored one.
 	sqlLinkTokenUpsert = `INSERT INTO link_tokens_seen (link_token_id, account_ref, end_user_ref, first_seen_at, last_seen_at,
   event_count, success_count, error_count, pending_count, last_job, last_outcome, last_outcome_at, last_error_type, last_error_code)
@@ -109,11 +111,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 // boundStmts are the statements bound to one transaction.
 type boundStmts struct {
-	endUserUpsert, endUserAddAccount, accountGet, accountInsert, accountUpdate, linkTokenUpsert    *sql.Stmt
-	eventInsert, eventDuplicate, jobUpsert, historyInsert, switchInsert, queueUpsert               *sql.Stmt
-	eventCounts, jobCounts, rejectionCounts, statusCounts, totals, rejectionInsert, rejectionPrune *sql.Stmt
-	endUserRef, accountRef, linkTokenRef                                                           *sql.Stmt
-	savepoint, release, rollbackTo                                                                 *sql.Stmt
+	endUserUpsert, endUserAddAccount, accountGet, accountInsert, accountUpdate, accountTouch, linkTokenUpsert *sql.Stmt
+	eventInsert, eventDuplicate, jobUpsert, historyInsert, switchInsert, queueUpsert                          *sql.Stmt
+	eventCounts, jobCounts, rejectionCounts, statusCounts, totals, rejectionInsert, rejectionPrune            *sql.Stmt
+	endUserRef, accountRef, linkTokenRef                                                                      *sql.Stmt
+	savepoint, release, rollbackTo                                                                            *sql.Stmt
 }
 
 // fields pairs each boundStmts field with its SQL.
@@ -126,7 +128,7 @@ func (b *boundStmts) fields() []struct {
 		sql string
 	}{
 		{&b.endUserUpsert, sqlEndUserUpsert}, {&b.endUserAddAccount, sqlEndUserAddAccount}, {&b.accountGet, sqlAccountGet},
-		{&b.accountInsert, sqlAccountInsert}, {&b.accountUpdate, sqlAccountUpdate}, {&b.linkTokenUpsert, sqlLinkTokenUpsert},
+		{&b.accountInsert, sqlAccountInsert}, {&b.accountUpdate, sqlAccountUpdate}, {&b.accountTouch, sqlAccountTouch}, {&b.linkTokenUpsert, sqlLinkTokenUpsert},
 		{&b.eventInsert, sqlEventInsert}, {&b.eventDuplicate, sqlEventDuplicate}, {&b.jobUpsert, sqlJobUpsert},
 		{&b.historyInsert, sqlHistoryInsert}, {&b.switchInsert, sqlSwitchInsert}, {&b.queueUpsert, sqlQueueUpsert},
 		{&b.eventCounts, sqlEventCounts}, {&b.jobCounts, sqlJobCounts}, {&b.rejectionCounts, sqlRejectionCounts},

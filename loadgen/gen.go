@@ -26,8 +26,8 @@ type GenConfig struct {
 	Seed uint64
 	// Accounts is how many distinct accounts sessions create; 0 means 1000.
 	Accounts int
-	// EndUsers is how many end users own them (account i belongs to end user
-	// i mod EndUsers); 0 means Accounts*5/7.
+	// EndUsers is how many end users own them; 0 means Accounts*5/7. New
+	// end users and second accounts of earlier ones are interleaved evenly.
 	EndUsers int
 	// Concurrent is how many Link sessions interleave; 0 means 64.
 	Concurrent int
@@ -111,12 +111,8 @@ func NewGenerator(cfg GenConfig) *Generator {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	g := &Generator{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
-	g.endUsers = make([]string, cfg.EndUsers)
-	for i := range g.endUsers {
-		g.endUsers[i] = g.uuid()
-	}
-	return g
+	cfg.EndUsers = min(cfg.EndUsers, cfg.Accounts)
+	return &Generator{cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))}
 }
 
 // AccountsCreated is how many accounts the generator has opened so far.
@@ -158,7 +154,17 @@ func (g *Generator) newSession() *session {
 	now := g.cfg.Now().UTC()
 	if len(g.accounts) < g.cfg.Accounts {
 		n := len(g.accounts)
-		a := &account{id: g.uuid(), endUser: g.endUsers[n%len(g.endUsers)], token: g.uuid(),
+		// Account n opens a new end user whenever the running share of end
+		// users falls behind EndUsers/Accounts; otherwise it is a further
+		// account of an earlier end user.
+		var eu string
+		if len(g.endUsers) == 0 || (n+1)*g.cfg.EndUsers/g.cfg.Accounts > len(g.endUsers) {
+			eu = g.uuid()
+			g.endUsers = append(g.endUsers, eu)
+		} else {
+			eu = g.endUsers[g.rng.IntN(len(g.endUsers))]
+		}
+		a := &account{id: g.uuid(), endUser: eu, token: g.uuid(),
 			plat: platforms[g.rng.IntN(len(platforms))], created: now}
 		g.accounts = append(g.accounts, a)
 		return g.linkSession(a, now)
