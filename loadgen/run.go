@@ -82,7 +82,9 @@ func (r Report) Print(w io.Writer) {
 	}
 }
 
-func ms(d time.Duration) string { return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms" }
+func ms(d time.Duration) string {
+	return strconv.FormatFloat(float64(d.Microseconds())/1000, 'f', 2, 64) + "ms"
+}
 
 // ErrNotLoopback refuses a target on another machine: load tests here may
 // only talk to this host.
