@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -30,6 +31,7 @@ var serveSettings = []setting{
 	{"LINKDESK_SESSION_KEYS", "session-keys", "", "cookie keys as HEX_HASH_KEY:HEX_BLOCK_KEY (64 and 32 bytes); unset: generated once and kept in the database"},
 	{"LINKDESK_ADMIN_EMAIL", "admin-email", "", "email of the bootstrap admin, created when no staff exists (default admin@linkdesk.local)"},
 	{"LINKDESK_ADMIN_PASSWORD", "admin-password", "", "password of the bootstrap admin (at least 12 characters); unset: a random one is printed once"},
+	{"LINKDESK_ENCRYPTION_KEY", "encryption-key", "", "64 hex characters (32 bytes) encrypting deposit account numbers at rest; unset: generated once and kept in the database (weaker: key beside the data)"},
 	{"LINKDESK_LOG_FORMAT", "log-format", "text", "log format: text or json"},
 	{"LINKDESK_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error"},
 	{"LINKDESK_PINWHEEL_MODE", "pinwheel-mode", "emulator", "emulator (built-in sandbox emulator), sandbox, development or production"},
@@ -47,6 +49,7 @@ type config struct {
 	DB               string
 	BaseURL          string
 	SessionKeys      string
+	EncryptionKey    []byte
 	AdminEmail       string
 	AdminPassword    string
 	LogFormat        string
@@ -126,6 +129,13 @@ func loadConfig(m map[string]string) (config, error) {
 		if _, _, err := db.ParseSessionKeys(c.SessionKeys); err != nil {
 			bad("LINKDESK_SESSION_KEYS", "%v", err)
 		}
+	}
+	if k := m["LINKDESK_ENCRYPTION_KEY"]; k != "" {
+		b, err := hex.DecodeString(k)
+		if err != nil || len(b) != 32 {
+			bad("LINKDESK_ENCRYPTION_KEY", "want 64 hex characters (32 bytes)")
+		}
+		c.EncryptionKey = b
 	}
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < db.MinPasswordLen {
 		bad("LINKDESK_ADMIN_PASSWORD", "use at least %d characters", db.MinPasswordLen)

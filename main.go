@@ -48,6 +48,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the web app (the default; with the built-in emulator unless a real Pinwheel mode is set)", serve},
 		{"loadgen", "send realistic signed webhook load, or serve the bare ceiling harness", cmdLoadgen},
+		{"seed", "fill a database with generated webhook events through the ingestion code", cmdSeed},
 	}
 }
 
@@ -104,7 +105,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 
-	store, err := db.Open(ctx, cfg.DB, db.Options{})
+	store, err := db.Open(ctx, cfg.DB, db.Options{EncryptionKey: cfg.EncryptionKey})
 	if err != nil {
 		return err
 	}

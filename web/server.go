@@ -54,7 +54,20 @@ func New(h *handlers.Handler, store *db.Store, opt Options) http.Handler {
 		return err
 	}}))
 	e.Use(securityHeaders)
-	e.Use(middleware.BodyLimit("2M"))
+	// 2 MiB for every request but the customer CSV upload (5 MiB of CSV
+	// plus multipart framing); the webhook receiver enforces its own 1 MiB.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M", Skipper: func(c echo.Context) bool {
+		return c.Path() == "/customers/import"
+	}}))
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		big := middleware.BodyLimit("6M")(next)
+		return func(c echo.Context) error {
+			if c.Path() == "/customers/import" {
+				return big(c)
+			}
+			return next(c)
+		}
+	})
 
 	routes(e, h, opt.Registry)
 
