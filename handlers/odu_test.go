@@ -737,7 +737,7 @@ func TestLaunchPage_StatesAndHeaders(t *testing.T) {
 		}
 		l := s.launchIDOf(t, tok)
 		rec := s.do(t, "GET", "/l/"+l, nil)
-		if rec.Code != 200 || !strings.Contains(rec.Body.String(), "would like you to confirm your identity; and share your income.") {
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), "would like you to confirm your identity and share your income.") {
 			t.Fatalf("first open: %d %s", rec.Code, rec.Body.String())
 		}
 		if len(s.linkTokenRequests()) != before+1 {

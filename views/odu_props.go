@@ -179,42 +179,63 @@ func targetsText(ts []db.TokenTarget) string {
 	return strings.Join(labels[:len(labels)-1], ", ") + " or " + labels[len(labels)-1]
 }
 
-// dataJobPhrases are how the launch page names data jobs to the end user.
-var dataJobPhrases = map[string]string{
-	pinwheel.JobIdentity:      "confirm your identity",
-	pinwheel.JobIncome:        "share your income",
-	pinwheel.JobEmployment:    "share your employment details",
-	pinwheel.JobPaystubs:      "share your paystubs",
-	pinwheel.JobDDAllocations: "share how your pay is deposited",
+// shareItems are how the launch page names the data the user is asked to
+// share.
+var shareItems = map[string]string{
+	pinwheel.JobIncome:        "income",
+	pinwheel.JobEmployment:    "employment details",
+	pinwheel.JobPaystubs:      "paystubs",
+	pinwheel.JobDDAllocations: "direct deposit settings",
+}
+
+// listJoin joins "a", "a and b", "a, b and c".
+func listJoin(items []string) string {
+	switch len(items) {
+	case 0:
+		return ""
+	case 1:
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // LaunchAsk is what the launch page says the user is asked to do, e.g.
 // "Acme would like you to update your direct deposit: $150.00 to Payroll
 // Checking ••6789."
 func LaunchAsk(org string, t db.LinkToken) string {
-	var parts []string
+	var clauses []string
 	if t.HasJob(pinwheel.JobDDSwitch) && t.Allocation != nil {
 		a := t.Allocation
 		s := "update your direct deposit: "
 		if a.Type == pinwheel.AllocationAmount {
-			s += Dollars(a.AmountCents) + " to " + targetsText(a.Targets)
+			s += Dollars(a.AmountCents)
 		} else {
 			s += "an amount you choose"
 			if a.MinAmountCents > 0 {
 				s += " (at least " + Dollars(a.MinAmountCents) + ")"
 			}
-			s += " to " + targetsText(a.Targets)
 		}
-		parts = append(parts, s)
+		clauses = append(clauses, s+" to "+targetsText(a.Targets))
 	}
+	if t.HasJob(pinwheel.JobIdentity) {
+		clauses = append(clauses, "confirm your identity")
+	}
+	var items []string
 	for _, j := range t.Jobs {
-		if p, ok := dataJobPhrases[j]; ok {
-			parts = append(parts, p)
+		if it, ok := shareItems[j]; ok {
+			items = append(items, it)
 		}
 	}
-	ask := strings.Join(parts, "; and ")
-	if ask == "" {
-		ask = "update your payroll account"
+	if len(items) > 0 {
+		clauses = append(clauses, "share your "+listJoin(items))
+	}
+	ask := "update your payroll account"
+	switch {
+	case len(clauses) == 0:
+	case len(clauses) > 1 && strings.HasPrefix(clauses[0], "update your direct deposit"):
+		ask = clauses[0] + ", and " + listJoin(clauses[1:])
+	default:
+		ask = listJoin(clauses)
 	}
 	return fmt.Sprintf("%s would like you to %s.", org, ask)
 }
