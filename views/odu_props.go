@@ -120,6 +120,16 @@ func StageLabel(s string) string {
 	return s
 }
 
+// StepsText is a lifecycle as a compact trail: "Minted → Page opened →
+// Link opened → Logged in → Success".
+func StepsText(l db.Lifecycle) string {
+	labels := make([]string, len(l.Steps))
+	for i, s := range l.Steps {
+		labels[i] = StageLabel(s.Stage)
+	}
+	return strings.Join(labels, " → ")
+}
+
 // StageClass is the badge class of a stage.
 func StageClass(s string) string {
 	switch s {
