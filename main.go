@@ -144,7 +144,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer func() { stopBG(); ing.wait() }()
 
-	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: ing.ingester}, handlers.Config{
+	// streamsDone ends live timelines (SSE) when shutdown begins: Shutdown
+	// waits for open responses but does not cancel their contexts.
+	streamsDone := make(chan struct{})
+	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: ing.ingester, Done: streamsDone}, handlers.Config{
 		BaseURL: cfg.BaseURL, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		SessionHashKey: hashKey, SessionBlockKey: blockKey,
 		PinwheelMode: cfg.PinwheelMode, PinwheelSecret: pw.secret, WebhookTolerance: cfg.WebhookTolerance,
@@ -157,6 +160,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	srv.RegisterOnShutdown(func() { close(streamsDone) })
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "Linkdesk is listening on %s (Pinwheel mode: %s)\n", cfg.BaseURL, cfg.PinwheelMode)

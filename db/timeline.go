@@ -10,8 +10,10 @@ import (
 )
 
 // Timelines: one stream per account or end user that merges the webhook
-// events Pinwheel sent about it, the staff actions taken on it (from the
-// audit trail) and the Link launch events of its tokens. Each source is
+// events Pinwheel sent about it, the staff actions taken on it (audit rows
+// whose target is the account, the end user, their customer record, or a
+// launch link made for one of their accounts) and the Link events their
+// launch pages reported. Each source is
 // read newest first through its own (ref, id) index and the streams are
 // merged by time; a page's cursor holds one position per source, so paging
 // never skips or repeats an entry however the sources interleave.
@@ -151,30 +153,58 @@ func (s *Store) resolveTimeline(ctx context.Context, tx *sql.Tx, q TimelineQuery
 		}
 		r.targets = [][2]string{{"account", q.AccountID}}
 		r.accountID = []string{q.AccountID}
+		return r, s.addTokenTargets(ctx, tx, &r)
 	case q.EndUserID != "":
 		r.eventCol = "end_user_ref"
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM end_users WHERE end_user_id = ?`, q.EndUserID).Scan(&r.ref); err != nil {
 			return r, notFound(err)
 		}
-		r.targets = [][2]string{{"end_user", q.EndUserID}}
+		r.targets = [][2]string{{"end_user", q.EndUserID}, {"customer", q.EndUserID}}
 		rows, err := tx.QueryContext(ctx, `SELECT account_id FROM accounts WHERE end_user_ref = ? ORDER BY id LIMIT 200`, r.ref)
 		if err != nil {
 			return r, err
 		}
-		defer rows.Close()
 		for rows.Next() {
 			var id string
 			if err := rows.Scan(&id); err != nil {
+				rows.Close()
 				return r, err
 			}
 			r.targets = append(r.targets, [2]string{"account", id})
 			r.accountID = append(r.accountID, id)
 		}
-		return r, rows.Err()
-	default:
-		return r, ErrNotFound
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return r, err
+		}
+		return r, s.addTokenTargets(ctx, tx, &r)
 	}
-	return r, nil
+	return r, ErrNotFound
+}
+
+// addTokenTargets adds the launch links made for the subject's accounts:
+// staff actions on them (created, minted, revoked) are audited with the
+// link as their target.
+func (s *Store) addTokenTargets(ctx context.Context, tx *sql.Tx, r *timelineRefs) error {
+	for _, acc := range r.accountID {
+		rows, err := tx.QueryContext(ctx, `SELECT token_id FROM link_tokens WHERE account_id = ? ORDER BY id DESC LIMIT 200`, acc)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			r.targets = append(r.targets, [2]string{"link_token", id})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Timeline returns a page of an account's or end user's timeline, newest
@@ -446,8 +476,10 @@ WHERE `+strings.Join(terms, " OR ")+` ORDER BY id `+dir+` LIMIT ?`, append(args,
 		switch tt {
 		case "account":
 			e.AccountID = tid
-		case "end_user":
+		case "end_user", "customer":
 			e.EndUserID = tid
+		case "link_token":
+			e.TokenID = tid
 		}
 		out = append(out, e)
 	}

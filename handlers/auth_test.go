@@ -61,6 +61,20 @@ var routeAccess = map[string]string{
 	"GET /tokens":                       anyone,
 	"GET /tokens/:token_id":             anyone,
 	"POST /tokens/:token_id/revoke":     write,
+
+	"GET /search":                       anyone,
+	"GET /accounts":                     anyone,
+	"GET /accounts/:account_id":         anyone,
+	"POST /accounts/:account_id/reveal": self, // auditors too: it only writes an audit row
+	"GET /accounts/:account_id/live":    anyone,
+	"GET /end-users":                    anyone,
+	"GET /end-users/:end_user_id":       anyone,
+	"GET /end-users/:end_user_id/live":  anyone,
+	"GET /events":                       anyone,
+	"GET /events/rejected":              anyone,
+	"GET /events/export.csv":            anyone,
+	"GET /events/export.jsonl":          anyone,
+	"GET /events/:event_id":             anyone,
 }
 
 // extraRouteAccess lets other test files register their routes.
@@ -146,6 +160,7 @@ var sampleFixtures = map[string]func(t *testing.T, s *testServer) string{
 	":import_id":  sampleCustomerImport,
 	":account_id": sampleAccount,
 	":token_id":   sampleToken,
+	":event_id":   sampleEvent,
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -26,11 +26,6 @@ func (h *Handler) Readyz(c echo.Context) error {
 	return c.String(http.StatusOK, "ready")
 }
 
-// Home handles GET /.
-func (h *Handler) Home(c echo.Context) error {
-	return h.render(c, http.StatusOK, views.Home(h.page(c, "Home")))
-}
-
 // AuditIndex handles GET /audit (admins and auditors): newest first, keyset
 // pagination through ?before=<id>.
 func (h *Handler) AuditIndex(c echo.Context) error {

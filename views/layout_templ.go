@@ -350,7 +350,7 @@ func Layout(p Page) templ.Component {
 const htmxConfig = `{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"responseHandling":[{"code":"204","swap":false},{"code":"[23]..","swap":true},{"code":"422","swap":true},{"code":"[45]..","swap":true,"error":true}]}`
 
 // SearchEnabled shows the header search box once the search page exists.
-var SearchEnabled = false
+var SearchEnabled = true
 
 // FlashMessage renders a one-time message, if any.
 func FlashMessage(f Flash) templ.Component {

@@ -88,6 +88,24 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	g.GET("/tokens/:token_id", h.TokenShow)
 	w.POST("/tokens/:token_id/revoke", h.TokenRevoke)
 
+	// Browse: search, accounts, end users, events and live timelines (the
+	// dashboard is GET /). Every role reads them and may export; Reveal is a
+	// POST open to every role, auditors included: it changes nothing but
+	// the audit row it writes.
+	g.GET("/search", h.Search)
+	g.GET("/accounts", h.AccountsIndex)
+	g.GET("/accounts/:account_id", h.AccountShow)
+	g.POST("/accounts/:account_id/reveal", h.AccountReveal)
+	g.GET("/accounts/:account_id/live", h.AccountLive)
+	g.GET("/end-users", h.EndUsersIndex)
+	g.GET("/end-users/:end_user_id", h.EndUserShow)
+	g.GET("/end-users/:end_user_id/live", h.EndUserLive)
+	g.GET("/events", h.EventsIndex)
+	g.GET("/events/rejected", h.RejectionsIndex)
+	g.GET("/events/export.csv", h.EventsExportCSV)
+	g.GET("/events/export.jsonl", h.EventsExportJSONL)
+	g.GET("/events/:event_id", h.EventShow)
+
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
 }
 

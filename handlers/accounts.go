@@ -1,0 +1,159 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"linkdesk/db"
+	"linkdesk/views"
+)
+
+// parseAccountQuery reads the /accounts filters from the URL. Values that
+// do not parse become field errors shown beside the filter.
+func parseAccountQuery(c echo.Context) (db.AccountQuery, views.AccountsProps, error) {
+	q := db.AccountQuery{
+		Status: c.QueryParam("status"), Platform: c.QueryParam("platform"), LastOutcome: c.QueryParam("last_outcome"),
+	}
+	props := views.AccountsProps{Connected: c.QueryParam("connected"), Errors: views.Errors{}}
+	switch props.Connected {
+	case "":
+	case "yes", "no":
+		yes := props.Connected == "yes"
+		q.Connected = &yes
+	default:
+		props.Errors["connected"] = "Choose yes or no."
+	}
+	if s := strings.TrimSpace(c.QueryParam("quiet_days")); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 3650 {
+			props.Errors["quiet_days"] = "Enter a number of days from 1 to 3650."
+		} else {
+			q.QuietDays = n
+		}
+	}
+	cur, err := db.ParseCursor(c.QueryParam("after"))
+	if err != nil {
+		return q, props, badCursor()
+	}
+	q.After = cur
+	props.Filtered = q.Status != "" || q.Platform != "" || q.LastOutcome != "" || props.Connected != "" || c.QueryParam("quiet_days") != ""
+	return q, props, nil
+}
+
+// accountsURL is the list URL of a filter and cursor.
+func accountsURL(c echo.Context, after db.Cursor) string {
+	v := url.Values{}
+	for _, k := range []string{"status", "platform", "connected", "last_outcome", "quiet_days"} {
+		setIf(v, k, c.QueryParam(k))
+	}
+	setIf(v, "after", after.String())
+	return withQuery("/accounts", v)
+}
+
+// AccountsIndex handles GET /accounts: accounts by latest activity, keyset
+// paged (?after=), filtered by status, platform, connected, last job
+// outcome and days without events, with counts beside each value.
+func (h *Handler) AccountsIndex(c echo.Context) error {
+	ctx := c.Request().Context()
+	q, props, err := parseAccountQuery(c)
+	if err != nil {
+		return err
+	}
+	props.Q = q
+	if props.Facets, err = h.store.AccountFacets(ctx); err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if len(props.Errors) == 0 {
+		var next db.Cursor
+		props.Rows, next, err = h.store.ListAccounts(ctx, q)
+		if fe := filterErrors(err); fe != nil {
+			props.Errors, err = fe, nil
+		}
+		if err != nil {
+			return err
+		}
+		if !next.IsZero() {
+			props.Next = accountsURL(c, next)
+		}
+	}
+	if len(props.Errors) > 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	return h.render(c, status, views.AccountsIndex(h.page(c, "Accounts"), props))
+}
+
+// AccountShow handles GET /accounts/:account_id: the account's header,
+// data panels, status history and timeline.
+func (h *Handler) AccountShow(c echo.Context) error {
+	props, err := h.accountProps(c, nil)
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, views.AccountShow(h.page(c, "Account "+props.O.Account.AccountID), props))
+}
+
+// AccountReveal handles POST /accounts/:account_id/reveal: it records in
+// the audit trail that the staff member revealed the masked identity
+// fields named in "fields", then shows the account page with them. Every
+// role may reveal (auditors read everything); the audit row is the only
+// change. The values are never put in a URL or the session, so the page is
+// answered directly rather than by a redirect.
+func (h *Handler) AccountReveal(c echo.Context) error {
+	id, err := idParam(c, "account_id")
+	if err != nil {
+		return err
+	}
+	if err := c.Request().ParseForm(); err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, "The request was not understood.")
+	}
+	fields := c.Request().PostForm["fields"]
+	err = h.store.RevealPII(c.Request().Context(), actor(c), id, fields)
+	var fe db.FieldErrors
+	if errors.As(err, &fe) {
+		return echo.NewHTTPError(http.StatusBadRequest, "Choose the date of birth or the SSN's last four to reveal.")
+	}
+	if err != nil {
+		return err
+	}
+	revealed := map[string]bool{}
+	for _, f := range fields {
+		revealed[f] = true
+	}
+	props, err := h.accountProps(c, revealed)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return h.render(c, http.StatusOK, views.AccountShow(h.page(c, "Account "+props.O.Account.AccountID), props))
+}
+
+// accountProps reads everything the account page shows.
+func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.AccountProps, error) {
+	ctx := c.Request().Context()
+	id, err := idParam(c, "account_id")
+	if err != nil {
+		return views.AccountProps{}, err
+	}
+	props := views.AccountProps{Role: role(c), Revealed: revealed}
+	if st := staff(c); st != nil {
+		props.CanWrite = st.CanWrite()
+	}
+	if props.O, err = h.store.AccountOverview(ctx, id); err != nil {
+		return props, err
+	}
+	v, err := h.store.IdentityVerdict(ctx, id)
+	switch {
+	case err == nil:
+		props.Verdict = &v
+	case !errors.Is(err, db.ErrNotFound):
+		return props, err
+	}
+	props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id))
+	return props, err
+}

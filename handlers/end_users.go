@@ -1,0 +1,78 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"linkdesk/db"
+	"linkdesk/views"
+)
+
+// EndUsersIndex handles GET /end-users: end users by latest activity,
+// keyset paged (?after=), filtered by an account's monitoring status, an
+// account's platform and activity since a date.
+func (h *Handler) EndUsersIndex(c echo.Context) error {
+	ctx := c.Request().Context()
+	q := db.EndUserQuery{Status: c.QueryParam("status"), Platform: c.QueryParam("platform")}
+	props := views.EndUsersProps{Since: c.QueryParam("active_since"), Errors: views.Errors{}}
+	if props.Since != "" {
+		t, err := time.Parse("2006-01-02", props.Since)
+		if err != nil {
+			props.Errors["active_since"] = "Enter a date as YYYY-MM-DD."
+		}
+		q.ActiveSince = t
+	}
+	cur, err := db.ParseCursor(c.QueryParam("after"))
+	if err != nil {
+		return badCursor()
+	}
+	q.After = cur
+	props.Q, props.Filtered = q, q.Status != "" || q.Platform != "" || props.Since != ""
+	if props.Facets, err = h.store.AccountFacets(ctx); err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if len(props.Errors) == 0 {
+		var next db.Cursor
+		props.Rows, next, err = h.store.ListEndUsers(ctx, q)
+		if fe := filterErrors(err); fe != nil {
+			props.Errors, err = fe, nil
+		}
+		if err != nil {
+			return err
+		}
+		if !next.IsZero() {
+			v := url.Values{}
+			for _, k := range []string{"status", "platform", "active_since"} {
+				setIf(v, k, c.QueryParam(k))
+			}
+			v.Set("after", next.String())
+			props.Next = withQuery("/end-users", v)
+		}
+	}
+	if len(props.Errors) > 0 {
+		status = http.StatusUnprocessableEntity
+	}
+	return h.render(c, status, views.EndUsersIndex(h.page(c, "End users"), props))
+}
+
+// EndUserShow handles GET /end-users/:end_user_id: the end user's accounts
+// and merged timeline.
+func (h *Handler) EndUserShow(c echo.Context) error {
+	ctx := c.Request().Context()
+	id, err := idParam(c, "end_user_id")
+	if err != nil {
+		return err
+	}
+	props := views.EndUserProps{Role: role(c)}
+	if props.O, err = h.store.EndUserOverview(ctx, id); err != nil {
+		return err
+	}
+	if props.Timeline, err = h.timeline(c, db.TimelineQuery{EndUserID: id}, views.EndUserPath(id), views.EndUserLivePath(id)); err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, views.EndUserShow(h.page(c, "End user "+id), props))
+}

@@ -1,0 +1,199 @@
+package handlers
+
+import (
+	"bytes"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"linkdesk/db"
+	"linkdesk/views"
+)
+
+// Live timelines. The account and end user pages open a server-sent event
+// stream (htmx's SSE extension) that prepends new timeline entries. The
+// stream is driven by the database, not by in-process signals, so it stays
+// correct with several Linkdesk processes on one database: each connection
+// polls for entries above the positions it has sent (an index probe per
+// source) every livePoll, and sends a comment as heartbeat every
+// liveHeartbeat so that proxies keep the connection open. Each message's
+// SSE id is the new position, so a reconnecting browser resumes where it
+// left off (Last-Event-ID) and never gets an entry twice.
+
+const (
+	livePoll      = time.Second
+	liveHeartbeat = 15 * time.Second
+)
+
+// timelineKind reads the ?kind= filter.
+func timelineKind(c echo.Context) ([]string, string, error) {
+	k := c.QueryParam("kind")
+	if k == "" {
+		return nil, "", nil
+	}
+	for _, x := range db.TimelineKinds {
+		if x == k {
+			return []string{k}, k, nil
+		}
+	}
+	return nil, "", echo.NewHTTPError(http.StatusBadRequest, "Choose webhook, staff or link.")
+}
+
+// timeline reads the page of a timeline the request asks for (?before=,
+// ?kind=) and the URLs of its next page and live stream.
+func (h *Handler) timeline(c echo.Context, q db.TimelineQuery, base, live string) (views.TimelineProps, error) {
+	kinds, kind, err := timelineKind(c)
+	if err != nil {
+		return views.TimelineProps{}, err
+	}
+	before, err := db.ParseTimelineCursor(c.QueryParam("before"))
+	if err != nil {
+		return views.TimelineProps{}, badCursor()
+	}
+	q.Kinds, q.Before = kinds, before
+	pg, err := h.store.Timeline(c.Request().Context(), q)
+	if err != nil {
+		return views.TimelineProps{}, err
+	}
+	t := views.TimelineProps{Page: pg, Role: role(c), Kind: kind, Base: base}
+	v := url.Values{}
+	setIf(v, "kind", kind)
+	if !pg.Next.IsZero() {
+		nv := url.Values{"before": {pg.Next.String()}}
+		setIf(nv, "kind", kind)
+		t.Next = withQuery(base, nv) + "#timeline"
+	}
+	if before.IsZero() {
+		v.Set("after", pg.Latest.String())
+		t.Live = withQuery(live, v)
+	}
+	return t, nil
+}
+
+// AccountLive handles GET /accounts/:account_id/live: the account's new
+// timeline entries as server-sent events (see live).
+func (h *Handler) AccountLive(c echo.Context) error {
+	id, err := idParam(c, "account_id")
+	if err != nil {
+		return err
+	}
+	return h.live(c, db.TimelineQuery{AccountID: id})
+}
+
+// EndUserLive handles GET /end-users/:end_user_id/live: the end user's new
+// timeline entries as server-sent events (see live).
+func (h *Handler) EndUserLive(c echo.Context) error {
+	id, err := idParam(c, "end_user_id")
+	if err != nil {
+		return err
+	}
+	return h.live(c, db.TimelineQuery{EndUserID: id})
+}
+
+// live streams the timeline entries after the position in Last-Event-ID
+// (a reconnect) or ?after= (the page's newest positions); without either it
+// starts from now. A request that does not accept text/event-stream gets
+// one poll's entries as an HTML fragment, newest first (polling clients,
+// tests), with the next position in the X-Timeline-Cursor header.
+func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
+	ctx := c.Request().Context()
+	kinds, _, err := timelineKind(c)
+	if err != nil {
+		return err
+	}
+	q.Kinds = kinds
+	from := c.Request().Header.Get("Last-Event-ID")
+	if from == "" {
+		from = c.QueryParam("after")
+	}
+	var after db.TimelineCursor
+	if from == "" {
+		after, err = h.store.TimelinePositions(ctx, q)
+	} else if after, err = db.ParseTimelineCursor(from); err != nil {
+		return badCursor()
+	}
+	if err != nil {
+		return err
+	}
+	rl := role(c)
+	if !strings.Contains(c.Request().Header.Get("Accept"), "text/event-stream") {
+		es, next, err := h.store.TimelineSince(ctx, q, after, 0)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("X-Timeline-Cursor", next.String())
+		return h.render(c, http.StatusOK, views.TimelineEntries(es, rl))
+	}
+	// Check the subject exists before committing to a stream.
+	if _, _, err := h.store.TimelineSince(ctx, q, after, 1); err != nil {
+		return err
+	}
+
+	w := c.Response()
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	if _, err := w.Write([]byte("retry: 3000\n\n")); err != nil {
+		return nil
+	}
+	w.Flush()
+
+	poll := time.NewTicker(livePoll)
+	defer poll.Stop()
+	beat := time.NewTicker(liveHeartbeat)
+	defer beat.Stop()
+	var buf bytes.Buffer
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.done:
+			return nil
+		case <-beat.C:
+			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil {
+				return nil
+			}
+			w.Flush()
+		case <-poll.C:
+			es, next, err := h.store.TimelineSince(ctx, q, after, 0)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err // logged by the error handler; the browser reconnects
+			}
+			if len(es) == 0 {
+				continue
+			}
+			buf.Reset()
+			if err := views.TimelineEntries(es, rl).Render(ctx, &buf); err != nil {
+				return err
+			}
+			if _, err := w.Write(sseMessage("entry", next.String(), buf.Bytes())); err != nil {
+				return nil
+			}
+			w.Flush()
+			after = next
+		}
+	}
+}
+
+// sseMessage frames data as one server-sent event: each line of data
+// becomes a "data:" line (the browser joins them with newlines again).
+func sseMessage(event, id string, data []byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("event: " + event + "\n")
+	b.WriteString("id: " + id + "\n")
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		b.WriteString("data: ")
+		b.Write(bytes.TrimSuffix(line, []byte("\r")))
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
+}

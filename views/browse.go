@@ -1,0 +1,463 @@
+package views
+
+import (
+	"encoding/json"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+
+	"linkdesk/db"
+	"linkdesk/pinwheel"
+)
+
+// Props and small helpers of the browse pages: dashboard, search, accounts,
+// end users, events and timelines.
+
+// DashboardProps is the home page.
+type DashboardProps struct {
+	D   db.Dashboard
+	Now time.Time
+}
+
+// Overdue says how long the earliest due fetch has waited ("" when none is
+// due yet).
+func (d DashboardProps) Overdue() string {
+	due := d.D.Queue.NextDue
+	if due.IsZero() || due.After(d.Now) {
+		return ""
+	}
+	return Age(d.Now.Sub(due))
+}
+
+// Age formats a duration coarsely: "40 s", "12 min", "3 h", "2 days".
+func Age(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return strconv.Itoa(int(d.Seconds())) + " s"
+	case d < time.Hour:
+		return strconv.Itoa(int(d.Minutes())) + " min"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d.Hours())) + " h"
+	}
+	return strconv.Itoa(int(d.Hours()/24)) + " days"
+}
+
+// SearchProps is the search results page.
+type SearchProps struct {
+	Q    string
+	Hits []db.SearchHit
+}
+
+// HitPath is where a search hit leads.
+func HitPath(h db.SearchHit) string {
+	switch h.Kind {
+	case db.HitEndUser:
+		return EndUserPath(h.ID)
+	case db.HitAccount:
+		return AccountPath(h.ID)
+	case db.HitEvent:
+		return EventPath(h.ID)
+	case db.HitToken:
+		return TokenPath(h.ID)
+	case db.HitLinkToken:
+		if h.TokenID != "" {
+			return TokenPath(h.TokenID)
+		}
+		return "/events?link_token=" + queryEscape(h.ID)
+	case db.HitPlatform:
+		return "/accounts?platform=" + queryEscape(h.ID)
+	}
+	return "/"
+}
+
+// HitKind names a hit's kind.
+func HitKind(kind string) string {
+	switch kind {
+	case db.HitEndUser:
+		return "End user"
+	case db.HitAccount:
+		return "Account"
+	case db.HitEvent:
+		return "Event"
+	case db.HitLinkToken:
+		return "Link token"
+	case db.HitToken:
+		return "Update link"
+	case db.HitPlatform:
+		return "Platform"
+	}
+	return kind
+}
+
+// AccountsProps is the /accounts list.
+type AccountsProps struct {
+	Q      db.AccountQuery
+	Rows   []db.AccountRow
+	Facets db.AccountFacets
+	// Connected is the filter's form value: "", "yes" or "no".
+	Connected string
+	// Next is the URL of the next page ("" on the last).
+	Next     string
+	Errors   Errors
+	Filtered bool
+}
+
+// EndUsersProps is the /end-users list.
+type EndUsersProps struct {
+	Q        db.EndUserQuery
+	Rows     []db.EndUserRow
+	Facets   db.AccountFacets
+	Since    string // the form value of active since (YYYY-MM-DD)
+	Next     string
+	Errors   Errors
+	Filtered bool
+}
+
+// EventsProps is the /events log.
+type EventsProps struct {
+	Q    db.EventQuery
+	Rows []db.EventRow
+	// From and To are the form values of the time range.
+	From, To string
+	Next     string
+	// Query is the filter as a query string, for the export links.
+	Query    string
+	Errors   Errors
+	Filtered bool
+}
+
+// RejectionsProps is the /events/rejected page.
+type RejectionsProps struct {
+	Reason  string
+	Reasons []db.FacetCount
+	Rows    []db.WebhookRejection
+	Next    string
+	Role    string
+}
+
+// EventProps is one event's page.
+type EventProps struct {
+	E    db.Event
+	Role string
+}
+
+// TimelineProps is a timeline section of the account and end user pages.
+type TimelineProps struct {
+	Page db.TimelinePage
+	Role string
+	// Kind is the ?kind= filter ("" for all).
+	Kind string
+	// Base is the page's path (the filter links keep it).
+	Base string
+	// Live is the SSE URL (first page only; "" on older pages).
+	Live string
+	// Next is the URL of the next (older) page.
+	Next string
+}
+
+// AccountProps is the account page.
+type AccountProps struct {
+	O        db.AccountOverview
+	Timeline TimelineProps
+	Role     string
+	CanWrite bool
+	// Verdict is the identity verdict, nil when none was computed.
+	Verdict *db.Verdict
+	// Revealed are the PII fields revealed by this response (an audited
+	// POST); empty on a normal view.
+	Revealed map[string]bool
+}
+
+// EndUserProps is the end user page.
+type EndUserProps struct {
+	O        db.EndUserOverview
+	Timeline TimelineProps
+	Role     string
+}
+
+// Hidden lists the identity keys still masked on this response.
+func (a AccountProps) Hidden() []string {
+	var out []string
+	for _, k := range []string{db.PIIDateOfBirth, db.PIISSNLastFour} {
+		if !a.Revealed[k] {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// SeesPII reports whether the role sees identity PII (emails, phones,
+// addresses) on the account page.
+func SeesPII(role string) bool { return seesPII(role) }
+
+// ---- timeline grouping ----
+
+// DayGroup is the entries of one day, newest first.
+type DayGroup struct {
+	Day     time.Time
+	Entries []db.TimelineEntry
+}
+
+// ByDay groups entries (newest first) by their UTC day.
+func ByDay(es []db.TimelineEntry) []DayGroup {
+	var out []DayGroup
+	for _, e := range es {
+		d := e.At.UTC().Truncate(24 * time.Hour)
+		if len(out) == 0 || !out[len(out)-1].Day.Equal(d) {
+			out = append(out, DayGroup{Day: d})
+		}
+		out[len(out)-1].Entries = append(out[len(out)-1].Entries, e)
+	}
+	return out
+}
+
+// Clock formats the time of day of an entry.
+func Clock(t time.Time) string { return t.UTC().Format("15:04:05") }
+
+// EntryDOMID is a timeline entry's element id.
+func EntryDOMID(e db.TimelineEntry) string { return "tl-" + e.Kind + "-" + strconv.FormatInt(e.ID, 10) }
+
+// KindFilterURL is the timeline page filtered to one kind ("" for all).
+func KindFilterURL(base, kind string) string {
+	if kind == "" {
+		return base + "#timeline"
+	}
+	return base + "?kind=" + kind + "#timeline"
+}
+
+// ---- data snapshot panels ----
+
+// unwrapData returns the "data" object of an API response body, or the
+// body itself when it is the object.
+func unwrapData(body string) []byte {
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal([]byte(body), &env) == nil && len(env.Data) > 0 && env.Data[0] == '{' {
+		return env.Data
+	}
+	return []byte(body)
+}
+
+// Identity is the identity panel's data.
+type Identity struct {
+	FullName    string
+	DateOfBirth string
+	LastFourSSN string
+	Emails      []string
+	Phones      []string
+	Address     string
+}
+
+// ParseIdentity reads an identity snapshot.
+func ParseIdentity(body string) Identity {
+	var v pinwheel.Identity
+	json.Unmarshal(unwrapData(body), &v)
+	id := Identity{FullName: v.FullName, Emails: v.Emails}
+	if v.DateOfBirth != nil {
+		id.DateOfBirth = *v.DateOfBirth
+	}
+	if v.LastFourSSN != nil {
+		id.LastFourSSN = *v.LastFourSSN
+	}
+	for _, p := range v.PhoneNumbers {
+		id.Phones = append(id.Phones, p.Value)
+	}
+	if v.Address != nil {
+		id.Address = v.Address.Raw
+	}
+	return id
+}
+
+// Employment is the employment panel's data.
+type Employment struct {
+	EmployerName, Status, Title, StartDate, TerminationDate string
+}
+
+// ParseEmployment reads an employment snapshot.
+func ParseEmployment(body string) Employment {
+	var v struct {
+		EmployerName    string  `json:"employer_name"`
+		Status          *string `json:"status"`
+		Title           *string `json:"title"`
+		StartDate       *string `json:"start_date"`
+		TerminationDate *string `json:"termination_date"`
+	}
+	json.Unmarshal(unwrapData(body), &v)
+	return Employment{EmployerName: v.EmployerName, Status: deref(v.Status), Title: deref(v.Title), StartDate: deref(v.StartDate), TerminationDate: deref(v.TerminationDate)}
+}
+
+// Income is the income panel's data.
+type Income struct {
+	Amount       string // "$10.00 hourly"
+	Currency     string
+	PayFrequency string
+}
+
+// ParseIncome reads an income snapshot (compensation_amount is in cents).
+func ParseIncome(body string) Income {
+	var v struct {
+		CompensationAmount *float64 `json:"compensation_amount"`
+		CompensationUnit   string   `json:"compensation_unit"`
+		Currency           string   `json:"currency"`
+		PayFrequency       *string  `json:"pay_frequency"`
+	}
+	json.Unmarshal(unwrapData(body), &v)
+	in := Income{Currency: v.Currency, PayFrequency: deref(v.PayFrequency)}
+	if v.CompensationAmount != nil {
+		in.Amount = strings.TrimSpace(Cents(int64(*v.CompensationAmount)) + " " + v.CompensationUnit)
+	}
+	return in
+}
+
+// Allocation is one row of the direct deposit allocations panel.
+type Allocation struct {
+	Priority      string
+	AccountName   string
+	AccountType   string
+	Type          string
+	Value         string // "$500.00", "20%" or "remainder"
+	BankName      string
+	AccountNumber string // masked: "••53"
+	RoutingNumber string
+}
+
+// ParseAllocations reads a direct_deposit_allocations snapshot.
+func ParseAllocations(body string) []Allocation {
+	var v struct {
+		Allocations []struct {
+			AccountName         *string  `json:"account_name"`
+			AccountType         *string  `json:"account_type"`
+			AllocationType      string   `json:"allocation_type"`
+			Amount              *float64 `json:"amount"`
+			Percentage          *float64 `json:"percentage"`
+			BankName            *string  `json:"bank_name"`
+			MaskedAccountNumber *string  `json:"masked_account_number"`
+			Priority            *int     `json:"priority"`
+			RoutingNumber       *string  `json:"routing_number"`
+		} `json:"allocations"`
+	}
+	json.Unmarshal(unwrapData(body), &v)
+	var out []Allocation
+	for _, a := range v.Allocations {
+		r := Allocation{AccountName: deref(a.AccountName), AccountType: deref(a.AccountType), Type: a.AllocationType,
+			BankName: deref(a.BankName), RoutingNumber: deref(a.RoutingNumber)}
+		if a.Priority != nil {
+			r.Priority = strconv.Itoa(*a.Priority)
+		}
+		if a.MaskedAccountNumber != nil {
+			r.AccountNumber = MaskAccountNumber(*a.MaskedAccountNumber)
+		}
+		switch {
+		case a.AllocationType == pinwheel.AllocationAmount && a.Amount != nil:
+			r.Value = Cents(int64(*a.Amount))
+		case a.AllocationType == pinwheel.AllocationPercentage && a.Percentage != nil:
+			r.Value = strconv.FormatFloat(*a.Percentage, 'f', -1, 64) + "%"
+		default:
+			r.Value = "remainder"
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// AllocationsLine summarizes an allocation set in one line: "$500.00 to
+// Checking ••53; remainder to Neobank ••83".
+func AllocationsLine(body string) string {
+	var parts []string
+	for _, a := range ParseAllocations(body) {
+		to := targetName(a.AccountName, a.AccountType)
+		if a.AccountNumber != "" {
+			to += " " + a.AccountNumber
+		}
+		parts = append(parts, a.Value+" to "+to)
+	}
+	if len(parts) == 0 {
+		return "no allocations"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Masked shows a value or, when hidden, its mask.
+func Masked(v string, hidden bool) string {
+	switch {
+	case v == "":
+		return "—"
+	case hidden:
+		return maskHidden
+	}
+	return v
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// OrDash shows an empty value as a dash.
+func OrDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// Connected formats a tri-state connected flag.
+func Connected(c *bool) string {
+	if c == nil {
+		return "not known"
+	}
+	return YesNo(*c)
+}
+
+// ShortID shortens a long ID for a table cell (the full ID is the title).
+func ShortID(id string) string {
+	if len(id) <= 13 {
+		return id
+	}
+	return id[:8] + "…" + id[len(id)-4:]
+}
+
+// EventTypes are the event names of Pinwheel's catalogue (reference §3.5),
+// suggested by the events log's type filter.
+var EventTypes = []string{
+	pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventAdditionalConnectionsRecommended,
+	pinwheel.EventIdentityAdded, pinwheel.EventEmploymentAdded, pinwheel.EventIncomeAdded, pinwheel.EventPaystubsAdded,
+	pinwheel.EventPaystubsDocumentsAdded, pinwheel.EventShiftsAdded, pinwheel.EventTaxFormsAdded, pinwheel.EventDocumentsAdded,
+	pinwheel.EventDDSwitchAdded, pinwheel.EventDDAllocationsAdded, pinwheel.EventPaystubsFullySynced, pinwheel.EventShiftsFullySynced,
+	pinwheel.EventBillSwitchAdded, pinwheel.EventCardSwitchAdded, pinwheel.EventPayoutCardsAdded,
+}
+
+// MonitoringStatuses lists the statuses for filters.
+func MonitoringStatuses() []string { return db.MonitoringStatuses }
+
+// JobOutcomes lists the outcomes for filters.
+func JobOutcomes() []string { return db.JobOutcomes }
+
+func queryEscape(s string) string { return url.QueryEscape(s) }
+
+// FormTimeLayout is the layout of the time-range inputs (datetime-local,
+// read as UTC).
+const FormTimeLayout = "2006-01-02T15:04"
+
+// FormValueTime formats t for a time-range input ("" for zero).
+func FormValueTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(FormTimeLayout)
+}
+
+// invalidIf marks a control invalid only when it has an error (Pico styles
+// aria-invalid="false" as valid, which would colour every filter green).
+func invalidIf(err string) templ.Attributes {
+	if err == "" {
+		return nil
+	}
+	return templ.Attributes{"aria-invalid": "true"}
+}

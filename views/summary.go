@@ -1,0 +1,643 @@
+package views
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"linkdesk/db"
+	"linkdesk/pinwheel"
+)
+
+// Masking and one-line summaries for the browse pages (accounts, end
+// users, events, timelines). Both are pure functions of the stored bytes
+// and the viewer's role, with table tests.
+//
+// PII policy:
+//   - account numbers are masked for every role, everywhere (••6789);
+//   - auditors also get identity PII masked in raw JSON: SSN-like values,
+//     last_four_ssn, date_of_birth, emails, phone numbers, addresses, and
+//     routing numbers;
+//   - on the account page, date of birth and SSN last four are masked for
+//     every role until an explicit Reveal, which is audited.
+
+// Masks shown in place of hidden values.
+const (
+	maskHidden = "•••"
+	maskSSN    = "•••-••-••••"
+)
+
+// maskMode says how a JSON value is shown.
+type maskMode int
+
+const (
+	showValue maskMode = iota
+	maskAccount
+	maskPII
+)
+
+// accountNumberKeys hold bank account numbers (or their tails): masked for
+// every role.
+var accountNumberKeys = map[string]bool{
+	"account_number": true, "masked_account_number": true, "last_four_account_number": true,
+	"account_number_enc": true, "account_last4": true,
+}
+
+// piiKeys hold a person's identity data: masked for auditors.
+var piiKeys = map[string]bool{
+	"ssn": true, "social_security_number": true, "last_four_ssn": true, "ssn_last4": true,
+	"date_of_birth": true, "dob": true,
+	"email": true, "emails": true,
+	"phone": true, "phone_number": true, "phone_numbers": true,
+	"address": true, "addresses": true, "home_address": true,
+	"routing_number": true,
+}
+
+// ssnLike matches a full Social Security number inside any string value.
+var ssnLike = regexp.MustCompile(`\b\d{3}-?\d{2}-?\d{4}\b`)
+
+// seesPII reports whether a role sees identity PII in raw JSON.
+func seesPII(role string) bool { return role == db.RoleAdmin || role == db.RoleOperator }
+
+// keyMode is how the value under key is shown to role.
+func keyMode(key, role string) maskMode {
+	k := strings.ToLower(key)
+	switch {
+	case !seesPII(role) && piiKeys[k]:
+		return maskPII
+	case accountNumberKeys[k]:
+		return maskAccount
+	}
+	return showValue
+}
+
+// MaskedJSON is a raw JSON document pretty-printed for a role, with the
+// masks of the PII policy applied; hide names more keys to mask for every
+// role (the account page hides date of birth and SSN last four until a
+// Reveal). ok is false when raw is not JSON; the text then says so instead
+// of showing bytes that could not be masked.
+func MaskedJSON(raw []byte, role string, hide ...string) (text string, ok bool) {
+	out, err := maskJSON(raw, role, hide)
+	if err != nil {
+		return "Not valid JSON: not shown, because it cannot be masked.", false
+	}
+	return out, true
+}
+
+// MaskedJSONCompact is MaskedJSON on one line (for JSON Lines exports).
+func MaskedJSONCompact(raw []byte, role string) ([]byte, bool) {
+	out, err := maskJSONIndent(raw, role, nil, "")
+	if err != nil {
+		return nil, false
+	}
+	return []byte(out), true
+}
+
+// MaskJSON is MaskedJSON's text, for templates.
+func MaskJSON(raw string, role string, hide ...string) string {
+	text, _ := MaskedJSON([]byte(raw), role, hide...)
+	return text
+}
+
+// frame is an open object or array of maskJSON.
+type frame struct {
+	obj       bool
+	n         int
+	expectKey bool
+	mode      maskMode
+	keyMode   maskMode // the mode of the value after the last key
+}
+
+// maskJSON rewrites a JSON document token by token (keeping key order) as
+// two-space-indented text, masking values by the key they sit under. A
+// container under a masked key masks every scalar inside it.
+func maskJSON(raw []byte, role string, hide []string) (string, error) {
+	return maskJSONIndent(raw, role, hide, "  ")
+}
+
+// maskJSONIndent is maskJSON with an indent unit; "" writes one line.
+func maskJSONIndent(raw []byte, role string, hide []string, unit string) (string, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var b strings.Builder
+	var stack []*frame
+	indent := func(depth int) {
+		if unit == "" {
+			return
+		}
+		b.WriteByte('\n')
+		b.WriteString(strings.Repeat(unit, depth))
+	}
+	// valueMode is the mode of the next value and writes its separator.
+	valueMode := func() maskMode {
+		if len(stack) == 0 {
+			return showValue
+		}
+		top := stack[len(stack)-1]
+		if top.obj {
+			top.expectKey = true
+			return top.keyMode
+		}
+		if top.n > 0 {
+			b.WriteByte(',')
+		}
+		indent(len(stack))
+		top.n++
+		return top.mode
+	}
+	roots := 0
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+		if len(stack) > 0 {
+			top := stack[len(stack)-1]
+			if top.obj && top.expectKey {
+				if key, isKey := tok.(string); isKey {
+					if top.n > 0 {
+						b.WriteByte(',')
+					}
+					indent(len(stack))
+					top.n++
+					writeJSONString(&b, key)
+					b.WriteByte(':')
+					if unit != "" {
+						b.WriteByte(' ')
+					}
+					top.expectKey = false
+					top.keyMode = max(top.mode, keyMode(key, role))
+					for _, h := range hide {
+						if strings.EqualFold(h, key) {
+							top.keyMode = maskPII
+						}
+					}
+					continue
+				}
+			}
+		} else if roots++; roots > 1 {
+			return "", fmt.Errorf("views: more than one JSON value")
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{', '[':
+				mode := valueMode()
+				b.WriteByte(byte(t))
+				stack = append(stack, &frame{obj: t == '{', expectKey: t == '{', mode: mode})
+			case '}', ']':
+				top := stack[len(stack)-1]
+				stack = stack[:len(stack)-1]
+				if top.n > 0 {
+					indent(len(stack))
+				}
+				b.WriteByte(byte(t))
+			}
+		default:
+			writeScalar(&b, t, valueMode(), role)
+		}
+	}
+	if roots == 0 || len(stack) > 0 {
+		return "", fmt.Errorf("views: empty or truncated JSON")
+	}
+	return b.String(), nil
+}
+
+func writeScalar(b *strings.Builder, v any, mode maskMode, role string) {
+	switch x := v.(type) {
+	case nil:
+		b.WriteString("null")
+	case bool:
+		b.WriteString(strconv.FormatBool(x))
+	case json.Number:
+		switch mode {
+		case maskAccount:
+			writeJSONString(b, MaskAccountNumber(x.String()))
+		case maskPII:
+			writeJSONString(b, maskHidden)
+		default:
+			b.WriteString(x.String())
+		}
+	case string:
+		switch mode {
+		case maskAccount:
+			writeJSONString(b, MaskAccountNumber(x))
+		case maskPII:
+			writeJSONString(b, maskHidden)
+		default:
+			if !seesPII(role) {
+				x = ssnLike.ReplaceAllString(x, maskSSN)
+			}
+			writeJSONString(b, x)
+		}
+	}
+}
+
+func writeJSONString(b *strings.Builder, s string) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.Encode(s)
+	b.Write(bytes.TrimRight(buf.Bytes(), "\n"))
+}
+
+// MaskAccountNumber shows only the last four digits of an account number:
+// "••6789". Shorter tails (Pinwheel's masked_account_number may have two)
+// keep what they have: "••53".
+func MaskAccountNumber(n string) string {
+	var digits []byte
+	for i := 0; i < len(n); i++ {
+		if n[i] >= '0' && n[i] <= '9' {
+			digits = append(digits, n[i])
+		}
+	}
+	if len(digits) > 4 {
+		digits = digits[len(digits)-4:]
+	}
+	if len(digits) == 0 {
+		return "••"
+	}
+	return "••" + string(digits)
+}
+
+// ---- one-line summaries ----
+
+// jobLabels name the jobs in summaries.
+var jobLabels = map[string]string{
+	"identity": "Identity", "employment": "Employment", "income": "Income", "paystubs": "Paystubs", "shifts": "Shifts",
+	"tax_forms": "Tax forms", "documents": "Documents", "paystubs.documents": "Paystub documents",
+	"direct_deposit_allocations": "Direct deposit allocations", "direct_deposit_switch": "Direct deposit switch",
+	"direct_deposit_payment": "Direct deposit payment", "bill_switch": "Bill switch", "card_switch": "Card switch",
+	"payout_cards": "Payout cards", "paycheck_viewer": "Paycheck viewer",
+}
+
+// summaryPayload holds the payload fields summaries read.
+type summaryPayload struct {
+	Payload struct {
+		Name             string          `json:"name"`
+		Outcome          string          `json:"outcome"`
+		ErrorType        *string         `json:"error_type"`
+		ErrorCode        *string         `json:"error_code"`
+		MonitoringStatus string          `json:"monitoring_status"`
+		Connected        *bool           `json:"connected"`
+		PlatformName     string          `json:"platform_name"`
+		Params           json.RawMessage `json:"params"`
+		Added            []any           `json:"added"`
+	} `json:"payload"`
+}
+
+// listParams are the params of paystubs.added and shifts.added.
+type listParams struct {
+	Count      *int   `json:"count"`
+	SyncStatus string `json:"sync_status"`
+}
+
+// EventSummary is the one-line human summary of a webhook event, computed
+// from its stored body, for example "Direct deposit switch succeeded:
+// partial, $150.00 to Checking ••6789".
+func EventSummary(event string, body string) string {
+	var p summaryPayload
+	if err := json.Unmarshal([]byte(body), &p); err != nil {
+		return humanEvent(event) + " (payload not readable)"
+	}
+	pl := p.Payload
+	switch event {
+	case pinwheel.EventAccountAdded:
+		s := "Account connected"
+		if pl.Connected != nil && !*pl.Connected {
+			s = "Account added (not connected)"
+		}
+		if pl.PlatformName != "" {
+			s += " on " + pl.PlatformName
+		}
+		if pl.MonitoringStatus != "" {
+			s += "; monitoring " + StatusLabel(pl.MonitoringStatus)
+		}
+		return s
+	case pinwheel.EventMonitoringStatusUpdated:
+		s := "Monitoring status is now " + StatusLabel(pl.MonitoringStatus)
+		if pl.Connected != nil && !*pl.Connected {
+			s += "; account disconnected"
+		}
+		return s
+	case pinwheel.EventDDSwitchAdded:
+		return switchSummary(pl.Outcome, pl.Params, pl.ErrorType, pl.ErrorCode)
+	}
+	if strings.HasSuffix(event, "_synced") {
+		i := strings.IndexByte(event, '.')
+		what := strings.ReplaceAll(event[i+1:], "_", " ")
+		return jobLabel(event[:i]) + ": " + strings.TrimSuffix(what, " synced") + " synced"
+	}
+	if pl.Outcome == "" {
+		return humanEvent(event)
+	}
+	job := pl.Name
+	if job == "" {
+		job = strings.TrimSuffix(event, ".added")
+	}
+	label := jobLabel(job)
+	switch pl.Outcome {
+	case pinwheel.OutcomeError:
+		return label + " job failed" + errorText(pl.ErrorType, pl.ErrorCode)
+	case pinwheel.OutcomePending:
+		return label + " job pending"
+	}
+	if event == pinwheel.EventPaystubsAdded || event == pinwheel.EventShiftsAdded {
+		var lp listParams
+		json.Unmarshal(pl.Params, &lp)
+		n := len(pl.Added)
+		if lp.Count != nil {
+			n = *lp.Count
+		}
+		noun := map[string][2]string{pinwheel.EventPaystubsAdded: {"paystub", "paystubs"}, pinwheel.EventShiftsAdded: {"shift", "shifts"}}[event]
+		s := Plural(n, noun[0], noun[1]) + " added"
+		switch lp.SyncStatus {
+		case "in_progress":
+			s += " (sync in progress)"
+		case "complete":
+			s += " (sync complete)"
+		}
+		return s
+	}
+	if event == pinwheel.EventDDAllocationsAdded {
+		return "Direct deposit allocations updated"
+	}
+	return label + " data added"
+}
+
+// switchSummary describes a direct_deposit_switch.added. The allocation
+// value of type amount is taken to be dollars: Pinwheel's docs state no
+// unit (their example is 50), and the emulator (pinwheel/sandbox) sends the
+// amount the user chose in dollars.
+func switchSummary(outcome string, params json.RawMessage, errType, errCode *string) string {
+	switch outcome {
+	case pinwheel.OutcomeError:
+		return "Direct deposit switch failed" + errorText(errType, errCode)
+	case pinwheel.OutcomePending:
+		return "Direct deposit switch pending"
+	}
+	var sp pinwheel.SwitchParams
+	json.Unmarshal(params, &sp)
+	s := "Direct deposit switch succeeded"
+	var what string
+	action := ""
+	if sp.Action != nil {
+		action = *sp.Action
+	}
+	a := sp.Allocation
+	switch {
+	case action == pinwheel.ActionFullSwitch:
+		what = "full switch"
+	case a != nil && a.Type == pinwheel.AllocationAmount && a.Value != nil:
+		what = "partial, " + Cents(int64(math.Round(*a.Value*100)))
+	case a != nil && a.Type == pinwheel.AllocationPercentage && a.Value != nil:
+		what = "partial, " + strconv.FormatFloat(*a.Value, 'f', -1, 64) + "%"
+	case a != nil && a.Type == pinwheel.AllocationRemainder:
+		what = "partial, the remainder"
+	case action == pinwheel.ActionPartialSwitch:
+		what = "partial"
+	}
+	target := ""
+	switch {
+	case a != nil && a.Target != nil:
+		target = targetName(a.Target.AccountName, a.Target.AccountType)
+		if l := a.Target.LastFourAccountNumber; l != nil && *l != "" {
+			target += " " + MaskAccountNumber(*l)
+		}
+	case sp.CardName != nil:
+		target = "card " + *sp.CardName
+	}
+	if target != "" {
+		what = strings.TrimSpace(what + " to " + target)
+	}
+	if what != "" {
+		s += ": " + what
+	}
+	return s
+}
+
+func targetName(name, typ string) string {
+	if name != "" {
+		return name
+	}
+	if typ != "" {
+		return strings.ToUpper(typ[:1]) + typ[1:]
+	}
+	return "an account"
+}
+
+func errorText(errType, errCode *string) string {
+	var parts []string
+	if errType != nil && *errType != "" {
+		parts = append(parts, strings.ReplaceAll(*errType, "_", " "))
+	}
+	if errCode != nil && *errCode != "" {
+		parts = append(parts, *errCode)
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	if len(parts) == 1 {
+		return ": " + parts[0]
+	}
+	return ": " + parts[0] + " (" + parts[1] + ")"
+}
+
+func jobLabel(job string) string {
+	if l, ok := jobLabels[job]; ok {
+		return l
+	}
+	return humanEvent(job)
+}
+
+// humanEvent turns an event name into words: "bill.added" → "Bill added".
+func humanEvent(event string) string {
+	s := strings.NewReplacer(".", " ", "_", " ").Replace(event)
+	if s == "" {
+		return "Event"
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// StatusLabel is a monitoring status in words.
+func StatusLabel(s string) string {
+	switch s {
+	case "":
+		return "not known yet"
+	case "user_action_required":
+		return "user action required"
+	case "customer_disabled":
+		return "disabled by us"
+	}
+	return strings.ReplaceAll(s, "_", " ")
+}
+
+// staffDetail holds the detail fields staff summaries read.
+type staffDetail struct {
+	Fields []string `json:"fields"`
+	Reason string   `json:"reason"`
+}
+
+// StaffSummary is the one-line summary of a staff action on the timeline.
+func StaffSummary(action, actor, detail string) string {
+	var d staffDetail
+	json.Unmarshal([]byte(detail), &d)
+	var s string
+	switch action {
+	case db.ActionPIIRevealed:
+		var names []string
+		for _, f := range d.Fields {
+			names = append(names, map[string]string{db.PIIDateOfBirth: "date of birth", db.PIISSNLastFour: "SSN last four"}[f])
+		}
+		s = "Revealed " + strings.Join(names, " and ")
+	case "link_token.created":
+		s = "Created an update link"
+	case "link_token.minted":
+		s = "Created an update link and minted its Pinwheel token"
+	case "link_token.minted_on_open":
+		s = "Minted a Pinwheel token as the end user opened the link"
+	case "link_token.mint_failed":
+		s = "Pinwheel refused to mint a token"
+	case "link_token.revoked":
+		s = "Revoked an update link"
+	case "link_token.identity_override":
+		s = "Overrode an identity mismatch"
+		if d.Reason != "" {
+			s += ": " + d.Reason
+		}
+	case "customer.created":
+		s = "Created the customer record"
+	case "customer.updated":
+		s = "Updated the customer record"
+	default:
+		s = humanEvent(action)
+	}
+	if actor != "" {
+		s += " (" + actor + ")"
+	}
+	return s
+}
+
+// LinkSummary is the one-line summary of a Link event a launch page
+// reported.
+func LinkSummary(name string) string {
+	switch name {
+	case "page_opened":
+		return "End user opened the update page"
+	case "mint_failed":
+		return "Token could not be minted as the page opened"
+	case "open":
+		return "Link opened"
+	case "login":
+		return "End user logged in to their payroll account"
+	case "success":
+		return "Link reported success"
+	case "error":
+		return "Link reported an error"
+	case "exit":
+		return "End user closed Link"
+	}
+	return "Link: " + strings.ReplaceAll(name, "_", " ")
+}
+
+// EntrySummary is the one-line summary of any timeline entry.
+func EntrySummary(e db.TimelineEntry) string {
+	switch e.Kind {
+	case db.KindWebhook:
+		return EventSummary(e.Event, e.Body)
+	case db.KindStaff:
+		return StaffSummary(e.Action, e.ActorEmail, e.Body)
+	case db.KindLink:
+		return LinkSummary(e.Action)
+	}
+	return e.Kind
+}
+
+// EntryBadge is the outcome badge of a timeline entry: its class and text
+// ("" when none).
+func EntryBadge(e db.TimelineEntry) (class, text string) {
+	switch e.Kind {
+	case db.KindWebhook:
+		if e.Outcome != "" {
+			return e.Outcome, e.Outcome
+		}
+		if e.Event == pinwheel.EventAccountAdded || e.Event == pinwheel.EventMonitoringStatusUpdated {
+			var p summaryPayload
+			if json.Unmarshal([]byte(e.Body), &p) == nil && p.Payload.MonitoringStatus != "" {
+				return p.Payload.MonitoringStatus, StatusLabel(p.Payload.MonitoringStatus)
+			}
+		}
+		return "", ""
+	case db.KindStaff:
+		return "staff", "staff"
+	case db.KindLink:
+		switch e.Action {
+		case "success":
+			return "success", "success"
+		case "error", "mint_failed":
+			return "error", "error"
+		}
+		return "link", "link"
+	}
+	return "", ""
+}
+
+// EntryKindLabel names an entry's source.
+func EntryKindLabel(kind string) string {
+	switch kind {
+	case db.KindWebhook:
+		return "Pinwheel"
+	case db.KindStaff:
+		return "Staff"
+	case db.KindLink:
+		return "Link"
+	}
+	return kind
+}
+
+// ---- paths ----
+
+// idSegment escapes an ID for a path segment. IDs that would read as a
+// dot segment get their first character percent-encoded (the handler
+// unescapes it).
+func idSegment(id string) string {
+	seg := url.PathEscape(id)
+	if seg == "." || seg == ".." {
+		seg = fmt.Sprintf("%%%02X", seg[0]) + seg[1:]
+	}
+	return seg
+}
+
+// AccountPath is an account's page.
+func AccountPath(accountID string) string { return "/accounts/" + idSegment(accountID) }
+
+// EndUserPath is an end user's page.
+func EndUserPath(endUserID string) string {
+	seg := idSegment(endUserID)
+	return "/end-users/" + seg
+}
+
+// EventPath is an event's page.
+func EventPath(eventID string) string {
+	seg := idSegment(eventID)
+	switch seg {
+	case "rejected", "export.csv", "export.jsonl":
+		seg = fmt.Sprintf("%%%02X", seg[0]) + seg[1:]
+	}
+	return "/events/" + seg
+}
+
+// AccountLivePath is the SSE stream of an account's timeline.
+func AccountLivePath(accountID string) string { return AccountPath(accountID) + "/live" }
+
+// EndUserLivePath is the SSE stream of an end user's timeline.
+func EndUserLivePath(endUserID string) string { return EndUserPath(endUserID) + "/live" }
