@@ -29,8 +29,27 @@
     });
   }
 
+  var seen = {}; // event name -> when onEvent last reported it
+
   function onEvent(name, payload) {
+    seen[name] = Date.now();
     report(name, payload);
+    show(name);
+  }
+
+  // fallback reports an event through its specialised callback only when
+  // onEvent did not (Link calls onEvent first for every event; this covers
+  // an SDK version that would not).
+  function fallback(name) {
+    return function (payload) {
+      setTimeout(function () {
+        if (seen[name] && Date.now() - seen[name] < 2000) return;
+        onEvent(name, payload);
+      }, 0);
+    };
+  }
+
+  function show(name) {
     switch (name) {
       case "open":
         say("");
@@ -56,7 +75,14 @@
       return;
     }
     if (button) button.hidden = true;
-    window.Pinwheel.open({ linkToken: token, onEvent: onEvent });
+    window.Pinwheel.open({
+      linkToken: token,
+      onEvent: onEvent,
+      onLogin: fallback("login"),
+      onSuccess: fallback("success"),
+      onError: fallback("error"),
+      onExit: fallback("exit")
+    });
   }
 
   if (button) button.addEventListener("click", open);
