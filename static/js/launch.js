@@ -10,6 +10,7 @@
   var button = document.getElementById("launch-open");
   var status = document.getElementById("launch-status");
   var done = false;
+  var exited = false;
   var queue = Promise.resolve();
 
   function say(text) { if (status) status.textContent = text; }
@@ -61,6 +62,7 @@
         break;
       case "exit":
         if (!done) {
+          exited = true;
           say("Closed before finishing. You can open it again.");
           if (button) { button.hidden = false; button.textContent = "Open again"; }
         }
@@ -70,6 +72,12 @@
 
   function open() {
     if (done) return;
+    if (exited) {
+      // Reload: the server decides whether the token can be reused or a
+      // new one must be minted (a link that mints on open).
+      window.location.reload();
+      return;
+    }
     if (!window.Pinwheel || typeof window.Pinwheel.open !== "function") {
       say("The secure connection could not be loaded. Check your internet connection and reload this page.");
       return;
