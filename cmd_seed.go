@@ -53,7 +53,7 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 	bg, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Go(func() { ing.Run(bg) })
-	wg.Go(func() { store.RunCheckpointer(bg, db.CheckpointOptions{}) })
+	wg.Go(func() { ing.RunCheckpointer(bg, db.CheckpointOptions{}) })
 	defer func() { stop(); wg.Wait() }()
 
 	// A simulated clock: event i happens at start + i·step, so the hourly

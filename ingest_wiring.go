@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -59,12 +60,8 @@ func startIngestion(ctx, bg context.Context, store *db.Store, src worker.Source,
 		}
 	})
 	in.wg.Go(func() {
-		err := store.RunCheckpointer(bg, db.CheckpointOptions{Checkpointed: func(frames int, blocking bool, took time.Duration) {
-			kind := "passive"
-			if blocking {
-				kind = "truncate"
-			}
-			m.checkpoints.WithLabelValues(kind).Observe(took.Seconds())
+		err := ing.RunCheckpointer(bg, db.CheckpointOptions{Checkpointed: func(frames int, mode string, took time.Duration) {
+			m.checkpoints.WithLabelValues(strings.ToLower(mode)).Observe(took.Seconds())
 		}})
 		if err != nil {
 			log.Error("checkpointer stopped", "err", err)
@@ -111,9 +108,9 @@ func newIngestMetrics(reg *prometheus.Registry, store *db.Store) *ingestMetrics 
 			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
 		}),
 		checkpoints: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "linkdesk_db_checkpoint_seconds", Help: "WAL checkpoints that copied pages, by kind (passive, truncate).",
+			Name: "linkdesk_db_checkpoint_seconds", Help: "WAL checkpoints that copied pages, by mode (passive, restart, truncate).",
 			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5},
-		}, []string{"kind"}),
+		}, []string{"mode"}),
 	}
 	reg.MustRegister(m.deliveries, m.rejected, m.latency, m.batchSize, m.commit, m.checkpoints, queueCollector{store})
 	return m

@@ -19,31 +19,48 @@ import (
 // RunCheckpointer moves checkpoints off the commit path: it turns
 // wal_autocheckpoint off on the writer connection and runs PASSIVE
 // checkpoints from a connection of its own, every Interval, concurrently
-// with commits (a passive checkpoint never blocks the writer). Readers can
-// pin old WAL frames and keep a passive checkpoint from finishing, so the
-// WAL could grow without bound; when it holds more than MaxWAL bytes a
-// TRUNCATE checkpoint waits for readers and blocks writers until the WAL is
-// empty again: a hard cap.
+// with commits (a passive checkpoint never blocks the writer).
+//
+// Under a steady stream of commits a passive checkpoint never quite
+// finishes (new frames arrive while it copies), and the WAL only starts
+// over once a checkpoint has copied every frame, so on its own the WAL would
+// grow without bound (STACK.md saw hundreds of MB). Forcing the issue from
+// the checkpointer's connection (RESTART) fails badly: it has to win the
+// write lock from a committer that takes it back to back, and the committer
+// then sleeps in SQLite's busy handler (up to 100 ms a turn) while it holds
+// it. So once the WAL holds RestartFrames frames, the checkpointer only asks,
+// and the committer itself runs the RESTART between two batches, on the
+// writer connection: no lock to fight for, and only the few frames the
+// passive passes left to copy. The next commit starts the WAL from the
+// beginning. If readers pin old frames for long (RESTART waits for them at
+// most busy_timeout), a TRUNCATE checkpoint at MaxWAL bytes is the hard cap.
 
 // CheckpointOptions tune RunCheckpointer; the zero value is sensible.
 type CheckpointOptions struct {
-	// Interval between passive checkpoints; 0 means 200 ms.
+	// Interval between passive checkpoints; 0 means 100 ms.
 	Interval time.Duration
-	// MaxWAL is the WAL size that forces a blocking checkpoint; 0 means 128 MiB.
+	// RestartFrames is the WAL length (in pages) that triggers a RESTART
+	// checkpoint; 0 means 8192 (32 MiB of 4 KiB pages).
+	RestartFrames int
+	// MaxWAL is the WAL size that forces a TRUNCATE checkpoint; 0 means 256 MiB.
 	MaxWAL int64
 	// Checkpointed, if set, is called after each checkpoint that did work
-	// with the frames copied and whether it was the blocking kind.
-	Checkpointed func(frames int, blocking bool, took time.Duration)
+	// with the frames copied and its mode (PASSIVE, RESTART or TRUNCATE).
+	Checkpointed func(frames int, mode string, took time.Duration)
 }
 
 // RunCheckpointer runs checkpoints until ctx ends, then restores automatic
-// checkpoints on the writer and runs a last one.
-func (s *Store) RunCheckpointer(ctx context.Context, opt CheckpointOptions) error {
+// checkpoints on the writer and runs a last one. Run it beside Run.
+func (g *Ingester) RunCheckpointer(ctx context.Context, opt CheckpointOptions) error {
+	s := g.s
 	if opt.Interval <= 0 {
-		opt.Interval = 200 * time.Millisecond
+		opt.Interval = 100 * time.Millisecond
+	}
+	if opt.RestartFrames <= 0 {
+		opt.RestartFrames = 8192
 	}
 	if opt.MaxWAL <= 0 {
-		opt.MaxWAL = 128 << 20
+		opt.MaxWAL = 256 << 20
 	}
 	cp, err := sql.Open("sqlite", dsn(s.path, true))
 	if err != nil {
@@ -64,34 +81,57 @@ func (s *Store) RunCheckpointer(ctx context.Context, opt CheckpointOptions) erro
 		cp.ExecContext(bg, `PRAGMA wal_checkpoint(PASSIVE)`)
 	}()
 
+	g.checkpointed = opt.Checkpointed
+	checkpoint := func(mode string) (log, done int, ok bool) {
+		start := time.Now()
+		var busy int
+		if err := cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &log, &done); err != nil {
+			return 0, 0, false // SQLITE_BUSY past busy_timeout, or ctx ended: next tick
+		}
+		if opt.Checkpointed != nil && (done > 0 || mode != "PASSIVE") {
+			opt.Checkpointed(done, mode, time.Since(start))
+		}
+		return log, done, busy == 0
+	}
+
 	t := time.NewTicker(opt.Interval)
 	defer t.Stop()
-	var lastLog, lastDone int
+	var asked time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
 		}
-		mode := "PASSIVE"
-		if int64(lastLog)*pageSize > opt.MaxWAL {
-			mode = "TRUNCATE"
-		}
-		start := time.Now()
-		var busy, log, done int
-		if err := cp.QueryRowContext(ctx, `PRAGMA wal_checkpoint(`+mode+`)`).Scan(&busy, &log, &done); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		if g.restartWAL.Load() {
+			if time.Since(asked) < time.Second {
+				continue // the committer will restart the WAL after its next batch
 			}
-			continue // SQLITE_BUSY from a TRUNCATE that timed out: try again next tick
+			g.restartWAL.Store(false) // no batch came: carry on alone
 		}
-		copied := done
-		if log >= lastLog && done >= lastDone {
-			copied = done - lastDone // same WAL generation: only the new frames
+		log, _, ok := checkpoint("PASSIVE")
+		switch {
+		case !ok:
+		case int64(log)*pageSize > opt.MaxWAL:
+			checkpoint("TRUNCATE")
+		case log >= opt.RestartFrames:
+			asked = time.Now()
+			g.restartWAL.Store(true)
 		}
-		if opt.Checkpointed != nil && (copied > 0 || mode != "PASSIVE") {
-			opt.Checkpointed(copied, mode != "PASSIVE", time.Since(start))
-		}
-		lastLog, lastDone = log, done
+	}
+}
+
+// restartWALIfAsked runs the RESTART checkpoint the checkpointer asked for,
+// on the writer connection, between two batches.
+func (g *Ingester) restartWALIfAsked() {
+	if !g.restartWAL.Load() {
+		return
+	}
+	start := time.Now()
+	var busy, log, done int
+	err := g.s.w.QueryRowContext(context.Background(), `PRAGMA wal_checkpoint(RESTART)`).Scan(&busy, &log, &done)
+	g.restartWAL.Store(false)
+	if err == nil && g.checkpointed != nil {
+		g.checkpointed(done, "RESTART", time.Since(start))
 	}
 }

@@ -142,6 +142,11 @@ type Ingester struct {
 
 	stopped chan struct{}
 	pruneN  int
+
+	// restartWAL is set by the checkpointer when the WAL should start
+	// over; the committer then checkpoints between batches (checkpoint.go).
+	restartWAL   atomic.Bool
+	checkpointed func(frames int, mode string, took time.Duration)
 }
 
 // committer is the per-batch view of the Ingester used by project.
@@ -404,6 +409,7 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) {
 	if err == nil && agg.queued && hooks.Queued != nil {
 		hooks.Queued()
 	}
+	g.restartWALIfAsked()
 }
 
 // isSystemic reports an error that dooms the whole transaction rather than

@@ -33,7 +33,7 @@ func BenchmarkIngester(b *testing.B) {
 			done := make(chan error, 1)
 			go func() { done <- g.Run(rctx) }()
 			cctx, ccancel := context.WithCancel(ctx)
-			go s.RunCheckpointer(cctx, db.CheckpointOptions{})
+			go g.RunCheckpointer(cctx, db.CheckpointOptions{})
 			gen := loadgen.NewGenerator(loadgen.GenConfig{Seed: 1, Accounts: 20000})
 			var mu sync.Mutex
 			next := func() []byte { mu.Lock(); defer mu.Unlock(); return gen.Next().Body }
