@@ -168,7 +168,11 @@ func (f *Fetcher) fetch(ctx context.Context, j db.FetchJob) db.FetchResult {
 	if retryable(err) && j.Attempts < f.opt.MaxAttempts {
 		r.RetryAt = f.store.Now().Add(f.backoff(j.Attempts))
 	}
-	f.opt.Log.Warn("fetch failed", "kind", j.Kind, "account_id", j.AccountID, "attempt", j.Attempts, "retry", !r.RetryAt.IsZero(), "err", err)
+	if r.RetryAt.IsZero() {
+		f.opt.Log.Warn("fetch gave up", "kind", j.Kind, "account_id", j.AccountID, "attempts", j.Attempts, "err", err)
+	} else {
+		f.opt.Log.Debug("fetch failed, will retry", "kind", j.Kind, "account_id", j.AccountID, "attempt", j.Attempts, "err", err)
+	}
 	return r
 }
 

@@ -1,0 +1,248 @@
+package worker_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"linkdesk/db"
+	"linkdesk/pinwheel"
+	"linkdesk/worker"
+)
+
+// clock is a settable clock shared by the store and the test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// source is a stand-in for the Pinwheel client: per account, how many calls
+// fail (with which error) before data comes back.
+type source struct {
+	mu    sync.Mutex
+	fails map[string]int
+	err   map[string]error
+	calls map[string]int
+}
+
+func (s *source) call(kind, account string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls[kind+"/"+account]++
+	if s.fails[account] > 0 {
+		s.fails[account]--
+		return s.err[account]
+	}
+	return nil
+}
+
+func (s *source) Identity(ctx context.Context, id string) (pinwheel.Identity, pinwheel.Meta, error) {
+	return pinwheel.Identity{FullName: "Ann " + id}, pinwheel.Meta{RefreshedAt: pinwheel.NewTime(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)).Ptr()}, s.call("identity", id)
+}
+func (s *source) Employment(ctx context.Context, id string) (pinwheel.Employment, pinwheel.Meta, error) {
+	return pinwheel.Employment{}, pinwheel.Meta{}, s.call("employment", id)
+}
+func (s *source) Income(ctx context.Context, id string) (pinwheel.Income, pinwheel.Meta, error) {
+	return pinwheel.Income{}, pinwheel.Meta{}, s.call("income", id)
+}
+func (s *source) DirectDepositAllocations(ctx context.Context, id string) (pinwheel.DDAllocations, pinwheel.Meta, error) {
+	return pinwheel.DDAllocations{}, pinwheel.Meta{}, s.call("direct_deposit_allocations", id)
+}
+
+func jobEvent(eventID, event, name, account, outcome string) []byte {
+	return fmt.Appendf(nil, `{"event_id": %q, "event": %q, "payload": {"id": "j", "name": %q, "timestamp": "2026-11-26T11:00:00.000000+00:00", "outcome": %q, "error_code": null, "error_type": null, "link_token_id": "tok", "params": {"action": "full_switch"}, "account_id": %q, "end_user_id": "eu"}}`,
+		eventID, event, name, outcome, account)
+}
+
+// setup opens a store with a settable clock and ingests events.
+func setup(t *testing.T, bodies ...[]byte) (*db.Store, *clock) {
+	t.Helper()
+	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+	s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"), db.Options{Now: clk.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	g, err := s.NewIngester(context.Background(), db.IngestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	for _, b := range bodies {
+		d, err := db.ParseDelivery(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := g.Ingest(context.Background(), d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	<-done
+	return s, clk
+}
+
+// runFetcher runs f until the queue holds nothing due, then stops it.
+func runFetcher(t *testing.T, s *db.Store, f *worker.Fetcher, until func() bool) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- f.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !until() {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatal("fetches did not settle within 10s")
+		}
+		f.Wake()
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func settled(s *db.Store) func() bool {
+	return func() bool {
+		q, err := s.FetchQueueStats(context.Background())
+		return err == nil && q.Depth == 0
+	}
+}
+
+func TestFetcher_StoresSnapshotsAndRetries(t *testing.T) {
+	s, clk := setup(t,
+		jobEvent("e1", pinwheel.EventIdentityAdded, "identity", "acc-a", "success"),
+		jobEvent("e2", pinwheel.EventDDSwitchAdded, "direct_deposit_switch", "acc-a", "success"),
+		jobEvent("e3", pinwheel.EventIncomeAdded, "income", "acc-b", "success"),
+		jobEvent("e4", pinwheel.EventEmploymentAdded, "employment", "acc-c", "success"),
+		jobEvent("e5", pinwheel.EventIdentityAdded, "identity", "acc-d", "error"),
+	)
+	ctx := context.Background()
+	src := &source{
+		fails: map[string]int{"acc-b": 2, "acc-c": 1},
+		err: map[string]error{
+			"acc-b": &pinwheel.Error{StatusCode: http.StatusServiceUnavailable, Type: pinwheel.TypeUnknown},
+			"acc-c": &pinwheel.Error{StatusCode: http.StatusBadRequest, Type: pinwheel.TypeInvalidRequest, Message: "bad"},
+		},
+		calls: map[string]int{},
+	}
+	// The store's clock moves past every backoff, so retries fall due at once.
+	f := worker.NewFetcher(s, src, worker.FetcherOptions{Backoff: time.Second, Rate: 1000, Poll: 5 * time.Millisecond})
+	runFetcher(t, s, f, func() bool {
+		clk.add(time.Minute)
+		return settled(s)()
+	})
+
+	snaps, err := s.Snapshots(ctx, "acc-a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]db.Snapshot{}
+	for _, sn := range snaps {
+		kinds[sn.Kind] = sn
+	}
+	if len(snaps) != 2 || kinds[db.FetchIdentity].SourceEventID != "e1" || kinds[db.FetchDDAllocations].SourceEventID != "e2" {
+		t.Errorf("acc-a snapshots = %+v", snaps)
+	}
+	if id := kinds[db.FetchIdentity]; id.RefreshedAt.IsZero() || len(id.BodySHA256) != 64 || id.Body == "" {
+		t.Errorf("identity snapshot = %+v", id)
+	}
+
+	fb, _ := s.AccountFetches(ctx, "acc-b")
+	if len(fb) != 1 || fb[0].State != db.FetchDone || fb[0].Attempts != 3 || fb[0].SnapshotID == 0 {
+		t.Errorf("acc-b fetch = %+v, want done after 3 attempts", fb)
+	}
+	fc, _ := s.AccountFetches(ctx, "acc-c")
+	if len(fc) != 1 || fc[0].State != db.FetchFailed || fc[0].Attempts != 1 || fc[0].LastError == "" {
+		t.Errorf("acc-c fetch = %+v, want failed at once on 400", fc)
+	}
+	if fd, _ := s.AccountFetches(ctx, "acc-d"); len(fd) != 0 {
+		t.Errorf("a failed identity job queued a fetch: %+v", fd)
+	}
+	q, _ := s.FetchQueueStats(ctx)
+	if q.Failed != 1 {
+		t.Errorf("queue stats = %+v", q)
+	}
+}
+
+func TestFetcher_GivesUpAfterMaxAttempts(t *testing.T) {
+	s, clk := setup(t, jobEvent("e1", pinwheel.EventIncomeAdded, "income", "acc-x", "success"))
+	src := &source{fails: map[string]int{"acc-x": 100}, err: map[string]error{"acc-x": &pinwheel.Error{StatusCode: 502}}, calls: map[string]int{}}
+	f := worker.NewFetcher(s, src, worker.FetcherOptions{MaxAttempts: 3, Rate: 1000, Poll: 5 * time.Millisecond})
+	runFetcher(t, s, f, func() bool {
+		clk.add(time.Hour)
+		return settled(s)()
+	})
+	fx, _ := s.AccountFetches(context.Background(), "acc-x")
+	if len(fx) != 1 || fx[0].State != db.FetchFailed || fx[0].Attempts != 3 || fx[0].LastError == "" {
+		t.Errorf("fetch = %+v, want failed after 3 attempts with the error", fx)
+	}
+}
+
+func TestFetcher_ResumesALeaseLeftByACrash(t *testing.T) {
+	s, clk := setup(t, jobEvent("e1", pinwheel.EventIdentityAdded, "identity", "acc-r", "success"))
+	ctx := context.Background()
+	// A worker claimed the fetch and died before finishing it.
+	jobs, err := s.ClaimFetches(ctx, 10, time.Minute)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v, %d jobs", err, len(jobs))
+	}
+	if again, _ := s.ClaimFetches(ctx, 10, time.Minute); len(again) != 0 {
+		t.Fatalf("a leased fetch was claimed twice: %+v", again)
+	}
+	clk.add(2 * time.Minute) // the lease expires
+	src := &source{calls: map[string]int{}}
+	f := worker.NewFetcher(s, src, worker.FetcherOptions{Rate: 1000, Poll: 5 * time.Millisecond})
+	runFetcher(t, s, f, settled(s))
+	fr, _ := s.AccountFetches(ctx, "acc-r")
+	if len(fr) != 1 || fr[0].State != db.FetchDone || fr[0].Attempts != 2 {
+		t.Errorf("fetch = %+v, want done on the 2nd attempt", fr)
+	}
+	// The dead worker's late answer changes nothing.
+	if err := s.FinishFetches(ctx, []db.FetchResult{{Job: jobs[0], Err: fmt.Errorf("late")}}); err != nil {
+		t.Fatal(err)
+	}
+	fr, _ = s.AccountFetches(ctx, "acc-r")
+	if fr[0].State != db.FetchDone {
+		t.Errorf("a stale lease overwrote the result: %+v", fr[0])
+	}
+}
+
+func TestFetcher_NewerEventWhileRunningQueuesAgain(t *testing.T) {
+	s, _ := setup(t, jobEvent("e1", pinwheel.EventIdentityAdded, "identity", "acc-n", "success"))
+	ctx := context.Background()
+	jobs, _ := s.ClaimFetches(ctx, 10, time.Minute)
+	// A newer identity.added arrives while the first fetch runs.
+	g, _ := s.NewIngester(ctx, db.IngestOptions{})
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(rctx) }()
+	d, _ := db.ParseDelivery(jobEvent("e2", pinwheel.EventIdentityAdded, "identity", "acc-n", "success"))
+	if _, err := g.Ingest(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	// The running one fails and would retry, but the newer queued one covers it.
+	if err := s.FinishFetches(ctx, []db.FetchResult{{Job: jobs[0], Err: fmt.Errorf("boom"), RetryAt: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	fn, _ := s.AccountFetches(ctx, "acc-n")
+	if len(fn) != 2 || fn[0].State != db.FetchQueued || fn[0].EventID != "e2" || fn[1].State != db.FetchFailed {
+		t.Errorf("fetches = %+v", fn)
+	}
+}
