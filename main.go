@@ -47,6 +47,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the web app (the default; with the built-in emulator unless a real Pinwheel mode is set)", serve},
+		{"sandbox", "run the Pinwheel sandbox emulator on its own", sandboxCmd},
 		{"loadgen", "send realistic signed webhook load, or serve the bare ceiling harness", cmdLoadgen},
 		{"seed", "fill a database with generated webhook events through the ingestion code", cmdSeed},
 	}

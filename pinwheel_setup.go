@@ -2,11 +2,17 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"strings"
+	"sync"
+	"time"
 
 	"linkdesk/db"
 	"linkdesk/pinwheel"
+	"linkdesk/pinwheel/sandbox"
 )
 
 // pinwheelSetup is the Pinwheel side of serve: the client, and in emulator
@@ -14,14 +20,23 @@ import (
 type pinwheelSetup struct {
 	client      *pinwheel.Client
 	secret      string
-	emulatorURL string
+	emulatorURL string // public base of the emulator, "" in real modes
 	mounts      map[string]http.Handler
 	start       func(ctx context.Context) error
 	wait        func()
 	close       func()
 }
 
-// setupPinwheel builds the client for the configured mode.
+// webhookEvents are the events Linkdesk subscribes to.
+var webhookEvents = []string{
+	pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventIdentityAdded,
+	pinwheel.EventEmploymentAdded, pinwheel.EventIncomeAdded, pinwheel.EventPaystubsAdded, pinwheel.EventPaystubsFullySynced,
+	pinwheel.EventShiftsAdded, pinwheel.EventDDAllocationsAdded, pinwheel.EventDDSwitchAdded,
+}
+
+// setupPinwheel builds the client for the configured mode. In emulator mode
+// it also builds the emulator, mounted under /sandbox/ of Linkdesk's own
+// server; the client still reaches it over real HTTP on loopback.
 func setupPinwheel(ctx context.Context, cfg config, store *db.Store, listenAddr string, log *slog.Logger) (*pinwheelSetup, error) {
 	p := &pinwheelSetup{
 		secret: cfg.PinwheelSecret,
@@ -29,6 +44,84 @@ func setupPinwheel(ctx context.Context, cfg config, store *db.Store, listenAddr 
 		wait:   func() {},
 		close:  func() {},
 	}
-	p.client = pinwheel.New(pinwheel.Config{BaseURL: pinwheel.BaseURL(cfg.PinwheelMode), Secret: p.secret, Version: cfg.PinwheelVersion})
+	if cfg.PinwheelMode != pinwheel.ModeEmulator {
+		p.client = pinwheel.New(pinwheel.Config{BaseURL: pinwheel.BaseURL(cfg.PinwheelMode), Secret: p.secret, Version: cfg.PinwheelVersion})
+		return p, nil
+	}
+	if p.secret == "" {
+		s, err := store.SettingOrCreate(ctx, "emulator_secret", func() (string, error) { return "sk_emulator_" + db.RandomHex(24), nil })
+		if err != nil {
+			return nil, err
+		}
+		p.secret = s
+	}
+	loopback := loopbackURL(listenAddr)
+	p.emulatorURL = cfg.BaseURL + "/sandbox"
+	emu, err := sandbox.New(sandbox.Config{
+		StatePath: cfg.SandboxState, Secret: p.secret, PublicURL: p.emulatorURL,
+		Logger: log.With("component", "emulator"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("LINKDESK_SANDBOX_STATE: %w", err)
+	}
+	p.client = pinwheel.New(pinwheel.Config{BaseURL: loopback + "/sandbox/v1", Secret: p.secret, Version: cfg.PinwheelVersion})
+	p.mounts = map[string]http.Handler{"/sandbox/": http.StripPrefix("/sandbox", emu)}
+	var wg sync.WaitGroup
+	p.start = func(bg context.Context) error {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := emu.Run(bg); err != nil && bg.Err() == nil {
+				log.Error("emulator stopped", "err", err)
+			}
+		}()
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		return registerWebhook(rctx, p.client, loopback+"/webhooks/pinwheel", cfg.PinwheelVersion)
+	}
+	p.wait = wg.Wait
+	p.close = func() { emu.Close() }
 	return p, nil
+}
+
+// loopbackURL turns a listen address into a URL this process can call:
+// an unspecified host (0.0.0.0, ::) becomes 127.0.0.1.
+func loopbackURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+// registerWebhook makes sure the emulator delivers to url: it creates the
+// registration when missing and removes registrations of earlier runs that
+// pointed at another loopback port of Linkdesk's webhook path.
+func registerWebhook(ctx context.Context, c *pinwheel.Client, url, version string) error {
+	hooks, err := c.Webhooks(ctx)
+	if err != nil {
+		return fmt.Errorf("list emulator webhooks: %w", err)
+	}
+	found := false
+	for _, w := range hooks {
+		switch {
+		case w.URL == url && w.Version == version:
+			found = true
+		case strings.HasSuffix(w.URL, "/webhooks/pinwheel") && (strings.HasPrefix(w.URL, "http://127.") || strings.HasPrefix(w.URL, "http://localhost") || w.URL == url):
+			if err := c.DeleteWebhook(ctx, w.ID); err != nil {
+				return fmt.Errorf("remove stale emulator webhook: %w", err)
+			}
+		}
+	}
+	if found {
+		return nil
+	}
+	_, err = c.CreateWebhook(ctx, pinwheel.WebhookCreate{URL: url, Status: "active", EnabledEvents: webhookEvents, Version: version})
+	if err != nil {
+		return fmt.Errorf("register webhook with the emulator: %w", err)
+	}
+	return nil
 }
