@@ -10,6 +10,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"linkdesk/db"
+	"linkdesk/demo"
+	"linkdesk/pinwheel"
+	"linkdesk/pinwheel/sandbox"
 	"linkdesk/worker"
 )
 
@@ -73,6 +76,25 @@ func startIngestion(ctx, bg context.Context, store *db.Store, src worker.Source,
 		}
 	})
 	return in, nil
+}
+
+// startDemo builds the demo world in the background (emulator mode with
+// LINKDESK_DEMO on): Link sessions driven through the emulator at
+// emulatorBase, every event arriving as a signed webhook. It runs once per
+// database (a settings row remembers).
+func (in *ingestion) startDemo(bg context.Context, cfg config, store *db.Store, client *pinwheel.Client, emulatorBase string, log *slog.Logger) {
+	if !cfg.Demo || cfg.PinwheelMode != pinwheel.ModeEmulator {
+		return
+	}
+	in.wg.Go(func() {
+		err := demo.Run(bg, demo.Config{
+			Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: emulatorBase},
+			Version: cfg.PinwheelVersion, Log: log.With("component", "demo"),
+		})
+		if err != nil && bg.Err() == nil {
+			log.Error("demo world", "err", err)
+		}
+	})
 }
 
 // wait blocks until every ingestion goroutine has returned.

@@ -168,6 +168,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := pw.start(bg); err != nil {
 		return err
 	}
+	ing.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String())+"/sandbox", log)
 
 	select {
 	case err := <-srvErr:
