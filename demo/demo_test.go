@@ -1,0 +1,121 @@
+package demo_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"linkdesk/db"
+	"linkdesk/demo"
+	"linkdesk/handlers"
+	"linkdesk/pinwheel"
+	"linkdesk/pinwheel/sandbox"
+	"linkdesk/web"
+	"linkdesk/worker"
+)
+
+const secret = "sk_demo_test_secret"
+
+// TestRun_BuildsTheWorldFromWebhooks wires Linkdesk (real router, ingester
+// and fetch worker) and the emulator on one loopback server, builds a small
+// demo world and checks that it arrived as webhooks, then that a second run
+// does nothing.
+func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, err := db.Open(ctx, filepath.Join(dir, "ld.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	ing, err := store.NewIngester(ctx, db.IngestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg, stop := context.WithCancel(ctx)
+	defer stop()
+	ingDone := make(chan error, 1)
+	go func() { ingDone <- ing.Run(bg) }()
+	defer func() { stop(); <-ingDone }()
+
+	mux := http.NewServeMux()
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	emu, err := sandbox.New(sandbox.Config{StatePath: filepath.Join(dir, "sb.db"), Secret: secret, PublicURL: srv.URL + "/sandbox", PendingDelay: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer emu.Close()
+	emuDone := make(chan error, 1)
+	go func() { emuDone <- emu.Run(bg) }()
+	defer func() { stop(); <-emuDone }()
+	client := pinwheel.New(pinwheel.Config{BaseURL: srv.URL + "/sandbox/v1", Secret: secret})
+	h := handlers.New(handlers.Deps{Store: store, Pinwheel: client, Ingest: ing}, handlers.Config{
+		SessionHashKey: []byte(strings.Repeat("h", 64)), SessionBlockKey: []byte(strings.Repeat("b", 32)),
+		PinwheelMode: pinwheel.ModeEmulator, PinwheelSecret: secret,
+	})
+	mux.Handle("/sandbox/", http.StripPrefix("/sandbox", emu))
+	mux.Handle("/", web.New(h, store, web.Options{}))
+	if _, err := client.CreateWebhook(ctx, pinwheel.WebhookCreate{URL: srv.URL + "/webhooks/pinwheel", Status: pinwheel.WebhookActive,
+		EnabledEvents: []string{pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventIdentityAdded,
+			pinwheel.EventEmploymentAdded, pinwheel.EventIncomeAdded, pinwheel.EventPaystubsAdded, pinwheel.EventDDAllocationsAdded,
+			pinwheel.EventDDSwitchAdded}, Version: pinwheel.DefaultVersion}); err != nil {
+		t.Fatal(err)
+	}
+	fetcher := worker.NewFetcher(store, client, worker.FetcherOptions{Rate: 1000, Poll: 10 * time.Millisecond})
+	fetchDone := make(chan error, 1)
+	go func() { fetchDone <- fetcher.Run(bg) }()
+	defer func() { stop(); <-fetchDone }()
+
+	var hooked []demo.Account
+	cfg := demo.Config{Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: srv.URL + "/sandbox"}, EndUsers: 6, Accounts: 9,
+		OnAccount: func(ctx context.Context, a demo.Account) error { hooked = append(hooked, a); return nil }}
+	if err := demo.Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(hooked) != 9 {
+		t.Errorf("OnAccount saw %d accounts, want 9", len(hooked))
+	}
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		tot, _ := store.Totals(ctx)
+		q, _ := store.FetchQueueStats(ctx)
+		if tot["accounts"] == 9 && tot["end_users"] == 6 && q.Depth == 0 && tot["events"] > 9*5 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("world incomplete: totals %v, queue %+v", tot, q)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, a := range hooked {
+		acc, err := store.AccountByAccountID(ctx, a.AccountID)
+		if err != nil {
+			t.Fatalf("account %s of %s: %v", a.AccountID, a.EndUserID, err)
+		}
+		if acc.EndUserID != a.EndUserID || acc.PlatformID != a.PlatformID || acc.PlatformName == "" || acc.MonitoringStatus == "" {
+			t.Errorf("account = %+v, want it from webhooks of %+v", acc, a)
+		}
+		if a.Username == "user_good" {
+			if snaps, _ := store.Snapshots(ctx, a.AccountID, db.FetchIdentity); len(snaps) == 0 {
+				t.Errorf("no identity snapshot for %s", a.AccountID)
+			}
+		}
+	}
+
+	// A second run (a restart) changes nothing.
+	before, _ := store.Totals(ctx)
+	hooked = nil
+	if err := demo.Run(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := store.Totals(ctx)
+	if len(hooked) != 0 || after["link_tokens"] != before["link_tokens"] {
+		t.Errorf("second run drove %d sessions; link tokens %d → %d", len(hooked), before["link_tokens"], after["link_tokens"])
+	}
+}
