@@ -521,7 +521,7 @@ func TestStore_EventLog(t *testing.T) {
 			}
 			// The export of the same filter equals the list.
 			var exported []string
-			n, err := f.s.ExportEvents(ctx, admin, c.q, "csv", true, func(r db.EventRow) error {
+			n, err := f.s.ExportEvents(ctx, admin, c.q, "csv", true, func(r db.ExportRow) error {
 				if r.Body == "" {
 					t.Errorf("export row %s has no body", r.EventID)
 				}

@@ -95,7 +95,7 @@ func (s *Store) Dashboard(ctx context.Context) (Dashboard, error) {
 		if d.Queue, err = queueHealth(ctx, tx); err != nil {
 			return err
 		}
-		d.Newest, err = queryEventRows(ctx, tx, []string{"e.id < ?"}, []any{int64(1 << 62)}, 10, false)
+		d.Newest, err = queryEventRows(ctx, tx, []string{"e.id < ?"}, []any{int64(1 << 62)}, 10)
 		return err
 	})
 	if err != nil {

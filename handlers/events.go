@@ -180,9 +180,9 @@ func (h *Handler) EventsExportCSV(c echo.Context) error {
 	cw.Write(csvHeader)
 	rec := make([]string, len(csvHeader))
 	var n int
-	_, err := h.store.ExportEvents(c.Request().Context(), actor(c), q, "csv", false, func(r db.EventRow) error {
-		rec[0], rec[1], rec[2], rec[3], rec[4] = r.EventID, r.Event, db.FormatTime(r.ReceivedAt), exportTime(r.OccurredAt), r.Outcome
-		rec[5], rec[6], rec[7], rec[8], rec[9], rec[10] = r.AccountID, r.EndUserID, r.LinkTokenID, strconv.Itoa(r.DeliveryCount), db.FormatTime(r.LastReceivedAt), r.Projection
+	_, err := h.store.ExportEvents(c.Request().Context(), actor(c), q, "csv", false, func(r db.ExportRow) error {
+		rec[0], rec[1], rec[2], rec[3], rec[4] = r.EventID, r.Event, r.ReceivedAt, r.OccurredAt, r.Outcome
+		rec[5], rec[6], rec[7], rec[8], rec[9], rec[10] = r.AccountID, r.EndUserID, r.LinkTokenID, strconv.Itoa(r.DeliveryCount), r.LastReceivedAt, r.Projection
 		if err := cw.Write(rec); err != nil {
 			return err
 		}
@@ -230,14 +230,14 @@ func (h *Handler) EventsExportJSONL(c echo.Context) error {
 	enc.SetEscapeHTML(false)
 	rl := role(c)
 	var n int
-	_, err := h.store.ExportEvents(c.Request().Context(), actor(c), q, "jsonl", true, func(r db.EventRow) error {
+	_, err := h.store.ExportEvents(c.Request().Context(), actor(c), q, "jsonl", true, func(r db.ExportRow) error {
 		body, ok := views.MaskedJSONCompact([]byte(r.Body), rl)
 		if !ok {
 			body = []byte("null")
 		}
-		err := enc.Encode(exportLine{EventID: r.EventID, Event: r.Event, ReceivedAt: db.FormatTime(r.ReceivedAt), OccurredAt: exportTime(r.OccurredAt),
+		err := enc.Encode(exportLine{EventID: r.EventID, Event: r.Event, ReceivedAt: r.ReceivedAt, OccurredAt: r.OccurredAt,
 			Outcome: r.Outcome, AccountID: r.AccountID, EndUserID: r.EndUserID, LinkTokenID: r.LinkTokenID, DeliveryCount: r.DeliveryCount,
-			LastReceivedAt: db.FormatTime(r.LastReceivedAt), Projection: r.Projection, Body: body})
+			LastReceivedAt: r.LastReceivedAt, Projection: r.Projection, Body: body})
 		if err != nil {
 			return err
 		}
@@ -257,13 +257,6 @@ func (h *Handler) EventsExportJSONL(c echo.Context) error {
 	}
 	w.Flush()
 	return nil
-}
-
-func exportTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return db.FormatTime(t)
 }
 
 // flushExport pushes buffered CSV to the client.
