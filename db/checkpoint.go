@@ -68,6 +68,15 @@ func (g *Ingester) RunCheckpointer(ctx context.Context, opt CheckpointOptions) e
 	}
 	defer cp.Close()
 	cp.SetMaxOpenConns(1)
+	// A checkpoint reads WAL frames and writes database pages: it needs
+	// neither the 64 MiB page cache nor the mmap of the other connections,
+	// which would only add to the process's resident memory.
+	if _, err := cp.ExecContext(ctx, `PRAGMA cache_size = -2048`); err != nil {
+		return fmt.Errorf("db: checkpointer: %w", err)
+	}
+	if _, err := cp.ExecContext(ctx, `PRAGMA mmap_size = 0`); err != nil {
+		return fmt.Errorf("db: checkpointer: %w", err)
+	}
 	var pageSize int64
 	if err := cp.QueryRowContext(ctx, `PRAGMA page_size`).Scan(&pageSize); err != nil {
 		return fmt.Errorf("db: checkpointer: %w", err)

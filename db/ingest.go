@@ -45,10 +45,17 @@ import (
 type IngestOptions struct {
 	// MaxBatch caps the deliveries of one transaction; 0 means 256.
 	MaxBatch int
-	// Window is how long the committer waits for more deliveries after the
-	// first one before committing; 0 (the default) never waits: the batch is
+	// Window is how long the committer may wait for more deliveries before
+	// committing, and only while busy (the previous batch held at least 8):
+	// a lone delivery is committed at once. 0 never waits: the batch is
 	// what queued up during the previous commit.
 	Window time.Duration
+	// WriterCacheKiB sets the page cache of the writer connection, which
+	// the committer keeps busy; 0 means 16 MiB. The writer also stops using
+	// mmap, so that its reads stay inside this bound: the resident memory of
+	// a busy server stays flat as the database grows (the modernc allocator
+	// needs about twice the cache size).
+	WriterCacheKiB int
 	// QueueSize is how many deliveries may wait for the committer before
 	// Ingest blocks; 0 means 4096.
 	QueueSize int
@@ -166,6 +173,16 @@ func (s *Store) NewIngester(ctx context.Context, opt IngestOptions) (*Ingester, 
 	if opt.KeepRejections <= 0 {
 		opt.KeepRejections = 50000
 	}
+	if opt.WriterCacheKiB <= 0 {
+		opt.WriterCacheKiB = 16 << 10
+	}
+	// The writer pool holds exactly one connection that lives as long as
+	// the Store, so these pragmas reach the connection the committer uses.
+	for _, p := range []string{fmt.Sprintf("PRAGMA cache_size = -%d", opt.WriterCacheKiB), "PRAGMA mmap_size = 0"} {
+		if _, err := s.w.ExecContext(ctx, p); err != nil {
+			return nil, fmt.Errorf("db: ingester: %w", err)
+		}
+	}
 	st, err := s.prepareStmts(ctx)
 	if err != nil {
 		return nil, err
@@ -257,7 +274,8 @@ func (g *Ingester) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return g.shutdown()
 		case it := <-g.in:
-			batch = g.collect(append(batch[:0], it), true)
+			busy := len(batch) >= 8 // the previous batch
+			batch = g.collect(append(batch[:0], it), busy)
 		case r := <-g.rej:
 			rejs = append(rejs, r)
 			batch = g.collect(batch[:0], false)
