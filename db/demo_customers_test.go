@@ -66,6 +66,12 @@ func TestStore_SeedDemoCustomers(t *testing.T) {
 	if err := f.s.FinishFetches(ctx, results); err != nil {
 		t.Fatal(err)
 	}
+	// Storing an identity snapshot computes its verdict in the same transaction.
+	for _, account := range accounts {
+		if v, err := f.s.IdentityVerdict(ctx, account); err != nil || v.Result != db.VerdictNoCustomerRecord {
+			t.Fatalf("%s after the fetch: %+v %v, want no customer record", account, v, err)
+		}
+	}
 
 	n, err := f.s.SeedDemoCustomers(ctx, db.Actor{Email: "demo"})
 	if err != nil || n != len(names) {

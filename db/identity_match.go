@@ -290,38 +290,47 @@ func scanVerdict(sc interface{ Scan(...any) error }) (Verdict, error) {
 func (s *Store) RecordIdentityVerdict(ctx context.Context, accountID, endUserID string, id IdentityData, snapshotRef string) (Verdict, error) {
 	var v Verdict
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		var c *Customer
-		cu, err := scanCustomer(tx.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE end_user_id = ?`, endUserID))
-		switch {
-		case err == nil:
-			c = &cu
-		case err != sql.ErrNoRows:
-			return err
-		}
-		v = MatchIdentity(c, id)
-		v.AccountID, v.EndUserID, v.SnapshotRef, v.ComputedAt = accountID, endUserID, snapshotRef, s.now().UTC()
-		fields, err := json.Marshal(v.Fields)
-		if err != nil {
-			return err
-		}
-		var ref any
-		if snapshotRef != "" {
-			ref = snapshotRef
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO identity_verdicts
-			(account_id, end_user_id, result, name_score, fields, id_full_name, id_dob, id_last4, identity_snapshot_ref, computed_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (account_id) DO UPDATE SET end_user_id = excluded.end_user_id, result = excluded.result,
-				name_score = excluded.name_score, fields = excluded.fields, id_full_name = excluded.id_full_name,
-				id_dob = excluded.id_dob, id_last4 = excluded.id_last4,
-				identity_snapshot_ref = excluded.identity_snapshot_ref, computed_at = excluded.computed_at`,
-			accountID, endUserID, v.Result, v.NameScore, string(fields), id.FullName, id.DateOfBirth, id.LastFourSSN, ref, FormatTime(v.ComputedAt))
+		var err error
+		v, err = s.recordIdentityVerdict(ctx, tx, accountID, endUserID, id, snapshotRef)
 		return err
 	})
 	if err != nil {
 		return Verdict{}, fmt.Errorf("db: record identity verdict of %s: %w", accountID, err)
 	}
 	return v, nil
+}
+
+// recordIdentityVerdict computes and upserts a verdict inside tx, so that
+// the fetch worker can store an identity snapshot and its verdict in one
+// transaction.
+func (s *Store) recordIdentityVerdict(ctx context.Context, tx *sql.Tx, accountID, endUserID string, id IdentityData, snapshotRef string) (Verdict, error) {
+	var c *Customer
+	cu, err := scanCustomer(tx.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE end_user_id = ?`, endUserID))
+	switch {
+	case err == nil:
+		c = &cu
+	case err != sql.ErrNoRows:
+		return Verdict{}, err
+	}
+	v := MatchIdentity(c, id)
+	v.AccountID, v.EndUserID, v.SnapshotRef, v.ComputedAt = accountID, endUserID, snapshotRef, s.now().UTC()
+	fields, err := json.Marshal(v.Fields)
+	if err != nil {
+		return Verdict{}, err
+	}
+	var ref any
+	if snapshotRef != "" {
+		ref = snapshotRef
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO identity_verdicts
+		(account_id, end_user_id, result, name_score, fields, id_full_name, id_dob, id_last4, identity_snapshot_ref, computed_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (account_id) DO UPDATE SET end_user_id = excluded.end_user_id, result = excluded.result,
+			name_score = excluded.name_score, fields = excluded.fields, id_full_name = excluded.id_full_name,
+			id_dob = excluded.id_dob, id_last4 = excluded.id_last4,
+			identity_snapshot_ref = excluded.identity_snapshot_ref, computed_at = excluded.computed_at`,
+		accountID, endUserID, v.Result, v.NameScore, string(fields), id.FullName, id.DateOfBirth, id.LastFourSSN, ref, FormatTime(v.ComputedAt))
+	return v, err
 }
 
 // IdentityVerdict returns the stored verdict of an account, or ErrNotFound

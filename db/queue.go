@@ -5,9 +5,13 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"linkdesk/pinwheel"
 )
 
 // The fetch queue: rows inserted by the ingest transaction (project.go),
@@ -124,6 +128,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, j.accountRef, j.Kind, now, refreshed
 WHERE id = ? AND state = 'running' AND attempts = ?`, snap, now, j.ID, j.Attempts); err != nil {
 					return err
 				}
+				if j.Kind == pinwheel.JobIdentity {
+					if err := s.verdictFromSnapshot(ctx, tx, j.accountRef, snap, r.Body); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			msg := truncate(strings.ToValidUTF8(r.Err.Error(), "?"), 1000)
@@ -230,4 +239,28 @@ func (s *Store) SkipQueuedFetches(ctx context.Context, reason string) (int64, er
 		return 0, fmt.Errorf("db: skip queued fetches: %w", err)
 	}
 	return n, nil
+}
+
+// verdictFromSnapshot compares a freshly fetched identity with the end
+// user's customer record, in the transaction that stores the snapshot. A
+// body that does not decode leaves the verdict as it was.
+func (s *Store) verdictFromSnapshot(ctx context.Context, tx *sql.Tx, accountRef, snap int64, body []byte) error {
+	var id pinwheel.Identity
+	if json.Unmarshal(body, &id) != nil {
+		return nil
+	}
+	var accountID, endUserID string
+	err := tx.QueryRowContext(ctx, `SELECT a.account_id, COALESCE(u.end_user_id, '') FROM accounts a LEFT JOIN end_users u ON u.id = a.end_user_ref WHERE a.id = ?`, accountRef).Scan(&accountID, &endUserID)
+	if err != nil {
+		return err
+	}
+	data := IdentityData{FullName: id.FullName}
+	if id.DateOfBirth != nil {
+		data.DateOfBirth = *id.DateOfBirth
+	}
+	if id.LastFourSSN != nil {
+		data.LastFourSSN = *id.LastFourSSN
+	}
+	_, err = s.recordIdentityVerdict(ctx, tx, accountID, endUserID, data, strconv.FormatInt(snap, 10))
+	return err
 }
