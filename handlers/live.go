@@ -58,7 +58,7 @@ func (h *Handler) timeline(c echo.Context, q db.TimelineQuery, base, live string
 	if err != nil {
 		return views.TimelineProps{}, err
 	}
-	t := views.TimelineProps{Page: pg, Role: role(c), Kind: kind, Base: base}
+	t := views.TimelineProps{Page: pg, Role: role(c), Kind: kind, Base: base, Account: q.AccountID}
 	v := url.Values{}
 	setIf(v, "kind", kind)
 	if !pg.Next.IsZero() {
@@ -125,7 +125,7 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 			return err
 		}
 		c.Response().Header().Set("X-Timeline-Cursor", next.String())
-		return h.render(c, http.StatusOK, views.TimelineEntries(es, rl))
+		return h.render(c, http.StatusOK, views.TimelineEntries(es, rl, q.AccountID))
 	}
 	// Check the subject exists before committing to a stream.
 	if _, _, err := h.store.TimelineSince(ctx, q, after, 1); err != nil {
@@ -171,7 +171,7 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 				continue
 			}
 			buf.Reset()
-			if err := views.TimelineEntries(es, rl).Render(ctx, &buf); err != nil {
+			if err := views.TimelineEntries(es, rl, q.AccountID).Render(ctx, &buf); err != nil {
 				return err
 			}
 			if _, err := w.Write(sseMessage("entry", next.String(), buf.Bytes())); err != nil {

@@ -55,7 +55,7 @@ func AccountsIndex(p Page, props AccountsProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, " payroll accounts seen in Pinwheel's webhooks, latest activity first. Counts beside the filters are over all accounts.</p><form class=\"filters\" method=\"get\" action=\"/accounts\" role=\"search\" aria-label=\"Filter accounts\"><div class=\"grid-filters\"><label>Monitoring status ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 2, " payroll accounts seen in Pinwheel's webhooks, latest activity first. Counts beside the filters are over all accounts.</p><form class=\"filters\" method=\"get\" action=\"/accounts\" aria-label=\"Filter accounts\"><div class=\"grid-filters\"><label>Monitoring status ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -1112,7 +1112,7 @@ func AccountShow(p Page, props AccountProps) templ.Component {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 103, "</section><div class=\"grid-2\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 103, "</section><div class=\"panels\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}

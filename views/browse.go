@@ -156,6 +156,8 @@ type TimelineProps struct {
 	Live string
 	// Next is the URL of the next (older) page.
 	Next string
+	// Account is the account whose page this is ("" on an end user's).
+	Account string
 }
 
 // AccountProps is the account page.

@@ -42,7 +42,7 @@ func EndUsersIndex(p Page, props EndUsersProps) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>End users</h1><p class=\"muted\">People seen in Pinwheel's webhooks (by the <code>end_user_id</code> given to Pinwheel), latest activity first.</p><form class=\"filters\" method=\"get\" action=\"/end-users\" role=\"search\" aria-label=\"Filter end users\"><div class=\"grid-filters\"><label>Has an account in status ")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>End users</h1><p class=\"muted\">People seen in Pinwheel's webhooks (by the <code>end_user_id</code> given to Pinwheel), latest activity first.</p><form class=\"filters\" method=\"get\" action=\"/end-users\" aria-label=\"Filter end users\"><div class=\"grid-filters\"><label>Has an account in status ")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -270,7 +270,7 @@ func EndUsersIndex(p Page, props EndUsersProps) templ.Component {
 					}
 				}
 			} else {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<div class=\"overflow-auto\"><table class=\"list\" id=\"end-users\"><thead><tr><th scope=\"col\">End user</th><th scope=\"col\">Accounts</th><th scope=\"col\">Statuses</th><th scope=\"col\">Events</th><th scope=\"col\">Last activity</th></tr></thead> <tbody>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 27, "<div class=\"overflow-auto\"><table class=\"list\" id=\"end-users\"><thead><tr><th scope=\"col\">End user</th><th scope=\"col\" class=\"num\">Accounts</th><th scope=\"col\">Statuses</th><th scope=\"col\" class=\"num\">Events</th><th scope=\"col\">Last activity</th></tr></thead> <tbody>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}

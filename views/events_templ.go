@@ -42,7 +42,7 @@ func EventsIndex(p Page, props EventsProps) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Events</h1><p class=\"muted\">Every webhook event Pinwheel delivered, newest first (by receive order). <a href=\"/events/rejected\">Rejected deliveries</a> are listed apart.</p><form class=\"filters\" method=\"get\" action=\"/events\" role=\"search\" aria-label=\"Filter events\"><div class=\"grid-filters\"><label>Type <input name=\"type\" list=\"event-types\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Events</h1><p class=\"muted\">Every webhook event Pinwheel delivered, newest first (by receive order). <a href=\"/events/rejected\">Rejected deliveries</a> are listed apart.</p><form class=\"filters\" method=\"get\" action=\"/events\" aria-label=\"Filter events\"><div class=\"grid-filters\"><label>Type <input name=\"type\" list=\"event-types\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
