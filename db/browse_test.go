@@ -744,3 +744,57 @@ func TestParseCursor(t *testing.T) {
 		}
 	}
 }
+
+// TestStore_TimelineLinkEvents: a launch link made for the account puts
+// its staff action (audited on the link) and the Link events its launch
+// page reported on the account's and the end user's timelines, and live.
+func TestStore_TimelineLinkEvents(t *testing.T) {
+	f := newODUFixture(t)
+	ctx := context.Background()
+	f.clk.t = f.clk.t.Add(time.Minute)
+	n := f.newLink(t, "minted")
+	if _, err := f.s.CreateLinkToken(ctx, f.op, n, f.mint("lt-1")); err != nil {
+		t.Fatal(err)
+	}
+	q := db.TimelineQuery{AccountID: f.account}
+	pg, err := f.s.Timeline(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clk.t = f.clk.t.Add(time.Minute)
+	if _, err := f.s.RecordLaunchEvent(ctx, n.LaunchID, "open", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	f.clk.t = f.clk.t.Add(time.Minute)
+	if _, err := f.s.RecordLaunchEvent(ctx, n.LaunchID, "success", []byte(`{"job": "direct_deposit_switch"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, sub := range []db.TimelineQuery{q, {EndUserID: f.endUser}} {
+		pg, err := f.s.Timeline(ctx, sub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range pg.Entries {
+			got = append(got, e.Kind+":"+e.Action+e.Event)
+		}
+		want := []string{"link:success", "link:open", "staff:link_token.minted", "webhook:account.added"}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%+v: got %v, want %v", sub, got, want)
+		}
+		if e := pg.Entries[0]; e.TokenID != n.TokenID || e.AccountID != f.account || e.Body != `{"job":"direct_deposit_switch"}` {
+			t.Errorf("link entry %+v", e)
+		}
+	}
+	live, _, err := f.s.TimelineSince(ctx, q, pg.Latest, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(live) != 2 || live[0].Action != "open" || live[1].Action != "success" {
+		t.Errorf("live link entries %+v", live)
+	}
+	kinds, err := f.s.Timeline(ctx, db.TimelineQuery{AccountID: f.account, Kinds: []string{db.KindLink}})
+	if err != nil || len(kinds.Entries) != 2 {
+		t.Errorf("kind=link: %+v %v", kinds.Entries, err)
+	}
+}

@@ -141,9 +141,6 @@ func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.
 		return views.AccountProps{}, err
 	}
 	props := views.AccountProps{Role: role(c), Revealed: revealed}
-	if st := staff(c); st != nil {
-		props.CanWrite = st.CanWrite()
-	}
 	if props.O, err = h.store.AccountOverview(ctx, id); err != nil {
 		return props, err
 	}
@@ -152,6 +149,9 @@ func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.
 	case err == nil:
 		props.Verdict = &v
 	case !errors.Is(err, db.ErrNotFound):
+		return props, err
+	}
+	if props.Tokens, _, err = h.store.ListTokens(ctx, db.TokenFilter{AccountID: id, Limit: 10}); err != nil {
 		return props, err
 	}
 	props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id))

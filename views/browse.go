@@ -165,12 +165,13 @@ type AccountProps struct {
 	O        db.AccountOverview
 	Timeline TimelineProps
 	Role     string
-	CanWrite bool
 	// Verdict is the identity verdict, nil when none was computed.
 	Verdict *db.Verdict
 	// Revealed are the PII fields revealed by this response (an audited
 	// POST); empty on a normal view.
 	Revealed map[string]bool
+	// Tokens are the account's latest On Demand Update links.
+	Tokens []db.TokenSummary
 }
 
 // EndUserProps is the end user page.
