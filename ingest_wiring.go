@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strings"
 	"sync"
@@ -87,14 +88,56 @@ func (in *ingestion) startDemo(bg context.Context, cfg config, store *db.Store, 
 		return
 	}
 	in.wg.Go(func() {
+		// The demo world skips a database that already holds events; then
+		// no demo customer records may be invented for real end users.
+		if _, err := store.Setting(bg, "demo_world"); errors.Is(err, db.ErrNotFound) {
+			if tot, err := store.Totals(bg); err == nil && tot["events"] > 0 {
+				store.SetSetting(bg, "demo_customers", "done")
+			}
+		}
 		err := demo.Run(bg, demo.Config{
 			Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: emulatorBase},
 			Version: cfg.PinwheelVersion, Log: log.With("component", "demo"),
 		})
-		if err != nil && bg.Err() == nil {
-			log.Error("demo world", "err", err)
+		if err != nil {
+			if bg.Err() == nil {
+				log.Error("demo world", "err", err)
+			}
+			return
+		}
+		if err := seedDemoCustomers(bg, store); err != nil && bg.Err() == nil {
+			log.Error("demo customers", "err", err)
 		}
 	})
+}
+
+// seedDemoCustomers gives the demo end users customer records (some
+// matching their payroll identity, some not) once their identity fetches
+// are stored, so the identity check can be tried at once. A settings row
+// makes it happen once per database: later, real end users never get
+// invented records.
+func seedDemoCustomers(ctx context.Context, store *db.Store) error {
+	if v, err := store.Setting(ctx, "demo_customers"); err == nil && v == "done" {
+		return nil
+	}
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		q, err := store.FetchQueueStats(ctx)
+		if err != nil {
+			return err
+		}
+		if q.Depth == 0 || time.Now().After(deadline) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+	if _, err := store.SeedDemoCustomers(ctx, db.Actor{Email: "demo", IP: "local"}); err != nil {
+		return err
+	}
+	return store.SetSetting(ctx, "demo_customers", "done")
 }
 
 // wait blocks until every ingestion goroutine has returned.
