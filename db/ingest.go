@@ -348,7 +348,9 @@ func (g *Ingester) shutdown() error {
 				if len(batch) == 0 && len(rejs) == 0 && g.lost.Load() == 0 {
 					return nil
 				}
-				g.commit(batch, rejs)
+				if err := g.commit(batch, rejs); err != nil && len(batch) == 0 {
+					return err // only counts were left, and the disk refuses them
+				}
 			}
 		}
 	}
@@ -372,11 +374,12 @@ func newAgg() *batchAgg {
 	}
 }
 
-// commit runs one transaction for the batch and answers its waiters.
-func (g *Ingester) commit(batch []*item, rejs []*rejection) {
+// commit runs one transaction for the batch and answers its waiters. The
+// error is the transaction's (each waiter got it too).
+func (g *Ingester) commit(batch []*item, rejs []*rejection) error {
 	lost := g.lost.Swap(0)
 	if len(batch) == 0 && len(rejs) == 0 && lost == 0 {
-		return
+		return nil
 	}
 	start := time.Now()
 	ctx := context.Background() // a commit in progress is never abandoned
@@ -428,6 +431,7 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) {
 		hooks.Queued()
 	}
 	g.restartWALIfAsked()
+	return err
 }
 
 // isSystemic reports an error that dooms the whole transaction rather than
