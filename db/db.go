@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 )
@@ -67,6 +68,10 @@ type Store struct {
 	cost int
 	path string
 	keys *keyring
+	// dummyHash is compared against for an unknown email, at the same cost
+	// as real hashes, so the response time does not reveal which emails
+	// have accounts.
+	dummyHash []byte
 }
 
 // Open opens or creates the SQLite file at path and applies the migrations.
@@ -88,7 +93,12 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	s := &Store{w: w, now: opt.Now, cost: opt.PasswordCost, path: path}
+	dummy, err := bcrypt.GenerateFromPassword([]byte("linkdesk-dummy-password"), opt.PasswordCost)
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("db: dummy hash: %w", err)
+	}
+	s := &Store{w: w, now: opt.Now, cost: opt.PasswordCost, path: path, dummyHash: dummy}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err

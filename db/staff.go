@@ -35,6 +35,9 @@ type Staff struct {
 	Active    bool
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// SessionEpoch is stored in each session cookie; bumping it (sign-out,
+	// password change) ends every session of this staff member.
+	SessionEpoch int64
 }
 
 // CanWrite reports whether the role may change state (mint tokens, run
@@ -59,13 +62,13 @@ type StaffUpdate struct {
 	Active *bool
 }
 
-const staffColumns = `id, email, name, role, active, created_at, updated_at`
+const staffColumns = `id, email, name, role, active, created_at, updated_at, session_epoch`
 
 func scanStaff(sc interface{ Scan(...any) error }) (Staff, error) {
 	var st Staff
 	var active int
 	var created, updated string
-	err := sc.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated)
+	err := sc.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &st.SessionEpoch)
 	st.Active = active == 1
 	st.CreatedAt, st.UpdatedAt = ParseTime(created), ParseTime(updated)
 	return st, err
@@ -276,7 +279,7 @@ func (s *Store) ChangePassword(ctx context.Context, a Actor, id int64, current, 
 		return fmt.Errorf("db: hash password: %w", err)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE staff SET password_hash = ?, updated_at = ? WHERE id = ?`, string(newHash), FormatTime(s.now()), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE staff SET password_hash = ?, updated_at = ?, session_epoch = session_epoch + 1 WHERE id = ?`, string(newHash), FormatTime(s.now()), id); err != nil {
 			return fmt.Errorf("db: change password %d: %w", id, err)
 		}
 		return s.appendAudit(ctx, tx, a, ActionPasswordChange, "staff", fmt.Sprint(id), nil)
@@ -303,27 +306,48 @@ func (e *ThrottledError) Error() string {
 	return "db: too many sign-in failures until " + e.RetryAt.Format(time.RFC3339)
 }
 
-// dummyHash is compared against when the email is unknown so that the
-// response time does not reveal whether an account exists.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("linkdesk-dummy-password"), bcrypt.MinCost)
+// maxEmailLen bounds what a sign-in attempt stores: a longer "email" is
+// cut, so a hostile form cannot grow the database.
+const maxEmailLen = 254
 
 // Authenticate checks an email and password. It refuses with a
 // *ThrottledError after MaxLoginFailures failures for the email or the IP
 // within LoginWindow, records failures, and audits success and failure.
+//
+// The throttle check and a provisional failure row are written in one
+// transaction on the single writer before the (slow) password comparison,
+// so concurrent guesses cannot all slip past the check; a success removes
+// its provisional row. The same transaction prunes failures older than the
+// window.
 func (s *Store) Authenticate(ctx context.Context, email, password, ip, userAgent string) (Staff, error) {
-	email = normalizeEmail(email)
+	email = truncate(normalizeEmail(email), maxEmailLen)
+	ip = truncate(ip, 64)
 	now := s.now().UTC()
-	if retry, err := s.throttled(ctx, email, ip, now); err != nil {
-		return Staff{}, err
-	} else if !retry.IsZero() {
+	var failureID int64
+	var retry time.Time
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE at <= ?`, FormatTime(now.Add(-LoginWindow))); err != nil {
+			return err
+		}
+		var err error
+		if retry, err = throttled(ctx, tx, email, ip, now); err != nil || !retry.IsZero() {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO login_failures (email, ip, at) VALUES (?, ?, ?) RETURNING id`, email, ip, FormatTime(now)).Scan(&failureID)
+	})
+	if err != nil {
+		return Staff{}, fmt.Errorf("db: authenticate: %w", err)
+	}
+	if !retry.IsZero() {
 		return Staff{}, &ThrottledError{RetryAt: retry}
 	}
+
 	var hash string
 	var st Staff
 	row := s.r.QueryRowContext(ctx, `SELECT `+staffColumns+`, password_hash FROM staff WHERE email = ?`, email)
 	var active int
 	var created, updated string
-	err := row.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &hash)
+	err = row.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &st.SessionEpoch, &hash)
 	st.Active = active == 1
 	st.CreatedAt, st.UpdatedAt = ParseTime(created), ParseTime(updated)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -333,14 +357,12 @@ func (s *Store) Authenticate(ctx context.Context, email, password, ip, userAgent
 	if err == nil {
 		ok = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil && st.Active
 	} else {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
+		// Same cost as a real comparison, so timing reveals nothing.
+		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
 	}
 	a := Actor{StaffID: st.ID, Email: email, IP: ip, UserAgent: userAgent}
 	if !ok {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO login_failures (email, ip, at) VALUES (?, ?, ?)`, email, ip, FormatTime(now)); err != nil {
-				return err
-			}
 			target := ""
 			if st.ID != 0 {
 				target = fmt.Sprint(st.ID)
@@ -353,6 +375,9 @@ func (s *Store) Authenticate(ctx context.Context, email, password, ip, userAgent
 		return Staff{}, ErrBadCredentials
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE id = ?`, failureID); err != nil {
+			return err
+		}
 		return s.appendAudit(ctx, tx, a, ActionSignIn, "staff", fmt.Sprint(st.ID), nil)
 	})
 	if err != nil {
@@ -362,14 +387,14 @@ func (s *Store) Authenticate(ctx context.Context, email, password, ip, userAgent
 }
 
 // throttled returns when sign-in may be tried again, or the zero time.
-func (s *Store) throttled(ctx context.Context, email, ip string, now time.Time) (time.Time, error) {
+func throttled(ctx context.Context, tx *sql.Tx, email, ip string, now time.Time) (time.Time, error) {
 	since := FormatTime(now.Add(-LoginWindow))
 	var retry time.Time
 	for _, q := range []struct{ col, val string }{{"email", email}, {"ip", ip}} {
 		if q.val == "" {
 			continue
 		}
-		rows, err := s.r.QueryContext(ctx, `SELECT at FROM login_failures WHERE `+q.col+` = ? AND at > ? ORDER BY at DESC LIMIT ?`, q.val, since, MaxLoginFailures)
+		rows, err := tx.QueryContext(ctx, `SELECT at FROM login_failures WHERE `+q.col+` = ? AND at > ? ORDER BY at DESC LIMIT ?`, q.val, since, MaxLoginFailures)
 		if err != nil {
 			return time.Time{}, fmt.Errorf("db: throttle: %w", err)
 		}
@@ -394,9 +419,13 @@ func (s *Store) throttled(ctx context.Context, email, ip string, now time.Time) 
 	return retry, nil
 }
 
-// SignOut audits a sign-out.
+// SignOut ends every session of the staff member (the session epoch moves
+// on, so a copied cookie stops working too) and audits it.
 func (s *Store) SignOut(ctx context.Context, a Actor) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE staff SET session_epoch = session_epoch + 1 WHERE id = ?`, a.StaffID); err != nil {
+			return err
+		}
 		return s.appendAudit(ctx, tx, a, ActionSignOut, "staff", fmt.Sprint(a.StaffID), nil)
 	})
 }

@@ -19,6 +19,8 @@ const (
 	sessionName = "linkdesk"
 	// sessionIdle is how long a session lives without a request.
 	sessionIdle = 8 * time.Hour
+	// sessionMaxAge is how long a session lives at most, however active.
+	sessionMaxAge = 24 * time.Hour
 	// staffKey is the echo context key of the signed-in *db.Staff.
 	staffKey = "staff"
 	// NonceKey is the echo context key of the response's CSP nonce.
@@ -72,12 +74,14 @@ func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		s := h.session(c)
 		id, _ := s.Values["staff_id"].(int64)
 		seen, _ := s.Values["seen"].(int64)
+		login, _ := s.Values["login"].(int64)
+		epoch, _ := s.Values["epoch"].(int64)
 		now := h.store.Now()
-		if id == 0 || now.Sub(time.Unix(seen, 0)) > sessionIdle {
+		if id == 0 || now.Sub(time.Unix(seen, 0)) > sessionIdle || now.Sub(time.Unix(login, 0)) > sessionMaxAge {
 			return h.toLogin(c)
 		}
 		st, err := h.store.StaffByID(c.Request().Context(), id)
-		if errors.Is(err, db.ErrNotFound) || err == nil && !st.Active {
+		if errors.Is(err, db.ErrNotFound) || err == nil && (!st.Active || st.SessionEpoch != epoch) {
 			s.Options.MaxAge = -1
 			s.Save(c.Request(), c.Response())
 			return h.toLogin(c)
@@ -172,7 +176,16 @@ func (h *Handler) flash(c echo.Context, kind, text string) {
 
 // safeNext keeps only local paths as a post-login destination.
 func safeNext(next string) string {
-	if next == "" || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.HasPrefix(next, "/login") {
+	if next == "" || len(next) > 2000 || strings.ContainsAny(next, "\\") || strings.HasPrefix(next, "/login") {
+		return "/"
+	}
+	for _, r := range next {
+		if r <= ' ' || r == 0x7f {
+			return "/"
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return "/"
 	}
 	return next
@@ -206,15 +219,21 @@ func (h *Handler) LoginCreate(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	// A fresh session: nothing of the anonymous one survives.
-	s, _ := h.sessions.New(c.Request(), sessionName)
-	s.Values["staff_id"] = st.ID
-	s.Values["seen"] = h.store.Now().Unix()
-	s.Values["sid"] = db.RandomHex(16)
-	if err := s.Save(c.Request(), c.Response()); err != nil {
+	if err := h.startSession(c, st); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, safeNext(f.Next))
+}
+
+// startSession replaces whatever the cookie held with a fresh session of
+// st: its id, the session epoch (sign-out and password changes bump it),
+// and the sign-in time for the absolute expiry.
+func (h *Handler) startSession(c echo.Context, st db.Staff) error {
+	s, _ := h.sessions.New(c.Request(), sessionName)
+	now := h.store.Now().Unix()
+	s.Values = map[any]any{"staff_id": st.ID, "epoch": st.SessionEpoch, "seen": now, "login": now}
+	s.IsNew = true
+	return s.Save(c.Request(), c.Response())
 }
 
 // Logout handles POST /logout.
@@ -248,6 +267,15 @@ func (h *Handler) PasswordUpdate(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	h.flash(c, "ok", "Your password was changed.")
+	// The change ended every session of this person, this one included:
+	// start a new one here, so only other devices are signed out.
+	fresh, err := h.store.StaffByID(c.Request().Context(), st.ID)
+	if err != nil {
+		return err
+	}
+	if err := h.startSession(c, fresh); err != nil {
+		return err
+	}
+	h.flash(c, "ok", "Your password was changed. Your other sessions were signed out.")
 	return c.Redirect(http.StatusSeeOther, "/")
 }

@@ -3,8 +3,11 @@ package handlers_test
 import (
 	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -279,4 +282,113 @@ func serve(s *testServer, r *http.Request) *httptestRecorder {
 	rec := newRecorder()
 	s.ServeHTTP(rec, r)
 	return rec
+}
+
+func TestSafeNext_RejectsOffsiteTargets(t *testing.T) {
+	s := newServer(t)
+	for next, want := range map[string]string{
+		"/accounts?status=active": "/accounts?status=active",
+		"/\t/evil.example/x":      "/",
+		"//evil.example":          "/",
+		"/\\evil.example":         "/",
+		"https://evil.example/":   "/",
+		"/%0a/evil.example":       "/%0a/evil.example",
+		"/ /evil.example":         "/",
+		"javascript:alert(1)":     "/",
+		"/login?next=/x":          "/",
+	} {
+		rec := s.do(t, "POST", "/login", url.Values{"email": {"operator@example.com"}, "password": {testPassword}, "next": {next}})
+		if loc := rec.Header().Get("Location"); loc != want {
+			t.Errorf("next %q: redirected to %q, want %q", next, loc, want)
+		}
+	}
+}
+
+func TestSession_EndsOnSignOutAndPasswordChange(t *testing.T) {
+	s := newServer(t)
+	copied := s.login(t, "operator@example.com")
+	current := s.login(t, "operator@example.com")
+	rec := s.do(t, "POST", "/account/password", url.Values{"current": {testPassword}, "password": {"a fresh long passphrase"}}, current)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("password change: %d", rec.Code)
+	}
+	current = updatedCookie(rec, current)
+	if rec := s.do(t, "GET", "/", nil, current); rec.Code != http.StatusOK {
+		t.Fatalf("the session that changed the password: %d, want 200", rec.Code)
+	}
+	if rec := s.do(t, "GET", "/", nil, copied); rec.Code != http.StatusSeeOther {
+		t.Fatalf("another session after a password change: %d, want 303 to login", rec.Code)
+	}
+	kept := current
+	rec = s.do(t, "POST", "/logout", url.Values{}, current)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("logout: %d", rec.Code)
+	}
+	if rec := s.do(t, "GET", "/", nil, kept); rec.Code != http.StatusSeeOther {
+		t.Fatalf("a cookie kept from before sign-out: %d, want 303 to login", rec.Code)
+	}
+}
+
+func TestSession_AbsoluteExpiry(t *testing.T) {
+	s := newServer(t)
+	c := s.login(t, "operator@example.com")
+	for i := 0; i < 5; i++ {
+		s.clock.t = s.clock.t.Add(5 * time.Hour)
+		rec := s.do(t, "GET", "/", nil, c)
+		if i < 4 && rec.Code != http.StatusOK {
+			t.Fatalf("after %dh of activity: %d", (i+1)*5, rec.Code)
+		}
+		if i == 4 && rec.Code != http.StatusSeeOther {
+			t.Fatalf("after 25h: %d, want 303 to login", rec.Code)
+		}
+		c = updatedCookie(rec, c)
+	}
+}
+
+func TestLogin_ForwardedForIsIgnoredAndThrottleHoldsUnderConcurrency(t *testing.T) {
+	s := newServer(t)
+	var wg sync.WaitGroup
+	codes := make(chan int, 30)
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"email": {"admin@example.com"}, "password": {"wrong password!!"}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", "203.0.113."+strconv.Itoa(i))
+			req.RemoteAddr = "192.0.2.10:1234"
+			rec := httptest.NewRecorder()
+			s.ServeHTTP(rec, req)
+			codes <- rec.Code
+		}(i)
+	}
+	wg.Wait()
+	close(codes)
+	n401 := 0
+	for c := range codes {
+		if c == http.StatusUnauthorized {
+			n401++
+		}
+	}
+	if n401 != db.MaxLoginFailures {
+		t.Fatalf("%d attempts were checked against the password, want exactly %d before the throttle", n401, db.MaxLoginFailures)
+	}
+	rows, _, _ := s.store.ListAudit(context.Background(), db.AuditFilter{Action: db.ActionSignInFailed})
+	for _, r := range rows {
+		if r.IP != "192.0.2.10" {
+			t.Fatalf("audit IP %q, want the socket address", r.IP)
+		}
+	}
+}
+
+func TestLogin_HugeEmailIsCut(t *testing.T) {
+	s := newServer(t)
+	long := strings.Repeat("a", 100000) + "@example.com"
+	if rec := s.do(t, "POST", "/login", url.Values{"email": {long}, "password": {"x"}}); rec.Code != http.StatusUnauthorized {
+		t.Fatalf("got %d", rec.Code)
+	}
+	rows, _, _ := s.store.ListAudit(context.Background(), db.AuditFilter{Action: db.ActionSignInFailed})
+	if len(rows) != 1 || len(rows[0].ActorEmail) > 254 || len(rows[0].Detail) > 400 {
+		t.Fatalf("stored %d rows, email %d bytes", len(rows), len(rows[0].ActorEmail))
+	}
 }
