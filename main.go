@@ -125,7 +125,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("LINKDESK_ADDR: %w", err)
 	}
 	if cfg.baseURLDefault {
-		cfg.BaseURL = "http://" + ln.Addr().String()
+		// A wildcard listen address (0.0.0.0, ::) is no address to put in
+		// links: default to loopback and say so.
+		cfg.BaseURL = loopbackURL(ln.Addr().String())
+		if host, _, _ := net.SplitHostPort(ln.Addr().String()); net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+			fmt.Fprintf(stderr, "linkdesk: listening on all interfaces; links use %s. Set LINKDESK_BASE_URL to the address people reach.\n", cfg.BaseURL)
+		}
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -165,24 +170,35 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "Linkdesk is listening on %s (Pinwheel mode: %s)\n", cfg.BaseURL, cfg.PinwheelMode)
+	var runErr error
 	if err := pw.start(bg); err != nil {
-		return err
+		runErr = err
+	} else {
+		ing.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String())+"/sandbox", log)
+		select {
+		case runErr = <-srvErr:
+		case <-ctx.Done():
+		}
 	}
-	ing.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String())+"/sandbox", log)
 
-	select {
-	case err := <-srvErr:
-		return err
-	case <-ctx.Done():
-	}
+	// One shutdown path for every exit once Serve runs: stop taking
+	// requests and let in-flight ones finish (15 s at most, then cut them),
+	// then stop background work, and only then (deferred) close the
+	// emulator and the database under nobody's feet.
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	err = srv.Shutdown(shutCtx)
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
+		srv.Close()
+	}
 	stopBG()
 	pw.wait()
 	ing.wait()
-	return err
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
 }
 
 // sessionKeys uses LINKDESK_SESSION_KEYS when set, else keys kept in the DB.
