@@ -1,6 +1,7 @@
 package db
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -189,10 +190,12 @@ func (s *Store) ListCustomers(ctx context.Context, f CustomerFilter) ([]Customer
 // audits which fields changed, and recomputes the identity verdicts of that
 // end user's accounts, all in one transaction. It reports whether the
 // record was created. Saving identical values changes nothing.
+//
+// A blank date of birth or SSN last four keeps the stored value of an
+// existing record: the edit form never carries them (staff see them only
+// through the audited Reveal), so leaving them blank must not erase them.
+// For a new record they are required as usual.
 func (s *Store) SaveCustomer(ctx context.Context, a Actor, in CustomerInput) (Customer, bool, error) {
-	if fe := ValidateCustomer(in, s.now()); fe != nil {
-		return Customer{}, false, fe
-	}
 	in = in.normalize()
 	var c Customer
 	var created bool
@@ -202,6 +205,18 @@ func (s *Store) SaveCustomer(ctx context.Context, a Actor, in CustomerInput) (Cu
 			return err
 		}
 		defer ct.close()
+		if in.DateOfBirth == "" || in.SSNLast4 == "" {
+			old, err := scanCustomer(ct.get.QueryRowContext(ctx, in.EndUserID))
+			switch {
+			case err == nil:
+				in.DateOfBirth, in.SSNLast4 = cmp.Or(in.DateOfBirth, old.DateOfBirth), cmp.Or(in.SSNLast4, old.SSNLast4)
+			case !errors.Is(err, sql.ErrNoRows):
+				return err
+			}
+		}
+		if fe := ValidateCustomer(in, s.now()); fe != nil {
+			return fe
+		}
 		var changed []string
 		c, changed, created, err = ct.upsert(ctx, in)
 		if err != nil || len(changed) == 0 {
@@ -218,7 +233,11 @@ func (s *Store) SaveCustomer(ctx context.Context, a Actor, in CustomerInput) (Cu
 		_, err = ct.recomputeVerdicts(ctx, c)
 		return err
 	})
-	if err != nil {
+	var fe FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		return Customer{}, false, fe
+	case err != nil:
 		return Customer{}, false, fmt.Errorf("db: save customer %q: %w", in.EndUserID, err)
 	}
 	return c, created, nil

@@ -94,6 +94,28 @@ func TestStore_SaveCustomer(t *testing.T) {
 	if _, err := s.CustomerByEndUserID(ctx, "u2"); !errors.Is(err, db.ErrNotFound) {
 		t.Fatalf("got %v, want ErrNotFound", err)
 	}
+
+	t.Run("blank date of birth and SSN last four keep the stored values", func(t *testing.T) {
+		c, created, err := s.SaveCustomer(ctx, admin, db.CustomerInput{EndUserID: "u1", FullName: "Ash Q. Userton", Email: "ash@example.com"})
+		if err != nil || created || c.DateOfBirth != "1990-04-29" || c.SSNLast4 != "4321" || c.FullName != "Ash Q. Userton" {
+			t.Fatalf("got %+v %v %v", c, created, err)
+		}
+		got, _ := s.CustomerByEndUserID(ctx, "u1")
+		if got.DateOfBirth != "1990-04-29" || got.SSNLast4 != "4321" {
+			t.Errorf("stored %+v", got)
+		}
+		rows, _, _ := s.ListAudit(ctx, db.AuditFilter{TargetType: "customer", TargetID: "u1"})
+		if rows[0].Detail != `{"changed":["full_name"]}` {
+			t.Errorf("audit %s, want only full_name changed", rows[0].Detail)
+		}
+		c, _, err = s.SaveCustomer(ctx, admin, db.CustomerInput{EndUserID: "u1", FullName: "Ash Q. Userton", SSNLast4: "0007"})
+		if err != nil || c.DateOfBirth != "1990-04-29" || c.SSNLast4 != "0007" {
+			t.Errorf("one field kept, one changed: %+v %v", c, err)
+		}
+		if _, _, err := s.SaveCustomer(ctx, admin, db.CustomerInput{EndUserID: "u3", FullName: "New"}); !errors.As(err, &fe) || fe["date_of_birth"] == "" || fe["ssn_last4"] == "" {
+			t.Errorf("a new record without them: got %v", err)
+		}
+	})
 }
 
 func TestStore_ListCustomers(t *testing.T) {

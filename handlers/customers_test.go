@@ -181,11 +181,20 @@ func TestCustomers_ShowAndEdit(t *testing.T) {
 	t.Run("admins edit; errors keep the input", func(t *testing.T) {
 		page := s.do(t, "GET", "/customers/u1", nil, admin)
 		admin = updatedCookie(page, admin)
-		if !strings.Contains(page.Body.String(), `value="1990-04-28"`) {
-			t.Fatal("the admin's form lacks the values")
+		body := page.Body.String()
+		if !strings.Contains(body, `value="Ash Userton"`) {
+			t.Fatal("the admin's form lacks the name")
+		}
+		if strings.Contains(body, "1990-04-28") || strings.Contains(body, "1234") {
+			t.Fatal("the admin's form shows the date of birth or SSN last four without a Reveal")
+		}
+		for _, w := range []string{`placeholder="••••-••-28 (leave blank to keep)"`, `placeholder="••34 (leave blank to keep)"`} {
+			if !strings.Contains(body, w) {
+				t.Errorf("the form lacks %s", w)
+			}
 		}
 		rec := s.do(t, "POST", "/customers/u1", url.Values{"full_name": {"Ash Userton"}, "date_of_birth": {"2999-01-01"}, "ssn_last4": {"12"}, "email": {"a@"}}, admin)
-		body := rec.Body.String()
+		body = rec.Body.String()
 		if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(body, "must be in the past") || !strings.Contains(body, "leading zeros") || !strings.Contains(body, `value="2999-01-01"`) {
 			t.Fatalf("got %d, want 422 with messages and input", rec.Code)
 		}
@@ -200,6 +209,16 @@ func TestCustomers_ShowAndEdit(t *testing.T) {
 		rows, _, _ := s.store.ListAudit(ctx, db.AuditFilter{Action: db.ActionCustomerUpdated, TargetID: "u1"})
 		if len(rows) != 1 || rows[0].Detail != `{"changed":["ssn_last4"]}` {
 			t.Fatalf("audit %+v", rows)
+		}
+
+		// Blank keeps the stored date of birth and SSN last four.
+		rec = s.do(t, "POST", "/customers/u1", url.Values{"full_name": {"Ash Q. Userton"}, "date_of_birth": {""}, "ssn_last4": {""}}, admin)
+		if rec.Code != http.StatusSeeOther {
+			t.Fatalf("save with blanks: got %d %s", rec.Code, rec.Body.String())
+		}
+		admin = updatedCookie(rec, admin)
+		if cu, _ := s.store.CustomerByEndUserID(ctx, "u1"); cu.FullName != "Ash Q. Userton" || cu.DateOfBirth != "1990-04-28" || cu.SSNLast4 != "9999" {
+			t.Fatalf("after a save with blanks: %+v", cu)
 		}
 	})
 	t.Run("an unknown end user offers a create form", func(t *testing.T) {
