@@ -273,7 +273,7 @@ func (s *Store) CreateCustomerImport(ctx context.Context, a Actor, filename stri
 		return CustomerImport{}, err
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM customer_imports WHERE expires_at <= ?`, FormatTime(now)); err != nil {
+		if err := purgeImports(ctx, tx, now); err != nil {
 			return err
 		}
 		var by any
@@ -314,9 +314,38 @@ func scanCustomerImport(sc interface{ Scan(...any) error }) (CustomerImport, err
 	return ci, nil
 }
 
+// purgeImports deletes the uploads past their expiry: a pending upload
+// holds full dates of birth and SSN last fours, kept no longer than it can
+// be confirmed.
+func purgeImports(ctx context.Context, tx *sql.Tx, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `DELETE FROM customer_imports WHERE expires_at <= ?`, FormatTime(now))
+	return err
+}
+
+// PurgeExpiredCustomerImports deletes expired uploads now. It asks the read
+// pool first, so that it takes the writer only when there is something to
+// delete; every read and write of uploads calls it.
+func (s *Store) PurgeExpiredCustomerImports(ctx context.Context) error {
+	now := s.now().UTC()
+	var expired bool
+	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customer_imports WHERE expires_at <= ?)`, FormatTime(now)).Scan(&expired); err != nil {
+		return fmt.Errorf("db: purge customer imports: %w", err)
+	}
+	if !expired {
+		return nil
+	}
+	if err := s.tx(ctx, func(tx *sql.Tx) error { return purgeImports(ctx, tx, now) }); err != nil {
+		return fmt.Errorf("db: purge customer imports: %w", err)
+	}
+	return nil
+}
+
 // CustomerImportByID returns an upload that has not expired, or
-// ErrNotFound.
+// ErrNotFound. Expired uploads are deleted on the way.
 func (s *Store) CustomerImportByID(ctx context.Context, id string) (CustomerImport, error) {
+	if err := s.PurgeExpiredCustomerImports(ctx); err != nil {
+		return CustomerImport{}, err
+	}
 	ci, err := scanCustomerImport(s.r.QueryRowContext(ctx, `SELECT `+customerImportColumns+` FROM customer_imports WHERE id = ? AND expires_at > ?`,
 		id, FormatTime(s.now())))
 	if err != nil {
@@ -329,11 +358,17 @@ func (s *Store) CustomerImportByID(ctx context.Context, id string) (CustomerImpo
 // end_user_id, recomputes the identity verdicts of the customers it
 // changed, and writes one audit row with the counts, all in one
 // transaction: either every good row lands or none does. The upload's good
-// rows are then dropped; its report stays until it expires.
+// rows (full dates of birth and SSN last fours) are dropped in the same
+// transaction; its counts and report of bad rows (line numbers, end user
+// IDs and our messages, no values) stay until it expires. Expired uploads
+// are deleted on the way.
 func (s *Store) ConfirmCustomerImport(ctx context.Context, a Actor, id string) (CustomerImport, error) {
 	var ci CustomerImport
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		now := s.now().UTC()
+		if err := purgeImports(ctx, tx, now); err != nil {
+			return err
+		}
 		var err error
 		ci, err = scanCustomerImport(tx.QueryRowContext(ctx, `SELECT `+customerImportColumns+` FROM customer_imports WHERE id = ? AND expires_at > ?`,
 			id, FormatTime(now)))

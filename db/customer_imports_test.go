@@ -2,6 +2,7 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"reflect"
@@ -146,6 +147,16 @@ func TestStore_CustomerImport(t *testing.T) {
 		if _, err := s.ConfirmCustomerImport(ctx, admin, ci.ID); !errors.Is(err, db.ErrImportConfirmed) {
 			t.Fatalf("second confirm: got %v", err)
 		}
+		// The stored upload keeps counts and the bad-row report, no values.
+		stored, bad, ok := storedImport(t, s, ci.ID)
+		if !ok || stored != "[]" {
+			t.Errorf("rows after confirm: %q", stored)
+		}
+		for _, v := range []string{"1990-04-28", "1234", "1985-01-02", "0042", "not a date"} {
+			if strings.Contains(stored+bad, v) {
+				t.Errorf("the confirmed upload still holds %q: %s %s", v, stored, bad)
+			}
+		}
 	})
 	t.Run("re-import updates", func(t *testing.T) {
 		csv2 := "end_user_id,full_name,date_of_birth,ssn_last4,email\n" +
@@ -180,6 +191,19 @@ func TestStore_CustomerImport(t *testing.T) {
 			t.Fatalf("confirm: got %v, want ErrNotFound", err)
 		}
 	})
+	t.Run("expired uploads are deleted by any read", func(t *testing.T) {
+		ci, err := s.CreateCustomerImport(ctx, admin, "late.csv", strings.NewReader(csv1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.t = clk.t.Add(db.ImportTTL + time.Second)
+		if _, err := s.CustomerImportByID(ctx, "0123456789abcdef0123456789abcdef"); !errors.Is(err, db.ErrNotFound) {
+			t.Fatalf("got %v, want ErrNotFound", err)
+		}
+		if _, _, ok := storedImport(t, s, ci.ID); ok {
+			t.Error("an expired upload with full rows is still stored after a read")
+		}
+	})
 	t.Run("nothing to import", func(t *testing.T) {
 		ci, err := s.CreateCustomerImport(ctx, admin, "bad.csv", strings.NewReader("end_user_id,full_name,date_of_birth,ssn_last4\nu9,,x,1\n"))
 		if err != nil {
@@ -189,6 +213,25 @@ func TestStore_CustomerImport(t *testing.T) {
 			t.Fatalf("got %v", err)
 		}
 	})
+}
+
+// storedImport reads an upload's stored rows and bad_rows as they are on
+// disk; ok is false when the upload is gone.
+func storedImport(t *testing.T, s *db.Store, id string) (rows, bad string, ok bool) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", "file:"+s.Path()+"?_pragma=query_only(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	err = raw.QueryRow(`SELECT rows, bad_rows FROM customer_imports WHERE id = ?`, id).Scan(&rows, &bad)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return "", "", false
+	case err != nil:
+		t.Fatal(err)
+	}
+	return rows, bad, true
 }
 
 // TestStore_CustomerImportLarge imports many rows in one transaction. It
