@@ -251,7 +251,11 @@ func oduContext(props views.ODUProps) db.ODUContext {
 // pre-flight panel. ?job= preselects jobs (the identity check links here
 // with job=identity).
 func (h *Handler) ODUNew(c echo.Context) error {
-	props, err := h.oduProps(c.Request().Context(), c.Param("account_id"))
+	id, err := idParam(c, "account_id")
+	if err != nil {
+		return err
+	}
+	props, err := h.oduProps(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -277,7 +281,11 @@ func oduForm(c echo.Context) views.ODUForm {
 // the input kept and leaves no token behind.
 func (h *Handler) ODUCreate(c echo.Context) error {
 	ctx := c.Request().Context()
-	props, err := h.oduProps(ctx, c.Param("account_id"))
+	id, err := idParam(c, "account_id")
+	if err != nil {
+		return err
+	}
+	props, err := h.oduProps(ctx, id)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"linkdesk/handlers"
 	"linkdesk/pinwheel"
 	"linkdesk/pinwheel/sandbox"
+	"linkdesk/views"
 	"linkdesk/web"
 )
 
@@ -928,5 +929,44 @@ func TestTokens_Pagination(t *testing.T) {
 	rec = s.do(t, "GET", next[1], nil, cookie)
 	if n := strings.Count(rec.Body.String(), `id="token-`); n != 5 || strings.Contains(rec.Body.String(), "Older tokens") {
 		t.Errorf("second page: %d rows", n)
+	}
+}
+
+// TestODU_AccountIDNeedingEscapes: an account ID with a slash, a space and
+// a percent sign reaches the mint form, the mint and the tokens list intact.
+func TestODU_AccountIDNeedingEscapes(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	const id = "acct/1 50%"
+	ingestBodies(t, s.store, accountAddedJSON("odd-added", id, "odd_end_user", true, "active"))
+	if _, err := s.store.CachePlatform(ctx, db.PlatformCaps{ID: "5965580e-380f-4b86-8a8a-7278c77f73cb", Name: "Workday", SupportedJobs: db.ODUJobs}); err != nil {
+		t.Fatal(err)
+	}
+	op := s.login(t, "operator@example.com")
+
+	path := views.ODUPath(id)
+	if path != "/accounts/acct%2F1%2050%25/update" {
+		t.Fatalf("ODUPath = %q", path)
+	}
+	rec := s.do(t, "GET", path, nil, op)
+	op = updatedCookie(rec, op)
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `action="`+path+`"`) {
+		t.Fatalf("form: got %d %s", rec.Code, rec.Body.String())
+	}
+	rec = s.do(t, "POST", path, url.Values{"jobs": {"identity"}, "reason": {"refresh"}, "mode": {"mint_on_open"}}, op)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("create: got %d %s", rec.Code, rec.Body.String())
+	}
+	op = updatedCookie(rec, op)
+	list, _, err := s.store.ListTokens(ctx, db.TokenFilter{AccountID: id})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("tokens of %q: %d %v", id, len(list), err)
+	}
+	body := s.do(t, "GET", views.AccountPath(id), nil, op).Body.String()
+	if !strings.Contains(body, `href="/tokens?account=acct%2F1+50%25"`) || !strings.Contains(body, `href="`+path+`"`) {
+		t.Errorf("account page links are not escaped: %s", body)
+	}
+	if rec := s.do(t, "GET", views.AccountTokensPath(id), nil, op); !strings.Contains(rec.Body.String(), "token-"+list[0].TokenID) {
+		t.Errorf("the account's tokens list lacks its token")
 	}
 }

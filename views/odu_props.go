@@ -2,6 +2,7 @@ package views
 
 import (
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -83,8 +84,14 @@ func ODUJobs() []string { return db.ODUJobs }
 // TokenPath is the page of one token.
 func TokenPath(tokenID string) string { return "/tokens/" + tokenID }
 
-// ODUPath is the mint form of an account.
-func ODUPath(accountID string) string { return "/accounts/" + accountID + "/update" }
+// ODUPath is the mint form of an account, the account ID escaped as a path
+// segment (the handler unescapes it).
+func ODUPath(accountID string) string { return AccountPath(accountID) + "/update" }
+
+// AccountTokensPath is the /tokens list filtered to one account.
+func AccountTokensPath(accountID string) string {
+	return "/tokens?" + url.Values{"account": {accountID}}.Encode()
+}
 
 // Dollars formats cents as "$150.00".
 func Dollars(cents int64) string { return Cents(cents) }

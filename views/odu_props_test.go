@@ -71,3 +71,15 @@ func TestAccountTokens(t *testing.T) {
 		}
 	}
 }
+
+func TestODUPaths_Escape(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{views.ODUPath("acct/1 50%"), "/accounts/acct%2F1%2050%25/update"},
+		{views.ODUPath(".."), "/accounts/%2E./update"},
+		{views.AccountTokensPath("a&b=c d#"), "/tokens?account=a%26b%3Dc+d%23"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("got %q, want %q", tc.got, tc.want)
+		}
+	}
+}
