@@ -54,8 +54,11 @@ const (
 	ActionLinkTokenCreated      = "link_token.created"
 	ActionLinkTokenMintedOnOpen = "link_token.minted_on_open"
 	ActionLinkTokenMintFailed   = "link_token.mint_failed"
-	ActionLinkTokenRevoked      = "link_token.revoked"
-	ActionIdentityOverride      = "link_token.identity_override"
+	// ActionLinkTokenMintUnrecorded: Pinwheel minted a token but Linkdesk
+	// could not store it, so a live token exists that no link shows.
+	ActionLinkTokenMintUnrecorded = "link_token.mint_unrecorded"
+	ActionLinkTokenRevoked        = "link_token.revoked"
+	ActionIdentityOverride        = "link_token.identity_override"
 )
 
 // Launch event names Linkdesk itself records; the events endpoint refuses
@@ -624,6 +627,44 @@ func (s *Store) RecordMintFailure(ctx context.Context, a Actor, f MintFailure) e
 	})
 	if err != nil {
 		return fmt.Errorf("db: record mint failure: %w", err)
+	}
+	return nil
+}
+
+// UnrecordedMint is a token Pinwheel minted that Linkdesk then failed to
+// store (the token itself is never kept).
+type UnrecordedMint struct {
+	AccountID string
+	Jobs      []string
+	Mode      string
+	Reason    string
+	// TokenID is our link the token was for: a mint-on-open link, or the id
+	// a new link would have had (it was not stored).
+	TokenID     string
+	LinkTokenID string
+	ExpiresAt   time.Time
+	APIVersion  string
+}
+
+// RecordUnrecordedMint audits a token Pinwheel minted that could not be
+// stored, so that auditors can still find the live token by its
+// link_token_id (webhooks will name it). The target is the link when it
+// exists (mint-on-open), else the account.
+func (s *Store) RecordUnrecordedMint(ctx context.Context, a Actor, u UnrecordedMint) error {
+	detail := map[string]any{"account_id": u.AccountID, "jobs": u.Jobs, "mode": u.Mode, "token_id": u.TokenID,
+		"link_token_id": u.LinkTokenID, "token_expires_at": FormatTime(u.ExpiresAt), "api_version": u.APIVersion}
+	if u.Reason != "" {
+		detail["reason"] = u.Reason
+	}
+	targetType, target := "account", u.AccountID
+	if u.Mode == ModeMintOnOpen {
+		targetType, target = "link_token", u.TokenID
+	}
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		return s.appendAudit(ctx, tx, a, ActionLinkTokenMintUnrecorded, targetType, target, detail)
+	})
+	if err != nil {
+		return fmt.Errorf("db: record unrecorded mint %s: %w", u.LinkTokenID, err)
 	}
 	return nil
 }

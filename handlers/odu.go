@@ -315,8 +315,11 @@ func (h *Handler) ODUCreate(c echo.Context) error {
 	case err != nil:
 		return err
 	}
-	if _, err := h.store.CreateLinkToken(ctx, actor(c), n, &m); err != nil {
-		return err
+	// Pinwheel minted a live token: store it even if the browser hangs up.
+	sctx := context.WithoutCancel(ctx)
+	if _, err := h.store.CreateLinkToken(sctx, actor(c), n, &m); err != nil {
+		return h.mintUnrecorded(sctx, actor(c), db.UnrecordedMint{AccountID: n.AccountID, Jobs: n.Jobs, Mode: n.Mode, Reason: n.Reason,
+			TokenID: n.TokenID, LinkTokenID: m.LinkTokenID, ExpiresAt: m.ExpiresAt, APIVersion: m.APIVersion}, err)
 	}
 	h.flash(c, "ok", "Token minted. Open the launch link on the user's device or send it to them.")
 	return c.Redirect(http.StatusSeeOther, views.TokenPath(n.TokenID))
@@ -341,6 +344,26 @@ func (h *Handler) mint(ctx context.Context, c echo.Context, n db.NewLinkToken, o
 		return db.MintResult{}, &upstreamError{err}
 	}
 	return db.MintResult{LinkTokenID: res.ID, Token: res.Token, ExpiresAt: res.Expires.Time, APIVersion: h.cfg.PinwheelVersion}, nil
+}
+
+// mintUnrecorded handles a token Pinwheel minted that could not be stored
+// (cause): it audits link_token.mint_unrecorded with Pinwheel's
+// link_token_id, best effort (the database that just failed may fail
+// again), and returns a 500 that tells the person a token may exist at
+// Pinwheel. Both failures are logged by the error handler.
+func (h *Handler) mintUnrecorded(ctx context.Context, a db.Actor, u db.UnrecordedMint, cause error) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	aerr := h.store.RecordUnrecordedMint(actx, a, u)
+	return &echo.HTTPError{Code: http.StatusInternalServerError, Message: msgMintUnrecorded(u.LinkTokenID), Internal: errors.Join(cause, aerr)}
+}
+
+// msgMintUnrecorded is what staff read when a minted token could not be
+// stored.
+func msgMintUnrecorded(linkTokenID string) string {
+	return "Pinwheel minted a Link token (link_token_id " + linkTokenID + "), but Linkdesk could not save it, so no link shows it. " +
+		"The token may still exist at Pinwheel until it expires, within an hour; webhooks about it will name that link_token_id. " +
+		"Try again in a minute, and tell an admin if this repeats."
 }
 
 // upstreamError marks a failure of Pinwheel (as opposed to ours).

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -499,6 +500,61 @@ func TestODU_UpstreamFailures(t *testing.T) {
 			t.Errorf("a refused mint left %d tokens", len(list))
 		}
 	})
+}
+
+// failInserts makes every INSERT into table fail (as a full disk or a
+// broken database would) until the returned function is called.
+func failInserts(t *testing.T, store *db.Store, table string) func() {
+	t.Helper()
+	raw, err := sql.Open("sqlite", store.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "test_fail_" + table
+	if _, err := raw.Exec(`CREATE TRIGGER ` + name + ` BEFORE INSERT ON ` + table + ` BEGIN SELECT RAISE(ABORT, 'test: insert refused'); END`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := raw.Exec(`DROP TRIGGER ` + name); err != nil {
+			t.Error(err)
+		}
+		raw.Close()
+	}
+}
+
+func TestODU_MintNotStored(t *testing.T) {
+	s := newServerWithEmulator(t, emuOptions{})
+	account := s.connectAccount(t, "eu-unrecorded", "user_good")
+	op := s.login(t, "operator@example.com")
+	ctx := context.Background()
+
+	restore := failInserts(t, s.store, "link_tokens")
+	before := len(s.linkTokenRequests())
+	rec := s.mintForm(t, op, account, url.Values{"jobs": {"identity"}, "reason": {"refresh identity"}, "mode": {"mint"}})
+	restore()
+	body := rec.Body.String()
+	if len(s.linkTokenRequests()) != before+1 {
+		t.Fatal("the mint never reached Pinwheel")
+	}
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(body, "may still exist at Pinwheel") || !strings.Contains(body, "Reference:") {
+		t.Fatalf("got %d, want 500 saying a token may exist: %s", rec.Code, body)
+	}
+	rows, _, err := s.store.ListAudit(ctx, db.AuditFilter{Action: db.ActionLinkTokenMintUnrecorded})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("mint_unrecorded audit rows: %d %v", len(rows), err)
+	}
+	var d map[string]any
+	json.Unmarshal([]byte(rows[0].Detail), &d)
+	ltid, _ := d["link_token_id"].(string)
+	if ltid == "" || d["account_id"] != account || rows[0].TargetID != account || !strings.Contains(body, ltid) {
+		t.Errorf("audit detail %s, page names %q", rows[0].Detail, ltid)
+	}
+	if strings.Contains(rows[0].Detail, "eyJ") {
+		t.Error("the audit row holds the token itself")
+	}
+	if list, _, _ := s.store.ListTokens(ctx, db.TokenFilter{}); len(list) != 0 {
+		t.Errorf("%d tokens stored", len(list))
+	}
 }
 
 func TestODU_PreflightBlocksAndWarns(t *testing.T) {
