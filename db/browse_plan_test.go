@@ -9,12 +9,13 @@ import (
 	"time"
 )
 
-// SetDriveMax changes the end-user plan threshold for a test and returns
-// the function that restores it.
-func SetDriveMax(n int64) (restore func()) {
-	old := driveMax
-	driveMax = n
-	return func() { driveMax = old }
+// SetDriveFactor changes the end-user plan threshold for a test and
+// returns the function that restores it: -1 always walks, 1<<40 always
+// starts from the accounts.
+func SetDriveFactor(n int64) (restore func()) {
+	old := driveFactor
+	driveFactor = n
+	return func() { driveFactor = old }
 }
 
 // explain returns the EXPLAIN QUERY PLAN lines of a query.
@@ -144,7 +145,7 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 	}
 	for _, c := range endUsers {
 		t.Run("end users/"+c.name, func(t *testing.T) {
-			defer SetDriveMax(c.drive)()
+			defer SetDriveFactor(c.drive)()
 			c.q.Limit = 50
 			err := s.rtx(ctx, func(tx *sql.Tx) error {
 				query, args, err := s.endUserSQL(ctx, tx, c.q)
@@ -162,7 +163,7 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 	// The drive plan starts from the matching accounts and sorts the few
 	// users they name (a sort, but of users, never events).
 	t.Run("end users/status, drive", func(t *testing.T) {
-		defer SetDriveMax(1 << 40)()
+		defer SetDriveFactor(1 << 40)()
 		err := s.rtx(ctx, func(tx *sql.Tx) error {
 			query, args, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: 50})
 			if err != nil {

@@ -275,7 +275,7 @@ func TestStore_ListEndUsers(t *testing.T) {
 	}{{"walk", -1}, {"drive", 1 << 40}} {
 		for _, c := range cases {
 			t.Run(plan.name+"/"+c.name, func(t *testing.T) {
-				defer db.SetDriveMax(plan.drive)()
+				defer db.SetDriveFactor(plan.drive)()
 				// Page one row at a time: the cursor must work in both plans.
 				var got []string
 				var cur db.Cursor

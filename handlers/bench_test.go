@@ -234,6 +234,7 @@ func BenchmarkBrowse(b *testing.B) {
 		{"end-user", "/end-users/" + p(ev.EndUserID)},
 		{"timeline5000/page1", "/accounts/" + benchAccount},
 		{"timeline5000/page2", "/accounts/" + benchAccount + "?before=" + p(tlPage.Next.String())},
+		{"timeline5000/live-poll", "/accounts/" + benchAccount + "/live?after=" + p(tlPage.Latest.String())},
 		{"search/account_id", "/search?q=" + p(ev.AccountID)},
 		{"search/end_user_id", "/search?q=" + p(ev.EndUserID)},
 		{"search/event_id", "/search?q=" + p(ev.EventID)},
