@@ -48,6 +48,8 @@ const (
 	LaunchExpired = "expired"
 	LaunchUsed    = "used"
 	LaunchRevoked = "revoked"
+	// LaunchClosed: Linkdesk closed the link itself (LinkToken.ClosedReason).
+	LaunchClosed = "closed"
 )
 
 // WebhookFact is one webhook event about one of a link's Pinwheel tokens.
@@ -97,7 +99,8 @@ type Lifecycle struct {
 	// the jobs succeeded or are pending at Pinwheel. Pinwheel tokens are
 	// single-use, and a link that did its job is not opened again.
 	Used bool
-	// Launch is LaunchLive, LaunchUsed, LaunchExpired or LaunchRevoked.
+	// Launch is LaunchLive, LaunchUsed, LaunchExpired, LaunchRevoked or
+	// LaunchClosed.
 	Launch string
 }
 
@@ -248,6 +251,10 @@ func ComputeLifecycle(t LinkToken, events []LaunchEvent, hooks []WebhookFact, no
 		steps = append(steps, LifecycleStep{Stage: lc.Outcome, At: outcomeAt, Detail: outcomeDetail})
 	case t.Revoked():
 		lc.State = StageRevoked
+	case t.Closed():
+		// Closed by Linkdesk: it can no longer be used, like an expired link.
+		lc.State = StageExpired
+		steps = append(steps, LifecycleStep{Stage: StageExpired, At: t.ClosedAt, Detail: closedDetail(t.ClosedReason)})
 	case exited:
 		lc.State = StageExited
 		steps = append(steps, LifecycleStep{Stage: StageExited, At: lastExit, Detail: "the user closed Link before finishing"})
@@ -272,12 +279,25 @@ func ComputeLifecycle(t LinkToken, events []LaunchEvent, hooks []WebhookFact, no
 		lc.Launch = LaunchRevoked
 	case lc.Used:
 		lc.Launch = LaunchUsed
+	case t.Closed():
+		lc.Launch = LaunchClosed
 	case expired:
 		lc.Launch = LaunchExpired
 	default:
 		lc.Launch = LaunchLive
 	}
 	return lc
+}
+
+// closedDetail says why Linkdesk closed a link.
+func closedDetail(reason string) string {
+	switch reason {
+	case ClosedTargetArchived:
+		return "closed: its deposit account was archived, so it cannot mint a token"
+	case ClosedMintBudget:
+		return "closed: it made " + strconv.Itoa(MaxMintsPerLink) + " mint attempts, the most one link may"
+	}
+	return "closed: " + reason
 }
 
 // lastStage is the furthest non-terminal stage reached.

@@ -30,7 +30,8 @@ import (
 // that token (an hour). A 'mint_on_open' link has no token until the end
 // user opens it; it lives for the configured link lifetime (7 days by
 // default) and mints a fresh token whenever the last one has expired or was
-// consumed. Every Pinwheel token is a link_token_mints row, so webhooks
+// consumed, one at a time and at most MaxMintsPerLink times (ClaimMint).
+// Every Pinwheel token is a link_token_mints row, so webhooks
 // (which name Pinwheel's link_token_id) join to the link for its whole
 // history.
 
@@ -58,7 +59,10 @@ const (
 	// could not store it, so a live token exists that no link shows.
 	ActionLinkTokenMintUnrecorded = "link_token.mint_unrecorded"
 	ActionLinkTokenRevoked        = "link_token.revoked"
-	ActionIdentityOverride        = "link_token.identity_override"
+	// ActionLinkTokenClosed: Linkdesk closed a mint-on-open link itself
+	// (ClosedTargetArchived, ClosedMintBudget); audited once per link.
+	ActionLinkTokenClosed  = "link_token.closed"
+	ActionIdentityOverride = "link_token.identity_override"
 )
 
 // Launch event names Linkdesk itself records; the events endpoint refuses
@@ -92,6 +96,37 @@ const (
 	// while it has at least this long to live, so a user never starts a
 	// session on a token about to die.
 	MintReuseMargin = 10 * time.Minute
+)
+
+// Limits of minting on open. The launch page is public and its events are
+// reported by the browser, unauthenticated, so nothing it sends may cost
+// more than these.
+const (
+	// MaxMintsPerLink bounds the Pinwheel calls one mint-on-open link may
+	// make (failed ones included); the claim that would exceed it closes the
+	// link instead (ClosedMintBudget).
+	MaxMintsPerLink = 10
+	// MinRemintAge: a token Link reported ended (an error after opening
+	// with it) is replaced only once it is this old, unless it is about to
+	// expire, so that reported events pace re-mints at one per MinRemintAge
+	// at most.
+	MinRemintAge = 2 * time.Minute
+	// MintLease is how long a claim to mint holds the link: longer than the
+	// Pinwheel call plus storing its answer; a lease left by a crashed
+	// process runs out after it.
+	MintLease = 30 * time.Second
+	// MintRetryDelay is how long a link waits after a failed mint before
+	// trying again, so a Pinwheel outage is not hammered by refreshes.
+	MintRetryDelay = 30 * time.Second
+)
+
+// Reasons Linkdesk closes a mint-on-open link itself (LinkToken.ClosedReason).
+const (
+	// ClosedTargetArchived: the link's deposit account was archived, so its
+	// deposit switch can no longer be minted.
+	ClosedTargetArchived = "deposit_account_archived"
+	// ClosedMintBudget: the link made MaxMintsPerLink mint attempts.
+	ClosedMintBudget = "mint_budget"
 )
 
 // purposeLinkToken is the authenticated data of encrypted Link tokens.
@@ -177,6 +212,12 @@ type LinkToken struct {
 	LinkExpiresAt    time.Time
 	RevokedAt        time.Time // zero unless revoked
 	RevokedBy        int64
+	// ClosedAt and ClosedReason: Linkdesk closed the link itself (zero and
+	// "" unless it did); see ClosedTargetArchived and ClosedMintBudget.
+	ClosedAt     time.Time
+	ClosedReason string
+	// MintAttempts counts the mint-on-open attempts (calls to Pinwheel).
+	MintAttempts int
 
 	// LinkTokenID and TokenExpiresAt describe the latest mint ("" and zero
 	// before the first); FirstMintedAt the first; Mints counts them.
@@ -188,6 +229,9 @@ type LinkToken struct {
 
 // Revoked reports whether staff revoked the link.
 func (t LinkToken) Revoked() bool { return !t.RevokedAt.IsZero() }
+
+// Closed reports whether Linkdesk closed the link itself.
+func (t LinkToken) Closed() bool { return !t.ClosedAt.IsZero() }
 
 // HasJob reports whether the link requests job.
 func (t LinkToken) HasJob(job string) bool { return slices.Contains(t.Jobs, job) }
@@ -606,7 +650,9 @@ type MintFailure struct {
 	TokenID string
 }
 
-// RecordMintFailure audits a failed mint attempt; no token is stored.
+// RecordMintFailure audits a failed mint attempt; no token is stored. For
+// a mint-on-open link (f.TokenID set) it also releases the link's mint
+// claim and holds off the next attempt for MintRetryDelay.
 func (s *Store) RecordMintFailure(ctx context.Context, a Actor, f MintFailure) error {
 	detail := map[string]any{"account_id": f.AccountID, "jobs": f.Jobs, "mode": f.Mode, "kind": f.Kind}
 	for k, v := range map[string]string{"reason": f.Reason, "type": f.Type, "code": f.Code, "request_id": f.RequestID} {
@@ -623,6 +669,13 @@ func (s *Store) RecordMintFailure(ctx context.Context, a Actor, f MintFailure) e
 		targetType = "link_token"
 	}
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if f.TokenID != "" {
+			_, err := tx.ExecContext(ctx, `UPDATE link_tokens SET mint_lease_until = NULL, mint_not_before = ? WHERE token_id = ?`,
+				FormatTime(s.now().UTC().Add(MintRetryDelay)), f.TokenID)
+			if err != nil {
+				return err
+			}
+		}
 		return s.appendAudit(ctx, tx, a, ActionLinkTokenMintFailed, targetType, target, detail)
 	})
 	if err != nil {
@@ -670,7 +723,8 @@ func (s *Store) RecordUnrecordedMint(ctx context.Context, a Actor, u UnrecordedM
 }
 
 // AddMint stores a token minted when the end user opened a mint_on_open
-// link, audited with the (anonymous) actor of the launch page.
+// link, audited with the (anonymous) actor of the launch page, and releases
+// the link's mint claim (ClaimMint).
 func (s *Store) AddMint(ctx context.Context, a Actor, tokenID string, m MintResult) error {
 	now := s.now().UTC()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
@@ -683,6 +737,9 @@ func (s *Store) AddMint(ctx context.Context, a Actor, tokenID string, m MintResu
 			return notFound(err)
 		}
 		if err := s.insertMint(ctx, tx, ref, m, 0, now); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE link_tokens SET mint_lease_until = NULL, mint_not_before = NULL WHERE id = ?`, ref); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, a, ActionLinkTokenMintedOnOpen, "link_token", tokenID, map[string]any{
@@ -736,24 +793,25 @@ const linkTokenSelect = `SELECT t.id, t.token_id, t.launch_id, t.mode, t.account
 	t.created_by, COALESCE(st.name, ''), t.created_at, t.link_expires_at, COALESCE(t.revoked_at, ''), COALESCE(t.revoked_by, 0),
 	COALESCE(m.link_token_id, ''), COALESCE(m.expires_at, ''),
 	COALESCE((SELECT MIN(minted_at) FROM link_token_mints WHERE link_ref = t.id), ''),
-	(SELECT COUNT(*) FROM link_token_mints WHERE link_ref = t.id)
+	(SELECT COUNT(*) FROM link_token_mints WHERE link_ref = t.id),
+	COALESCE(t.closed_at, ''), COALESCE(t.closed_reason, ''), t.mint_attempts
 	FROM link_tokens t
 	LEFT JOIN staff st ON st.id = t.created_by
 	LEFT JOIN link_token_mints m ON m.id = (SELECT MAX(id) FROM link_token_mints WHERE link_ref = t.id)`
 
 func scanLinkToken(sc interface{ Scan(...any) error }) (LinkToken, error) {
 	var t LinkToken
-	var jobs, alloc, tags, created, expires, revoked, tokExp, firstMint string
+	var jobs, alloc, tags, created, expires, revoked, tokExp, firstMint, closed string
 	var skip int
 	err := sc.Scan(&t.ID, &t.TokenID, &t.LaunchID, &t.Mode, &t.AccountID, &t.EndUserID, &t.PlatformID, &jobs,
 		&alloc, &t.Language, &skip, &t.Reason, &t.IdentityOverride, &t.APIVersion, &tags,
 		&t.CreatedBy, &t.CreatedByName, &created, &expires, &revoked, &t.RevokedBy,
-		&t.LinkTokenID, &tokExp, &firstMint, &t.Mints)
+		&t.LinkTokenID, &tokExp, &firstMint, &t.Mints, &closed, &t.ClosedReason, &t.MintAttempts)
 	if err != nil {
 		return t, err
 	}
 	t.SkipIntro = skip == 1
-	t.CreatedAt, t.LinkExpiresAt, t.RevokedAt = ParseTime(created), ParseTime(expires), ParseTime(revoked)
+	t.CreatedAt, t.LinkExpiresAt, t.RevokedAt, t.ClosedAt = ParseTime(created), ParseTime(expires), ParseTime(revoked), ParseTime(closed)
 	t.TokenExpiresAt, t.FirstMintedAt = ParseTime(tokExp), ParseTime(firstMint)
 	if err := json.Unmarshal([]byte(jobs), &t.Jobs); err != nil {
 		return t, fmt.Errorf("jobs of %s: %w", t.TokenID, err)
@@ -1071,71 +1129,244 @@ func (s *Store) ListTokens(ctx context.Context, f TokenFilter) ([]TokenSummary, 
 type Launch struct {
 	Link      LinkToken
 	Lifecycle Lifecycle
-	// State is LaunchLive, LaunchExpired, LaunchUsed or LaunchRevoked.
+	// State is LaunchLive, LaunchExpired, LaunchUsed, LaunchRevoked or
+	// LaunchClosed.
 	State string
 	// Token is the current Pinwheel token when it may still open Link; ""
 	// means a mint_on_open link must mint one first (NeedsMint).
 	Token string
 	// NeedsMint is set for a live mint_on_open link without a usable token.
+	// It may mint only through ClaimMint, and only when neither Minting nor
+	// RetryAfter says to wait.
 	NeedsMint bool
+	// Minting: another request holds the claim to mint this link's token;
+	// wait for it rather than mint a second one.
+	Minting bool
+	// RetryAfter > 0: no mint may start before this long (a failed mint
+	// cooling down, or a token Link reported ended less than MinRemintAge
+	// after it was minted).
+	RetryAfter time.Duration
+	// Claimed is set by ClaimMint when the caller won the claim: it must
+	// now mint and then call AddMint, RecordMintFailure or CloseLink.
+	Claimed bool
+
+	attemptsLeft bool
 }
 
-// LaunchByID loads a launch link by its launch id.
+// mintFacts are what decides whether a live mint_on_open link reuses its
+// token or may mint a new one now.
+type mintFacts struct {
+	Now time.Time
+	// HasToken: the latest token is still stored (tokens are forgotten once
+	// expired); MintedAt and ExpiresAt are its times.
+	HasToken            bool
+	MintedAt, ExpiresAt time.Time
+	// Ended: Link reported an error (or success) for the latest token after
+	// Link opened with it.
+	Ended bool
+	// LeaseUntil: a claim to mint holds the link until then.
+	LeaseUntil time.Time
+	// NotBefore: after a failed mint, no attempt before then.
+	NotBefore time.Time
+	Attempts  int
+}
+
+// mintDecision is the outcome of decideMint.
+type mintDecision struct {
+	Reuse      bool          // the latest token may open Link
+	Minting    bool          // someone else is minting: wait for them
+	RetryAfter time.Duration // >0: nothing may be minted for this long
+	Spent      bool          // the link used its MaxMintsPerLink attempts
+}
+
+// decideMint decides, for a live mint_on_open link, between reusing its
+// token, waiting and minting. A token is reused while it has
+// MintReuseMargin to live and Link did not report it ended. Otherwise a
+// mint may start unless another request holds the claim, a failed mint is
+// cooling down, the ended token is younger than MinRemintAge (it still has
+// time to live, so only reported events could have ended it: they may not
+// force a re-mint more often than that), or the budget is spent.
+func decideMint(f mintFacts) mintDecision {
+	live := f.HasToken && f.ExpiresAt.Sub(f.Now) >= MintReuseMargin
+	switch {
+	case live && !f.Ended:
+		return mintDecision{Reuse: true}
+	case f.LeaseUntil.After(f.Now):
+		return mintDecision{Minting: true}
+	case f.NotBefore.After(f.Now):
+		return mintDecision{RetryAfter: f.NotBefore.Sub(f.Now)}
+	case live && f.Now.Sub(f.MintedAt) < MinRemintAge:
+		return mintDecision{RetryAfter: f.MintedAt.Add(MinRemintAge).Sub(f.Now)}
+	case f.Attempts >= MaxMintsPerLink:
+		return mintDecision{Spent: true}
+	}
+	return mintDecision{}
+}
+
+// LaunchByID loads a launch link by its launch id, on the read pool.
 func (s *Store) LaunchByID(ctx context.Context, launchID string) (Launch, error) {
 	var l Launch
-	now := s.now().UTC()
 	err := s.rtx(ctx, func(tx *sql.Tx) error {
-		t, err := s.linkToken(ctx, tx, `t.launch_id = ?`, launchID)
-		if err != nil {
-			return err
-		}
-		events, hooks, err := lifecycleInputs(ctx, tx, []LinkToken{t}, true)
-		if err != nil {
-			return err
-		}
-		l.Link = t
-		l.Lifecycle = ComputeLifecycle(t, events[t.ID], hooks[t.ID], now)
-		l.State = l.Lifecycle.Launch
-		if l.State != LaunchLive {
-			return nil
-		}
-		var sealed sql.NullString
-		var mintRef int64
-		var expires string
-		err = tx.QueryRowContext(ctx, `SELECT id, token_enc, expires_at FROM link_token_mints WHERE link_ref = ? ORDER BY id DESC LIMIT 1`, t.ID).Scan(&mintRef, &sealed, &expires)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return err
-		}
-		usable := sealed.Valid && now.Before(ParseTime(expires))
-		if t.Mode == ModeMintOnOpen {
-			// Reuse the token while it has time left and no session
-			// consumed it (an error or a success ends a Link session).
-			usable = usable && ParseTime(expires).Sub(now) >= MintReuseMargin && !consumed(events[t.ID], mintRef)
-		}
-		if !usable {
-			l.NeedsMint = t.Mode == ModeMintOnOpen
-			return nil
-		}
-		l.Token, err = s.keys.open(purposeLinkToken, sealed.String)
+		var err error
+		l, err = s.launch(ctx, tx, launchID, s.now().UTC())
 		return err
 	})
 	if err != nil {
 		return Launch{}, fmt.Errorf("db: launch: %w", err)
 	}
-	if l.State == LaunchLive && l.Token == "" && !l.NeedsMint {
-		// A minted link whose token is gone: it can no longer open Link.
-		l.State = LaunchExpired
+	return l, nil
+}
+
+// launch computes a launch link's state and, for a live mint_on_open link,
+// the mint decision (decideMint), in the transaction q.
+func (s *Store) launch(ctx context.Context, q readQuerier, launchID string, now time.Time) (Launch, error) {
+	var l Launch
+	t, err := s.linkToken(ctx, q, `t.launch_id = ?`, launchID)
+	if err != nil {
+		return Launch{}, err
+	}
+	events, hooks, err := lifecycleInputs(ctx, q, []LinkToken{t}, true)
+	if err != nil {
+		return Launch{}, err
+	}
+	l.Link = t
+	l.Lifecycle = ComputeLifecycle(t, events[t.ID], hooks[t.ID], now)
+	l.State = l.Lifecycle.Launch
+	if l.State != LaunchLive {
+		return l, nil
+	}
+	var sealed sql.NullString
+	var mintRef int64
+	var minted, expires string
+	err = q.QueryRowContext(ctx, `SELECT id, token_enc, minted_at, expires_at FROM link_token_mints WHERE link_ref = ? ORDER BY id DESC LIMIT 1`, t.ID).
+		Scan(&mintRef, &sealed, &minted, &expires)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return Launch{}, err
+	}
+	if t.Mode != ModeMintOnOpen {
+		if !sealed.Valid || !now.Before(ParseTime(expires)) {
+			// A minted link whose token is gone: it can no longer open Link.
+			l.State = LaunchExpired
+			return l, nil
+		}
+		l.Token, err = s.keys.open(purposeLinkToken, sealed.String)
+		return l, err
+	}
+
+	f := mintFacts{Now: now, HasToken: sealed.Valid && now.Before(ParseTime(expires)), MintedAt: ParseTime(minted), ExpiresAt: ParseTime(expires),
+		Ended: ended(events[t.ID], mintRef), Attempts: t.MintAttempts}
+	var lease, notBefore string
+	if err := q.QueryRowContext(ctx, `SELECT COALESCE(mint_lease_until, ''), COALESCE(mint_not_before, '') FROM link_tokens WHERE id = ?`, t.ID).
+		Scan(&lease, &notBefore); err != nil {
+		return Launch{}, err
+	}
+	f.LeaseUntil, f.NotBefore = ParseTime(lease), ParseTime(notBefore)
+	d := decideMint(f)
+	if d.Reuse {
+		l.Token, err = s.keys.open(purposeLinkToken, sealed.String)
+		return l, err
+	}
+	l.NeedsMint, l.Minting, l.RetryAfter, l.attemptsLeft = true, d.Minting, d.RetryAfter, !d.Spent
+	return l, nil
+}
+
+// ended reports whether Link reported the token mintRef ended: an error or
+// a success for it after Link opened with it. Events are reported by the
+// browser, so an "error" alone, without the "open" Link fires first, does
+// not count.
+func ended(events []LaunchEvent, mintRef int64) bool {
+	opened := false
+	for _, e := range events {
+		if e.mintRef != mintRef {
+			continue
+		}
+		switch e.Name {
+		case LinkEventOpen:
+			opened = true
+		case LinkEventError, LinkEventSuccess:
+			if opened {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// ClaimMint decides again, inside one write transaction, whether the live
+// mint_on_open link launchID may mint, and if so claims it: the link is
+// leased to the caller for MintLease and its attempt counted, so that
+// concurrent opens, in this process or another on the same database, mint
+// one token between them. The returned Launch has Claimed set for the
+// winner; the others see Minting (wait and read again), RetryAfter, a token
+// to reuse, or another state. A link whose MaxMintsPerLink attempts are
+// used up is closed instead (ClosedMintBudget), audited once with actor a.
+func (s *Store) ClaimMint(ctx context.Context, a Actor, launchID string) (Launch, error) {
+	var l Launch
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		now := s.now().UTC()
+		var err error
+		l, err = s.launch(ctx, tx, launchID, now)
+		switch {
+		case err != nil:
+			return err
+		case l.State != LaunchLive || !l.NeedsMint || l.Minting || l.RetryAfter > 0:
+			return nil
+		case !l.attemptsLeft:
+			if err := s.closeLink(ctx, tx, a, l.Link, ClosedMintBudget, now); err != nil {
+				return err
+			}
+			l.State, l.NeedsMint, l.Link.ClosedAt, l.Link.ClosedReason = LaunchClosed, false, now, ClosedMintBudget
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE link_tokens SET mint_lease_until = ?, mint_attempts = mint_attempts + 1
+			WHERE id = ? AND closed_at IS NULL AND mint_attempts < ? AND (mint_lease_until IS NULL OR mint_lease_until <= ?)`,
+			FormatTime(now.Add(MintLease)), l.Link.ID, MaxMintsPerLink, FormatTime(now))
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			l.Minting = true
+			return nil
+		}
+		l.Claimed = true
+		l.Link.MintAttempts++
+		return nil
+	})
+	if err != nil {
+		return Launch{}, fmt.Errorf("db: claim mint of a launch link: %w", err)
 	}
 	return l, nil
 }
 
-func consumed(events []LaunchEvent, mintRef int64) bool {
-	for _, e := range events {
-		if e.mintRef == mintRef && (e.Name == LinkEventError || e.Name == LinkEventSuccess) {
-			return true
+// CloseLink closes a mint-on-open link for good, for reason (for example
+// ClosedTargetArchived), and releases its mint claim. Only the first
+// closure is recorded and audited: closing a closed link changes nothing.
+func (s *Store) CloseLink(ctx context.Context, a Actor, tokenID, reason string) error {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		t, err := s.linkToken(ctx, tx, `t.token_id = ?`, tokenID)
+		if err != nil {
+			return err
 		}
+		return s.closeLink(ctx, tx, a, t, reason, s.now().UTC())
+	})
+	if err != nil {
+		return fmt.Errorf("db: close link %s: %w", tokenID, err)
 	}
-	return false
+	return nil
+}
+
+func (s *Store) closeLink(ctx context.Context, tx *sql.Tx, a Actor, t LinkToken, reason string, now time.Time) error {
+	res, err := tx.ExecContext(ctx, `UPDATE link_tokens SET closed_at = ?, closed_reason = ?, mint_lease_until = NULL WHERE id = ? AND closed_at IS NULL`,
+		FormatTime(now), reason, t.ID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	return s.appendAudit(ctx, tx, a, ActionLinkTokenClosed, "link_token", t.TokenID, map[string]any{
+		"account_id": t.AccountID, "reason": reason, "mint_attempts": t.MintAttempts,
+	})
 }
 
 // ---- launch events ----
@@ -1204,11 +1435,59 @@ func NormalizePayload(p []byte) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
+// eventTarget is the link a launch event is for.
+type eventTarget struct {
+	ref                       int64
+	tokenID, account, endUser string
+}
+
+// launchEventTarget finds the link launchID and checks that it takes
+// events: ErrNotFound, ErrLinkClosed (revoked, closed by Linkdesk, or past
+// its expiry plus LaunchEventGrace) or ErrTooManyEvents.
+func launchEventTarget(ctx context.Context, q readQuerier, launchID string, now time.Time) (eventTarget, error) {
+	var t eventTarget
+	var expires string
+	var revoked, closed sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT id, token_id, account_id, end_user_id, link_expires_at, revoked_at, closed_at FROM link_tokens WHERE launch_id = ?`, launchID).
+		Scan(&t.ref, &t.tokenID, &t.account, &t.endUser, &expires, &revoked, &closed)
+	if err != nil {
+		return t, notFound(err)
+	}
+	if revoked.Valid || closed.Valid || !now.Before(ParseTime(expires).Add(LaunchEventGrace)) {
+		return t, ErrLinkClosed
+	}
+	var n int
+	if err := q.QueryRowContext(ctx, `SELECT COUNT(*) FROM launch_events WHERE link_ref = ?`, t.ref).Scan(&n); err != nil {
+		return t, err
+	}
+	if n >= MaxLaunchEventsPerLink {
+		return t, ErrTooManyEvents
+	}
+	return t, nil
+}
+
+// CheckLaunchEvents reports, on the read pool, whether the link launchID
+// takes events: nil, or the error RecordLaunchEvent would return
+// (ErrNotFound, ErrLinkClosed, ErrTooManyEvents). The public events
+// endpoint calls it first, so that a junk or dead launch id never costs a
+// write transaction (the single writer is shared with webhook ingestion).
+func (s *Store) CheckLaunchEvents(ctx context.Context, launchID string) error {
+	_, err := launchEventTarget(ctx, s.r, launchID, s.now().UTC())
+	switch {
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrLinkClosed), errors.Is(err, ErrTooManyEvents):
+		return err
+	case err != nil:
+		return fmt.Errorf("db: check launch events: %w", err)
+	}
+	return nil
+}
+
 // RecordLaunchEvent stores one launch event of the link with launchID. It
-// returns ErrNotFound for an unknown link, ErrLinkClosed for a revoked link
-// or one past its expiry plus LaunchEventGrace, ErrTooManyEvents when the
-// link's quota is used up, and FieldErrors for a bad name or payload. The
-// event is attributed to the link's latest Pinwheel token.
+// returns ErrNotFound for an unknown link, ErrLinkClosed for a revoked or
+// closed link or one past its expiry plus LaunchEventGrace,
+// ErrTooManyEvents when the link's quota is used up, and FieldErrors for a
+// bad name or payload. The event is attributed to the link's latest
+// Pinwheel token. Callers facing the public call CheckLaunchEvents first.
 func (s *Store) RecordLaunchEvent(ctx context.Context, launchID, name string, payload []byte) (LaunchEvent, error) {
 	if !ValidLaunchEventName(name) {
 		return LaunchEvent{}, FieldErrors{"name": "not a Link event name"}
@@ -1220,24 +1499,11 @@ func (s *Store) RecordLaunchEvent(ctx context.Context, launchID, name string, pa
 	now := s.now().UTC()
 	var e LaunchEvent
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		var ref int64
-		var account, endUser, expires, tokenID string
-		var revoked sql.NullString
-		err := tx.QueryRowContext(ctx, `SELECT id, token_id, account_id, end_user_id, link_expires_at, revoked_at FROM link_tokens WHERE launch_id = ?`, launchID).
-			Scan(&ref, &tokenID, &account, &endUser, &expires, &revoked)
+		t, err := launchEventTarget(ctx, tx, launchID, now)
 		if err != nil {
-			return notFound(err)
-		}
-		if revoked.Valid || !now.Before(ParseTime(expires).Add(LaunchEventGrace)) {
-			return ErrLinkClosed
-		}
-		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM launch_events WHERE link_ref = ?`, ref).Scan(&n); err != nil {
 			return err
 		}
-		if n >= MaxLaunchEventsPerLink {
-			return ErrTooManyEvents
-		}
+		ref, tokenID, account, endUser := t.ref, t.tokenID, t.account, t.endUser
 		var mintRef sql.NullInt64
 		var ltid sql.NullString
 		err = tx.QueryRowContext(ctx, `SELECT id, link_token_id FROM link_token_mints WHERE link_ref = ? ORDER BY id DESC LIMIT 1`, ref).Scan(&mintRef, &ltid)
@@ -1256,7 +1522,7 @@ func (s *Store) RecordLaunchEvent(ctx context.Context, launchID, name string, pa
 	})
 	var fe FieldErrors
 	switch {
-	case errors.As(err, &fe), errors.Is(err, ErrLinkClosed), errors.Is(err, ErrTooManyEvents):
+	case errors.As(err, &fe), errors.Is(err, ErrNotFound), errors.Is(err, ErrLinkClosed), errors.Is(err, ErrTooManyEvents):
 		return LaunchEvent{}, err
 	case err != nil:
 		return LaunchEvent{}, fmt.Errorf("db: record launch event: %w", err)

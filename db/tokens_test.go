@@ -2,11 +2,13 @@ package db_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -616,12 +618,27 @@ func TestStore_MintOnOpen(t *testing.T) {
 	if err := f.s.AddMint(ctx, anon, n.TokenID, *f.mint("pw-b")); err != nil {
 		t.Fatal(err)
 	}
-	// A Link error consumes the token: the next open mints again.
+	// An "error" without the "open" Link fires first is not a Link error:
+	// the token is reused.
 	if _, err := f.s.RecordLaunchEvent(ctx, n.LaunchID, "error", []byte(`{"type":"platformError"}`)); err != nil {
 		t.Fatal(err)
 	}
-	if l, _ = f.s.LaunchByID(ctx, n.LaunchID); !l.NeedsMint || l.State != db.LaunchLive {
-		t.Errorf("after an error: %+v", l)
+	if l, _ = f.s.LaunchByID(ctx, n.LaunchID); l.NeedsMint || l.Token != "jwt.pw-b.sig" {
+		t.Errorf("after a bare error: %+v", l)
+	}
+	// A Link error after opening ends the token: the next open mints again,
+	// but not before the token is MinRemintAge old.
+	for _, name := range []string{"open", "error"} {
+		if _, err := f.s.RecordLaunchEvent(ctx, n.LaunchID, name, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l, _ = f.s.LaunchByID(ctx, n.LaunchID); !l.NeedsMint || l.State != db.LaunchLive || l.RetryAfter != db.MinRemintAge {
+		t.Errorf("right after an error: %+v", l)
+	}
+	f.clk.t = f.clk.t.Add(db.MinRemintAge)
+	if l, _ = f.s.LaunchByID(ctx, n.LaunchID); !l.NeedsMint || l.RetryAfter != 0 || l.Minting {
+		t.Errorf("after an error, MinRemintAge later: %+v", l)
 	}
 	if err := f.s.AddMint(ctx, anon, n.TokenID, *f.mint("pw-c")); err != nil {
 		t.Fatal(err)
@@ -712,5 +729,187 @@ func TestNewLinkTokenIDs(t *testing.T) {
 	b, m := db.NewLinkTokenIDs()
 	if a == b || l == m || len(a) != 16 || !db.ValidLaunchID(l) || db.ValidLaunchID(l[:31]) || db.ValidLaunchID(l[:31]+"!") {
 		t.Errorf("ids %s %s %s %s", a, b, l, m)
+	}
+}
+
+func TestStore_ClaimMint(t *testing.T) {
+	f := newODUFixture(t)
+	ctx := context.Background()
+	anon := db.Actor{IP: "198.51.100.7", Email: "launch page"}
+	n := f.newLink(t, db.ModeMintOnOpen, "identity")
+	if _, err := f.s.CreateLinkToken(ctx, f.op, n, nil); err != nil {
+		t.Fatal(err)
+	}
+	claims := 0
+	claim := func(t *testing.T) db.Launch {
+		t.Helper()
+		l, err := f.s.ClaimMint(ctx, anon, n.LaunchID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if l.Claimed {
+			claims++
+		}
+		return l
+	}
+
+	t.Run("concurrent claims: one wins, the others wait", func(t *testing.T) {
+		var wg sync.WaitGroup
+		results := make([]db.Launch, 10)
+		for i := range results {
+			wg.Go(func() {
+				l, err := f.s.ClaimMint(ctx, anon, n.LaunchID)
+				if err != nil {
+					t.Error(err)
+				}
+				results[i] = l
+			})
+		}
+		wg.Wait()
+		won, waiting := 0, 0
+		for _, l := range results {
+			switch {
+			case l.Claimed:
+				won++
+			case l.Minting:
+				waiting++
+			}
+		}
+		if won != 1 || waiting != 9 {
+			t.Fatalf("%d claims won, %d waiting; want 1 and 9", won, waiting)
+		}
+		claims++
+		if l, _ := f.s.LaunchByID(ctx, n.LaunchID); !l.NeedsMint || !l.Minting {
+			t.Errorf("while minting: %+v", l)
+		}
+		if err := f.s.AddMint(ctx, anon, n.TokenID, *f.mint("pw-1")); err != nil {
+			t.Fatal(err)
+		}
+		if l := claim(t); l.Claimed || l.NeedsMint || l.Token != "jwt.pw-1.sig" {
+			t.Errorf("after the mint: %+v", l)
+		}
+	})
+
+	t.Run("a lease left behind runs out", func(t *testing.T) {
+		f.clk.t = f.clk.t.Add(55 * time.Minute) // the token is about to expire
+		if l := claim(t); !l.Claimed {
+			t.Fatalf("got %+v, want the claim", l)
+		}
+		f.clk.t = f.clk.t.Add(db.MintLease - time.Second)
+		if l := claim(t); l.Claimed || !l.Minting {
+			t.Errorf("within the lease: %+v", l)
+		}
+		f.clk.t = f.clk.t.Add(time.Second)
+		if l := claim(t); !l.Claimed {
+			t.Errorf("after the lease: %+v", l)
+		}
+	})
+
+	t.Run("a failed mint holds off the next attempt", func(t *testing.T) {
+		if err := f.s.RecordMintFailure(ctx, anon, db.MintFailure{AccountID: f.account, Mode: db.ModeMintOnOpen, Kind: "server_error", TokenID: n.TokenID}); err != nil {
+			t.Fatal(err)
+		}
+		if l, _ := f.s.LaunchByID(ctx, n.LaunchID); l.Minting || l.RetryAfter != db.MintRetryDelay {
+			t.Errorf("after a failure: %+v", l)
+		}
+		if l := claim(t); l.Claimed {
+			t.Error("claimed during the retry delay")
+		}
+		f.clk.t = f.clk.t.Add(db.MintRetryDelay)
+		if l := claim(t); !l.Claimed {
+			t.Errorf("after the retry delay: %+v", l)
+		}
+	})
+
+	t.Run("the budget closes the link, audited once", func(t *testing.T) {
+		for claims < db.MaxMintsPerLink {
+			f.clk.t = f.clk.t.Add(db.MintLease)
+			if l := claim(t); !l.Claimed {
+				t.Fatalf("claim %d: %+v", claims+1, l)
+			}
+		}
+		f.clk.t = f.clk.t.Add(db.MintLease)
+		for range 3 {
+			if l := claim(t); l.Claimed || l.State != db.LaunchClosed || l.Link.ClosedReason != db.ClosedMintBudget {
+				t.Fatalf("past the budget: %+v", l)
+			}
+		}
+		if claims != db.MaxMintsPerLink {
+			t.Errorf("%d claims, want %d", claims, db.MaxMintsPerLink)
+		}
+		rows, _, _ := f.s.ListAudit(ctx, db.AuditFilter{Action: db.ActionLinkTokenClosed})
+		if len(rows) != 1 || !strings.Contains(rows[0].Detail, `"reason":"mint_budget"`) {
+			t.Errorf("closed audit rows: %+v", rows)
+		}
+		if _, err := f.s.RecordLaunchEvent(ctx, n.LaunchID, "open", nil); !errors.Is(err, db.ErrLinkClosed) {
+			t.Errorf("event on a closed link: got %v, want ErrLinkClosed", err)
+		}
+		d, _ := f.s.TokenByID(ctx, n.TokenID)
+		if d.Lifecycle.State != db.StageExpired || d.Lifecycle.Launch != db.LaunchClosed || d.MintAttempts != db.MaxMintsPerLink {
+			t.Errorf("lifecycle %+v, attempts %d", d.Lifecycle, d.MintAttempts)
+		}
+	})
+}
+
+func TestStore_CloseLink(t *testing.T) {
+	f := newODUFixture(t)
+	ctx := context.Background()
+	n := f.newLink(t, db.ModeMintOnOpen)
+	if _, err := f.s.CreateLinkToken(ctx, f.op, n, nil); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := f.s.CloseLink(ctx, db.Actor{Email: "launch page"}, n.TokenID, db.ClosedTargetArchived); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rows, _, _ := f.s.ListAudit(ctx, db.AuditFilter{Action: db.ActionLinkTokenClosed, TargetID: n.TokenID})
+	if len(rows) != 1 || !strings.Contains(rows[0].Detail, db.ClosedTargetArchived) {
+		t.Errorf("closed audit rows: %+v", rows)
+	}
+	l, err := f.s.LaunchByID(ctx, n.LaunchID)
+	if err != nil || l.State != db.LaunchClosed || l.NeedsMint || l.Link.ClosedReason != db.ClosedTargetArchived {
+		t.Errorf("launch %+v %v", l, err)
+	}
+	if l, _ := f.s.ClaimMint(ctx, db.Actor{}, n.LaunchID); l.Claimed {
+		t.Error("a closed link was claimed")
+	}
+	if err := f.s.CheckLaunchEvents(ctx, n.LaunchID); !errors.Is(err, db.ErrLinkClosed) {
+		t.Errorf("events: got %v, want ErrLinkClosed", err)
+	}
+}
+
+// TestStore_CheckLaunchEvents: the read-side check answers while another
+// connection holds the write lock, so a junk launch id never waits for (or
+// takes) the writer.
+func TestStore_CheckLaunchEvents(t *testing.T) {
+	f := newODUFixture(t)
+	ctx := context.Background()
+	n := f.newLink(t, db.ModeMinted)
+	if _, err := f.s.CreateLinkToken(ctx, f.op, n, f.mint("pw-1")); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", f.s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	conn, err := raw.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, `ROLLBACK`)
+
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	if err := f.s.CheckLaunchEvents(cctx, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, db.ErrNotFound) {
+		t.Errorf("unknown link: got %v, want ErrNotFound", err)
+	}
+	if err := f.s.CheckLaunchEvents(cctx, n.LaunchID); err != nil {
+		t.Errorf("live link: got %v", err)
 	}
 }
