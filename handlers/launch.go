@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,38 +25,55 @@ import (
 // is asked to do, loads the Link script of the configured mode and opens
 // Link with the link's token; static/js/launch.js reports each Link event to
 // POST /l/:id/events.
+//
+// Nothing the public sends may cost more than a bounded amount: a
+// mint-on-open link mints one token at a time and at most
+// db.MaxMintsPerLink in all, decided in the database (db.ClaimMint), and
+// reported events can force a new token at most every db.MinRemintAge.
 
-// Limits of POST /l/:id/events.
+// Limits of the launch page and POST /l/:id/events.
 const (
-	// launchEventsPerMinute is the sustained rate per launch link; a Link
-	// session fires a few dozen events at most.
+	// launchEventsPerMinute is the sustained rate per launch link (events
+	// and page views); a Link session fires a few dozen events at most.
 	launchEventsPerMinute = 60
+	// launchEventsPerAddrMinute is the sustained rate of events per remote
+	// address, whatever the link: it bounds what one client can make the
+	// server read and write by cycling launch ids, while leaving room for
+	// several users behind one NAT.
+	launchEventsPerAddrMinute = 300
 	// maxLaunchBody is the largest request body accepted.
 	maxLaunchBody = 16 << 10
-	// launchMintTimeout bounds a mint-on-open call to Pinwheel.
+	// launchMintTimeout bounds a mint-on-open call to Pinwheel; it must stay
+	// well under db.MintLease.
 	launchMintTimeout = 15 * time.Second
+	// launchMintWait is how long an open waits for another request that is
+	// minting the same link's token; launchMintPoll how often it looks.
+	launchMintWait = launchMintTimeout + 5*time.Second
+	launchMintPoll = 100 * time.Millisecond
 )
 
-// launchLimiter is a token bucket per launch id, in process memory.
+// launchLimiter is a token bucket per key (a launch id, or "addr " and a
+// remote address), in process memory.
 //
-// Trade-off: an in-process bucket refuses a flood before it costs a write
-// transaction (the writer is shared with webhook ingestion), at the price of
-// forgetting its counts on restart and not being shared between processes,
-// which Linkdesk, one process over SQLite, does not have. The durable bound
-// is db.MaxLaunchEventsPerLink per link. Memory is bounded: when the map
-// grows past maxBuckets, full (idle) buckets are dropped, and if that is not
-// enough the map starts over.
+// Trade-off: an in-process bucket refuses a flood before it costs a query,
+// at the price of forgetting its counts on restart and not being shared
+// between processes. It is only the first line: the durable bounds are in
+// the database (db.MaxLaunchEventsPerLink events and db.MaxMintsPerLink
+// mints per link). Memory is bounded: when the map grows past maxBuckets,
+// full (idle) buckets are dropped, and if that is not enough the map starts
+// over.
 type launchLimiter struct {
 	mu      sync.Mutex
-	rate    float64 // tokens per second
+	rate    float64 // tokens per second of a launch id's bucket
 	burst   float64
 	buckets map[string]*bucket
 	now     func() time.Time
 }
 
 type bucket struct {
-	tokens float64
-	at     time.Time
+	tokens      float64
+	at          time.Time
+	rate, burst float64
 }
 
 const maxBuckets = 10000
@@ -63,8 +82,15 @@ func newLaunchLimiter(perMinute int) *launchLimiter {
 	return &launchLimiter{rate: float64(perMinute) / 60, burst: float64(perMinute), buckets: map[string]*bucket{}, now: time.Now}
 }
 
-// allow takes one token from key's bucket.
-func (l *launchLimiter) allow(key string) bool {
+// allow takes one token from the bucket of launch id key.
+func (l *launchLimiter) allow(key string) bool { return l.take(key, l.rate, l.burst) }
+
+// allowAddr takes one token from the bucket of a remote address.
+func (l *launchLimiter) allowAddr(addr string) bool {
+	return l.take("addr "+addr, launchEventsPerAddrMinute/60.0, launchEventsPerAddrMinute)
+}
+
+func (l *launchLimiter) take(key string, rate, burst float64) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
@@ -73,10 +99,10 @@ func (l *launchLimiter) allow(key string) bool {
 		if len(l.buckets) >= maxBuckets {
 			l.prune(now)
 		}
-		b = &bucket{tokens: l.burst, at: now}
+		b = &bucket{tokens: burst, at: now, rate: rate, burst: burst}
 		l.buckets[key] = b
 	}
-	b.tokens = min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+	b.tokens = min(b.burst, b.tokens+now.Sub(b.at).Seconds()*b.rate)
 	b.at = now
 	if b.tokens < 1 {
 		return false
@@ -87,7 +113,7 @@ func (l *launchLimiter) allow(key string) bool {
 
 func (l *launchLimiter) prune(now time.Time) {
 	for k, b := range l.buckets {
-		if b.tokens+now.Sub(b.at).Seconds()*l.rate >= l.burst {
+		if b.tokens+now.Sub(b.at).Seconds()*b.rate >= b.burst {
 			delete(l.buckets, k)
 		}
 	}
@@ -120,8 +146,10 @@ func (h *Handler) launchCSP(nonce string) (csp, scriptURL string) {
 }
 
 // LaunchShow handles GET /l/:id: the public launch page. A live link opens
-// Link (minting a token first for a mint-on-open link); an expired, used or
-// revoked one gets a plain page that never loads Link.
+// Link (minting a token first for a mint-on-open link that needs one); an
+// expired, used, revoked or closed one gets a plain page that never loads
+// Link, and so does a live one that cannot have a token right now (429 or
+// 503, with Retry-After).
 func (h *Handler) LaunchShow(c echo.Context) error {
 	id := c.Param("id")
 	if !db.ValidLaunchID(id) {
@@ -138,23 +166,29 @@ func (h *Handler) LaunchShow(c echo.Context) error {
 	}
 	launchHeaders(c)
 	p := PageOf(c, org)
-	props := views.LaunchProps{OrgName: org, Link: l.Link, State: l.State}
-	switch l.State {
-	case db.LaunchUsed:
-		return h.render(c, http.StatusOK, views.LaunchClosed(p, props))
-	case db.LaunchExpired, db.LaunchRevoked:
-		return h.render(c, http.StatusGone, views.LaunchClosed(p, props))
+	if l.State == db.LaunchLive && !h.launches.allow(id) {
+		// Checked before anything that may mint.
+		c.Response().Header().Set("Retry-After", "60")
+		return h.render(c, http.StatusTooManyRequests, views.LaunchClosed(p, views.LaunchProps{OrgName: org, Link: l.Link, State: views.LaunchUnavailable}))
 	}
 	if l.NeedsMint {
-		if l.Token, err = h.mintOnOpen(ctx, c, l.Link, org); err != nil {
-			props.State = views.LaunchUnavailable
-			return h.render(c, http.StatusServiceUnavailable, views.LaunchClosed(p, props))
-		}
-	}
-	if h.launches.allow(id) {
-		if _, err := h.store.RecordLaunchEvent(ctx, id, db.EventPageOpened, nil); err != nil && !errors.Is(err, db.ErrTooManyEvents) {
+		if l, err = h.mintOnOpen(ctx, c, l, org); err != nil {
 			return err
 		}
+	}
+	props := views.LaunchProps{OrgName: org, Link: l.Link, State: l.State}
+	switch {
+	case l.State == db.LaunchUsed:
+		return h.render(c, http.StatusOK, views.LaunchClosed(p, props))
+	case l.State != db.LaunchLive:
+		return h.render(c, http.StatusGone, views.LaunchClosed(p, props))
+	case l.Token == "":
+		props.State = views.LaunchUnavailable
+		c.Response().Header().Set("Retry-After", strconv.Itoa(retrySeconds(l.RetryAfter)))
+		return h.render(c, http.StatusServiceUnavailable, views.LaunchClosed(p, props))
+	}
+	if _, err := h.store.RecordLaunchEvent(ctx, id, db.EventPageOpened, nil); err != nil && !errors.Is(err, db.ErrTooManyEvents) {
+		return err
 	}
 	csp, script := h.launchCSP(p.Nonce)
 	c.Response().Header().Set("Content-Security-Policy", csp)
@@ -162,47 +196,85 @@ func (h *Handler) LaunchShow(c echo.Context) error {
 	return h.render(c, http.StatusOK, views.LaunchPage(p, props))
 }
 
-// errMintOnOpen is a mint-on-open that could not produce a token; the
-// reason is in the audit trail and the link's launch events.
-var errMintOnOpen = errors.New("handlers: mint on open failed")
+// retrySeconds is a Retry-After value: d rounded up, 10 s when unknown.
+func retrySeconds(d time.Duration) int {
+	if d <= 0 {
+		return 10
+	}
+	return int(math.Ceil(d.Seconds()))
+}
 
-// mintOnOpen mints a token for a mint-on-open link with its stored
-// settings, records it, and returns it. A failure is audited and recorded as
-// a mint_failed launch event (so staff see it on the token), and the user
-// gets a page asking to try again later.
-func (h *Handler) mintOnOpen(ctx context.Context, c echo.Context, lt db.LinkToken, org string) (string, error) {
+// mintOnOpen gets a token for a live mint-on-open link that needs one.
+// Only the request that wins the link's claim in the database
+// (db.ClaimMint) calls Pinwheel; concurrent opens, here or in another
+// process, wait for it by reading the link again. It returns the link as it
+// then is: with a token, or closed, or without a token when none can be had
+// now (a failed or too early mint, a wait that ran out).
+func (h *Handler) mintOnOpen(ctx context.Context, c echo.Context, l db.Launch, org string) (db.Launch, error) {
 	a := db.Actor{IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Email: "launch page"}
+	id := l.Link.LaunchID
+	var err error
+	for waitUntil := time.Now().Add(launchMintWait); l.State == db.LaunchLive && l.NeedsMint && l.RetryAfter == 0 && time.Now().Before(waitUntil); {
+		if !l.Minting {
+			if l, err = h.store.ClaimMint(ctx, a, id); err != nil {
+				return l, err
+			}
+			if l.Claimed {
+				return h.mintClaimed(ctx, a, l, org)
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return l, ctx.Err()
+		case <-time.After(launchMintPoll):
+		}
+		if l, err = h.store.LaunchByID(ctx, id); err != nil {
+			return l, err
+		}
+	}
+	return l, nil
+}
+
+// mintClaimed mints the token of a link whose claim this request won, and
+// records the outcome, which releases the claim: the token (AddMint), a
+// failure (audited, with a mint_failed launch event; the next attempt waits
+// db.MintRetryDelay), or the closing of a link whose deposit account was
+// archived (audited once; the link never tries again). It finishes even if
+// the browser hangs up, since other opens wait for it.
+func (h *Handler) mintClaimed(ctx context.Context, a db.Actor, l db.Launch, org string) (db.Launch, error) {
+	ctx = context.WithoutCancel(ctx)
+	lt := l.Link
 	req, err := h.linkTokenRequest(ctx, settingsOf(lt), org)
-	var kind string
-	var res pinwheel.LinkToken
 	switch {
 	case errors.Is(err, errTargetArchived):
-		kind = "deposit_account_archived"
-	case err != nil:
-		return "", err
-	default:
-		mctx, cancel := context.WithTimeout(ctx, launchMintTimeout)
-		res, err = h.pw.CreateLinkToken(mctx, req)
-		cancel()
-	}
-	if err != nil || kind != "" {
-		f := mintFailure(err)
-		if kind != "" {
-			f.Kind = kind
+		if err := h.store.CloseLink(ctx, a, lt.TokenID, db.ClosedTargetArchived); err != nil {
+			return l, err
 		}
+		l.State, l.NeedsMint, l.Link.ClosedReason = db.LaunchClosed, false, db.ClosedTargetArchived
+		return l, nil
+	case err != nil:
+		return l, err
+	}
+	mctx, cancel := context.WithTimeout(ctx, launchMintTimeout)
+	res, err := h.pw.CreateLinkToken(mctx, req)
+	cancel()
+	if err != nil {
+		f := mintFailure(err)
 		f.AccountID, f.Jobs, f.Mode, f.TokenID = lt.AccountID, lt.Jobs, lt.Mode, lt.TokenID
 		payload, _ := json.Marshal(map[string]any{"kind": f.Kind, "status": f.Status, "code": f.Code})
 		_, _ = h.store.RecordLaunchEvent(ctx, lt.LaunchID, db.EventMintFailed, payload)
-		if err := h.store.RecordMintFailure(ctx, a, f); err != nil {
-			return "", err
-		}
-		return "", errMintOnOpen
+		l.RetryAfter = db.MintRetryDelay
+		return l, h.store.RecordMintFailure(ctx, a, f)
 	}
 	m := db.MintResult{LinkTokenID: res.ID, Token: res.Token, ExpiresAt: res.Expires.Time, APIVersion: h.cfg.PinwheelVersion}
 	if err := h.store.AddMint(ctx, a, lt.TokenID, m); err != nil {
-		return "", err
+		aerr := h.store.RecordUnrecordedMint(ctx, a, db.UnrecordedMint{AccountID: lt.AccountID, Jobs: lt.Jobs, Mode: lt.Mode,
+			TokenID: lt.TokenID, LinkTokenID: m.LinkTokenID, ExpiresAt: m.ExpiresAt, APIVersion: m.APIVersion})
+		return l, errors.Join(err, aerr)
 	}
-	return res.Token, nil
+	l.Token, l.NeedsMint, l.Claimed = res.Token, false, false
+	return l, nil
 }
 
 // launchEvent is the body of POST /l/:id/events.
@@ -214,13 +286,22 @@ type launchEvent struct {
 // LaunchEventCreate handles POST /l/:id/events: one Link event from the
 // launch page, as JSON {name, payload}. It answers 204 when stored; 404 for
 // an unknown link, 400 for a bad body, 410 for a link that takes no more
-// events (revoked or expired), 413 for a body over 16 KiB and 429 for a
-// flood, in every case without changing anything.
+// events (revoked, closed or expired), 413 for a body over 16 KiB and 429
+// for a flood (per remote address, then per link), in every case without
+// changing anything. The link is looked up on the read pool before anything
+// else, so a made-up id never takes the writer.
 func (h *Handler) LaunchEventCreate(c echo.Context) error {
 	id := c.Param("id")
 	c.Response().Header().Set("Cache-Control", "no-store")
 	if !db.ValidLaunchID(id) {
 		return echo.NewHTTPError(http.StatusNotFound, "Unknown link.")
+	}
+	if !h.launches.allowAddr(c.RealIP()) {
+		return &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "Too many events from this address; slow down.", Internal: RetryAfter(2)}
+	}
+	ctx := c.Request().Context()
+	if err := h.store.CheckLaunchEvents(ctx, id); err != nil {
+		return launchEventError(err)
 	}
 	if !h.launches.allow(id) {
 		return &echo.HTTPError{Code: http.StatusTooManyRequests, Message: "Too many events for this link; slow down.", Internal: RetryAfter(2)}
@@ -240,7 +321,14 @@ func (h *Handler) LaunchEventCreate(c echo.Context) error {
 	if ev.Name == db.EventPageOpened || ev.Name == db.EventMintFailed {
 		return echo.NewHTTPError(http.StatusBadRequest, "That event name is reserved.")
 	}
-	_, err = h.store.RecordLaunchEvent(c.Request().Context(), id, ev.Name, ev.Payload)
+	if _, err := h.store.RecordLaunchEvent(ctx, id, ev.Name, ev.Payload); err != nil {
+		return launchEventError(err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// launchEventError maps a refused launch event to its answer.
+func launchEventError(err error) error {
 	var fe db.FieldErrors
 	switch {
 	case errors.As(err, &fe):
@@ -251,8 +339,6 @@ func (h *Handler) LaunchEventCreate(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusGone, "This link no longer takes events.")
 	case errors.Is(err, db.ErrTooManyEvents):
 		return echo.NewHTTPError(http.StatusTooManyRequests, "This link has reported too many events.")
-	case err != nil:
-		return err
 	}
-	return c.NoContent(http.StatusNoContent)
+	return err
 }

@@ -264,8 +264,8 @@ const LaunchUnavailable = "unavailable"
 type LaunchProps struct {
 	OrgName string
 	Link    db.LinkToken
-	// State is db.LaunchLive, LaunchUsed, LaunchExpired, LaunchRevoked or
-	// LaunchUnavailable.
+	// State is db.LaunchLive, LaunchUsed, LaunchExpired, LaunchRevoked,
+	// LaunchClosed (Link.ClosedReason says why) or LaunchUnavailable.
 	State     string
 	Token     string
 	ScriptURL string
