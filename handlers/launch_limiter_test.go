@@ -43,3 +43,24 @@ func TestLaunchLimiter(t *testing.T) {
 		t.Error("pruning forgot a busy bucket")
 	}
 }
+
+func TestLaunchLimiter_PerAddress(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	l := newLaunchLimiter(60)
+	l.now = func() time.Time { return now }
+	for i := range launchEventsPerAddrMinute {
+		if !l.allowAddr("203.0.113.9") {
+			t.Fatalf("event %d of the address's burst refused", i+1)
+		}
+	}
+	if l.allowAddr("203.0.113.9") {
+		t.Error("an address went past its burst")
+	}
+	if !l.allowAddr("203.0.113.10") || !l.allow("203.0.113.9") {
+		t.Error("another address, or a launch id, shares the address's bucket")
+	}
+	now = now.Add(time.Second)
+	if !l.allowAddr("203.0.113.9") {
+		t.Error("a second did not refill the address's bucket")
+	}
+}
