@@ -9,6 +9,14 @@ import (
 	"time"
 )
 
+// SetAccountDriveFactor changes the accounts plan threshold for a test
+// and returns the function that restores it: -1 always walks.
+func SetAccountDriveFactor(n int64) (restore func()) {
+	old := accountDriveFactor
+	accountDriveFactor = n
+	return func() { accountDriveFactor = old }
+}
+
 // SetDriveFactor changes the end-user plan threshold for a test and
 // returns the function that restores it: -1 always walks, 1<<40 always
 // starts from the accounts.
@@ -71,21 +79,42 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 	accounts := []struct {
 		name  string
 		q     AccountQuery
+		plan  accountPlan
 		index string
 	}{
-		{"all", AccountQuery{}, "accounts_activity"},
-		{"status", AccountQuery{Status: "degraded"}, "accounts_status_activity"},
-		{"platform", AccountQuery{Platform: "p1"}, "accounts_platform_activity"},
-		{"disconnected", AccountQuery{Connected: &no}, "accounts_disconnected_activity"},
-		{"last job failed", AccountQuery{LastOutcome: "error"}, "accounts_last_job_rare"},
-		{"quiet", AccountQuery{QuietDays: 30}, "accounts_activity"},
-		{"page 2", AccountQuery{After: Cursor{At: FormatTime(now), ID: 9}}, "accounts_activity"},
+		{"all", AccountQuery{}, accountPlan{}, "accounts_activity"},
+		{"status, walk", AccountQuery{Status: "active"}, accountPlan{}, "SEARCH a USING INDEX accounts_activity"},
+		{"platform, walk", AccountQuery{Platform: "p1"}, accountPlan{}, "SEARCH a USING INDEX accounts_activity"},
+		{"status and platform, walk", AccountQuery{Status: "active", Platform: "p1"}, accountPlan{}, "SEARCH a USING INDEX accounts_activity"},
+		{"disconnected", AccountQuery{Connected: &no}, accountPlan{}, "accounts_disconnected_activity"},
+		{"last job failed", AccountQuery{LastOutcome: "error"}, accountPlan{}, "accounts_last_job_rare"},
+		{"quiet", AccountQuery{QuietDays: 30}, accountPlan{}, "accounts_activity"},
+		{"page 2", AccountQuery{After: Cursor{At: FormatTime(now), ID: 9}}, accountPlan{}, "accounts_activity"},
 	}
 	for _, c := range accounts {
 		t.Run("accounts/"+c.name, func(t *testing.T) {
 			c.q.Limit = 50
-			query, args := accountsSQL(c.q, now)
+			query, args := accountsSQL(c.q, now, c.plan)
 			check(t, explain(t, s, query, args...), c.index)
+		})
+	}
+	// A rare status or platform starts from its own index and sorts its few
+	// accounts (a sort of accounts, never of events).
+	for _, c := range []struct {
+		name  string
+		q     AccountQuery
+		plan  accountPlan
+		index string
+	}{
+		{"status", AccountQuery{Status: "degraded"}, accountPlan{byStatus: true}, "SEARCH a USING INDEX accounts_status (monitoring_status=?)"},
+		{"platform", AccountQuery{Platform: "p1", Status: "active"}, accountPlan{byPlatform: true}, "SEARCH a USING INDEX accounts_platform (platform_id=?)"},
+	} {
+		t.Run("accounts/drive "+c.name, func(t *testing.T) {
+			c.q.Limit = 50
+			query, args := accountsSQL(c.q, now, c.plan)
+			if plan := strings.Join(explain(t, s, query, args...), "\n"); !strings.Contains(plan, c.index) {
+				t.Errorf("plan does not start from %s:\n%s", c.index, plan)
+			}
 		})
 	}
 

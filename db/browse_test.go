@@ -110,19 +110,33 @@ func TestStore_ListAccounts(t *testing.T) {
 		{"quiet 30 days", db.AccountQuery{QuietDays: 30}, []string{"acc-5", "acc-4", "acc-3", "acc-2", "acc-1"}},
 		{"quiet 50 days", db.AccountQuery{QuietDays: 50}, nil},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			rows, next, err := f.s.ListAccounts(ctx, c.q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := accountIDs(rows); !reflect.DeepEqual(got, c.want) {
-				t.Errorf("got %v, want %v", got, c.want)
-			}
-			if !next.IsZero() {
-				t.Errorf("next = %v, want none", next)
-			}
-		})
+	for _, plan := range []struct {
+		name   string
+		factor int64
+	}{{"walk", -1}, {"drive", 1 << 40}} {
+		for _, c := range cases {
+			t.Run(plan.name+"/"+c.name, func(t *testing.T) {
+				defer db.SetAccountDriveFactor(plan.factor)()
+				// Page one row at a time: the cursor must work in both plans.
+				var got []string
+				q := c.q
+				q.Limit = 1
+				for {
+					rows, next, err := f.s.ListAccounts(ctx, q)
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, accountIDs(rows)...)
+					if next.IsZero() {
+						break
+					}
+					q.After = next
+				}
+				if !reflect.DeepEqual(got, c.want) {
+					t.Errorf("got %v, want %v", got, c.want)
+				}
+			})
+		}
 	}
 
 	t.Run("row fields", func(t *testing.T) {
