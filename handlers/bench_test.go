@@ -20,6 +20,7 @@ import (
 
 	"linkdesk/db"
 	"linkdesk/handlers"
+	"linkdesk/loadgen"
 	"linkdesk/pinwheel"
 	"linkdesk/web"
 )
@@ -94,10 +95,13 @@ func openBench(b *testing.B) *benchEnv {
 	return env
 }
 
-// ensureTimelineAccount gives one account benchTimelineN events.
+// ensureTimelineAccount gives one account benchTimelineN events, then
+// adds 5,000 events of ordinary traffic on top, so that page one of the
+// lists is not all that one account (which would make it unrealistically
+// cheap). A marker event records that this was done.
 func ensureTimelineAccount(b *testing.B, store *db.Store) {
 	ctx := context.Background()
-	if a, err := store.AccountByAccountID(ctx, benchAccount); err == nil && a.EventCount >= benchTimelineN {
+	if _, err := store.EventByEventID(ctx, "bench-traffic-done"); err == nil {
 		return
 	}
 	g, err := store.NewIngester(ctx, db.IngestOptions{})
@@ -108,23 +112,30 @@ func ensureTimelineAccount(b *testing.B, store *db.Store) {
 	done := make(chan error, 1)
 	go func() { done <- g.Run(run) }()
 	defer func() { stop(); <-done }()
-	start := time.Now().UTC().Add(-30 * 24 * time.Hour)
-	bodies := []string{added("bench-tl-0", benchAccount, benchEndUser, "p-bench", "Bench Payroll", "active", true)}
-	for i := 1; i < benchTimelineN; i++ {
-		at := start.Add(time.Duration(i) * 8 * time.Minute)
-		bodies = append(bodies, jobEvent(fmt.Sprintf("bench-tl-%d", i), []string{"paystubs.added", "shifts.added", "income.added"}[i%3],
-			benchAccount, benchEndUser, []string{"success", "success", "error"}[i%3], at, ""))
-	}
-	for i, body := range bodies {
-		d, err := db.ParseDelivery([]byte(body))
+	ingest := func(body []byte, at time.Time) {
+		d, err := db.ParseDelivery(body)
 		if err != nil {
 			b.Fatal(err)
 		}
-		d.ReceivedAt = start.Add(time.Duration(i) * 8 * time.Minute)
+		d.ReceivedAt = at
 		if _, err := g.Ingest(ctx, d); err != nil {
 			b.Fatal(err)
 		}
 	}
+	start := time.Now().UTC().Add(-30 * 24 * time.Hour)
+	if a, err := store.AccountByAccountID(ctx, benchAccount); err != nil || a.EventCount < benchTimelineN {
+		ingest([]byte(added("bench-tl-0", benchAccount, benchEndUser, "p-bench", "Bench Payroll", "active", true)), start)
+		for i := 1; i < benchTimelineN; i++ {
+			at := start.Add(time.Duration(i) * 8 * time.Minute)
+			ingest([]byte(jobEvent(fmt.Sprintf("bench-tl-%d", i), []string{"paystubs.added", "shifts.added", "income.added"}[i%3],
+				benchAccount, benchEndUser, []string{"success", "success", "error"}[i%3], at, "")), at)
+		}
+	}
+	gen := loadgen.NewGenerator(loadgen.GenConfig{Seed: 99, Accounts: 1000})
+	for range 5000 {
+		ingest(gen.Next().Body, time.Now().UTC())
+	}
+	ingest([]byte(`{"event_id": "bench-traffic-done", "event": "bench.marker", "payload": {}}`), time.Now().UTC())
 }
 
 // measure runs b.N requests of target and reports the median and p99.
