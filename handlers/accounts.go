@@ -130,6 +130,11 @@ func (h *Handler) AccountReveal(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if isHTMX(c) {
+		// A boosted form would put /reveal in the address bar; a reload of
+		// it would then be a GET of a POST-only route.
+		c.Response().Header().Set("HX-Push-Url", views.AccountPath(id))
+	}
 	return h.render(c, http.StatusOK, views.AccountShow(h.page(c, "Account "+props.O.Account.AccountID), props))
 }
 
