@@ -176,7 +176,8 @@ func TestBrowser_Foundation(t *testing.T) {
 		chromedp.WaitVisible(`//h1[starts-with(., "Welcome")]`),
 	)
 	if err != nil {
-		t.Fatalf("browser, as operator: %v", err)
+		html, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string]("document.location.href + ' ' + document.body.innerText.slice(0, 600)"))
+		t.Fatalf("browser, as operator: %v; page: %s", err, html)
 	}
 	heading := text(`h1`)
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/staff"), chromedp.WaitVisible(`article p`)); err != nil {
