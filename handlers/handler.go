@@ -86,6 +86,10 @@ type Deps struct {
 	// Shutdown waits for them but does not cancel their contexts. Nil means
 	// never.
 	Done <-chan struct{}
+	// Now is the clock of in-process limits (the launch-event buckets);
+	// nil means time.Now. Tests pass a controlled clock so that a limit
+	// never depends on how fast the machine runs the test.
+	Now func() time.Time
 }
 
 // New builds the Handler.
@@ -111,8 +115,12 @@ func New(d Deps, cfg Config) *Handler {
 	if cfg.PinwheelVersion == "" {
 		cfg.PinwheelVersion = pinwheel.DefaultVersion
 	}
+	launches := newLaunchLimiter(launchEventsPerMinute)
+	if d.Now != nil {
+		launches.now = d.Now
+	}
 	return &Handler{store: d.Store, cfg: cfg, sessions: cs, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest,
-		launches: newLaunchLimiter(launchEventsPerMinute), done: d.Done}
+		launches: launches, done: d.Done}
 }
 
 // render renders c into a buffer first, so that a template error still

@@ -192,26 +192,29 @@ func TestLaunchEvents_UnknownLinksCostNoWrite(t *testing.T) {
 		if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
 			t.Fatal(err)
 		}
-		start := time.Now()
+		// A lookup that needed the writer would wait out the busy timeout
+		// behind the open transaction and fail (500): a 404 proves the
+		// read pool answered, with no timing to measure.
 		for _, id := range []string{strings.Repeat("C", 32), strings.Repeat("D", 32)} {
 			if rec := s.postEvent(t, id, `{"name":"open"}`); rec.Code != http.StatusNotFound {
 				t.Errorf("%s: got %d, want 404", id, rec.Code)
 			}
 		}
-		if d := time.Since(start); d > 2*time.Second {
-			t.Errorf("unknown ids took %v: they waited for the writer", d)
-		}
 		conn.ExecContext(context.Background(), `ROLLBACK`)
 	})
 
 	t.Run("per remote address", func(t *testing.T) {
+		// The bucket refills 5 a second: with the clock stopped exactly
+		// its burst passes, however long the requests take.
+		s.clk.freeze()
+		defer s.clk.thaw()
 		codes := map[int]int{}
 		for i := range 320 {
 			id := strings.Repeat("E", 28) + itoa(int64(1000+i))
 			codes[s.postEventFrom(t, "203.0.113.9:4000", id, `{"name":"open"}`).Code]++
 		}
-		if codes[http.StatusTooManyRequests] == 0 || codes[http.StatusNotFound] > 300 {
-			t.Errorf("codes from one address: %v", codes)
+		if codes[http.StatusNotFound] != 300 || codes[http.StatusTooManyRequests] != 20 {
+			t.Errorf("codes from one address: %v, want 300 × 404 and 20 × 429", codes)
 		}
 		if rec := s.postEventFrom(t, "203.0.113.10:4000", launch, `{"name":"open"}`); rec.Code != http.StatusNoContent {
 			t.Errorf("another address: got %d", rec.Code)

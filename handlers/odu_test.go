@@ -99,16 +99,37 @@ func sampleToken(t *testing.T, s *testServer) string {
 // ---- a server wired to the in-process emulator ----
 
 // safeClock is the wall clock plus an offset tests may move, shared with
-// the server's goroutines (the emulator keeps the wall clock).
+// the server's goroutines (the emulator keeps the wall clock). A test that
+// counts what a rate limit lets through freezes it, so that the count does
+// not depend on how fast the machine runs the requests.
 type safeClock struct {
 	mu     sync.Mutex
 	offset time.Duration
+	frozen time.Time // zero: running
 }
 
 func (c *safeClock) now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !c.frozen.IsZero() {
+		return c.frozen
+	}
 	return time.Now().UTC().Add(c.offset)
+}
+
+// freeze stops the clock at its current reading until thaw.
+func (c *safeClock) freeze() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frozen = time.Now().UTC().Add(c.offset)
+}
+
+// thaw restarts the clock from where it stopped.
+func (c *safeClock) thaw() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.offset = c.frozen.Sub(time.Now().UTC())
+	c.frozen = time.Time{}
 }
 
 func (c *safeClock) add(d time.Duration) {
@@ -189,7 +210,7 @@ func newServerWithEmulator(t *testing.T, o emuOptions) *emuServer {
 	noSleep := func(context.Context, time.Duration) error { return nil }
 	pw := pinwheel.New(pinwheel.Config{BaseURL: srv.URL + "/sandbox/v1", Secret: o.clientSecret, Version: o.version,
 		HTTPClient: &http.Client{Timeout: o.clientTimeout}, Sleep: noSleep})
-	h := handlers.New(handlers.Deps{Store: store, Pinwheel: pw, Ingest: g}, handlers.Config{
+	h := handlers.New(handlers.Deps{Store: store, Pinwheel: pw, Ingest: g, Now: clk.now}, handlers.Config{
 		BaseURL: srv.URL, SessionHashKey: []byte(strings.Repeat("h", 64)), SessionBlockKey: []byte(strings.Repeat("b", 32)),
 		PinwheelMode: pinwheel.ModeEmulator, PinwheelSecret: emuSecret, EmulatorURL: srv.URL + "/sandbox", PinwheelVersion: o.version,
 	})
