@@ -73,7 +73,7 @@ func TestBrowser_OnDemandUpdate(t *testing.T) {
 	})
 
 	// The operator signs in, opens the account and starts an On Demand Update.
-	sctx, scancel := context.WithTimeout(ctx, 30*time.Second)
+	sctx, scancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer scancel()
 	err = chromedp.Do(sctx,
 		chromedp.Navigate(base+"/accounts/"+account),
@@ -146,7 +146,7 @@ func TestBrowser_OnDemandUpdate(t *testing.T) {
 	// Back on the account: the login, the success, the webhook, the
 	// allocations before and after, and the token marked successful.
 	var page string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		err := chromedp.Do(ctx, chromedp.Navigate(base+"/accounts/"+account), chromedp.WaitVisible(`main h1`))
 		if err != nil {
@@ -182,7 +182,7 @@ func TestBrowser_OnDemandUpdate(t *testing.T) {
 // waitUntil polls cond until it holds or 30 s pass.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

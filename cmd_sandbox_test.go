@@ -28,7 +28,7 @@ func TestSandboxCommand(t *testing.T) {
 	}()
 	re := regexp.MustCompile(`API base:\s+(\S+)`)
 	var base string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && base == ""; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline) && base == ""; time.Sleep(10 * time.Millisecond) {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			base = m[1]
 		}

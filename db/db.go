@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -68,10 +69,26 @@ type Store struct {
 	cost int
 	path string
 	keys *keyring
-	// dummyHash is compared against for an unknown email, at the same cost
-	// as real hashes, so the response time does not reveal which emails
-	// have accounts.
+	// dummy is compared against for an unknown email, at the same cost as
+	// real hashes, so the response time does not reveal which emails have
+	// accounts. It is made on first use (see burnDummyHash), not at Open:
+	// a bcrypt hash at cost 12 is slow, and most Opens never need it.
+	dummy     sync.Once
 	dummyHash []byte
+}
+
+// burnDummyHash spends one bcrypt hash's time on password, as checking a
+// real account's hash would. The first call makes the dummy hash (which
+// costs the same as a comparison) and compares nothing.
+func (s *Store) burnDummyHash(password string) {
+	made := false
+	s.dummy.Do(func() {
+		s.dummyHash, _ = bcrypt.GenerateFromPassword([]byte("linkdesk-dummy-password"), s.cost)
+		made = true
+	})
+	if !made {
+		bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+	}
 }
 
 // Open opens or creates the SQLite file at path and applies the migrations.
@@ -93,12 +110,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	dummy, err := bcrypt.GenerateFromPassword([]byte("linkdesk-dummy-password"), opt.PasswordCost)
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("db: dummy hash: %w", err)
-	}
-	s := &Store{w: w, now: opt.Now, cost: opt.PasswordCost, path: path, dummyHash: dummy}
+	s := &Store{w: w, now: opt.Now, cost: opt.PasswordCost, path: path}
 	if err := s.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err

@@ -525,7 +525,7 @@ func TestIngester_ManyConcurrentDeliveries(t *testing.T) {
 // conditions, never on fixed sleeps.
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatal("condition not met within 10s")

@@ -904,8 +904,9 @@ func TestStore_CheckLaunchEvents(t *testing.T) {
 	}
 	defer conn.ExecContext(ctx, `ROLLBACK`)
 
-	cctx, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
+	// A check that needed the writer would wait out the busy timeout
+	// behind the open transaction and fail: success proves the read pool.
+	cctx := ctx
 	if err := f.s.CheckLaunchEvents(cctx, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("unknown link: got %v, want ErrNotFound", err)
 	}

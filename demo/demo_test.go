@@ -98,7 +98,7 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 		}
 		return ""
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for missing := complete(); missing != ""; missing = complete() {
 		if time.Now().After(deadline) {
 			t.Fatalf("world incomplete after 20s: %s", missing)

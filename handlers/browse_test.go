@@ -724,7 +724,7 @@ func TestLive_Stream(t *testing.T) {
 	defer srv.Close()
 	cookie := s.login(t, "auditor@example.com")
 
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/end-users/eu-1/live", nil)
 	req.Header.Set("Accept", "text/event-stream")
@@ -747,7 +747,7 @@ func TestLive_Stream(t *testing.T) {
 	}()
 	s.deliver(t, s.clk.now().Add(time.Minute), jobEvent("ev-live", "direct_deposit_switch.added", accB, "eu-1", "error", s.clk.now(), ""))
 	var msg bytes.Buffer
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(time.Minute)
 	for !strings.Contains(msg.String(), "Direct deposit switch failed") {
 		select {
 		case l, ok := <-lines:

@@ -101,7 +101,7 @@ func runFetcher(t *testing.T, s *db.Store, f *worker.Fetcher, until func() bool)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- f.Run(ctx) }()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for !until() {
 		if time.Now().After(deadline) {
 			cancel()

@@ -107,7 +107,7 @@ func TestBrowser_LinkModal(t *testing.T) {
 		cancelCtx()
 		cancelAlloc()
 	})
-	ctx, cancelTimeout := context.WithTimeout(ctx, 90*time.Second)
+	ctx, cancelTimeout := context.WithTimeout(ctx, 5*time.Minute)
 	defer cancelTimeout()
 
 	step := func(what string, actions ...chromedp.Action[chromedp.Void]) {

@@ -21,12 +21,12 @@ func TestDelivery_RetriesUntilSuccess(t *testing.T) {
 	e.hook(rc, "2023-11-22", "account.monitoring_status.updated")
 
 	e.mustOK("PATCH", "/v1/sandbox/accounts/"+acc, map[string]any{"monitoring_status": "degraded"})
-	waitFor(t, "third attempt", 10*time.Second, func() bool { return len(rc.all()) >= 3 })
+	waitFor(t, "third attempt", time.Minute, func() bool { return len(rc.all()) >= 3 })
 
 	// A marker event sent after the success: once it has arrived, the first
 	// event is known to be settled (deliveries of a webhook go out in order).
 	e.mustOK("PATCH", "/v1/sandbox/accounts/"+acc, map[string]any{"monitoring_status": "active"})
-	waitFor(t, "marker event", 10*time.Second, func() bool { return len(rc.all()) >= 4 })
+	waitFor(t, "marker event", time.Minute, func() bool { return len(rc.all()) >= 4 })
 
 	got := rc.all()
 	first := got[0].Event.EventID
@@ -91,7 +91,7 @@ func TestDelivery_RestartResumesPending(t *testing.T) {
 	rc.fail = func(int, pinwheel.Event) bool { return !accept.Load() }
 	e.hook(rc, "2023-11-22")
 	acc := e.connect("eu-restart", "identity", "income")
-	waitFor(t, "a failed attempt", 10*time.Second, func() bool { return len(rc.all()) >= 1 })
+	waitFor(t, "a failed attempt", time.Minute, func() bool { return len(rc.all()) >= 1 })
 
 	// Stop, let the receiver accept, and start a new emulator on the same
 	// state file with a long retry base: only resumed deliveries can arrive.
@@ -101,7 +101,7 @@ func TestDelivery_RestartResumesPending(t *testing.T) {
 	// Retries were scheduled by the old process (20 ms base); the new one
 	// picks them up from the state file.
 	rc.waitEvent(t, acc, "income.added")
-	waitFor(t, "all three events delivered", 10*time.Second, func() bool {
+	waitFor(t, "all three events delivered", time.Minute, func() bool {
 		var ok []string
 		for _, d := range rc.all() {
 			if !slices.Contains(ok, d.Event.Event) {
@@ -195,7 +195,7 @@ func TestFaults(t *testing.T) {
 		e.emu.SetFaults(sandbox.Faults{DuplicateRate: 1})
 		defer e.emu.SetFaults(sandbox.Faults{})
 		acc := e.connect("eu-dup", "identity", "income")
-		waitFor(t, "6 deliveries", 10*time.Second, func() bool { return len(rc.events(acc)) >= 6 })
+		waitFor(t, "6 deliveries", time.Minute, func() bool { return len(rc.events(acc)) >= 6 })
 		perID := map[string]int{}
 		for _, d := range rc.all() {
 			perID[d.Event.EventID]++
@@ -220,6 +220,6 @@ func TestFaults(t *testing.T) {
 		defer e.emu.SetFaults(sandbox.Faults{})
 		acc := e.connect("eu-reorder")
 		rc.waitEvent(t, acc, "paystubs.fully_synced")
-		waitFor(t, "all events", 10*time.Second, func() bool { return len(rc.events(acc)) == 10 })
+		waitFor(t, "all events", time.Minute, func() bool { return len(rc.events(acc)) == 10 })
 	})
 }

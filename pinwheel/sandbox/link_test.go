@@ -413,7 +413,7 @@ func TestLink_UserPending(t *testing.T) {
 	if res.Outcome != "error" || res.Error == nil || !res.Error.PendingRetry {
 		t.Fatalf("result %+v %+v", res, res.Error)
 	}
-	waitFor(t, "two income.added", 10*time.Second, func() bool {
+	waitFor(t, "two income.added", time.Minute, func() bool {
 		n := 0
 		for _, name := range rc.events(res.AccountID) {
 			if name == "income.added" {
@@ -471,7 +471,7 @@ func TestLink_UserActionRequired(t *testing.T) {
 	if after.Data.MonitoringStatus != "active" {
 		t.Errorf("status after re-login %s", after.Data.MonitoringStatus)
 	}
-	waitFor(t, "status updates", 10*time.Second, func() bool {
+	waitFor(t, "status updates", time.Minute, func() bool {
 		var statuses []string
 		for _, d := range rc.all() {
 			if d.Event.Event == "account.monitoring_status.updated" {
