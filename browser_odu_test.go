@@ -128,7 +128,7 @@ func TestBrowser_OnDemandUpdate(t *testing.T) {
 	// launch.js posts the events one after another: wait for the last.
 	var got string
 	waitUntil(t, "the launch events up to exit", func() bool {
-		d, err := store.TokenByID(bg, l.Link.TokenID)
+		d, err := store.LinkByID(bg, l.Link.TokenID)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -767,7 +767,7 @@ func TestStore_TimelineLinkEvents(t *testing.T) {
 	ctx := context.Background()
 	f.clk.t = f.clk.t.Add(time.Minute)
 	n := f.newLink(t, "minted")
-	if _, err := f.s.CreateLinkToken(ctx, f.op, n, f.mint("lt-1")); err != nil {
+	if _, err := f.s.CreateLink(ctx, f.op, n, f.mint("lt-1")); err != nil {
 		t.Fatal(err)
 	}
 	q := db.TimelineQuery{AccountID: f.account}

@@ -131,7 +131,7 @@ func TestIngester_ProjectsALinkSession(t *testing.T) {
 		t.Errorf("switches = %+v", sw)
 	}
 
-	tok, err := s.LinkTokenByID(ctx, "tok-1")
+	tok, err := s.PinwheelTokenByID(ctx, "tok-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +222,7 @@ func TestIngester_SameEventFiveTimesAtOnceIsStoredOnce(t *testing.T) {
 		t.Errorf("delivery_count = %d, want 5", e.DeliveryCount)
 	}
 	a, _ := s.AccountByAccountID(ctx, "acc-d")
-	tok, _ := s.LinkTokenByID(ctx, "tok-d")
+	tok, _ := s.PinwheelTokenByID(ctx, "tok-d")
 	u, _ := s.EndUserByEndUserID(ctx, "eu-d")
 	if a.EventCount != 1 || tok.EventCount != 1 || tok.SuccessCount != 1 || u.EventCount != 1 {
 		t.Errorf("projected more than once: account %d, token %d/%d, end user %d events", a.EventCount, tok.EventCount, tok.SuccessCount, u.EventCount)
@@ -318,7 +318,7 @@ func TestIngester_OrderInsensitive(t *testing.T) {
 		if len(jobs) != 1 || jobs[0].Outcome != "success" || jobs[0].EventID != "j2" {
 			t.Errorf("jobs = %+v", jobs)
 		}
-		tok, _ := s.LinkTokenByID(ctx, "tok-j")
+		tok, _ := s.PinwheelTokenByID(ctx, "tok-j")
 		if tok.LastOutcome != "success" || tok.PendingCount != 1 || tok.SuccessCount != 1 {
 			t.Errorf("token = %+v", tok)
 		}

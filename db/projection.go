@@ -148,8 +148,8 @@ WHERE h.account_ref = (SELECT id FROM accounts WHERE account_id = ?) ORDER BY h.
 	return out, rows.Err()
 }
 
-// LinkTokenSeen is a link token named by events.
-type LinkTokenSeen struct {
+// PinwheelToken is a link token named by events.
+type PinwheelToken struct {
 	LinkTokenID   string
 	AccountID     string
 	EndUserID     string
@@ -166,9 +166,9 @@ type LinkTokenSeen struct {
 	LastErrorCode string
 }
 
-// LinkTokenByID returns what events said about a link token.
-func (s *Store) LinkTokenByID(ctx context.Context, linkTokenID string) (LinkTokenSeen, error) {
-	var t LinkTokenSeen
+// PinwheelTokenByID returns what events said about a link token.
+func (s *Store) PinwheelTokenByID(ctx context.Context, linkTokenID string) (PinwheelToken, error) {
+	var t PinwheelToken
 	var ac, eu, job, outcome, outAt, et, ec sql.NullString
 	var first, last string
 	err := s.r.QueryRowContext(ctx, `SELECT l.link_token_id, a.account_id, u.end_user_id, l.first_seen_at, l.last_seen_at, l.event_count,
@@ -177,7 +177,7 @@ FROM link_tokens_seen l LEFT JOIN accounts a ON a.id = l.account_ref LEFT JOIN e
 WHERE l.link_token_id = ?`, linkTokenID).Scan(&t.LinkTokenID, &ac, &eu, &first, &last, &t.EventCount, &t.SuccessCount, &t.ErrorCount,
 		&t.PendingCount, &job, &outcome, &outAt, &et, &ec)
 	if err != nil {
-		return LinkTokenSeen{}, fmt.Errorf("db: link token %s: %w", linkTokenID, notFound(err))
+		return PinwheelToken{}, fmt.Errorf("db: link token %s: %w", linkTokenID, notFound(err))
 	}
 	t.AccountID, t.EndUserID, t.LastJob, t.LastOutcome, t.LastErrorType, t.LastErrorCode = ac.String, eu.String, job.String, outcome.String, et.String, ec.String
 	t.FirstSeenAt, t.LastSeenAt, t.LastOutcomeAt = ParseTime(first), ParseTime(last), nullTime(outAt)

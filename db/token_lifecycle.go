@@ -48,7 +48,7 @@ const (
 	LaunchExpired = "expired"
 	LaunchUsed    = "used"
 	LaunchRevoked = "revoked"
-	// LaunchClosed: Linkdesk closed the link itself (LinkToken.ClosedReason).
+	// LaunchClosed: Linkdesk closed the link itself (Link.ClosedReason).
 	LaunchClosed = "closed"
 )
 
@@ -125,7 +125,7 @@ func (l Lifecycle) Reached(stage string) (LifecycleStep, bool) {
 // Without webhooks, Link's own "success" event counts as success and an
 // "error" with pendingRetry as pending; other Link errors are not outcomes,
 // since the user may retry (a wrong password fires one too).
-func ComputeLifecycle(t LinkToken, events []LaunchEvent, hooks []WebhookFact, now time.Time) Lifecycle {
+func ComputeLifecycle(t Link, events []LaunchEvent, hooks []WebhookFact, now time.Time) Lifecycle {
 	var lc Lifecycle
 	var steps []LifecycleStep
 	first := map[string]time.Time{}

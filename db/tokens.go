@@ -120,7 +120,7 @@ const (
 	MintRetryDelay = 30 * time.Second
 )
 
-// Reasons Linkdesk closes a mint-on-open link itself (LinkToken.ClosedReason).
+// Reasons Linkdesk closes a mint-on-open link itself (Link.ClosedReason).
 const (
 	// ClosedTargetArchived: the link's deposit account was archived, so its
 	// deposit switch can no longer be minted.
@@ -146,10 +146,10 @@ var ODUJobs = []string{
 	pinwheel.JobDDAllocations, pinwheel.JobDDSwitch,
 }
 
-// NewLinkTokenIDs returns a fresh public token id (64 bits, hex: it only
+// NewLinkIDs returns a fresh public token id (64 bits, hex: it only
 // has to be unique) and launch id (192 bits, base64url: it must be
 // unguessable, since it alone opens the launch page).
-func NewLinkTokenIDs() (tokenID, launchID string) {
+func NewLinkIDs() (tokenID, launchID string) {
 	b := make([]byte, 24)
 	if _, err := rand.Read(b); err != nil {
 		panic(err) // crypto/rand never fails on Linux
@@ -167,18 +167,18 @@ func ValidLaunchID(s string) bool {
 	return err == nil
 }
 
-// TokenAllocation is the deposit switch part of a link, as stored and
+// LinkAllocation is the deposit switch part of a link, as stored and
 // audited: masked numbers only. Type "amount" fixes the amount; "" lets the
 // user choose in Link. Amounts are in cents.
-type TokenAllocation struct {
+type LinkAllocation struct {
 	Type           string        `json:"type,omitempty"`
 	AmountCents    int64         `json:"amount_cents,omitempty"`
 	MinAmountCents int64         `json:"min_amount_cents,omitempty"`
-	Targets        []TokenTarget `json:"targets"`
+	Targets        []LinkTarget `json:"targets"`
 }
 
-// TokenTarget is a deposit account a switch may go to, masked.
-type TokenTarget struct {
+// LinkTarget is a deposit account a switch may go to, masked.
+type LinkTarget struct {
 	DepositAccountID int64  `json:"deposit_account_id"`
 	Name             string `json:"name"`
 	Type             string `json:"type"`
@@ -187,10 +187,10 @@ type TokenTarget struct {
 }
 
 // Label is "Payroll Checking ••6789".
-func (t TokenTarget) Label() string { return t.Name + " ••" + t.Last4 }
+func (t LinkTarget) Label() string { return t.Name + " ••" + t.Last4 }
 
-// LinkToken is one launch link with its current (latest) Pinwheel token.
-type LinkToken struct {
+// Link is one launch link with its current (latest) Pinwheel token.
+type Link struct {
 	ID               int64 // internal keyset order
 	TokenID          string
 	LaunchID         string
@@ -199,7 +199,7 @@ type LinkToken struct {
 	EndUserID        string
 	PlatformID       string
 	Jobs             []string
-	Allocation       *TokenAllocation
+	Allocation       *LinkAllocation
 	Language         string
 	SkipIntro        bool
 	Reason           string
@@ -228,13 +228,13 @@ type LinkToken struct {
 }
 
 // Revoked reports whether staff revoked the link.
-func (t LinkToken) Revoked() bool { return !t.RevokedAt.IsZero() }
+func (t Link) Revoked() bool { return !t.RevokedAt.IsZero() }
 
 // Closed reports whether Linkdesk closed the link itself.
-func (t LinkToken) Closed() bool { return !t.ClosedAt.IsZero() }
+func (t Link) Closed() bool { return !t.ClosedAt.IsZero() }
 
 // HasJob reports whether the link requests job.
-func (t LinkToken) HasJob(job string) bool { return slices.Contains(t.Jobs, job) }
+func (t Link) HasJob(job string) bool { return slices.Contains(t.Jobs, job) }
 
 // Mint is one Pinwheel token of a link.
 type Mint struct {
@@ -254,15 +254,15 @@ type MintResult struct {
 	APIVersion  string
 }
 
-// NewLinkToken is a validated link to store; build it with ValidateODU.
-type NewLinkToken struct {
+// NewLink is a validated link to store; build it with ValidateODU.
+type NewLink struct {
 	TokenID, LaunchID string
 	Mode              string
 	AccountID         string
 	EndUserID         string
 	PlatformID        string
 	Jobs              []string
-	Allocation        *TokenAllocation
+	Allocation        *LinkAllocation
 	Language          string
 	SkipIntro         bool
 	Reason            string
@@ -317,9 +317,9 @@ const (
 // and returns the masked link settings, or FieldErrors keyed by form field
 // ("_form" is a message about the whole request). It is pure: the handler
 // runs it before calling Pinwheel, so a bad form never leaves Linkdesk.
-func ValidateODU(in ODURequest, cx ODUContext) (NewLinkToken, FieldErrors) {
+func ValidateODU(in ODURequest, cx ODUContext) (NewLink, FieldErrors) {
 	fe := FieldErrors{}
-	var out NewLinkToken
+	var out NewLink
 	pre := cx.Preflight
 
 	switch {
@@ -389,13 +389,13 @@ func ValidateODU(in ODURequest, cx ODUContext) (NewLinkToken, FieldErrors) {
 
 	out.AccountID, out.EndUserID, out.PlatformID = pre.AccountID, pre.EndUserID, pre.PlatformID
 	if len(fe) > 0 {
-		return NewLinkToken{}, fe
+		return NewLink{}, fe
 	}
 	return out, nil
 }
 
-func validateAllocation(in ODURequest, accounts []DepositAccount, fe FieldErrors) *TokenAllocation {
-	a := &TokenAllocation{}
+func validateAllocation(in ODURequest, accounts []DepositAccount, fe FieldErrors) *LinkAllocation {
+	a := &LinkAllocation{}
 	seen := map[int64]bool{}
 	for _, raw := range in.TargetIDs {
 		id, err := strconv.ParseInt(strings.TrimSpace(raw), 10, 64)
@@ -413,7 +413,7 @@ func validateAllocation(in ODURequest, accounts []DepositAccount, fe FieldErrors
 			fe["targets"] = d.Label() + " has an invalid routing number; an admin should fix it in Settings."
 			continue
 		}
-		a.Targets = append(a.Targets, TokenTarget{DepositAccountID: d.ID, Name: d.Name, Type: d.Type, RoutingNumber: d.RoutingNumber, Last4: d.Last4})
+		a.Targets = append(a.Targets, LinkTarget{DepositAccountID: d.ID, Name: d.Name, Type: d.Type, RoutingNumber: d.RoutingNumber, Last4: d.Last4})
 	}
 	if len(in.TargetIDs) == 0 {
 		switch {
@@ -510,7 +510,7 @@ func stringOr(s, def string) string {
 }
 
 // maskedAudit is the allocation as audited: masked, in dollars.
-func (a *TokenAllocation) audit() map[string]any {
+func (a *LinkAllocation) audit() map[string]any {
 	if a == nil {
 		return nil
 	}
@@ -528,18 +528,18 @@ func (a *TokenAllocation) audit() map[string]any {
 	return m
 }
 
-// CreateLinkToken stores a new link and, for a minted link, its Pinwheel
+// CreateLink stores a new link and, for a minted link, its Pinwheel
 // token, with the audit row(s), in one transaction. m is nil for a
 // mint_on_open link.
-func (s *Store) CreateLinkToken(ctx context.Context, a Actor, in NewLinkToken, m *MintResult) (LinkToken, error) {
+func (s *Store) CreateLink(ctx context.Context, a Actor, in NewLink, m *MintResult) (Link, error) {
 	now := s.now().UTC()
 	switch {
 	case in.Mode == ModeMinted && m == nil, in.Mode == ModeMintOnOpen && m != nil:
-		return LinkToken{}, fmt.Errorf("db: create link token: mode %s with mint %v", in.Mode, m != nil)
+		return Link{}, fmt.Errorf("db: create link token: mode %s with mint %v", in.Mode, m != nil)
 	case in.Mode != ModeMinted && in.Mode != ModeMintOnOpen:
-		return LinkToken{}, fmt.Errorf("db: create link token: unknown mode %q", in.Mode)
+		return Link{}, fmt.Errorf("db: create link token: unknown mode %q", in.Mode)
 	case a.StaffID == 0:
-		return LinkToken{}, errors.New("db: create link token: no staff member")
+		return Link{}, errors.New("db: create link token: no staff member")
 	}
 	expires := in.LinkExpiresAt
 	if m != nil {
@@ -600,9 +600,9 @@ func (s *Store) CreateLinkToken(ctx context.Context, a Actor, in NewLinkToken, m
 		return nil
 	})
 	if err != nil {
-		return LinkToken{}, fmt.Errorf("db: create link token: %w", err)
+		return Link{}, fmt.Errorf("db: create link token: %w", err)
 	}
-	return s.linkToken(ctx, s.r, `t.token_id = ?`, in.TokenID)
+	return s.link(ctx, s.r, `t.token_id = ?`, in.TokenID)
 }
 
 func (s *Store) insertMint(ctx context.Context, tx *sql.Tx, linkRef int64, m MintResult, by int64, now time.Time) error {
@@ -752,10 +752,10 @@ func (s *Store) AddMint(ctx context.Context, a Actor, tokenID string, m MintResu
 	return nil
 }
 
-// RevokeLinkToken revokes a link: its page stops loading Link, its events
+// RevokeLink revokes a link: its page stops loading Link, its events
 // endpoint refuses events and its stored tokens are forgotten. Revoking a
 // revoked link changes nothing and writes no audit row.
-func (s *Store) RevokeLinkToken(ctx context.Context, a Actor, tokenID string) (LinkToken, error) {
+func (s *Store) RevokeLink(ctx context.Context, a Actor, tokenID string) (Link, error) {
 	now := s.now().UTC()
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var ref int64
@@ -781,14 +781,14 @@ func (s *Store) RevokeLinkToken(ctx context.Context, a Actor, tokenID string) (L
 		return s.appendAudit(ctx, tx, a, ActionLinkTokenRevoked, "link_token", tokenID, map[string]any{"account_id": accountID})
 	})
 	if err != nil {
-		return LinkToken{}, fmt.Errorf("db: revoke link token %s: %w", tokenID, err)
+		return Link{}, fmt.Errorf("db: revoke link token %s: %w", tokenID, err)
 	}
-	return s.linkToken(ctx, s.r, `t.token_id = ?`, tokenID)
+	return s.link(ctx, s.r, `t.token_id = ?`, tokenID)
 }
 
 // ---- reading links ----
 
-const linkTokenSelect = `SELECT t.id, t.token_id, t.launch_id, t.mode, t.account_id, t.end_user_id, t.platform_id, t.jobs,
+const linkSelect = `SELECT t.id, t.token_id, t.launch_id, t.mode, t.account_id, t.end_user_id, t.platform_id, t.jobs,
 	COALESCE(t.allocation, ''), t.language, t.skip_intro, t.reason, COALESCE(t.identity_override, ''), t.api_version, t.tags,
 	t.created_by, COALESCE(st.name, ''), t.created_at, t.link_expires_at, COALESCE(t.revoked_at, ''), COALESCE(t.revoked_by, 0),
 	COALESCE(m.link_token_id, ''), COALESCE(m.expires_at, ''),
@@ -799,8 +799,8 @@ const linkTokenSelect = `SELECT t.id, t.token_id, t.launch_id, t.mode, t.account
 	LEFT JOIN staff st ON st.id = t.created_by
 	LEFT JOIN link_token_mints m ON m.id = (SELECT MAX(id) FROM link_token_mints WHERE link_ref = t.id)`
 
-func scanLinkToken(sc interface{ Scan(...any) error }) (LinkToken, error) {
-	var t LinkToken
+func scanLink(sc interface{ Scan(...any) error }) (Link, error) {
+	var t Link
 	var jobs, alloc, tags, created, expires, revoked, tokExp, firstMint, closed string
 	var skip int
 	err := sc.Scan(&t.ID, &t.TokenID, &t.LaunchID, &t.Mode, &t.AccountID, &t.EndUserID, &t.PlatformID, &jobs,
@@ -820,7 +820,7 @@ func scanLinkToken(sc interface{ Scan(...any) error }) (LinkToken, error) {
 		return t, fmt.Errorf("tags of %s: %w", t.TokenID, err)
 	}
 	if alloc != "" {
-		t.Allocation = &TokenAllocation{}
+		t.Allocation = &LinkAllocation{}
 		if err := json.Unmarshal([]byte(alloc), t.Allocation); err != nil {
 			return t, fmt.Errorf("allocation of %s: %w", t.TokenID, err)
 		}
@@ -833,23 +833,23 @@ type readQuerier interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func (s *Store) linkToken(ctx context.Context, q readQuerier, where string, args ...any) (LinkToken, error) {
-	t, err := scanLinkToken(q.QueryRowContext(ctx, linkTokenSelect+` WHERE `+where, args...))
+func (s *Store) link(ctx context.Context, q readQuerier, where string, args ...any) (Link, error) {
+	t, err := scanLink(q.QueryRowContext(ctx, linkSelect+` WHERE `+where, args...))
 	if err != nil {
-		return LinkToken{}, fmt.Errorf("db: link token: %w", notFound(err))
+		return Link{}, fmt.Errorf("db: link token: %w", notFound(err))
 	}
 	return t, nil
 }
 
-// TokenSummary is a link with its computed lifecycle.
-type TokenSummary struct {
-	LinkToken
+// LinkSummary is a link with its computed lifecycle.
+type LinkSummary struct {
+	Link
 	Lifecycle Lifecycle
 }
 
-// TokenDetail is everything known about one link.
-type TokenDetail struct {
-	TokenSummary
+// LinkDetail is everything known about one link.
+type LinkDetail struct {
+	LinkSummary
 	// History lists every Pinwheel token minted for the link, oldest first.
 	History  []Mint
 	Events   []LaunchEvent
@@ -871,29 +871,29 @@ type SwitchFact struct {
 	TargetType      string
 }
 
-// TokenByID returns a link with its mints, launch events, the webhooks of
+// LinkByID returns a link with its mints, launch events, the webhooks of
 // its tokens and its lifecycle.
-func (s *Store) TokenByID(ctx context.Context, tokenID string) (TokenDetail, error) {
-	var d TokenDetail
+func (s *Store) LinkByID(ctx context.Context, tokenID string) (LinkDetail, error) {
+	var d LinkDetail
 	err := s.rtx(ctx, func(tx *sql.Tx) error {
-		t, err := s.linkToken(ctx, tx, `t.token_id = ?`, tokenID)
+		t, err := s.link(ctx, tx, `t.token_id = ?`, tokenID)
 		if err != nil {
 			return err
 		}
 		if d.History, err = mintsOf(ctx, tx, t.ID); err != nil {
 			return err
 		}
-		events, hooks, err := lifecycleInputs(ctx, tx, []LinkToken{t}, false)
+		events, hooks, err := lifecycleInputs(ctx, tx, []Link{t}, false)
 		if err != nil {
 			return err
 		}
 		d.Events, d.Webhooks = events[t.ID], hooks[t.ID]
-		d.TokenSummary = TokenSummary{LinkToken: t, Lifecycle: ComputeLifecycle(t, d.Events, d.Webhooks, s.now().UTC())}
+		d.LinkSummary = LinkSummary{Link: t, Lifecycle: ComputeLifecycle(t, d.Events, d.Webhooks, s.now().UTC())}
 		d.Switches, err = switchesOf(ctx, tx, d.History)
 		return err
 	})
 	if err != nil {
-		return TokenDetail{}, fmt.Errorf("db: token %s: %w", tokenID, err)
+		return LinkDetail{}, fmt.Errorf("db: token %s: %w", tokenID, err)
 	}
 	return d, nil
 }
@@ -961,7 +961,7 @@ var lifecycleNames = []string{EventPageOpened, EventMintFailed, LinkEventOpen, L
 // lifecycleInputs loads the launch events and the webhook facts of links,
 // keyed by link id. With onlyLifecycle, only the events the lifecycle reads
 // are loaded.
-func lifecycleInputs(ctx context.Context, q readQuerier, links []LinkToken, onlyLifecycle bool) (map[int64][]LaunchEvent, map[int64][]WebhookFact, error) {
+func lifecycleInputs(ctx context.Context, q readQuerier, links []Link, onlyLifecycle bool) (map[int64][]LaunchEvent, map[int64][]WebhookFact, error) {
 	events := map[int64][]LaunchEvent{}
 	hooks := map[int64][]WebhookFact{}
 	if len(links) == 0 {
@@ -1027,8 +1027,8 @@ func lifecycleInputs(ctx context.Context, q readQuerier, links []LinkToken, only
 	return events, hooks, rows.Err()
 }
 
-// TokenFilter selects links for the /tokens list and the account page.
-type TokenFilter struct {
+// LinkFilter selects links for the /tokens list and the account page.
+type LinkFilter struct {
 	// State keeps links whose lifecycle state is this (a Stage constant).
 	State     string
 	AccountID string
@@ -1045,9 +1045,9 @@ type TokenFilter struct {
 // fewer rows than Limit while a next cursor still continues the scan.
 const tokenScanMax = 2000
 
-// ListTokens returns links newest first with their lifecycles, and the
+// ListLinks returns links newest first with their lifecycles, and the
 // cursor of the next page (0 when there is none).
-func (s *Store) ListTokens(ctx context.Context, f TokenFilter) ([]TokenSummary, int64, error) {
+func (s *Store) ListLinks(ctx context.Context, f LinkFilter) ([]LinkSummary, int64, error) {
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
@@ -1058,7 +1058,7 @@ func (s *Store) ListTokens(ctx context.Context, f TokenFilter) ([]TokenSummary, 
 	if f.CreatedBy != 0 {
 		where, args = append(where, "t.created_by = ?"), append(args, f.CreatedBy)
 	}
-	var out []TokenSummary
+	var out []LinkSummary
 	var next int64
 	now := s.now().UTC()
 	err := s.rtx(ctx, func(tx *sql.Tx) error {
@@ -1073,13 +1073,13 @@ func (s *Store) ListTokens(ctx context.Context, f TokenFilter) ([]TokenSummary, 
 				w, a = append(w, "t.id < ?"), append(a, before)
 			}
 			a = append(a, batch)
-			rows, err := tx.QueryContext(ctx, linkTokenSelect+` WHERE `+strings.Join(w, " AND ")+` ORDER BY t.id DESC LIMIT ?`, a...)
+			rows, err := tx.QueryContext(ctx, linkSelect+` WHERE `+strings.Join(w, " AND ")+` ORDER BY t.id DESC LIMIT ?`, a...)
 			if err != nil {
 				return err
 			}
-			var links []LinkToken
+			var links []Link
 			for rows.Next() {
-				t, err := scanLinkToken(rows)
+				t, err := scanLink(rows)
 				if err != nil {
 					rows.Close()
 					return err
@@ -1105,7 +1105,7 @@ func (s *Store) ListTokens(ctx context.Context, f TokenFilter) ([]TokenSummary, 
 					next = out[len(out)-1].ID
 					return nil
 				}
-				out = append(out, TokenSummary{LinkToken: t, Lifecycle: lc})
+				out = append(out, LinkSummary{Link: t, Lifecycle: lc})
 			}
 			switch {
 			case len(links) < batch:
@@ -1127,7 +1127,7 @@ func (s *Store) ListTokens(ctx context.Context, f TokenFilter) ([]TokenSummary, 
 // Launch is what the launch page needs: the link, its lifecycle, its state
 // and, while live, the current token.
 type Launch struct {
-	Link      LinkToken
+	Link      Link
 	Lifecycle Lifecycle
 	// State is LaunchLive, LaunchExpired, LaunchUsed, LaunchRevoked or
 	// LaunchClosed.
@@ -1221,11 +1221,11 @@ func (s *Store) LaunchByID(ctx context.Context, launchID string) (Launch, error)
 // the mint decision (decideMint), in the transaction q.
 func (s *Store) launch(ctx context.Context, q readQuerier, launchID string, now time.Time) (Launch, error) {
 	var l Launch
-	t, err := s.linkToken(ctx, q, `t.launch_id = ?`, launchID)
+	t, err := s.link(ctx, q, `t.launch_id = ?`, launchID)
 	if err != nil {
 		return Launch{}, err
 	}
-	events, hooks, err := lifecycleInputs(ctx, q, []LinkToken{t}, true)
+	events, hooks, err := lifecycleInputs(ctx, q, []Link{t}, true)
 	if err != nil {
 		return Launch{}, err
 	}
@@ -1343,7 +1343,7 @@ func (s *Store) ClaimMint(ctx context.Context, a Actor, launchID string) (Launch
 // closure is recorded and audited: closing a closed link changes nothing.
 func (s *Store) CloseLink(ctx context.Context, a Actor, tokenID, reason string) error {
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		t, err := s.linkToken(ctx, tx, `t.token_id = ?`, tokenID)
+		t, err := s.link(ctx, tx, `t.token_id = ?`, tokenID)
 		if err != nil {
 			return err
 		}
@@ -1355,7 +1355,7 @@ func (s *Store) CloseLink(ctx context.Context, a Actor, tokenID, reason string) 
 	return nil
 }
 
-func (s *Store) closeLink(ctx context.Context, tx *sql.Tx, a Actor, t LinkToken, reason string, now time.Time) error {
+func (s *Store) closeLink(ctx context.Context, tx *sql.Tx, a Actor, t Link, reason string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE link_tokens SET closed_at = ?, closed_reason = ?, mint_lease_until = NULL WHERE id = ? AND closed_at IS NULL`,
 		FormatTime(now), reason, t.ID)
 	if err != nil {

@@ -62,10 +62,10 @@ func TestValidateODU(t *testing.T) {
 		name  string
 		edit  func(*db.ODURequest, *db.ODUContext)
 		field string // "" means valid
-		check func(*testing.T, db.NewLinkToken)
+		check func(*testing.T, db.NewLink)
 	}{
-		{name: "valid switch", check: func(t *testing.T, n db.NewLinkToken) {
-			want := &db.TokenAllocation{Type: "amount", AmountCents: 15000, Targets: []db.TokenTarget{
+		{name: "valid switch", check: func(t *testing.T, n db.NewLink) {
+			want := &db.LinkAllocation{Type: "amount", AmountCents: 15000, Targets: []db.LinkTarget{
 				{DepositAccountID: 1, Name: "Payroll Checking", Type: "checking", RoutingNumber: "021000021", Last4: "6789"}}}
 			if !reflect.DeepEqual(n.Allocation, want) {
 				t.Errorf("allocation %+v, want %+v", n.Allocation, want)
@@ -76,14 +76,14 @@ func TestValidateODU(t *testing.T) {
 		}},
 		{name: "user chooses with minimum", edit: func(r *db.ODURequest, _ *db.ODUContext) {
 			r.AllocationMode, r.Amount, r.MinAmount = "user", "", "$25.50"
-		}, check: func(t *testing.T, n db.NewLinkToken) {
+		}, check: func(t *testing.T, n db.NewLink) {
 			if n.Allocation.Type != "" || n.Allocation.MinAmountCents != 2550 {
 				t.Errorf("allocation %+v", n.Allocation)
 			}
 		}},
 		{name: "data jobs keep form order and have no allocation", edit: func(r *db.ODURequest, _ *db.ODUContext) {
 			r.Jobs, r.TargetIDs = []string{"paystubs", "identity"}, nil
-		}, check: func(t *testing.T, n db.NewLinkToken) {
+		}, check: func(t *testing.T, n db.NewLink) {
 			if !reflect.DeepEqual(n.Jobs, []string{"identity", "paystubs"}) || n.Allocation != nil {
 				t.Errorf("jobs %v allocation %+v", n.Jobs, n.Allocation)
 			}
@@ -123,7 +123,7 @@ func TestValidateODU(t *testing.T) {
 		}, field: "override_reason"},
 		{name: "override with reason", edit: func(r *db.ODURequest, c *db.ODUContext) {
 			c.IdentityResult, r.OverrideIdentity, r.OverrideReason = db.VerdictMismatch, true, " verified by phone "
-		}, check: func(t *testing.T, n db.NewLinkToken) {
+		}, check: func(t *testing.T, n db.NewLink) {
 			if n.IdentityOverride != "verified by phone" {
 				t.Errorf("override %q", n.IdentityOverride)
 			}
@@ -164,16 +164,16 @@ func TestComputeLifecycle(t *testing.T) {
 	hook := func(m int, event, job, outcome string) db.WebhookFact {
 		return db.WebhookFact{At: at(m), Event: event, Job: job, Outcome: outcome}
 	}
-	minted := db.LinkToken{Mode: db.ModeMinted, Jobs: []string{"direct_deposit_switch"}, CreatedAt: t0, FirstMintedAt: t0, Mints: 1, LinkExpiresAt: at(60)}
+	minted := db.Link{Mode: db.ModeMinted, Jobs: []string{"direct_deposit_switch"}, CreatedAt: t0, FirstMintedAt: t0, Mints: 1, LinkExpiresAt: at(60)}
 	data := minted
 	data.Jobs = []string{"identity", "income"}
-	onOpen := db.LinkToken{Mode: db.ModeMintOnOpen, Jobs: []string{"identity"}, CreatedAt: t0, LinkExpiresAt: at(7 * 24 * 60)}
+	onOpen := db.Link{Mode: db.ModeMintOnOpen, Jobs: []string{"identity"}, CreatedAt: t0, LinkExpiresAt: at(7 * 24 * 60)}
 	revoked := minted
 	revoked.RevokedAt = at(5)
 
 	for _, tc := range []struct {
 		name    string
-		link    db.LinkToken
+		link    db.Link
 		events  []db.LaunchEvent
 		hooks   []db.WebhookFact
 		now     int
@@ -319,7 +319,7 @@ func (f *oduFixture) jobWebhook(t *testing.T, eventID, job, linkTokenID, outcome
 		eventID, job, f.clk.t.Format(time.RFC3339Nano), outcome, linkTokenID, f.account, f.endUser))
 }
 
-func (f *oduFixture) newLink(t *testing.T, mode string, jobs ...string) db.NewLinkToken {
+func (f *oduFixture) newLink(t *testing.T, mode string, jobs ...string) db.NewLink {
 	t.Helper()
 	pre, err := f.s.Preflight(context.Background(), f.account)
 	if err != nil {
@@ -334,7 +334,7 @@ func (f *oduFixture) newLink(t *testing.T, mode string, jobs ...string) db.NewLi
 	if fe != nil {
 		t.Fatal(fe)
 	}
-	n.TokenID, n.LaunchID = db.NewLinkTokenIDs()
+	n.TokenID, n.LaunchID = db.NewLinkIDs()
 	n.Mode, n.APIVersion = mode, pinwheel.Version20231122
 	n.Tags = map[string]string{"linkdesk_token_id": n.TokenID}
 	n.LinkExpiresAt = f.clk.t.Add(7 * 24 * time.Hour)
@@ -367,7 +367,7 @@ func TestStore_Preflight(t *testing.T) {
 
 	t.Run("MFA sessions", func(t *testing.T) {
 		n := f.newLink(t, db.ModeMinted)
-		if _, err := f.s.CreateLinkToken(ctx, f.op, n, f.mint("m-1")); err != nil {
+		if _, err := f.s.CreateLink(ctx, f.op, n, f.mint("m-1")); err != nil {
 			t.Fatal(err)
 		}
 		for _, e := range []struct{ name, payload string }{
@@ -378,7 +378,7 @@ func TestStore_Preflight(t *testing.T) {
 			}
 		}
 		n2 := f.newLink(t, db.ModeMinted)
-		if _, err := f.s.CreateLinkToken(ctx, f.op, n2, f.mint("m-2")); err != nil {
+		if _, err := f.s.CreateLink(ctx, f.op, n2, f.mint("m-2")); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := f.s.RecordLaunchEvent(ctx, n2.LaunchID, "open", nil); err != nil {
@@ -399,7 +399,7 @@ func TestStore_MintedLinkLifecycle(t *testing.T) {
 	ctx := context.Background()
 	n := f.newLink(t, db.ModeMinted)
 
-	lt, err := f.s.CreateLinkToken(ctx, f.op, n, f.mint("pw-1"))
+	lt, err := f.s.CreateLink(ctx, f.op, n, f.mint("pw-1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func TestStore_MintedLinkLifecycle(t *testing.T) {
 
 	t.Run("conflicting Pinwheel id", func(t *testing.T) {
 		n2 := f.newLink(t, db.ModeMinted)
-		if _, err := f.s.CreateLinkToken(ctx, f.op, n2, f.mint("pw-1")); !errors.Is(err, db.ErrConflict) {
+		if _, err := f.s.CreateLink(ctx, f.op, n2, f.mint("pw-1")); !errors.Is(err, db.ErrConflict) {
 			t.Errorf("got %v, want ErrConflict", err)
 		}
 	})
@@ -452,7 +452,7 @@ func TestStore_MintedLinkLifecycle(t *testing.T) {
 	f.clk.t = f.clk.t.Add(2 * time.Minute)
 	f.jobWebhook(t, "e-dds", "direct_deposit_switch", "pw-1", "success")
 
-	d, err := f.s.TokenByID(ctx, n.TokenID)
+	d, err := f.s.LinkByID(ctx, n.TokenID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,7 +468,7 @@ func TestStore_MintedLinkLifecycle(t *testing.T) {
 	}
 
 	t.Run("list with filters", func(t *testing.T) {
-		list, next, err := f.s.ListTokens(ctx, db.TokenFilter{AccountID: f.account})
+		list, next, err := f.s.ListLinks(ctx, db.LinkFilter{AccountID: f.account})
 		if err != nil || next != 0 {
 			t.Fatal(err, next)
 		}
@@ -476,16 +476,16 @@ func TestStore_MintedLinkLifecycle(t *testing.T) {
 			t.Errorf("list %+v", list)
 		}
 		for _, tc := range []struct {
-			f    db.TokenFilter
+			f    db.LinkFilter
 			want int
 		}{
-			{db.TokenFilter{State: db.StageSuccess}, 1},
-			{db.TokenFilter{State: db.StageExpired}, 0},
-			{db.TokenFilter{CreatedBy: f.op.StaffID}, 1},
-			{db.TokenFilter{CreatedBy: f.op.StaffID + 99}, 0},
-			{db.TokenFilter{AccountID: "other"}, 0},
+			{db.LinkFilter{State: db.StageSuccess}, 1},
+			{db.LinkFilter{State: db.StageExpired}, 0},
+			{db.LinkFilter{CreatedBy: f.op.StaffID}, 1},
+			{db.LinkFilter{CreatedBy: f.op.StaffID + 99}, 0},
+			{db.LinkFilter{AccountID: "other"}, 0},
 		} {
-			got, _, err := f.s.ListTokens(ctx, tc.f)
+			got, _, err := f.s.ListLinks(ctx, tc.f)
 			if err != nil || len(got) != tc.want {
 				t.Errorf("filter %+v: got %d (%v), want %d", tc.f, len(got), err, tc.want)
 			}
@@ -511,7 +511,7 @@ func TestStore_RecordLaunchEvent_Refusals(t *testing.T) {
 	f := newODUFixture(t)
 	ctx := context.Background()
 	n := f.newLink(t, db.ModeMinted)
-	if _, err := f.s.CreateLinkToken(ctx, f.op, n, f.mint("pw-1")); err != nil {
+	if _, err := f.s.CreateLink(ctx, f.op, n, f.mint("pw-1")); err != nil {
 		t.Fatal(err)
 	}
 	var fe db.FieldErrors
@@ -542,14 +542,14 @@ func TestStore_RecordLaunchEvent_Refusals(t *testing.T) {
 
 	t.Run("revoked", func(t *testing.T) {
 		n2 := f.newLink(t, db.ModeMinted)
-		if _, err := f.s.CreateLinkToken(ctx, f.op, n2, f.mint("pw-2")); err != nil {
+		if _, err := f.s.CreateLink(ctx, f.op, n2, f.mint("pw-2")); err != nil {
 			t.Fatal(err)
 		}
-		lt, err := f.s.RevokeLinkToken(ctx, f.op, n2.TokenID)
+		lt, err := f.s.RevokeLink(ctx, f.op, n2.TokenID)
 		if err != nil || !lt.Revoked() {
 			t.Fatal(lt, err)
 		}
-		if _, err := f.s.RevokeLinkToken(ctx, f.op, n2.TokenID); err != nil {
+		if _, err := f.s.RevokeLink(ctx, f.op, n2.TokenID); err != nil {
 			t.Fatal(err)
 		}
 		rows, _, _ := f.s.ListAudit(ctx, db.AuditFilter{Action: db.ActionLinkTokenRevoked})
@@ -582,14 +582,14 @@ func TestStore_MintOnOpen(t *testing.T) {
 	f := newODUFixture(t)
 	ctx := context.Background()
 	n := f.newLink(t, db.ModeMintOnOpen, "identity")
-	lt, err := f.s.CreateLinkToken(ctx, f.op, n, nil)
+	lt, err := f.s.CreateLink(ctx, f.op, n, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if lt.Mints != 0 || !lt.LinkExpiresAt.Equal(f.clk.t.Add(7*24*time.Hour)) {
 		t.Errorf("stored %+v", lt)
 	}
-	if _, err := f.s.CreateLinkToken(ctx, f.op, f.newLink(t, db.ModeMintOnOpen), f.mint("x")); err == nil {
+	if _, err := f.s.CreateLink(ctx, f.op, f.newLink(t, db.ModeMintOnOpen), f.mint("x")); err == nil {
 		t.Error("mint_on_open with a mint: got nil error")
 	}
 
@@ -648,7 +648,7 @@ func TestStore_MintOnOpen(t *testing.T) {
 	f.jobWebhook(t, "e-id", "identity", "pw-b", "error")
 	f.clk.t = f.clk.t.Add(time.Minute)
 	f.jobWebhook(t, "e-id2", "identity", "pw-c", "success")
-	d, err := f.s.TokenByID(ctx, n.TokenID)
+	d, err := f.s.LinkByID(ctx, n.TokenID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -683,14 +683,14 @@ func TestStore_MintFailureAndOverrideAudit(t *testing.T) {
 	if len(rows) != 1 || rows[0].TargetID != f.account || !strings.Contains(rows[0].Detail, `"status":429`) {
 		t.Errorf("audit %+v", rows)
 	}
-	list, _, _ := f.s.ListTokens(ctx, db.TokenFilter{})
+	list, _, _ := f.s.ListLinks(ctx, db.LinkFilter{})
 	if len(list) != 0 {
 		t.Errorf("a failed mint left %d tokens", len(list))
 	}
 
 	n := f.newLink(t, db.ModeMinted)
 	n.IdentityOverride = "called the customer"
-	if _, err := f.s.CreateLinkToken(ctx, f.op, n, f.mint("pw-o")); err != nil {
+	if _, err := f.s.CreateLink(ctx, f.op, n, f.mint("pw-o")); err != nil {
 		t.Fatal(err)
 	}
 	rows, _, _ = f.s.ListAudit(ctx, db.AuditFilter{Action: db.ActionIdentityOverride})
@@ -724,9 +724,9 @@ func TestStore_PlatformCache(t *testing.T) {
 	}
 }
 
-func TestNewLinkTokenIDs(t *testing.T) {
-	a, l := db.NewLinkTokenIDs()
-	b, m := db.NewLinkTokenIDs()
+func TestNewLinkIDs(t *testing.T) {
+	a, l := db.NewLinkIDs()
+	b, m := db.NewLinkIDs()
 	if a == b || l == m || len(a) != 16 || !db.ValidLaunchID(l) || db.ValidLaunchID(l[:31]) || db.ValidLaunchID(l[:31]+"!") {
 		t.Errorf("ids %s %s %s %s", a, b, l, m)
 	}
@@ -737,7 +737,7 @@ func TestStore_ClaimMint(t *testing.T) {
 	ctx := context.Background()
 	anon := db.Actor{IP: "198.51.100.7", Email: "launch page"}
 	n := f.newLink(t, db.ModeMintOnOpen, "identity")
-	if _, err := f.s.CreateLinkToken(ctx, f.op, n, nil); err != nil {
+	if _, err := f.s.CreateLink(ctx, f.op, n, nil); err != nil {
 		t.Fatal(err)
 	}
 	claims := 0
@@ -844,7 +844,7 @@ func TestStore_ClaimMint(t *testing.T) {
 		if _, err := f.s.RecordLaunchEvent(ctx, n.LaunchID, "open", nil); !errors.Is(err, db.ErrLinkClosed) {
 			t.Errorf("event on a closed link: got %v, want ErrLinkClosed", err)
 		}
-		d, _ := f.s.TokenByID(ctx, n.TokenID)
+		d, _ := f.s.LinkByID(ctx, n.TokenID)
 		if d.Lifecycle.State != db.StageExpired || d.Lifecycle.Launch != db.LaunchClosed || d.MintAttempts != db.MaxMintsPerLink {
 			t.Errorf("lifecycle %+v, attempts %d", d.Lifecycle, d.MintAttempts)
 		}
@@ -855,7 +855,7 @@ func TestStore_CloseLink(t *testing.T) {
 	f := newODUFixture(t)
 	ctx := context.Background()
 	n := f.newLink(t, db.ModeMintOnOpen)
-	if _, err := f.s.CreateLinkToken(ctx, f.op, n, nil); err != nil {
+	if _, err := f.s.CreateLink(ctx, f.op, n, nil); err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
@@ -886,7 +886,7 @@ func TestStore_CheckLaunchEvents(t *testing.T) {
 	f := newODUFixture(t)
 	ctx := context.Background()
 	n := f.newLink(t, db.ModeMinted)
-	if _, err := f.s.CreateLinkToken(ctx, f.op, n, f.mint("pw-1")); err != nil {
+	if _, err := f.s.CreateLink(ctx, f.op, n, f.mint("pw-1")); err != nil {
 		t.Fatal(err)
 	}
 	raw, err := sql.Open("sqlite", f.s.Path())

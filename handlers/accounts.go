@@ -156,7 +156,7 @@ func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.
 	case !errors.Is(err, db.ErrNotFound):
 		return props, err
 	}
-	if props.Tokens, _, err = h.store.ListTokens(ctx, db.TokenFilter{AccountID: id, Limit: 10}); err != nil {
+	if props.Tokens, _, err = h.store.ListLinks(ctx, db.LinkFilter{AccountID: id, Limit: 10}); err != nil {
 		return props, err
 	}
 	props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id))

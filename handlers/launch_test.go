@@ -41,7 +41,7 @@ func (s *emuServer) postEventFrom(t *testing.T, remoteAddr, launchID, body strin
 
 func (s *emuServer) mintCount(t *testing.T, tokenID string) int {
 	t.Helper()
-	d, err := s.store.TokenByID(context.Background(), tokenID)
+	d, err := s.store.LinkByID(context.Background(), tokenID)
 	if err != nil {
 		t.Fatal(err)
 	}

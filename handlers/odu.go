@@ -43,17 +43,17 @@ var errTargetArchived = errors.New("handlers: deposit account archived")
 type linkSettings struct {
 	AccountID, EndUserID string
 	Jobs                 []string
-	Allocation           *db.TokenAllocation
+	Allocation           *db.LinkAllocation
 	Language             string
 	SkipIntro            bool
 	Tags                 map[string]string
 }
 
-func settingsOf(t db.LinkToken) linkSettings {
+func settingsOf(t db.Link) linkSettings {
 	return linkSettings{t.AccountID, t.EndUserID, t.Jobs, t.Allocation, t.Language, t.SkipIntro, t.Tags}
 }
 
-func settingsOfNew(n db.NewLinkToken) linkSettings {
+func settingsOfNew(n db.NewLink) linkSettings {
 	return linkSettings{n.AccountID, n.EndUserID, n.Jobs, n.Allocation, n.Language, n.SkipIntro, n.Tags}
 }
 
@@ -295,12 +295,12 @@ func (h *Handler) ODUCreate(c echo.Context) error {
 		props.Form.Errors = views.Errors(fe)
 		return h.render(c, http.StatusUnprocessableEntity, views.ODUNew(h.page(c, "On Demand Update"), props))
 	}
-	n.TokenID, n.LaunchID = db.NewLinkTokenIDs()
+	n.TokenID, n.LaunchID = db.NewLinkIDs()
 	n.APIVersion, n.Mode = h.cfg.PinwheelVersion, db.ModeMinted
 	n.Tags = map[string]string{"linkdesk_token_id": n.TokenID}
 	if c.FormValue("mode") == db.ModeMintOnOpen {
 		n.Mode, n.LinkExpiresAt = db.ModeMintOnOpen, h.store.Now().Add(h.cfg.LinkLifetime)
-		if _, err := h.store.CreateLinkToken(ctx, actor(c), n, nil); err != nil {
+		if _, err := h.store.CreateLink(ctx, actor(c), n, nil); err != nil {
 			return err
 		}
 		h.flash(c, "ok", "Launch link created. It mints a token when the user opens it.")
@@ -317,7 +317,7 @@ func (h *Handler) ODUCreate(c echo.Context) error {
 	}
 	// Pinwheel minted a live token: store it even if the browser hangs up.
 	sctx := context.WithoutCancel(ctx)
-	if _, err := h.store.CreateLinkToken(sctx, actor(c), n, &m); err != nil {
+	if _, err := h.store.CreateLink(sctx, actor(c), n, &m); err != nil {
 		return h.mintUnrecorded(sctx, actor(c), db.UnrecordedMint{AccountID: n.AccountID, Jobs: n.Jobs, Mode: n.Mode, Reason: n.Reason,
 			TokenID: n.TokenID, LinkTokenID: m.LinkTokenID, ExpiresAt: m.ExpiresAt, APIVersion: m.APIVersion}, err)
 	}
@@ -327,7 +327,7 @@ func (h *Handler) ODUCreate(c echo.Context) error {
 
 // mint calls Pinwheel for a new link; a refusal is audited (no token is
 // stored) and returned.
-func (h *Handler) mint(ctx context.Context, c echo.Context, n db.NewLinkToken, org string) (db.MintResult, error) {
+func (h *Handler) mint(ctx context.Context, c echo.Context, n db.NewLink, org string) (db.MintResult, error) {
 	req, err := h.linkTokenRequest(ctx, settingsOfNew(n), org)
 	if err != nil {
 		return db.MintResult{}, err

@@ -78,7 +78,7 @@ func sampleToken(t *testing.T, s *testServer) string {
 	t.Helper()
 	ctx := context.Background()
 	sampleAccount(t, s)
-	list, _, err := s.store.ListTokens(ctx, db.TokenFilter{AccountID: sampleAccountID})
+	list, _, err := s.store.ListLinks(ctx, db.LinkFilter{AccountID: sampleAccountID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,11 +86,11 @@ func sampleToken(t *testing.T, s *testServer) string {
 		return list[0].TokenID
 	}
 	staffList, _ := s.store.ListStaff(ctx)
-	n := db.NewLinkToken{Mode: db.ModeMintOnOpen, AccountID: sampleAccountID, EndUserID: "sample_end_user", PlatformID: "p",
+	n := db.NewLink{Mode: db.ModeMintOnOpen, AccountID: sampleAccountID, EndUserID: "sample_end_user", PlatformID: "p",
 		Jobs: []string{"identity"}, Language: "en", Reason: "sample", APIVersion: pinwheel.DefaultVersion, LinkExpiresAt: time.Now().Add(time.Hour)}
-	n.TokenID, n.LaunchID = db.NewLinkTokenIDs()
+	n.TokenID, n.LaunchID = db.NewLinkIDs()
 	n.Tags = map[string]string{"linkdesk_token_id": n.TokenID}
-	if _, err := s.store.CreateLinkToken(ctx, db.Actor{StaffID: staffList[0].ID, Email: staffList[0].Email}, n, nil); err != nil {
+	if _, err := s.store.CreateLink(ctx, db.Actor{StaffID: staffList[0].ID, Email: staffList[0].Email}, n, nil); err != nil {
 		t.Fatal(err)
 	}
 	return n.TokenID
@@ -368,12 +368,12 @@ func TestODU_MintEachJobBothVersions(t *testing.T) {
 						t.Errorf("request body\n got %s\nwant %v", last.Body, want)
 					}
 
-					d, err := s.store.TokenByID(context.Background(), tokenID)
+					d, err := s.store.LinkByID(context.Background(), tokenID)
 					if err != nil {
 						t.Fatal(err)
 					}
 					if d.LinkTokenID == "" || d.Mode != db.ModeMinted || d.Lifecycle.State != db.StageMinted || d.APIVersion != version {
-						t.Errorf("stored %+v", d.LinkToken)
+						t.Errorf("stored %+v", d.Link)
 					}
 					rows, _, _ := s.store.ListAudit(context.Background(), db.AuditFilter{Action: db.ActionLinkTokenMinted, TargetID: tokenID})
 					if len(rows) != 1 || strings.Contains(rows[0].Detail, "123456789") {
@@ -443,7 +443,7 @@ func TestODU_FormAndValidation(t *testing.T) {
 	if after := len(s.linkTokenRequests()); after != before {
 		t.Errorf("invalid forms reached Pinwheel: %d requests", after-before)
 	}
-	if list, _, _ := s.store.ListTokens(context.Background(), db.TokenFilter{}); len(list) != 0 {
+	if list, _, _ := s.store.ListLinks(context.Background(), db.LinkFilter{}); len(list) != 0 {
 		t.Errorf("invalid forms left %d tokens", len(list))
 	}
 	if rec := s.mintForm(t, s.login(t, "auditor@example.com"), account, switchForm(dep.ID)); rec.Code != http.StatusForbidden {
@@ -489,7 +489,7 @@ func TestODU_UpstreamFailures(t *testing.T) {
 			if len(s.linkTokenRequests()) == before {
 				t.Error("the request never reached the emulator")
 			}
-			if list, _, _ := s.store.ListTokens(context.Background(), db.TokenFilter{}); len(list) != 0 {
+			if list, _, _ := s.store.ListLinks(context.Background(), db.LinkFilter{}); len(list) != 0 {
 				t.Errorf("a failed mint left %d tokens", len(list))
 			}
 		})
@@ -536,7 +536,7 @@ func TestODU_UpstreamFailures(t *testing.T) {
 		if !strings.Contains(rec.Body.String(), "Capabilities unknown") {
 			t.Error("a failing platform lookup should read as capabilities unknown")
 		}
-		if list, _, _ := s2.store.ListTokens(context.Background(), db.TokenFilter{}); len(list) != 0 {
+		if list, _, _ := s2.store.ListLinks(context.Background(), db.LinkFilter{}); len(list) != 0 {
 			t.Errorf("a refused mint left %d tokens", len(list))
 		}
 	})
@@ -592,7 +592,7 @@ func TestODU_MintNotStored(t *testing.T) {
 	if strings.Contains(rows[0].Detail, "eyJ") {
 		t.Error("the audit row holds the token itself")
 	}
-	if list, _, _ := s.store.ListTokens(ctx, db.TokenFilter{}); len(list) != 0 {
+	if list, _, _ := s.store.ListLinks(ctx, db.LinkFilter{}); len(list) != 0 {
 		t.Errorf("%d tokens stored", len(list))
 	}
 }
@@ -688,7 +688,7 @@ func (s *emuServer) sendWebhook(t *testing.T, body string) {
 // launchIDOf returns a token's launch id.
 func (s *emuServer) launchIDOf(t *testing.T, tokenID string) string {
 	t.Helper()
-	d, err := s.store.TokenByID(context.Background(), tokenID)
+	d, err := s.store.LinkByID(context.Background(), tokenID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -710,7 +710,7 @@ func (s *emuServer) postEvent(t *testing.T, launchID, body string, hdr ...string
 
 func (s *emuServer) eventCount(t *testing.T, tokenID string) int {
 	t.Helper()
-	d, err := s.store.TokenByID(context.Background(), tokenID)
+	d, err := s.store.LinkByID(context.Background(), tokenID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -767,7 +767,7 @@ func TestLaunchPage_StatesAndHeaders(t *testing.T) {
 		if strings.Contains(body, "style=") || strings.Contains(body, "Linkdesk") || strings.Contains(body, "Sign out") {
 			t.Error("the launch page shows more than the organisation")
 		}
-		d, _ := s.store.TokenByID(context.Background(), tokenID)
+		d, _ := s.store.LinkByID(context.Background(), tokenID)
 		if len(d.Events) != 1 || d.Events[0].Name != db.EventPageOpened {
 			t.Errorf("events %+v", d.Events)
 		}
@@ -855,7 +855,7 @@ func TestLaunchPage_StatesAndHeaders(t *testing.T) {
 		if rec := s.do(t, "GET", "/l/"+l, nil); rec.Code != 200 || len(s.linkTokenRequests()) != before+2 {
 			t.Errorf("after the token's life: %d, %d requests", rec.Code, len(s.linkTokenRequests())-before)
 		}
-		d, _ := s.store.TokenByID(context.Background(), tok)
+		d, _ := s.store.LinkByID(context.Background(), tok)
 		if len(d.History) != 2 || d.History[0].MintedBy != 0 {
 			t.Errorf("mints %+v", d.History)
 		}
@@ -869,7 +869,7 @@ func TestLaunchPage_StatesAndHeaders(t *testing.T) {
 		if rec.Code != http.StatusServiceUnavailable || strings.Contains(rec.Body.String(), "<script") || !strings.Contains(rec.Body.String(), "try again in a few minutes") {
 			t.Errorf("got %d %s", rec.Code, rec.Body.String())
 		}
-		d, _ := s.store.TokenByID(context.Background(), tok)
+		d, _ := s.store.LinkByID(context.Background(), tok)
 		if len(d.History) != 0 || len(d.Events) != 1 || d.Events[0].Name != db.EventMintFailed {
 			t.Errorf("history %+v events %+v", d.History, d.Events)
 		}
@@ -967,10 +967,10 @@ func TestTokens_LifecycleThroughLink(t *testing.T) {
 		t.Logf("events: %v", names)
 	}
 	waitFor(t, "the switch webhook", func() bool {
-		d, err := s.store.TokenByID(ctx, tok)
+		d, err := s.store.LinkByID(ctx, tok)
 		return err == nil && d.Lifecycle.OutcomeSource == "webhook"
 	})
-	d, _ := s.store.TokenByID(ctx, tok)
+	d, _ := s.store.LinkByID(ctx, tok)
 	if d.Lifecycle.State != db.StageSuccess || len(d.Switches) != 1 || d.Switches[0].Outcome != "success" {
 		t.Errorf("lifecycle %+v switches %+v", d.Lifecycle, d.Switches)
 	}
@@ -1009,10 +1009,10 @@ func TestTokens_Pagination(t *testing.T) {
 	ctx := context.Background()
 	staffList, _ := s.store.ListStaff(ctx)
 	for i := range 55 {
-		n := db.NewLinkToken{Mode: db.ModeMintOnOpen, AccountID: sampleAccountID, EndUserID: "u", PlatformID: "p",
+		n := db.NewLink{Mode: db.ModeMintOnOpen, AccountID: sampleAccountID, EndUserID: "u", PlatformID: "p",
 			Jobs: []string{"identity"}, Language: "en", Reason: fmt.Sprint("r", i), APIVersion: pinwheel.DefaultVersion, LinkExpiresAt: time.Now().Add(time.Hour)}
-		n.TokenID, n.LaunchID = db.NewLinkTokenIDs()
-		if _, err := s.store.CreateLinkToken(ctx, db.Actor{StaffID: staffList[0].ID}, n, nil); err != nil {
+		n.TokenID, n.LaunchID = db.NewLinkIDs()
+		if _, err := s.store.CreateLink(ctx, db.Actor{StaffID: staffList[0].ID}, n, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1054,7 +1054,7 @@ func TestODU_AccountIDNeedingEscapes(t *testing.T) {
 		t.Fatalf("create: got %d %s", rec.Code, rec.Body.String())
 	}
 	op = updatedCookie(rec, op)
-	list, _, err := s.store.ListTokens(ctx, db.TokenFilter{AccountID: id})
+	list, _, err := s.store.ListLinks(ctx, db.LinkFilter{AccountID: id})
 	if err != nil || len(list) != 1 {
 		t.Fatalf("tokens of %q: %d %v", id, len(list), err)
 	}

@@ -13,7 +13,7 @@ import (
 	"linkdesk/views"
 )
 
-// tokenIDRE is the shape of our public token ids (db.NewLinkTokenIDs).
+// tokenIDRE is the shape of our public token ids (db.NewLinkIDs).
 var tokenIDRE = regexp.MustCompile(`^[0-9a-f]{16}$`)
 
 func tokenParam(c echo.Context) (string, error) {
@@ -29,7 +29,7 @@ func tokenParam(c echo.Context) (string, error) {
 // through ?before=<cursor>.
 func (h *Handler) TokensIndex(c echo.Context) error {
 	q := c.QueryParams()
-	f := db.TokenFilter{State: q.Get("state"), AccountID: q.Get("account"), Limit: 50}
+	f := db.LinkFilter{State: q.Get("state"), AccountID: q.Get("account"), Limit: 50}
 	if f.State != "" && !slices.Contains(db.States, f.State) {
 		return echo.NewHTTPError(http.StatusBadRequest, "Unknown state.")
 	}
@@ -46,7 +46,7 @@ func (h *Handler) TokensIndex(c echo.Context) error {
 		}
 	}
 	ctx := c.Request().Context()
-	list, next, err := h.store.ListTokens(ctx, f)
+	list, next, err := h.store.ListLinks(ctx, f)
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func (h *Handler) TokenShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.store.TokenByID(c.Request().Context(), id)
+	d, err := h.store.LinkByID(c.Request().Context(), id)
 	if err != nil {
 		return err
 	}
@@ -96,7 +96,7 @@ func (h *Handler) TokenRevoke(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.store.RevokeLinkToken(c.Request().Context(), actor(c), id); err != nil {
+	if _, err := h.store.RevokeLink(c.Request().Context(), actor(c), id); err != nil {
 		return err
 	}
 	h.flash(c, "ok", "Link revoked: it no longer opens Link.")

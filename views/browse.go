@@ -171,7 +171,7 @@ type AccountProps struct {
 	// POST); empty on a normal view.
 	Revealed map[string]bool
 	// Tokens are the account's latest On Demand Update links.
-	Tokens []db.TokenSummary
+	Tokens []db.LinkSummary
 }
 
 // EndUserProps is the end user page.

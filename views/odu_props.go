@@ -165,7 +165,7 @@ func ModeLabel(m string) string {
 func JobsText(jobs []string) string { return strings.Join(jobs, ", ") }
 
 // AllocationText describes a link's allocation for staff.
-func AllocationText(a *db.TokenAllocation) string {
+func AllocationText(a *db.LinkAllocation) string {
 	if a == nil {
 		return "—"
 	}
@@ -182,7 +182,7 @@ func AllocationText(a *db.TokenAllocation) string {
 	return b.String()
 }
 
-func targetsText(ts []db.TokenTarget) string {
+func targetsText(ts []db.LinkTarget) string {
 	labels := make([]string, len(ts))
 	for i, t := range ts {
 		labels[i] = t.Label()
@@ -219,7 +219,7 @@ func listJoin(items []string) string {
 // LaunchAsk is what the launch page says the user is asked to do, e.g.
 // "Acme would like you to update your direct deposit: $150.00 to Payroll
 // Checking ••6789."
-func LaunchAsk(org string, t db.LinkToken) string {
+func LaunchAsk(org string, t db.Link) string {
 	var clauses []string
 	if t.HasJob(pinwheel.JobDDSwitch) && t.Allocation != nil {
 		a := t.Allocation
@@ -263,7 +263,7 @@ const LaunchUnavailable = "unavailable"
 // LaunchProps is the public launch page.
 type LaunchProps struct {
 	OrgName string
-	Link    db.LinkToken
+	Link    db.Link
 	// State is db.LaunchLive, LaunchUsed, LaunchExpired, LaunchRevoked,
 	// LaunchClosed (Link.ClosedReason says why) or LaunchUnavailable.
 	State     string
@@ -274,8 +274,8 @@ type LaunchProps struct {
 
 // TokensProps is the /tokens list.
 type TokensProps struct {
-	Filter db.TokenFilter
-	List   []db.TokenSummary
+	Filter db.LinkFilter
+	List   []db.LinkSummary
 	Staff  []db.Staff
 	Next   string
 }
@@ -283,7 +283,7 @@ type TokensProps struct {
 // TokenProps is one token's page. LaunchURL and QR are empty for staff who
 // may not share links (auditors).
 type TokenProps struct {
-	Detail    db.TokenDetail
+	Detail    db.LinkDetail
 	LaunchURL string
 	QR        string // an SVG document
 }

@@ -11,20 +11,20 @@ import (
 )
 
 func TestLaunchAsk(t *testing.T) {
-	target := []db.TokenTarget{{Name: "Payroll Checking", Last4: "6789"}}
-	two := append(target, db.TokenTarget{Name: "Rainy Day", Last4: "1111"})
+	target := []db.LinkTarget{{Name: "Payroll Checking", Last4: "6789"}}
+	two := append(target, db.LinkTarget{Name: "Rainy Day", Last4: "1111"})
 	for _, tc := range []struct {
 		name string
-		link db.LinkToken
+		link db.Link
 		want string
 	}{
-		{"fixed amount", db.LinkToken{Jobs: []string{"direct_deposit_switch"}, Allocation: &db.TokenAllocation{Type: "amount", AmountCents: 15000, Targets: target}},
+		{"fixed amount", db.Link{Jobs: []string{"direct_deposit_switch"}, Allocation: &db.LinkAllocation{Type: "amount", AmountCents: 15000, Targets: target}},
 			"Acme would like you to update your direct deposit: $150.00 to Payroll Checking ••6789."},
-		{"user chooses, minimum, two targets", db.LinkToken{Jobs: []string{"direct_deposit_switch"}, Allocation: &db.TokenAllocation{MinAmountCents: 5000, Targets: two}},
+		{"user chooses, minimum, two targets", db.Link{Jobs: []string{"direct_deposit_switch"}, Allocation: &db.LinkAllocation{MinAmountCents: 5000, Targets: two}},
 			"Acme would like you to update your direct deposit: an amount you choose (at least $50.00) to Payroll Checking ••6789 or Rainy Day ••1111."},
-		{"identity", db.LinkToken{Jobs: []string{"identity"}}, "Acme would like you to confirm your identity."},
-		{"data jobs", db.LinkToken{Jobs: []string{"identity", "income", "employment", "paystubs"}}, "Acme would like you to confirm your identity and share your income, employment details and paystubs."},
-		{"switch and identity", db.LinkToken{Jobs: []string{"identity", "direct_deposit_switch"}, Allocation: &db.TokenAllocation{Type: "amount", AmountCents: 100, Targets: target}},
+		{"identity", db.Link{Jobs: []string{"identity"}}, "Acme would like you to confirm your identity."},
+		{"data jobs", db.Link{Jobs: []string{"identity", "income", "employment", "paystubs"}}, "Acme would like you to confirm your identity and share your income, employment details and paystubs."},
+		{"switch and identity", db.Link{Jobs: []string{"identity", "direct_deposit_switch"}, Allocation: &db.LinkAllocation{Type: "amount", AmountCents: 100, Targets: target}},
 			"Acme would like you to update your direct deposit: $1.00 to Payroll Checking ••6789, and confirm your identity."},
 	} {
 		if got := views.LaunchAsk("Acme", tc.link); got != tc.want {
@@ -34,7 +34,7 @@ func TestLaunchAsk(t *testing.T) {
 }
 
 func TestAllocationText(t *testing.T) {
-	a := &db.TokenAllocation{Type: "amount", AmountCents: 123456, MinAmountCents: 100, Targets: []db.TokenTarget{{Name: "Checking", Last4: "0001"}}}
+	a := &db.LinkAllocation{Type: "amount", AmountCents: 123456, MinAmountCents: 100, Targets: []db.LinkTarget{{Name: "Checking", Last4: "0001"}}}
 	if got, want := views.AllocationText(a), "$1,234.56 per paycheck, at least $1.00 to Checking ••0001"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -45,11 +45,11 @@ func TestAllocationText(t *testing.T) {
 
 func TestAccountTokens(t *testing.T) {
 	op := &db.Staff{ID: 2, Role: db.RoleOperator}
-	list := []db.TokenSummary{{LinkToken: db.LinkToken{TokenID: "0123456789abcdef", AccountID: "acc", Jobs: []string{"identity"}, Mode: db.ModeMinted},
+	list := []db.LinkSummary{{Link: db.Link{TokenID: "0123456789abcdef", AccountID: "acc", Jobs: []string{"identity"}, Mode: db.ModeMinted},
 		Lifecycle: db.Lifecycle{State: db.StageSuccess}}}
 	for _, tc := range []struct {
 		staff      *db.Staff
-		list       []db.TokenSummary
+		list       []db.LinkSummary
 		want, deny []string
 	}{
 		{op, list, []string{`href="/accounts/acc/update"`, `href="/tokens/0123456789abcdef"`, `data-state="success"`}, nil},

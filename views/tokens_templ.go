@@ -195,7 +195,7 @@ func TokensIndex(p Page, props TokensProps) templ.Component {
 	})
 }
 
-func tokenTable(list []db.TokenSummary, withAccount bool) templ.Component {
+func tokenTable(list []db.LinkSummary, withAccount bool) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
@@ -448,9 +448,9 @@ func tokenTable(list []db.TokenSummary, withAccount bool) templ.Component {
 
 // AccountTokens is the account page's panel of this account's tokens with
 // their lifecycle, and (for operators and admins) the button that starts an
-// On Demand Update. The account page passes db.ListTokens with
-// TokenFilter{AccountID: id, Limit: 10}.
-func AccountTokens(p Page, accountID string, list []db.TokenSummary) templ.Component {
+// On Demand Update. The account page passes db.ListLinks with
+// LinkFilter{AccountID: id, Limit: 10}.
+func AccountTokens(p Page, accountID string, list []db.LinkSummary) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
 		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
