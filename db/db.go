@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -304,4 +305,27 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// sqlParams is n comma-separated placeholders, for IN (...).
+func sqlParams(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// sortedUniq returns s sorted without repeats.
+func sortedUniq(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// stringOr returns s, or def when s is empty.
+func stringOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"context"
 	"encoding/json"
 	"slices"
 	"strconv"
@@ -338,4 +339,77 @@ func firstNonZero(ts ...time.Time) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// lifecycleNames are the launch events the lifecycle reads; lists load only
+// these.
+var lifecycleNames = []string{EventPageOpened, EventMintFailed, LinkEventOpen, LinkEventLogin, LinkEventSuccess, LinkEventError, LinkEventExit}
+
+// lifecycleInputs loads the launch events and the webhook facts of links,
+// keyed by link id. With onlyLifecycle, only the events the lifecycle reads
+// are loaded.
+func lifecycleInputs(ctx context.Context, q readQuerier, links []Link, onlyLifecycle bool) (map[int64][]LaunchEvent, map[int64][]WebhookFact, error) {
+	events := map[int64][]LaunchEvent{}
+	hooks := map[int64][]WebhookFact{}
+	if len(links) == 0 {
+		return events, hooks, nil
+	}
+	refs := make([]any, len(links))
+	for i, t := range links {
+		refs[i] = t.ID
+	}
+	q1 := `SELECT ` + launchEventColumns + ` FROM launch_events e JOIN link_tokens t ON t.id = e.link_ref
+		WHERE e.link_ref IN (` + sqlParams(len(refs)) + `)`
+	args := slices.Clone(refs)
+	if onlyLifecycle {
+		q1 += ` AND e.name IN (` + sqlParams(len(lifecycleNames)) + `)`
+		for _, n := range lifecycleNames {
+			args = append(args, n)
+		}
+	}
+	rows, err := q.QueryContext(ctx, q1+` ORDER BY e.id`, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanLaunchEvent(rows)
+		if err != nil {
+			return nil, nil, err
+		}
+		events[e.linkRef] = append(events[e.linkRef], e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows.Close()
+
+	// Webhooks name Pinwheel's link_token_id: join through the mints.
+	rows, err = q.QueryContext(ctx, `SELECT m.link_ref, s.link_token_id, e.event, COALESCE(e.outcome, ''),
+		COALESCE(e.occurred_at, e.received_at), e.received_at,
+		COALESCE(json_extract(e.body, '$.payload.name'), ''),
+		COALESCE(json_extract(e.body, '$.payload.error_type'), ''),
+		COALESCE(json_extract(e.body, '$.payload.error_code'), '')
+		FROM link_token_mints m
+		JOIN link_tokens_seen s ON s.link_token_id = m.link_token_id
+		JOIN events e ON e.link_token_ref = s.id
+		WHERE m.link_ref IN (`+sqlParams(len(refs))+`) ORDER BY e.id`, refs...)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ref int64
+		var f WebhookFact
+		var at, recv string
+		if err := rows.Scan(&ref, &f.LinkTokenID, &f.Event, &f.Outcome, &at, &recv, &f.Job, &f.ErrorType, &f.ErrorCode); err != nil {
+			return nil, nil, err
+		}
+		f.At, f.ReceivedAt = ParseTime(at), ParseTime(recv)
+		if f.Outcome == "" {
+			f.Job = ""
+		}
+		hooks[ref] = append(hooks[ref], f)
+	}
+	return events, hooks, rows.Err()
 }
