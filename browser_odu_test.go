@@ -68,8 +68,9 @@ func TestBrowser_OnDemandUpdate(t *testing.T) {
 		if err != nil || !p.Connected {
 			return false
 		}
-		sn, err := store.Snapshots(bg, account, db.FetchDDAllocations)
-		return err == nil && len(sn) > 0
+		o, err := store.AccountOverview(bg, account)
+		_, ok := o.Latest[db.FetchDDAllocations]
+		return err == nil && ok
 	})
 
 	// The operator signs in, opens the account and starts an On Demand Update.

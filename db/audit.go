@@ -179,10 +179,10 @@ func (e *ChainError) Error() string {
 	return fmt.Sprintf("db: audit chain broken at row %d: %s", e.ID, e.Reason)
 }
 
-// VerifyAuditChain walks the whole trail in id order and recomputes every
+// verifyAuditChain walks the whole trail in id order and recomputes every
 // hash. It returns the number of rows checked, and a *ChainError at the first
 // row whose content or link does not match.
-func (s *Store) VerifyAuditChain(ctx context.Context) (int, error) {
+func (s *Store) verifyAuditChain(ctx context.Context) (int, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_log ORDER BY id`)
 	if err != nil {
 		return 0, fmt.Errorf("db: verify audit: %w", err)

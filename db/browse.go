@@ -531,7 +531,7 @@ type EndUserOverview struct {
 func (s *Store) EndUserOverview(ctx context.Context, endUserID string) (EndUserOverview, error) {
 	var o EndUserOverview
 	var err error
-	if o.EndUser, err = s.EndUserByEndUserID(ctx, endUserID); err != nil {
+	if o.EndUser, err = s.endUserByEndUserID(ctx, endUserID); err != nil {
 		return o, err
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT a.id, a.account_id, COALESCE(a.platform_id, ''), COALESCE(a.platform_name, ''),
@@ -584,16 +584,16 @@ const maxAllocationHistory = 10
 func (s *Store) AccountOverview(ctx context.Context, accountID string) (AccountOverview, error) {
 	var o AccountOverview
 	var err error
-	if o.Account, err = s.AccountByAccountID(ctx, accountID); err != nil {
+	if o.Account, err = s.accountByAccountID(ctx, accountID); err != nil {
 		return o, err
 	}
-	if o.Jobs, err = s.AccountJobs(ctx, accountID); err != nil {
+	if o.Jobs, err = s.accountJobs(ctx, accountID); err != nil {
 		return o, err
 	}
-	if o.History, err = s.MonitoringHistory(ctx, accountID); err != nil {
+	if o.History, err = s.monitoringHistory(ctx, accountID); err != nil {
 		return o, err
 	}
-	if o.Switches, err = s.DDSwitches(ctx, accountID); err != nil {
+	if o.Switches, err = s.ddSwitches(ctx, accountID); err != nil {
 		return o, err
 	}
 	o.Latest = map[string]Snapshot{}

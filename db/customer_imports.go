@@ -322,10 +322,10 @@ func purgeImports(ctx context.Context, tx *sql.Tx, now time.Time) error {
 	return err
 }
 
-// PurgeExpiredCustomerImports deletes expired uploads now. It asks the read
+// purgeExpiredCustomerImports deletes expired uploads now. It asks the read
 // pool first, so that it takes the writer only when there is something to
 // delete; every read and write of uploads calls it.
-func (s *Store) PurgeExpiredCustomerImports(ctx context.Context) error {
+func (s *Store) purgeExpiredCustomerImports(ctx context.Context) error {
 	now := s.now().UTC()
 	var expired bool
 	if err := s.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM customer_imports WHERE expires_at <= ?)`, FormatTime(now)).Scan(&expired); err != nil {
@@ -343,7 +343,7 @@ func (s *Store) PurgeExpiredCustomerImports(ctx context.Context) error {
 // CustomerImportByID returns an upload that has not expired, or
 // ErrNotFound. Expired uploads are deleted on the way.
 func (s *Store) CustomerImportByID(ctx context.Context, id string) (CustomerImport, error) {
-	if err := s.PurgeExpiredCustomerImports(ctx); err != nil {
+	if err := s.purgeExpiredCustomerImports(ctx); err != nil {
 		return CustomerImport{}, err
 	}
 	ci, err := scanCustomerImport(s.r.QueryRowContext(ctx, `SELECT `+customerImportColumns+` FROM customer_imports WHERE id = ? AND expires_at > ?`,

@@ -62,73 +62,6 @@ func (s *Store) EventByEventID(ctx context.Context, eventID string) (Event, erro
 	return e, nil
 }
 
-// EventFilter narrows ListEvents. Empty fields do not filter. Before is a
-// keyset cursor: only events with a smaller id (older) are listed.
-type EventFilter struct {
-	AccountID   string
-	EndUserID   string
-	LinkTokenID string
-	Event       string
-	Before      int64
-	// Limit is the page size; 0 means 50.
-	Limit int
-}
-
-// ListEvents returns events newest first, and whether more follow. Each
-// filter uses an index on (ref, id), so a page costs the same at any depth.
-func (s *Store) ListEvents(ctx context.Context, f EventFilter) ([]Event, bool, error) {
-	if f.Limit <= 0 {
-		f.Limit = 50
-	}
-	var where []string
-	var args []any
-	for _, c := range []struct{ col, table, key, val string }{
-		{"e.account_ref", "accounts", "account_id", f.AccountID},
-		{"e.end_user_ref", "end_users", "end_user_id", f.EndUserID},
-		{"e.link_token_ref", "link_tokens_seen", "link_token_id", f.LinkTokenID},
-	} {
-		if c.val != "" {
-			where = append(where, c.col+" = (SELECT id FROM "+c.table+" WHERE "+c.key+" = ?)")
-			args = append(args, c.val)
-		}
-	}
-	if f.Event != "" {
-		where = append(where, "e.event = ?")
-		args = append(args, f.Event)
-	}
-	if f.Before > 0 {
-		where = append(where, "e.id < ?")
-		args = append(args, f.Before)
-	}
-	q := `SELECT ` + eventColumns + eventFrom
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	q += " ORDER BY e.id DESC LIMIT ?"
-	args = append(args, f.Limit+1)
-	rows, err := s.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, false, fmt.Errorf("db: list events: %w", err)
-	}
-	defer rows.Close()
-	var out []Event
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return nil, false, fmt.Errorf("db: list events: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, false, fmt.Errorf("db: list events: %w", err)
-	}
-	more := len(out) > f.Limit
-	if more {
-		out = out[:f.Limit]
-	}
-	return out, more, nil
-}
-
 // WebhookRejection is a refused delivery.
 type WebhookRejection struct {
 	ID         int64
@@ -196,12 +129,6 @@ func (s *Store) Totals(ctx context.Context) (map[string]int64, error) {
 	return s.counterMap(ctx, `SELECT name, n FROM totals`)
 }
 
-// StatusCounts returns how many accounts have each current monitoring
-// status; "" counts accounts whose status is not known yet.
-func (s *Store) StatusCounts(ctx context.Context) (map[string]int64, error) {
-	return s.counterMap(ctx, `SELECT monitoring_status, n FROM status_counts WHERE n <> 0`)
-}
-
 func (s *Store) counterMap(ctx context.Context, q string) (map[string]int64, error) {
 	rows, err := s.r.QueryContext(ctx, q)
 	if err != nil {
@@ -216,50 +143,6 @@ func (s *Store) counterMap(ctx context.Context, q string) (map[string]int64, err
 			return nil, fmt.Errorf("db: counters: %w", err)
 		}
 		out[k] = n
-	}
-	return out, rows.Err()
-}
-
-// HourCount is one counter bucket.
-type HourCount struct {
-	Hour time.Time
-	// Key is the event name, "job/outcome" or the rejection reason.
-	Key        string
-	N          int64
-	Duplicates int64
-}
-
-// EventCountsSince returns accepted and duplicate counts per hour and event
-// name from since on, oldest first.
-func (s *Store) EventCountsSince(ctx context.Context, since time.Time) ([]HourCount, error) {
-	return s.hourCounts(ctx, `SELECT hour, event, accepted, duplicates FROM event_counts WHERE hour >= ? ORDER BY hour, event`, since)
-}
-
-// JobOutcomeCountsSince returns job outcomes per hour ("identity/success").
-func (s *Store) JobOutcomeCountsSince(ctx context.Context, since time.Time) ([]HourCount, error) {
-	return s.hourCounts(ctx, `SELECT hour, job || '/' || outcome, n, 0 FROM job_outcome_counts WHERE hour >= ? ORDER BY hour, job, outcome`, since)
-}
-
-// RejectionCountsSince returns refused deliveries per hour and reason.
-func (s *Store) RejectionCountsSince(ctx context.Context, since time.Time) ([]HourCount, error) {
-	return s.hourCounts(ctx, `SELECT hour, reason, n, 0 FROM rejection_counts WHERE hour >= ? ORDER BY hour, reason`, since)
-}
-
-func (s *Store) hourCounts(ctx context.Context, q string, since time.Time) ([]HourCount, error) {
-	rows, err := s.r.QueryContext(ctx, q, hourOf(since))
-	if err != nil {
-		return nil, fmt.Errorf("db: hour counts: %w", err)
-	}
-	defer rows.Close()
-	var out []HourCount
-	for rows.Next() {
-		var h HourCount
-		var hour string
-		if err := rows.Scan(&hour, &h.Key, &h.N, &h.Duplicates); err != nil {
-			return nil, fmt.Errorf("db: hour counts: %w", err)
-		}
-		h.Hour = ParseTime(hour)
-		out = append(out, h)
 	}
 	return out, rows.Err()
 }

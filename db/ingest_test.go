@@ -72,6 +72,43 @@ func ingest(t *testing.T, g *db.Ingester, body []byte, sentAt time.Time) db.Inge
 	return res
 }
 
+// The projections are read back the way the pages read them.
+
+func accountOf(ctx context.Context, s *db.Store, id string) (db.Account, error) {
+	o, err := s.AccountOverview(ctx, id)
+	return o.Account, err
+}
+
+func jobsOf(ctx context.Context, s *db.Store, id string) ([]db.AccountJob, error) {
+	o, err := s.AccountOverview(ctx, id)
+	return o.Jobs, err
+}
+
+func historyOf(ctx context.Context, s *db.Store, id string) ([]db.StatusReport, error) {
+	o, err := s.AccountOverview(ctx, id)
+	return o.History, err
+}
+
+func switchesOf(ctx context.Context, s *db.Store, id string) ([]db.DDSwitch, error) {
+	o, err := s.AccountOverview(ctx, id)
+	return o.Switches, err
+}
+
+func endUserOf(ctx context.Context, s *db.Store, id string) (db.EndUser, error) {
+	o, err := s.EndUserOverview(ctx, id)
+	return o.EndUser, err
+}
+
+// statusCounts are the status facet of /accounts ("" = not known yet).
+func statusCounts(ctx context.Context, s *db.Store) (map[string]int64, error) {
+	f, err := s.AccountFacets(ctx)
+	m := map[string]int64{}
+	for _, c := range f.Statuses {
+		m[c.Value] = c.N
+	}
+	return m, err
+}
+
 func TestIngester_ProjectsALinkSession(t *testing.T) {
 	s, clk := newStore(t)
 	g := runIngester(t, s, db.IngestOptions{})
@@ -86,7 +123,7 @@ func TestIngester_ProjectsALinkSession(t *testing.T) {
 		`{"action": "partial_switch", "allocation": {"type": "amount", "value": 50, "target": {"account_name": "My Checking", "account_type": "checking", "last_four_account_number": "6789"}}}`), sent)
 	ingest(t, g, jobBody("e5", "income.added", "income", "acc-1", "eu-1", "tok-1", "2026-11-26T11:00:04.000000+00:00", "error", "system_error", "platformUnavailable", ""), sent)
 
-	a, err := s.AccountByAccountID(ctx, "acc-1")
+	a, err := accountOf(ctx, s, "acc-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +138,7 @@ func TestIngester_ProjectsALinkSession(t *testing.T) {
 		t.Errorf("last_event_at = %v, want %v", got, want)
 	}
 
-	u, err := s.EndUserByEndUserID(ctx, "eu-1")
+	u, err := endUserOf(ctx, s, "eu-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +146,7 @@ func TestIngester_ProjectsALinkSession(t *testing.T) {
 		t.Errorf("end user = %+v, want 1 account, 5 events", u)
 	}
 
-	jobs, err := s.AccountJobs(ctx, "acc-1")
+	jobs, err := jobsOf(ctx, s, "acc-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +159,7 @@ func TestIngester_ProjectsALinkSession(t *testing.T) {
 		t.Errorf("jobs = %+v", jobs)
 	}
 
-	sw, err := s.DDSwitches(ctx, "acc-1")
+	sw, err := switchesOf(ctx, s, "acc-1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -159,16 +196,16 @@ func TestIngester_ProjectsALinkSession(t *testing.T) {
 	if tot["events"] != 5 || tot["accounts"] != 1 || tot["end_users"] != 1 || tot["link_tokens"] != 1 || tot["duplicates"] != 0 {
 		t.Errorf("totals = %v", tot)
 	}
-	sc, _ := s.StatusCounts(ctx)
+	sc, _ := statusCounts(ctx, s)
 	if len(sc) != 1 || sc["active"] != 1 {
 		t.Errorf("status counts = %v", sc)
 	}
-	counts, err := s.EventCountsSince(ctx, clk.t.Add(-time.Hour))
+	dash, err := s.Dashboard(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(counts) != 5 || !counts[0].Hour.Equal(clk.t.Truncate(time.Hour)) {
-		t.Errorf("event counts = %+v", counts)
+	if len(dash.Events24h) != 5 || dash.Events24h[0].Accepted != 1 {
+		t.Errorf("event counts = %+v", dash.Events24h)
 	}
 
 	e, err := s.EventByEventID(ctx, "e4")
@@ -179,14 +216,14 @@ func TestIngester_ProjectsALinkSession(t *testing.T) {
 		e.Projection != "projected" || !strings.Contains(e.Body, `"partial_switch"`) || !e.SentAt.Equal(sent) {
 		t.Errorf("event = %+v", e)
 	}
-	list, more, err := s.ListEvents(ctx, db.EventFilter{AccountID: "acc-1", Limit: 3})
+	list, more, err := s.ListEventLog(ctx, db.EventQuery{AccountID: "acc-1", Limit: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(list) != 3 || !more || list[0].EventID != "e5" {
 		t.Errorf("list = %d events, more %v, first %q", len(list), more, list[0].EventID)
 	}
-	list, more, _ = s.ListEvents(ctx, db.EventFilter{AccountID: "acc-1", Before: list[2].ID})
+	list, more, _ = s.ListEventLog(ctx, db.EventQuery{AccountID: "acc-1", Before: list[2].ID})
 	if len(list) != 2 || more || list[1].EventID != "e1" {
 		t.Errorf("second page = %d events, more %v", len(list), more)
 	}
@@ -221,9 +258,9 @@ func TestIngester_SameEventFiveTimesAtOnceIsStoredOnce(t *testing.T) {
 	if e.DeliveryCount != 5 {
 		t.Errorf("delivery_count = %d, want 5", e.DeliveryCount)
 	}
-	a, _ := s.AccountByAccountID(ctx, "acc-d")
+	a, _ := accountOf(ctx, s, "acc-d")
 	tok, _ := s.PinwheelTokenByID(ctx, "tok-d")
-	u, _ := s.EndUserByEndUserID(ctx, "eu-d")
+	u, _ := endUserOf(ctx, s, "eu-d")
 	if a.EventCount != 1 || tok.EventCount != 1 || tok.SuccessCount != 1 || u.EventCount != 1 {
 		t.Errorf("projected more than once: account %d, token %d/%d, end user %d events", a.EventCount, tok.EventCount, tok.SuccessCount, u.EventCount)
 	}
@@ -235,9 +272,9 @@ func TestIngester_SameEventFiveTimesAtOnceIsStoredOnce(t *testing.T) {
 	if tot["events"] != 1 || tot["duplicates"] != 4 || tot["deliveries"] != 5 {
 		t.Errorf("totals = %v", tot)
 	}
-	counts, _ := s.EventCountsSince(ctx, clk.t.Add(-time.Hour))
-	if len(counts) != 1 || counts[0].N != 1 || counts[0].Duplicates != 4 {
-		t.Errorf("event counts = %+v", counts)
+	dash, _ := s.Dashboard(ctx)
+	if len(dash.Events24h) != 1 || dash.Events24h[0].Accepted != 1 || dash.Events24h[0].Duplicates != 4 {
+		t.Errorf("event counts = %+v", dash.Events24h)
 	}
 }
 
@@ -251,13 +288,13 @@ func TestIngester_OrderInsensitive(t *testing.T) {
 		// account.added (created 12:00:00.5, i.e. later by the clock than the
 		// whole-second X-Timestamp) arrives afterwards saying active.
 		ingest(t, g, statusBody("s1", "acc-o", "eu-o", "user_action_required", false), clk.t)
-		a, _ := s.AccountByAccountID(ctx, "acc-o")
+		a, _ := accountOf(ctx, s, "acc-o")
 		if a.MonitoringStatus != "user_action_required" || !a.CreatedAt.IsZero() || a.PlatformName != "Workday" {
 			t.Errorf("after the update alone: %+v", a)
 		}
 		ingest(t, g, accountAddedBody("a1", "acc-o", "eu-o", "tok-o", "2026-11-26T12:00:00.500000+00:00", "active", true), clk.t.Add(time.Second))
 
-		a, err := s.AccountByAccountID(ctx, "acc-o")
+		a, err := accountOf(ctx, s, "acc-o")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -267,18 +304,18 @@ func TestIngester_OrderInsensitive(t *testing.T) {
 		if a.CreatedAt.IsZero() || a.LinkTokenID != "tok-o" {
 			t.Errorf("account.added fields not filled in: %+v", a)
 		}
-		h, err := s.MonitoringHistory(ctx, "acc-o")
+		h, err := historyOf(ctx, s, "acc-o")
 		if err != nil {
 			t.Fatal(err)
 		}
 		if len(h) != 2 || !h[0].FromAdded || h[0].Status != "active" || h[1].Status != "user_action_required" {
 			t.Errorf("history = %+v", h)
 		}
-		u, _ := s.EndUserByEndUserID(ctx, "eu-o")
+		u, _ := endUserOf(ctx, s, "eu-o")
 		if u.AccountCount != 1 {
 			t.Errorf("account_count = %d, want 1", u.AccountCount)
 		}
-		sc, _ := s.StatusCounts(ctx)
+		sc, _ := statusCounts(ctx, s)
 		if len(sc) != 1 || sc["user_action_required"] != 1 {
 			t.Errorf("status counts = %v", sc)
 		}
@@ -291,11 +328,11 @@ func TestIngester_OrderInsensitive(t *testing.T) {
 		ingest(t, g, statusBody("s3", "acc-u", "eu-u", "active", true), clk.t.Add(3*time.Minute))
 		ingest(t, g, statusBody("s1", "acc-u", "eu-u", "degraded", true), clk.t.Add(time.Minute))
 		ingest(t, g, statusBody("s2", "acc-u", "eu-u", "user_action_required", false), clk.t.Add(2*time.Minute))
-		a, _ := s.AccountByAccountID(ctx, "acc-u")
+		a, _ := accountOf(ctx, s, "acc-u")
 		if a.MonitoringStatus != "active" || !a.MonitoringStatusAt.Equal(clk.t.Add(3*time.Minute)) {
 			t.Errorf("status %q at %v, want active at +3m", a.MonitoringStatus, a.MonitoringStatusAt)
 		}
-		h, _ := s.MonitoringHistory(ctx, "acc-u")
+		h, _ := historyOf(ctx, s, "acc-u")
 		var got []string
 		for _, r := range h {
 			got = append(got, r.Status)
@@ -303,7 +340,7 @@ func TestIngester_OrderInsensitive(t *testing.T) {
 		if strings.Join(got, ",") != "active,degraded,user_action_required,active" {
 			t.Errorf("history = %v", got)
 		}
-		sc, _ := s.StatusCounts(ctx)
+		sc, _ := statusCounts(ctx, s)
 		if len(sc) != 1 || sc["active"] != 1 {
 			t.Errorf("status counts = %v", sc)
 		}
@@ -314,7 +351,7 @@ func TestIngester_OrderInsensitive(t *testing.T) {
 		g := runIngester(t, s, db.IngestOptions{})
 		ingest(t, g, jobBody("j2", "paystubs.added", "paystubs", "acc-j", "eu-j", "tok-j", "2026-11-26T11:05:00.000000+00:00", "success", "", "", ""), clk.t)
 		ingest(t, g, jobBody("j1", "paystubs.added", "paystubs", "acc-j", "eu-j", "tok-j", "2026-11-26T11:00:00.000000+00:00", "pending", "", "", ""), clk.t)
-		jobs, _ := s.AccountJobs(ctx, "acc-j")
+		jobs, _ := jobsOf(ctx, s, "acc-j")
 		if len(jobs) != 1 || jobs[0].Outcome != "success" || jobs[0].EventID != "j2" {
 			t.Errorf("jobs = %+v", jobs)
 		}
@@ -322,11 +359,11 @@ func TestIngester_OrderInsensitive(t *testing.T) {
 		if tok.LastOutcome != "success" || tok.PendingCount != 1 || tok.SuccessCount != 1 {
 			t.Errorf("token = %+v", tok)
 		}
-		a, _ := s.AccountByAccountID(ctx, "acc-j")
+		a, _ := accountOf(ctx, s, "acc-j")
 		if !a.FirstSeenAt.Equal(time.Date(2026, 11, 26, 11, 0, 0, 0, time.UTC)) || !a.LastEventAt.Equal(time.Date(2026, 11, 26, 11, 5, 0, 0, time.UTC)) {
 			t.Errorf("first seen %v, last event %v", a.FirstSeenAt, a.LastEventAt)
 		}
-		sc, _ := s.StatusCounts(ctx)
+		sc, _ := statusCounts(ctx, s)
 		if sc[""] != 1 {
 			t.Errorf("status counts = %v, want one account of unknown status", sc)
 		}
@@ -346,7 +383,7 @@ func TestIngester_UnknownAndMalformedPayloadsAreStoredNotProjected(t *testing.T)
 	if e.Projection != "unknown" || e.AccountID != "" {
 		t.Errorf("unknown event = %+v", e)
 	}
-	if _, err := s.AccountByAccountID(ctx, "acc-x"); !errors.Is(err, db.ErrNotFound) {
+	if _, err := accountOf(ctx, s, "acc-x"); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("an unknown event created an account: %v", err)
 	}
 
@@ -355,7 +392,7 @@ func TestIngester_UnknownAndMalformedPayloadsAreStoredNotProjected(t *testing.T)
 	ingest(t, g, accountAddedBody("a1", "acc-x", "eu-x", "tok-x", "2026-11-26T11:00:00.000000+00:00", "active", true), clk.t)
 	ingest(t, g, []byte(`{"event_id": "u2", "event": "brand_new.event", "payload": {"account_id": "acc-x"}}`), clk.t)
 	e, _ = s.EventByEventID(ctx, "u2")
-	a, _ := s.AccountByAccountID(ctx, "acc-x")
+	a, _ := accountOf(ctx, s, "acc-x")
 	if e.AccountID != "acc-x" || a.EventCount != 1 {
 		t.Errorf("unknown event: account %q; account event_count %d, want acc-x and 1", e.AccountID, a.EventCount)
 	}
@@ -441,12 +478,8 @@ func TestIngester_RecordsRejectionsWithoutBlocking(t *testing.T) {
 	if withBody > 1 {
 		t.Errorf("%d rows kept a body, want at most the one with a valid signature", withBody)
 	}
-	counts, _ := s.RejectionCountsSince(ctx, time.Time{})
-	var n int64
-	for _, c := range counts {
-		n += c.N
-	}
-	if n != 3001 {
+	dash, _ := s.Dashboard(ctx)
+	if n := db.Total24h(dash.Rejected24h); n != 3001 {
 		t.Errorf("rejection counts sum to %d, want 3001", n)
 	}
 }
@@ -513,7 +546,7 @@ func TestIngester_ManyConcurrentDeliveries(t *testing.T) {
 	}
 	var sum int
 	for i := range 20 {
-		a, _ := s.AccountByAccountID(ctx, fmt.Sprintf("acc-%d", i))
+		a, _ := accountOf(ctx, s, fmt.Sprintf("acc-%d", i))
 		sum += a.EventCount
 	}
 	if sum != n-50 {

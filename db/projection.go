@@ -20,8 +20,8 @@ type EndUser struct {
 	EventCount   int
 }
 
-// EndUserByEndUserID returns the end user with Pinwheel's end_user_id.
-func (s *Store) EndUserByEndUserID(ctx context.Context, endUserID string) (EndUser, error) {
+// endUserByEndUserID returns the end user with Pinwheel's end_user_id.
+func (s *Store) endUserByEndUserID(ctx context.Context, endUserID string) (EndUser, error) {
 	var u EndUser
 	var first, last string
 	err := s.r.QueryRowContext(ctx, `SELECT id, end_user_id, first_seen_at, last_seen_at, account_count, event_count
@@ -53,8 +53,8 @@ type Account struct {
 	EventCount         int
 }
 
-// AccountByAccountID returns the account with Pinwheel's account_id.
-func (s *Store) AccountByAccountID(ctx context.Context, accountID string) (Account, error) {
+// accountByAccountID returns the account with Pinwheel's account_id.
+func (s *Store) accountByAccountID(ctx context.Context, accountID string) (Account, error) {
 	var a Account
 	var eu, pid, pname, ptype, lt, created, status, statusAt sql.NullString
 	var conn sql.NullBool
@@ -86,8 +86,8 @@ type AccountJob struct {
 	EventID     string
 }
 
-// AccountJobs returns the latest outcome per job of an account, by job name.
-func (s *Store) AccountJobs(ctx context.Context, accountID string) ([]AccountJob, error) {
+// accountJobs returns the latest outcome per job of an account, by job name.
+func (s *Store) accountJobs(ctx context.Context, accountID string) ([]AccountJob, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT j.job, j.outcome, j.at, COALESCE(j.error_type, ''), COALESCE(j.error_code, ''),
   COALESCE(j.link_token_id, ''), e.event_id
 FROM account_jobs j JOIN events e ON e.id = j.event_ref
@@ -119,10 +119,10 @@ type StatusReport struct {
 	EventID   string
 }
 
-// MonitoringHistory returns an account's status reports in effective order
+// monitoringHistory returns an account's status reports in effective order
 // (initial status first, then updates by time); consecutive equal statuses
 // are kept, so a timeline can show every report or collapse them.
-func (s *Store) MonitoringHistory(ctx context.Context, accountID string) ([]StatusReport, error) {
+func (s *Store) monitoringHistory(ctx context.Context, accountID string) ([]StatusReport, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT h.status, h.connected, h.at, h.status_rank, e.event_id
 FROM monitoring_status_history h JOIN events e ON e.id = h.event_ref
 WHERE h.account_ref = (SELECT id FROM accounts WHERE account_id = ?) ORDER BY h.status_rank, h.at, h.id`, accountID)
@@ -148,42 +148,6 @@ WHERE h.account_ref = (SELECT id FROM accounts WHERE account_id = ?) ORDER BY h.
 	return out, rows.Err()
 }
 
-// PinwheelToken is a link token named by events.
-type PinwheelToken struct {
-	LinkTokenID   string
-	AccountID     string
-	EndUserID     string
-	FirstSeenAt   time.Time
-	LastSeenAt    time.Time
-	EventCount    int
-	SuccessCount  int
-	ErrorCount    int
-	PendingCount  int
-	LastJob       string
-	LastOutcome   string
-	LastOutcomeAt time.Time
-	LastErrorType string
-	LastErrorCode string
-}
-
-// PinwheelTokenByID returns what events said about a link token.
-func (s *Store) PinwheelTokenByID(ctx context.Context, linkTokenID string) (PinwheelToken, error) {
-	var t PinwheelToken
-	var ac, eu, job, outcome, outAt, et, ec sql.NullString
-	var first, last string
-	err := s.r.QueryRowContext(ctx, `SELECT l.link_token_id, a.account_id, u.end_user_id, l.first_seen_at, l.last_seen_at, l.event_count,
-  l.success_count, l.error_count, l.pending_count, l.last_job, l.last_outcome, l.last_outcome_at, l.last_error_type, l.last_error_code
-FROM link_tokens_seen l LEFT JOIN accounts a ON a.id = l.account_ref LEFT JOIN end_users u ON u.id = l.end_user_ref
-WHERE l.link_token_id = ?`, linkTokenID).Scan(&t.LinkTokenID, &ac, &eu, &first, &last, &t.EventCount, &t.SuccessCount, &t.ErrorCount,
-		&t.PendingCount, &job, &outcome, &outAt, &et, &ec)
-	if err != nil {
-		return PinwheelToken{}, fmt.Errorf("db: link token %s: %w", linkTokenID, notFound(err))
-	}
-	t.AccountID, t.EndUserID, t.LastJob, t.LastOutcome, t.LastErrorType, t.LastErrorCode = ac.String, eu.String, job.String, outcome.String, et.String, ec.String
-	t.FirstSeenAt, t.LastSeenAt, t.LastOutcomeAt = ParseTime(first), ParseTime(last), nullTime(outAt)
-	return t, nil
-}
-
 // DDSwitch is one direct deposit switch reported by a webhook.
 type DDSwitch struct {
 	EventID         string
@@ -202,8 +166,8 @@ type DDSwitch struct {
 	CardName        string
 }
 
-// DDSwitches returns an account's switches, oldest first.
-func (s *Store) DDSwitches(ctx context.Context, accountID string) ([]DDSwitch, error) {
+// ddSwitches returns an account's switches, oldest first.
+func (s *Store) ddSwitches(ctx context.Context, accountID string) ([]DDSwitch, error) {
 	rows, err := s.r.QueryContext(ctx, `SELECT e.event_id, a.account_id, COALESCE(d.link_token_id, ''), d.at, d.outcome,
   COALESCE(d.error_type, ''), COALESCE(d.error_code, ''), COALESCE(d.action, ''), COALESCE(d.allocation_type, ''),
   d.allocation_value, COALESCE(d.target_name, ''), COALESCE(d.target_type, ''), COALESCE(d.target_last4, ''), COALESCE(d.card_name, '')

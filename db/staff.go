@@ -141,8 +141,8 @@ func (s *Store) ListStaff(ctx context.Context) ([]Staff, error) {
 	return out, rows.Err()
 }
 
-// CountStaff returns how many staff rows exist.
-func (s *Store) CountStaff(ctx context.Context) (int, error) {
+// countStaff returns how many staff rows exist.
+func (s *Store) countStaff(ctx context.Context) (int, error) {
 	var n int
 	err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM staff`).Scan(&n)
 	return n, err
@@ -433,7 +433,7 @@ func (s *Store) SignOut(ctx context.Context, a Actor) error {
 // EnsureAdmin creates an admin with the given email and password when no
 // staff exists yet. It reports whether it created one.
 func (s *Store) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
-	n, err := s.CountStaff(ctx)
+	n, err := s.countStaff(ctx)
 	if err != nil || n > 0 {
 		return false, err
 	}

@@ -92,7 +92,7 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 			if a.Username != "user_good" {
 				continue
 			}
-			if snaps, _ := store.Snapshots(ctx, a.AccountID, db.FetchIdentity); len(snaps) == 0 {
+			if o, _ := store.AccountOverview(ctx, a.AccountID); o.Latest[db.FetchIdentity].ID == 0 {
 				return "no identity snapshot for " + a.AccountID
 			}
 		}
@@ -106,7 +106,8 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	for _, a := range hooked {
-		acc, err := store.AccountByAccountID(ctx, a.AccountID)
+		o, err := store.AccountOverview(ctx, a.AccountID)
+		acc := o.Account
 		if err != nil {
 			t.Fatalf("account %s of %s: %v", a.AccountID, a.EndUserID, err)
 		}

@@ -123,7 +123,7 @@ func ensureTimelineAccount(b *testing.B, store *db.Store) {
 		}
 	}
 	start := time.Now().UTC().Add(-30 * 24 * time.Hour)
-	if a, err := store.AccountByAccountID(ctx, benchAccount); err != nil || a.EventCount < benchTimelineN {
+	if o, err := store.AccountOverview(ctx, benchAccount); err != nil || o.Account.EventCount < benchTimelineN {
 		ingest([]byte(added("bench-tl-0", benchAccount, benchEndUser, "p-bench", "Bench Payroll", "active", true)), start)
 		for i := 1; i < benchTimelineN; i++ {
 			at := start.Add(time.Duration(i) * 8 * time.Minute)
@@ -205,7 +205,8 @@ func BenchmarkBrowse(b *testing.B) {
 		b.Fatal("no sample event", err)
 	}
 	ev := sample[0]
-	acc, err := env.store.AccountByAccountID(ctx, ev.AccountID)
+	o, err := env.store.AccountOverview(ctx, ev.AccountID)
+	acc := o.Account
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -120,7 +120,8 @@ func TestWebhookReceive_Accepts(t *testing.T) {
 	if rec := s.deliver(ref); rec.Code != http.StatusOK {
 		t.Fatalf("reference body: %d %s", rec.Code, rec.Body)
 	}
-	a, err := s.store.AccountByAccountID(ctx, "934f6406-c332-4c05-a3e8-6a90765c842d")
+	o, err := s.store.AccountOverview(ctx, "934f6406-c332-4c05-a3e8-6a90765c842d")
+	a := o.Account
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +225,8 @@ func TestWebhookReceive_FiveAtOnceStoredOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, _ := s.store.AccountByAccountID(context.Background(), "acc-5")
+	o, _ := s.store.AccountOverview(context.Background(), "acc-5")
+	a := o.Account
 	if e.DeliveryCount != 5 || a.EventCount != 1 {
 		t.Errorf("delivery_count %d, account events %d; want 5 and 1", e.DeliveryCount, a.EventCount)
 	}
@@ -270,7 +272,8 @@ func TestWebhookReceive_StatusUpdateBeforeAccountAdded(t *testing.T) {
 			t.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	}
-	a, err := s.store.AccountByAccountID(context.Background(), "acc-1")
+	o, err := s.store.AccountOverview(context.Background(), "acc-1")
+	a := o.Account
 	if err != nil {
 		t.Fatal(err)
 	}

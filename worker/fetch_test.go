@@ -147,16 +147,13 @@ func TestFetcher_StoresSnapshotsAndRetries(t *testing.T) {
 		return settled(s)()
 	})
 
-	snaps, err := s.Snapshots(ctx, "acc-a", "")
+	o, err := s.AccountOverview(ctx, "acc-a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]db.Snapshot{}
-	for _, sn := range snaps {
-		kinds[sn.Kind] = sn
-	}
-	if len(snaps) != 2 || kinds[db.FetchIdentity].SourceEventID != "e1" || kinds[db.FetchDDAllocations].SourceEventID != "e2" {
-		t.Errorf("acc-a snapshots = %+v", snaps)
+	kinds := o.Latest
+	if len(kinds) != 2 || kinds[db.FetchIdentity].SourceEventID != "e1" || kinds[db.FetchDDAllocations].SourceEventID != "e2" {
+		t.Errorf("acc-a snapshots = %+v", kinds)
 	}
 	if id := kinds[db.FetchIdentity]; id.RefreshedAt.IsZero() || len(id.BodySHA256) != 64 || id.Body == "" {
 		t.Errorf("identity snapshot = %+v", id)
