@@ -1,6 +1,18 @@
 // Package db holds Linkdesk's own state: the Store, its embedded forward-only
 // migrations, and one file per aggregate. Each exported Store method is one
 // use case in one transaction.
+//
+// Two kinds of "link token" meet here, so names keep them apart. A Link is
+// ours: a launch link staff create (table link_tokens, "tokens" in the UI
+// at /tokens/{token_id}; Link.TokenID is our public id, Link.LaunchID the
+// secret of its launch page). Anything named LinkTokenID is Pinwheel's
+// link_token_id: a Mint is one Pinwheel token minted for a Link
+// (link_token_mints), and link_tokens_seen counts what webhooks said about
+// any Pinwheel token. Audit actions keep their stored names
+// (link_token.minted, ...).
+//
+// What only SQLite speaks sits in sqlite.go and sqlite_checkpoint.go,
+// behind the few hooks of dialect.
 package db
 
 import (
@@ -10,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"runtime"
 	"slices"
 	"sort"
@@ -19,8 +30,6 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
 //go:embed migrations/*.sql
@@ -60,12 +69,12 @@ type Options struct {
 	EncryptionKey []byte
 }
 
-// Store is Linkdesk's database. Writes go through a single writer connection
-// (SQLite allows one writer at a time; queuing in Go is cheaper than
-// busy-waiting in SQLite), reads through a pool of read-only connections.
+// Store is Linkdesk's database. Writes go through the writer pool, reads
+// through a pool of read-only connections.
 type Store struct {
 	w    *sql.DB
 	r    *sql.DB
+	d    dialect
 	now  func() time.Time
 	cost int
 	path string
@@ -92,6 +101,32 @@ func (s *Store) burnDummyHash(password string) {
 	}
 }
 
+// dialect is what the Store does differently on each database: the few
+// hooks a second one (PostgreSQL) has to supply. The rest is meant to be
+// portable SQL: explicit columns, ? placeholders, ON CONFLICT ... DO
+// UPDATE, INSERT ... RETURNING id (never LastInsertId), standard SAVEPOINT
+// syntax, row values, timestamps as RFC 3339 text. SQLite's values are in
+// sqlite.go; its WAL checkpointer (sqlite_checkpoint.go) has no
+// counterpart elsewhere. Known SQLite-isms outside the hooks, each a hook
+// to add with the second database: the list queries' planner hints (a
+// unary + that keeps SQLite off an index, browse.go), group_concat
+// (browse.go) and instr (search.go).
+type dialect struct {
+	// open returns the writer pool and the read-only reader pool.
+	open func(path string, readers int) (w, r *sql.DB, err error)
+	// isUnique reports whether err is a unique or primary-key violation.
+	isUnique func(err error) bool
+	// jsonText is the SQL expression of the value at path ("$.a.b") of a
+	// JSON text column, NULL when absent.
+	jsonText func(column, path string) string
+	// tuneWriter sizes the writer's memory for the group-commit committer
+	// (NewIngester); cacheKiB is its page cache.
+	tuneWriter func(ctx context.Context, w *sql.DB, cacheKiB int) error
+	// exportMemory runs on a reader connection before a long export and
+	// poolMemory after it, so that the export's memory stays flat.
+	exportMemory, poolMemory string
+}
+
 // Open opens or creates the SQLite file at path and applies the migrations.
 func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if opt.Now == nil {
@@ -103,53 +138,20 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if opt.Readers == 0 {
 		opt.Readers = runtime.NumCPU() + 2
 	}
-	w, err := sql.Open("sqlite", dsn(path, true))
-	if err != nil {
-		return nil, fmt.Errorf("db: open writer: %w", err)
+	s := &Store{d: sqliteDialect, now: opt.Now, cost: opt.PasswordCost, path: path}
+	var err error
+	if s.w, s.r, err = s.d.open(path, opt.Readers); err != nil {
+		return nil, fmt.Errorf("db: open: %w", err)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxIdleTime(0)
-	w.SetConnMaxLifetime(0)
-	s := &Store{w: w, now: opt.Now, cost: opt.PasswordCost, path: path}
 	if err := s.migrate(ctx); err != nil {
-		w.Close()
+		s.Close()
 		return nil, err
 	}
-	r, err := sql.Open("sqlite", dsn(path, false))
-	if err != nil {
-		w.Close()
-		return nil, fmt.Errorf("db: open readers: %w", err)
-	}
-	r.SetMaxOpenConns(opt.Readers)
-	r.SetMaxIdleConns(opt.Readers)
-	s.r = r
 	if err := s.initCrypto(ctx, opt.EncryptionKey); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
-}
-
-// dsn builds the connection string. Pragmas live in the DSN so that every
-// pooled connection gets them. The writer uses synchronous=FULL: an
-// acknowledged webhook must survive a power cut, and group commit keeps that
-// cheap. Readers are query_only.
-func dsn(path string, writer bool) string {
-	q := url.Values{}
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "foreign_keys(1)")
-	if writer {
-		q.Add("_pragma", "synchronous(FULL)")
-		q.Set("_txlock", "immediate")
-	} else {
-		q.Add("_pragma", "query_only(1)")
-	}
-	q.Add("_pragma", "cache_size(-65536)")
-	q.Add("_pragma", "mmap_size(268435456)")
-	q.Add("_pragma", "temp_store(MEMORY)")
-	return "file:" + path + "?" + q.Encode()
 }
 
 // Close closes both pools.
@@ -281,15 +283,6 @@ func (f FieldErrors) Error() string {
 		parts[i] = k + ": " + f[k]
 	}
 	return "db: invalid input: " + strings.Join(parts, "; ")
-}
-
-// isUnique reports whether err is a SQLite UNIQUE or PRIMARY KEY violation.
-func isUnique(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
-	}
-	return false
 }
 
 // notFound maps sql.ErrNoRows to ErrNotFound.

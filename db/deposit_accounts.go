@@ -222,7 +222,7 @@ func (s *Store) CreateDepositAccount(ctx context.Context, a Actor, c DepositAcco
 			name, c.Type, routing, sealed, number[len(number)-4:], by, FormatTime(s.now()))
 		var err error
 		if d, err = scanDepositAccount(row); err != nil {
-			if isUnique(err) {
+			if s.d.isUnique(err) {
 				return FieldErrors{"name": "An active deposit account already has this name; choose another or archive that one."}
 			}
 			return err

@@ -117,33 +117,23 @@ func exportChunkRows(ctx context.Context, conn *sql.Conn, query string, args []a
 	return n, id, nil
 }
 
-// Pragmas of the export connection. A read pool connection maps the file
-// (mmap_size) and caches 64 MiB of pages: for a list page that is speed,
-// but a whole-table export would map and cache the whole file, and the
-// resident set would grow by hundreds of MiB. The export reads through the
-// OS page cache with a small private cache instead, so its memory stays
-// flat; the connection gets the pool's settings back afterwards.
-const (
-	exportPragmas  = `PRAGMA mmap_size = 0; PRAGMA cache_size = -4096`
-	restorePragmas = `PRAGMA mmap_size = 268435456; PRAGMA cache_size = -65536`
-)
-
 // exportConn takes a reader connection for an export.
 func (s *Store) exportConn(ctx context.Context) (*sql.Conn, error) {
 	conn, err := s.r.Conn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := conn.ExecContext(ctx, exportPragmas); err != nil {
+	if _, err := conn.ExecContext(ctx, s.d.exportMemory); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	return conn, nil
 }
 
-// releaseExportConn restores the pool's pragmas and returns the connection.
+// releaseExportConn restores the pool's memory settings and returns the
+// connection.
 func (s *Store) releaseExportConn(conn *sql.Conn) {
-	conn.ExecContext(context.Background(), restorePragmas)
+	conn.ExecContext(context.Background(), s.d.poolMemory)
 	conn.Close()
 }
 

@@ -176,12 +176,8 @@ func (s *Store) NewIngester(ctx context.Context, opt IngestOptions) (*Ingester, 
 	if opt.WriterCacheKiB <= 0 {
 		opt.WriterCacheKiB = 16 << 10
 	}
-	// The writer pool holds exactly one connection that lives as long as
-	// the Store, so these pragmas reach the connection the committer uses.
-	for _, p := range []string{fmt.Sprintf("PRAGMA cache_size = -%d", opt.WriterCacheKiB), "PRAGMA mmap_size = 0"} {
-		if _, err := s.w.ExecContext(ctx, p); err != nil {
-			return nil, fmt.Errorf("db: ingester: %w", err)
-		}
+	if err := s.d.tuneWriter(ctx, s.w, opt.WriterCacheKiB); err != nil {
+		return nil, fmt.Errorf("db: ingester: %w", err)
 	}
 	st, err := s.prepareStmts(ctx)
 	if err != nil {

@@ -191,12 +191,12 @@ func (s *Store) RecordLaunchEvent(ctx context.Context, launchID, name string, pa
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO launch_events (link_ref, mint_ref, account_id, end_user_id, link_token_id, name, payload, at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, ref, mintRef, account, endUser, ltid, name, string(p), FormatTime(now))
+		var id int64
+		err = tx.QueryRowContext(ctx, `INSERT INTO launch_events (link_ref, mint_ref, account_id, end_user_id, link_token_id, name, payload, at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, ref, mintRef, account, endUser, ltid, name, string(p), FormatTime(now)).Scan(&id)
 		if err != nil {
 			return err
 		}
-		id, _ := res.LastInsertId()
 		e = LaunchEvent{ID: id, At: now, TokenID: tokenID, LaunchID: launchID, AccountID: account, EndUserID: endUser,
 			LinkTokenID: ltid.String, Name: name, Payload: p, linkRef: ref, mintRef: mintRef.Int64}
 		return s.purgeTokens(ctx, tx, now)

@@ -348,7 +348,7 @@ var lifecycleNames = []string{EventPageOpened, EventMintFailed, LinkEventOpen, L
 // lifecycleInputs loads the launch events and the webhook facts of links,
 // keyed by link id. With onlyLifecycle, only the events the lifecycle reads
 // are loaded.
-func lifecycleInputs(ctx context.Context, q readQuerier, links []Link, onlyLifecycle bool) (map[int64][]LaunchEvent, map[int64][]WebhookFact, error) {
+func (s *Store) lifecycleInputs(ctx context.Context, q readQuerier, links []Link, onlyLifecycle bool) (map[int64][]LaunchEvent, map[int64][]WebhookFact, error) {
 	events := map[int64][]LaunchEvent{}
 	hooks := map[int64][]WebhookFact{}
 	if len(links) == 0 {
@@ -385,14 +385,14 @@ func lifecycleInputs(ctx context.Context, q readQuerier, links []Link, onlyLifec
 	rows.Close()
 
 	// Webhooks name Pinwheel's link_token_id: join through the mints.
-	rows, err = q.QueryContext(ctx, `SELECT m.link_ref, s.link_token_id, e.event, COALESCE(e.outcome, ''),
+	rows, err = q.QueryContext(ctx, `SELECT m.link_ref, p.link_token_id, e.event, COALESCE(e.outcome, ''),
 		COALESCE(e.occurred_at, e.received_at), e.received_at,
-		COALESCE(json_extract(e.body, '$.payload.name'), ''),
-		COALESCE(json_extract(e.body, '$.payload.error_type'), ''),
-		COALESCE(json_extract(e.body, '$.payload.error_code'), '')
+		COALESCE(`+s.d.jsonText("e.body", "$.payload.name")+`, ''),
+		COALESCE(`+s.d.jsonText("e.body", "$.payload.error_type")+`, ''),
+		COALESCE(`+s.d.jsonText("e.body", "$.payload.error_code")+`, '')
 		FROM link_token_mints m
-		JOIN link_tokens_seen s ON s.link_token_id = m.link_token_id
-		JOIN events e ON e.link_token_ref = s.id
+		JOIN link_tokens_seen p ON p.link_token_id = m.link_token_id
+		JOIN events e ON e.link_token_ref = p.id
 		WHERE m.link_ref IN (`+sqlParams(len(refs))+`) ORDER BY e.id`, refs...)
 	if err != nil {
 		return nil, nil, err

@@ -211,19 +211,19 @@ func (s *Store) CreateLink(ctx context.Context, a Actor, in NewLink, m *MintResu
 		if err := s.purgeTokens(ctx, tx, now); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO link_tokens (token_id, launch_id, mode, account_id, end_user_id, platform_id,
+		var ref int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO link_tokens (token_id, launch_id, mode, account_id, end_user_id, platform_id,
 			jobs, allocation, language, skip_intro, reason, identity_override, api_version, tags, created_by, created_at, link_expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			in.TokenID, in.LaunchID, in.Mode, in.AccountID, in.EndUserID, in.PlatformID, string(jobs), alloc, in.Language,
 			boolInt(in.SkipIntro), in.Reason, sql.NullString{String: in.IdentityOverride, Valid: in.IdentityOverride != ""}, in.APIVersion, string(tags), a.StaffID,
-			FormatTime(now), FormatTime(expires))
+			FormatTime(now), FormatTime(expires)).Scan(&ref)
 		if err != nil {
-			if isUnique(err) {
+			if s.d.isUnique(err) {
 				return ErrConflict
 			}
 			return err
 		}
-		ref, _ := res.LastInsertId()
 		detail := map[string]any{
 			"account_id": in.AccountID, "end_user_id": in.EndUserID, "jobs": in.Jobs, "reason": in.Reason,
 			"mode": in.Mode, "language": in.Language, "skip_intro_screen": in.SkipIntro, "api_version": in.APIVersion,
@@ -390,7 +390,7 @@ func (s *Store) LinkByID(ctx context.Context, tokenID string) (LinkDetail, error
 		if d.History, err = mintsOf(ctx, tx, t.ID); err != nil {
 			return err
 		}
-		events, hooks, err := lifecycleInputs(ctx, tx, []Link{t}, false)
+		events, hooks, err := s.lifecycleInputs(ctx, tx, []Link{t}, false)
 		if err != nil {
 			return err
 		}
@@ -517,7 +517,7 @@ func (s *Store) ListLinks(ctx context.Context, f LinkFilter) ([]LinkSummary, int
 			if err := rows.Err(); err != nil {
 				return err
 			}
-			events, hooks, err := lifecycleInputs(ctx, tx, links, true)
+			events, hooks, err := s.lifecycleInputs(ctx, tx, links, true)
 			if err != nil {
 				return err
 			}

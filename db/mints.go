@@ -81,7 +81,7 @@ func (s *Store) insertMint(ctx context.Context, tx *sql.Tx, linkRef int64, m Min
 	_, err := tx.ExecContext(ctx, `INSERT INTO link_token_mints (link_ref, link_token_id, token_enc, api_version, minted_at, expires_at, minted_by)
 		VALUES (?, ?, ?, ?, ?, ?, ?)`, linkRef, m.LinkTokenID, s.keys.seal(purposeLinkToken, m.Token), m.APIVersion,
 		FormatTime(now), FormatTime(m.ExpiresAt), minter)
-	if isUnique(err) {
+	if s.d.isUnique(err) {
 		return fmt.Errorf("link_token_id %s already stored: %w", m.LinkTokenID, ErrConflict)
 	}
 	return err
@@ -317,7 +317,7 @@ func (s *Store) launch(ctx context.Context, q readQuerier, launchID string, now 
 	if err != nil {
 		return Launch{}, err
 	}
-	events, hooks, err := lifecycleInputs(ctx, q, []Link{t}, true)
+	events, hooks, err := s.lifecycleInputs(ctx, q, []Link{t}, true)
 	if err != nil {
 		return Launch{}, err
 	}

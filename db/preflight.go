@@ -97,7 +97,7 @@ func (s *Store) Preflight(ctx context.Context, accountID string) (Preflight, err
 		return tx.QueryRowContext(ctx, `SELECT
 			COUNT(DISTINCT CASE WHEN name = 'open' THEN mint_ref END),
 			COUNT(DISTINCT CASE WHEN name = 'screen_transition'
-				AND instr(upper(COALESCE(json_extract(payload, '$.screenName'), '')), 'MFA') > 0 THEN mint_ref END)
+				AND upper(COALESCE(`+s.d.jsonText("payload", "$.screenName")+`, '')) LIKE '%MFA%' THEN mint_ref END)
 			FROM launch_events WHERE account_id = ?`, accountID).Scan(&p.Sessions, &p.MFASessions)
 	})
 	if err != nil {

@@ -165,7 +165,7 @@ func (s *Store) CreateStaff(ctx context.Context, a Actor, c StaffCreate) (Staff,
 			normalizeEmail(c.Email), strings.TrimSpace(c.Name), c.Role, string(hash), now, now)
 		var err error
 		if st, err = scanStaff(row); err != nil {
-			if isUnique(err) {
+			if s.d.isUnique(err) {
 				return FieldErrors{"email": "A staff member with this email already exists."}
 			}
 			return err

@@ -134,7 +134,7 @@ func (b *boundStmts) fields() []struct {
 		{&b.eventCounts, sqlEventCounts}, {&b.jobCounts, sqlJobCounts}, {&b.rejectionCounts, sqlRejectionCounts},
 		{&b.statusCounts, sqlStatusCounts}, {&b.totals, sqlTotals}, {&b.rejectionInsert, sqlRejectionInsert}, {&b.rejectionPrune, sqlRejectionPrune},
 		{&b.endUserRef, sqlEndUserRef}, {&b.accountRef, sqlAccountRef}, {&b.linkTokenRef, sqlLinkTokenRef},
-		{&b.savepoint, `SAVEPOINT ev`}, {&b.release, `RELEASE ev`}, {&b.rollbackTo, `ROLLBACK TO ev`},
+		{&b.savepoint, `SAVEPOINT ev`}, {&b.release, `RELEASE SAVEPOINT ev`}, {&b.rollbackTo, `ROLLBACK TO SAVEPOINT ev`},
 	}
 }
 

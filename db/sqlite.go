@@ -1,0 +1,97 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// SQLite's side of the dialect: the connection string and its pragmas, the
+// two pools, its error codes, its JSON function and the memory knobs of the
+// group-commit writer and of exports. Its WAL checkpointer is in
+// sqlite_checkpoint.go.
+
+// sqliteDialect is the dialect of a SQLite file (modernc.org/sqlite, pure Go).
+var sqliteDialect = dialect{
+	open:     openSQLite,
+	isUnique: sqliteIsUnique,
+	jsonText: func(column, path string) string { return "json_extract(" + column + ", '" + path + "')" },
+	tuneWriter: func(ctx context.Context, w *sql.DB, cacheKiB int) error {
+		// The writer pool holds exactly one connection that lives as long
+		// as the Store, so these reach the connection the committer uses.
+		_, err := w.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d; PRAGMA mmap_size = 0", cacheKiB))
+		return err
+	},
+	// A read pool connection maps the file (mmap_size) and caches 64 MiB of
+	// pages: for a list page that is speed, but a whole-table export would
+	// map and cache the whole file, and the resident set would grow by
+	// hundreds of MiB. The export reads through the OS page cache with a
+	// small private cache instead, so its memory stays flat; the connection
+	// gets the pool's settings back afterwards.
+	exportMemory: `PRAGMA mmap_size = 0; PRAGMA cache_size = -4096`,
+	poolMemory:   fmt.Sprintf(`PRAGMA mmap_size = %d; PRAGMA cache_size = -%d`, sqliteMmapBytes, sqliteCacheKiB),
+}
+
+// The page cache and memory map of every pooled connection.
+const (
+	sqliteCacheKiB  = 64 << 10
+	sqliteMmapBytes = 256 << 20
+)
+
+// openSQLite opens the file at path: one writer connection (SQLite allows
+// one writer at a time; queuing in Go is cheaper than busy-waiting in
+// SQLite) and a pool of read-only connections.
+func openSQLite(path string, readers int) (w, r *sql.DB, err error) {
+	if w, err = sql.Open("sqlite", sqliteDSN(path, true)); err != nil {
+		return nil, nil, err
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	if r, err = sql.Open("sqlite", sqliteDSN(path, false)); err != nil {
+		w.Close()
+		return nil, nil, err
+	}
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	return w, r, nil
+}
+
+// sqliteDSN builds the connection string. Pragmas live in the DSN so that
+// every pooled connection gets them. The writer uses synchronous=FULL: an
+// acknowledged webhook must survive a power cut, and group commit keeps that
+// cheap. Its transactions take the write lock when they begin
+// (_txlock=immediate), so two never deadlock upgrading. Readers are
+// query_only.
+func sqliteDSN(path string, writer bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if writer {
+		q.Add("_pragma", "synchronous(FULL)")
+		q.Set("_txlock", "immediate")
+	} else {
+		q.Add("_pragma", "query_only(1)")
+	}
+	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", sqliteCacheKiB))
+	q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", sqliteMmapBytes))
+	q.Add("_pragma", "temp_store(MEMORY)")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// sqliteIsUnique reports whether err is a SQLite UNIQUE or PRIMARY KEY
+// violation.
+func sqliteIsUnique(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
