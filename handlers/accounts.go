@@ -105,7 +105,7 @@ func (h *Handler) AccountShow(c echo.Context) error {
 // change. The values are never put in a URL or the session, so the page is
 // answered directly rather than by a redirect.
 func (h *Handler) AccountReveal(c echo.Context) error {
-	id, err := idParam(c, "account_id")
+	id, err := pathParam(c, "account_id")
 	if err != nil {
 		return err
 	}
@@ -141,7 +141,7 @@ func (h *Handler) AccountReveal(c echo.Context) error {
 // accountProps reads everything the account page shows.
 func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.AccountProps, error) {
 	ctx := c.Request().Context()
-	id, err := idParam(c, "account_id")
+	id, err := pathParam(c, "account_id")
 	if err != nil {
 		return views.AccountProps{}, err
 	}

@@ -13,18 +13,7 @@ import (
 )
 
 // Helpers of the browse handlers (dashboard, search, accounts, end users,
-// events, live timelines): path IDs, cursors and filter errors.
-
-// idParam returns a Pinwheel ID from the path, unescaped (views escape
-// IDs into one path segment; echo hands over the escaped form).
-func idParam(c echo.Context, name string) (string, error) {
-	raw := c.Param(name)
-	id, err := url.PathUnescape(raw)
-	if err != nil || id == "" || len(id) > 255 {
-		return "", echo.NewHTTPError(http.StatusBadRequest, "Invalid ID.")
-	}
-	return id, nil
-}
+// events, live timelines): cursors and filter errors.
 
 // badCursor is the error of a page cursor no page produced.
 func badCursor() error { return echo.NewHTTPError(http.StatusBadRequest, "Invalid page cursor.") }

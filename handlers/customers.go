@@ -6,31 +6,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
 	"linkdesk/db"
 	"linkdesk/views"
 )
-
-// pathEndUserID returns the :end_user_id path parameter, unescaped. echo
-// routes on the raw path when the URL carries escapes, and then leaves the
-// parameter escaped.
-func pathEndUserID(c echo.Context) (string, error) {
-	v := c.Param("end_user_id")
-	if c.Request().URL.RawPath != "" {
-		u, err := url.PathUnescape(v)
-		if err != nil {
-			return "", echo.NewHTTPError(http.StatusBadRequest, "Invalid end user ID.")
-		}
-		v = u
-	}
-	if v == "" || utf8.RuneCountInString(v) > 255 || !utf8.ValidString(v) {
-		return "", echo.NewHTTPError(http.StatusBadRequest, "Invalid end user ID.")
-	}
-	return v, nil
-}
 
 // CustomersIndex handles GET /customers (all staff): records in end_user_id
 // order, ?q= an end_user_id prefix, ?after= the keyset cursor.
@@ -58,7 +39,7 @@ func (h *Handler) CustomersIndex(c echo.Context) error {
 // CustomerShow handles GET /customers/:end_user_id (all staff). Without a
 // record it still answers 200: admins get the form that creates one.
 func (h *Handler) CustomerShow(c echo.Context) error {
-	id, err := pathEndUserID(c)
+	id, err := pathParam(c, "end_user_id")
 	if err != nil {
 		return err
 	}
@@ -90,7 +71,7 @@ func (h *Handler) customerPage(c echo.Context, status int, id string, form *view
 // CustomerUpdate handles POST /customers/:end_user_id (admins): creates or
 // edits the record.
 func (h *Handler) CustomerUpdate(c echo.Context) error {
-	id, err := pathEndUserID(c)
+	id, err := pathParam(c, "end_user_id")
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,7 @@ func (h *Handler) EndUsersIndex(c echo.Context) error {
 // and merged timeline.
 func (h *Handler) EndUserShow(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := idParam(c, "end_user_id")
+	id, err := pathParam(c, "end_user_id")
 	if err != nil {
 		return err
 	}

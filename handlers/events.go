@@ -116,7 +116,7 @@ func (h *Handler) EventsIndex(c echo.Context) error {
 // role), the headers kept, the signature verdict, the delivery count and
 // links to the account, end user and link token.
 func (h *Handler) EventShow(c echo.Context) error {
-	id, err := idParam(c, "event_id")
+	id, err := pathParam(c, "event_id")
 	if err != nil {
 		return err
 	}

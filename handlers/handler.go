@@ -9,8 +9,10 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/a-h/templ"
 	"github.com/gorilla/sessions"
@@ -133,14 +135,38 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-// pathID parses the :id path parameter as a positive integer.
+// pathID parses the :id path parameter as a positive integer (our own
+// row IDs: staff, deposit accounts).
 func pathID(c echo.Context) (int64, error) {
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
-		return 0, echo.NewHTTPError(http.StatusBadRequest, "Invalid ID.")
+		return 0, invalidID()
 	}
 	return id, nil
 }
+
+// pathParam returns the path parameter name as text (a Pinwheel ID, an
+// end_user_id: anything up to 255 characters of UTF-8). Views escape IDs
+// into one path segment; when the URL carries escapes echo routes on the
+// raw path and leaves the parameter escaped, so it is unescaped here, and
+// only then (a literal "%" must stay one).
+func pathParam(c echo.Context, name string) (string, error) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath != "" {
+		u, err := url.PathUnescape(v)
+		if err != nil {
+			return "", invalidID()
+		}
+		v = u
+	}
+	if v == "" || utf8.RuneCountInString(v) > 255 || !utf8.ValidString(v) {
+		return "", invalidID()
+	}
+	return v, nil
+}
+
+// invalidID is the error of a path ID that cannot be one.
+func invalidID() error { return echo.NewHTTPError(http.StatusBadRequest, "Invalid ID.") }
 
 // isHTMX reports whether the request came from htmx.
 func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }

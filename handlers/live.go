@@ -76,7 +76,7 @@ func (h *Handler) timeline(c echo.Context, q db.TimelineQuery, base, live string
 // AccountLive handles GET /accounts/:account_id/live: the account's new
 // timeline entries as server-sent events (see live).
 func (h *Handler) AccountLive(c echo.Context) error {
-	id, err := idParam(c, "account_id")
+	id, err := pathParam(c, "account_id")
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func (h *Handler) AccountLive(c echo.Context) error {
 // EndUserLive handles GET /end-users/:end_user_id/live: the end user's new
 // timeline entries as server-sent events (see live).
 func (h *Handler) EndUserLive(c echo.Context) error {
-	id, err := idParam(c, "end_user_id")
+	id, err := pathParam(c, "end_user_id")
 	if err != nil {
 		return err
 	}

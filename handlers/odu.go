@@ -251,7 +251,7 @@ func oduContext(props views.ODUProps) db.ODUContext {
 // pre-flight panel. ?job= preselects jobs (the identity check links here
 // with job=identity).
 func (h *Handler) ODUNew(c echo.Context) error {
-	id, err := idParam(c, "account_id")
+	id, err := pathParam(c, "account_id")
 	if err != nil {
 		return err
 	}
@@ -281,7 +281,7 @@ func oduForm(c echo.Context) views.ODUForm {
 // the input kept and leaves no token behind.
 func (h *Handler) ODUCreate(c echo.Context) error {
 	ctx := c.Request().Context()
-	id, err := idParam(c, "account_id")
+	id, err := pathParam(c, "account_id")
 	if err != nil {
 		return err
 	}

@@ -1066,3 +1066,20 @@ func TestODU_AccountIDNeedingEscapes(t *testing.T) {
 		t.Errorf("the account's tokens list lacks its token")
 	}
 }
+
+// TestPathParam_LiteralPercent: an ID whose only escape is a percent sign
+// ("50%" travels as 50%25, which Go decodes without keeping a raw path)
+// reaches the account page and the mint form as itself.
+func TestPathParam_LiteralPercent(t *testing.T) {
+	s := newServer(t)
+	const id = "acct-50%"
+	ingestBodies(t, s.store, accountAddedJSON("pct-added", id, "pct_end_user", true, "active"))
+	op := s.login(t, "operator@example.com")
+	for _, path := range []string{views.AccountPath(id), views.ODUPath(id)} {
+		rec := s.do(t, "GET", path, nil, op)
+		op = updatedCookie(rec, op)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), id) {
+			t.Errorf("GET %s: got %d", path, rec.Code)
+		}
+	}
+}
