@@ -1,7 +1,7 @@
 // Package handlers holds Linkdesk's echo handlers. They are thin: parse the
-// input, call one Store method (or the Pinwheel client, then the Store), and
-// render a views component. Errors are returned, never logged or rendered
-// here: web's error handler turns them into responses.
+// input, call one Store method (or the odu Minter, which calls Pinwheel and
+// then the Store), and render a views component. Errors are returned, never
+// logged or rendered here: web's error handler turns them into responses.
 package handlers
 
 import (
@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"linkdesk/db"
+	"linkdesk/odu"
 	"linkdesk/pinwheel"
 )
 
@@ -55,6 +56,7 @@ type Handler struct {
 	log      *slog.Logger
 	pw       *pinwheel.Client
 	ingest   Ingester
+	minter   *odu.Minter
 	launches *launchLimiter
 	// done is closed when the server shuts down; live streams end then.
 	done <-chan struct{}
@@ -112,7 +114,7 @@ func New(d Deps, cfg Config) *Handler {
 		d.Ingest = noIngester{}
 	}
 	if cfg.LinkLifetime <= 0 {
-		cfg.LinkLifetime = 7 * 24 * time.Hour
+		cfg.LinkLifetime = odu.DefaultLinkLifetime
 	}
 	if cfg.PinwheelVersion == "" {
 		cfg.PinwheelVersion = pinwheel.DefaultVersion
@@ -121,8 +123,9 @@ func New(d Deps, cfg Config) *Handler {
 	if d.Now != nil {
 		launches.now = d.Now
 	}
+	minter := odu.New(odu.Config{Store: d.Store, Client: d.Pinwheel, APIVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime})
 	return &Handler{store: d.Store, cfg: cfg, sessions: cs, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest,
-		launches: launches, done: d.Done}
+		minter: minter, launches: launches, done: d.Done}
 }
 
 // render renders c into a buffer first, so that a template error still

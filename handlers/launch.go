@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -27,7 +26,7 @@ import (
 // POST /l/:id/events.
 //
 // Nothing the public sends may cost more than a bounded amount: a
-// mint-on-open link mints one token at a time and at most
+// mint-on-open link mints (odu.Minter.Open) one token at a time and at most
 // db.MaxMintsPerLink in all, decided in the database (db.ClaimMint), and
 // reported events can force a new token at most every db.MinRemintAge.
 
@@ -43,13 +42,6 @@ const (
 	launchEventsPerAddrMinute = 300
 	// maxLaunchBody is the largest request body accepted.
 	maxLaunchBody = 16 << 10
-	// launchMintTimeout bounds a mint-on-open call to Pinwheel; it must stay
-	// well under db.MintLease.
-	launchMintTimeout = 15 * time.Second
-	// launchMintWait is how long an open waits for another request that is
-	// minting the same link's token; launchMintPoll how often it looks.
-	launchMintWait = launchMintTimeout + 5*time.Second
-	launchMintPoll = 100 * time.Millisecond
 )
 
 // launchLimiter is a token bucket per key (a launch id, or "addr " and a
@@ -172,7 +164,8 @@ func (h *Handler) LaunchShow(c echo.Context) error {
 		return h.render(c, http.StatusTooManyRequests, views.LaunchClosed(p, views.LaunchProps{OrgName: org, Link: l.Link, State: views.LaunchUnavailable}))
 	}
 	if l.NeedsMint {
-		if l, err = h.mintOnOpen(ctx, c, l, org); err != nil {
+		visitor := db.Actor{IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Email: "launch page"}
+		if l, err = h.minter.Open(ctx, visitor, l); err != nil {
 			return err
 		}
 	}
@@ -202,79 +195,6 @@ func retrySeconds(d time.Duration) int {
 		return 10
 	}
 	return int(math.Ceil(d.Seconds()))
-}
-
-// mintOnOpen gets a token for a live mint-on-open link that needs one.
-// Only the request that wins the link's claim in the database
-// (db.ClaimMint) calls Pinwheel; concurrent opens, here or in another
-// process, wait for it by reading the link again. It returns the link as it
-// then is: with a token, or closed, or without a token when none can be had
-// now (a failed or too early mint, a wait that ran out).
-func (h *Handler) mintOnOpen(ctx context.Context, c echo.Context, l db.Launch, org string) (db.Launch, error) {
-	a := db.Actor{IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Email: "launch page"}
-	id := l.Link.LaunchID
-	var err error
-	for waitUntil := time.Now().Add(launchMintWait); l.State == db.LaunchLive && l.NeedsMint && l.RetryAfter == 0 && time.Now().Before(waitUntil); {
-		if !l.Minting {
-			if l, err = h.store.ClaimMint(ctx, a, id); err != nil {
-				return l, err
-			}
-			if l.Claimed {
-				return h.mintClaimed(ctx, a, l, org)
-			}
-			continue
-		}
-		select {
-		case <-ctx.Done():
-			return l, ctx.Err()
-		case <-time.After(launchMintPoll):
-		}
-		if l, err = h.store.LaunchByID(ctx, id); err != nil {
-			return l, err
-		}
-	}
-	return l, nil
-}
-
-// mintClaimed mints the token of a link whose claim this request won, and
-// records the outcome, which releases the claim: the token (AddMint), a
-// failure (audited, with a mint_failed launch event; the next attempt waits
-// db.MintRetryDelay), or the closing of a link whose deposit account was
-// archived (audited once; the link never tries again). It finishes even if
-// the browser hangs up, since other opens wait for it.
-func (h *Handler) mintClaimed(ctx context.Context, a db.Actor, l db.Launch, org string) (db.Launch, error) {
-	ctx = context.WithoutCancel(ctx)
-	lt := l.Link
-	req, err := h.linkTokenRequest(ctx, settingsOf(lt), org)
-	switch {
-	case errors.Is(err, errTargetArchived):
-		if err := h.store.CloseLink(ctx, a, lt.TokenID, db.ClosedTargetArchived); err != nil {
-			return l, err
-		}
-		l.State, l.NeedsMint, l.Link.ClosedReason = db.LaunchClosed, false, db.ClosedTargetArchived
-		return l, nil
-	case err != nil:
-		return l, err
-	}
-	mctx, cancel := context.WithTimeout(ctx, launchMintTimeout)
-	res, err := h.pw.CreateLinkToken(mctx, req)
-	cancel()
-	if err != nil {
-		f := mintFailure(err)
-		f.AccountID, f.Jobs, f.Mode, f.TokenID = lt.AccountID, lt.Jobs, lt.Mode, lt.TokenID
-		payload, _ := json.Marshal(map[string]any{"kind": f.Kind, "status": f.Status, "code": f.Code})
-		_, _ = h.store.RecordLaunchEvent(ctx, lt.LaunchID, db.EventMintFailed, payload)
-		l.RetryAfter = db.MintRetryDelay
-		return l, h.store.RecordMintFailure(ctx, a, f)
-	}
-	m := db.MintResult{LinkTokenID: res.ID, Token: res.Token, ExpiresAt: res.Expires.Time, APIVersion: h.cfg.PinwheelVersion}
-	if err := h.store.AddMint(ctx, a, lt.TokenID, m); err != nil {
-		aerr := h.store.RecordUnrecordedMint(ctx, a, db.UnrecordedMint{AccountID: lt.AccountID, Jobs: lt.Jobs, Mode: lt.Mode,
-			TokenID: lt.TokenID, LinkTokenID: m.LinkTokenID, ExpiresAt: m.ExpiresAt, APIVersion: m.APIVersion})
-		return l, errors.Join(err, aerr)
-	}
-	l.Token, l.NeedsMint, l.Claimed = res.Token, false, false
-	return l, nil
 }
 
 // launchEvent is the body of POST /l/:id/events.

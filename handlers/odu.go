@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"linkdesk/db"
+	"linkdesk/odu"
 	"linkdesk/pinwheel"
 	"linkdesk/views"
 )
@@ -21,8 +21,6 @@ import (
 // form, with the pre-flight panel beside it.
 
 const (
-	// mintTimeout bounds the mint call to Pinwheel in a staff request.
-	mintTimeout = 20 * time.Second
 	// platformTimeout bounds the capability lookup of the pre-flight panel.
 	platformTimeout = 3 * time.Second
 	// platformMaxAge is how long cached capabilities are trusted.
@@ -34,101 +32,6 @@ const (
 	msgUnauthorized = "Pinwheel refused our API secret. An admin should check LINKDESK_PINWHEEL_SECRET."
 	msgBusy         = "Pinwheel is busy or unreachable right now. Nothing was created; try again in a minute."
 )
-
-// errTargetArchived means a link's deposit account was archived after the
-// link was created: the link cannot mint any more.
-var errTargetArchived = errors.New("handlers: deposit account archived")
-
-// linkSettings are the parts of a link that go into a Link token request.
-type linkSettings struct {
-	AccountID, EndUserID string
-	Jobs                 []string
-	Allocation           *db.LinkAllocation
-	Language             string
-	SkipIntro            bool
-	Tags                 map[string]string
-}
-
-func settingsOf(t db.Link) linkSettings {
-	return linkSettings{t.AccountID, t.EndUserID, t.Jobs, t.Allocation, t.Language, t.SkipIntro, t.Tags}
-}
-
-func settingsOfNew(n db.NewLink) linkSettings {
-	return linkSettings{n.AccountID, n.EndUserID, n.Jobs, n.Allocation, n.Language, n.SkipIntro, n.Tags}
-}
-
-// jobsFor expresses jobs in the given API version: 2023-11-22 takes
-// required_jobs; 2025-07-08 takes features plus a solution, "Deposit
-// Switch" when a switch is asked for and "Verify" for data jobs only.
-func jobsFor(version string, jobs []string) (required, features []string, solution string) {
-	if version != pinwheel.Version20250708 {
-		return jobs, nil, ""
-	}
-	solution = pinwheel.SolutionVerify
-	if slices.Contains(jobs, pinwheel.JobDDSwitch) {
-		solution = pinwheel.SolutionDepositSwitch
-	}
-	return nil, jobs, solution
-}
-
-// linkTokenRequest builds the POST /link_tokens body of a link. The full
-// account numbers of the targets are decrypted here, only for the request.
-// The reason is not sent: it is free text and may hold PII.
-func (h *Handler) linkTokenRequest(ctx context.Context, s linkSettings, org string) (pinwheel.LinkTokenCreate, error) {
-	skip := s.SkipIntro
-	req := pinwheel.LinkTokenCreate{OrgName: org, AccountID: s.AccountID, EndUserID: s.EndUserID,
-		Language: s.Language, SkipIntroScreen: &skip, Tags: s.Tags}
-	req.RequiredJobs, req.Features, req.Solution = jobsFor(h.cfg.PinwheelVersion, s.Jobs)
-	if a := s.Allocation; a != nil {
-		out := &pinwheel.Allocation{}
-		if a.Type == pinwheel.AllocationAmount {
-			typ, v := pinwheel.AllocationAmount, float64(a.AmountCents)/100
-			out.Type, out.Value = &typ, &v
-		}
-		if a.MinAmountCents > 0 {
-			m := float64(a.MinAmountCents) / 100
-			out.MinAmount = &m
-		}
-		for _, t := range a.Targets {
-			d, number, err := h.store.DepositAccountSecret(ctx, t.DepositAccountID)
-			if err != nil {
-				return pinwheel.LinkTokenCreate{}, err
-			}
-			if !d.Active {
-				return pinwheel.LinkTokenCreate{}, errTargetArchived
-			}
-			out.Targets = append(out.Targets, pinwheel.BankAccount{Name: d.Name, Type: d.Type, RoutingNumber: d.RoutingNumber, AccountNumber: number})
-		}
-		req.Allocation = out
-	}
-	return req, nil
-}
-
-// mintFailure classifies an upstream failure for the audit trail.
-func mintFailure(err error) db.MintFailure {
-	var f db.MintFailure
-	var pe *pinwheel.Error
-	if errors.As(err, &pe) {
-		f.Status, f.Type, f.Code, f.RequestID = pe.StatusCode, pe.Type, pe.Code, pe.RequestID
-	}
-	switch {
-	case pinwheel.IsUnauthorized(err):
-		f.Kind = "unauthorized"
-	case pinwheel.IsRateLimited(err):
-		f.Kind = "rate_limited"
-	case pinwheel.IsServerError(err):
-		f.Kind = "server_error"
-	case pinwheel.IsNotFound(err):
-		f.Kind = "not_found"
-	case pinwheel.IsInvalidRequest(err):
-		f.Kind = "invalid_request"
-	case pe != nil:
-		f.Kind = "unexpected_status"
-	default:
-		f.Kind = "unreachable"
-	}
-	return f
-}
 
 // pinwheelFields maps Pinwheel's validation field names to mint form fields
 // and a message of ours (Pinwheel's own texts may change and are not ours
@@ -275,10 +178,11 @@ func oduForm(c echo.Context) views.ODUForm {
 }
 
 // ODUCreate handles POST /accounts/:account_id/update. With mode=mint it
-// mints a token now (one transaction stores it with its audit row, after
-// Pinwheel answered); with mode=mint_on_open it creates a launch link that
-// mints when the user opens it. Any failure re-renders the form (422) with
-// the input kept and leaves no token behind.
+// mints a token now (odu.Minter.Mint: one transaction stores it with its
+// audit row, after Pinwheel answered); with mode=mint_on_open it creates a
+// launch link that mints when the user opens it. A refusal by Pinwheel
+// re-renders the form (422) with the input kept and leaves no token behind;
+// a token minted but not stored is a 500 that says so.
 func (h *Handler) ODUCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	id, err := pathParam(c, "account_id")
@@ -295,67 +199,28 @@ func (h *Handler) ODUCreate(c echo.Context) error {
 		props.Form.Errors = views.Errors(fe)
 		return h.render(c, http.StatusUnprocessableEntity, views.ODUNew(h.page(c, "On Demand Update"), props))
 	}
-	n.TokenID, n.LaunchID = db.NewLinkIDs()
-	n.APIVersion, n.Mode = h.cfg.PinwheelVersion, db.ModeMinted
-	n.Tags = map[string]string{"linkdesk_token_id": n.TokenID}
 	if c.FormValue("mode") == db.ModeMintOnOpen {
-		n.Mode, n.LinkExpiresAt = db.ModeMintOnOpen, h.store.Now().Add(h.cfg.LinkLifetime)
-		if _, err := h.store.CreateLink(ctx, actor(c), n, nil); err != nil {
+		l, err := h.minter.CreateOnOpen(ctx, actor(c), n)
+		if err != nil {
 			return err
 		}
 		h.flash(c, "ok", "Launch link created. It mints a token when the user opens it.")
-		return c.Redirect(http.StatusSeeOther, views.TokenPath(n.TokenID))
+		return c.Redirect(http.StatusSeeOther, views.TokenPath(l.TokenID))
 	}
-	m, err := h.mint(ctx, c, n, props.OrgName)
-	var up *upstreamError
+	l, err := h.minter.Mint(ctx, actor(c), n)
+	var up *odu.UpstreamError
+	var unrecorded *odu.UnrecordedError
 	switch {
 	case errors.As(err, &up):
-		props.Summary, props.Form.Errors = h.describeMintError(up.err)
+		props.Summary, props.Form.Errors = h.describeMintError(up.Err)
 		return h.render(c, http.StatusUnprocessableEntity, views.ODUNew(h.page(c, "On Demand Update"), props))
+	case errors.As(err, &unrecorded):
+		return &echo.HTTPError{Code: http.StatusInternalServerError, Message: msgMintUnrecorded(unrecorded.LinkTokenID), Internal: unrecorded.Err}
 	case err != nil:
 		return err
 	}
-	// Pinwheel minted a live token: store it even if the browser hangs up.
-	sctx := context.WithoutCancel(ctx)
-	if _, err := h.store.CreateLink(sctx, actor(c), n, &m); err != nil {
-		return h.mintUnrecorded(sctx, actor(c), db.UnrecordedMint{AccountID: n.AccountID, Jobs: n.Jobs, Mode: n.Mode, Reason: n.Reason,
-			TokenID: n.TokenID, LinkTokenID: m.LinkTokenID, ExpiresAt: m.ExpiresAt, APIVersion: m.APIVersion}, err)
-	}
 	h.flash(c, "ok", "Token minted. Open the launch link on the user's device or send it to them.")
-	return c.Redirect(http.StatusSeeOther, views.TokenPath(n.TokenID))
-}
-
-// mint calls Pinwheel for a new link; a refusal is audited (no token is
-// stored) and returned.
-func (h *Handler) mint(ctx context.Context, c echo.Context, n db.NewLink, org string) (db.MintResult, error) {
-	req, err := h.linkTokenRequest(ctx, settingsOfNew(n), org)
-	if err != nil {
-		return db.MintResult{}, err
-	}
-	mctx, cancel := context.WithTimeout(ctx, mintTimeout)
-	defer cancel()
-	res, err := h.pw.CreateLinkToken(mctx, req)
-	if err != nil {
-		f := mintFailure(err)
-		f.AccountID, f.Jobs, f.Mode, f.Reason = n.AccountID, n.Jobs, n.Mode, n.Reason
-		if aerr := h.store.RecordMintFailure(ctx, actor(c), f); aerr != nil {
-			return db.MintResult{}, aerr
-		}
-		return db.MintResult{}, &upstreamError{err}
-	}
-	return db.MintResult{LinkTokenID: res.ID, Token: res.Token, ExpiresAt: res.Expires.Time, APIVersion: h.cfg.PinwheelVersion}, nil
-}
-
-// mintUnrecorded handles a token Pinwheel minted that could not be stored
-// (cause): it audits link_token.mint_unrecorded with Pinwheel's
-// link_token_id, best effort (the database that just failed may fail
-// again), and returns a 500 that tells the person a token may exist at
-// Pinwheel. Both failures are logged by the error handler.
-func (h *Handler) mintUnrecorded(ctx context.Context, a db.Actor, u db.UnrecordedMint, cause error) error {
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	aerr := h.store.RecordUnrecordedMint(actx, a, u)
-	return &echo.HTTPError{Code: http.StatusInternalServerError, Message: msgMintUnrecorded(u.LinkTokenID), Internal: errors.Join(cause, aerr)}
+	return c.Redirect(http.StatusSeeOther, views.TokenPath(l.TokenID))
 }
 
 // msgMintUnrecorded is what staff read when a minted token could not be
@@ -365,9 +230,3 @@ func msgMintUnrecorded(linkTokenID string) string {
 		"The token may still exist at Pinwheel until it expires, within an hour; webhooks about it will name that link_token_id. " +
 		"Try again in a minute, and tell an admin if this repeats."
 }
-
-// upstreamError marks a failure of Pinwheel (as opposed to ours).
-type upstreamError struct{ err error }
-
-func (e *upstreamError) Error() string { return e.err.Error() }
-func (e *upstreamError) Unwrap() error { return e.err }
