@@ -151,7 +151,7 @@ type Ingester struct {
 	pruneN  int
 
 	// restartWAL is set by the checkpointer when the WAL should start
-	// over; the committer then checkpoints between batches (checkpoint.go).
+	// over; the committer then checkpoints between batches (sqlite_checkpoint.go).
 	restartWAL   atomic.Bool
 	checkpointed func(frames int, mode string, took time.Duration)
 }
