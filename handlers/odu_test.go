@@ -517,7 +517,7 @@ func TestODU_UpstreamFailures(t *testing.T) {
 		if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "Pinwheel is busy or unreachable right now.") {
 			t.Errorf("got %d %s", rec.Code, rec.Body.String())
 		}
-		if list, _, _ := s3.store.ListTokens(context.Background(), db.TokenFilter{}); len(list) != 0 {
+		if list, _, _ := s3.store.ListLinks(context.Background(), db.LinkFilter{}); len(list) != 0 {
 			t.Errorf("a timed-out mint left %d tokens", len(list))
 		}
 		if rows, _, _ := s3.store.ListAudit(context.Background(), db.AuditFilter{Action: db.ActionLinkTokenMintFailed}); len(rows) != 1 {
