@@ -126,25 +126,11 @@ func (s *Store) ListRejections(ctx context.Context, reason string, before int64,
 // duplicates, end_users, accounts, link_tokens, rejections,
 // rejections_unrecorded (missing names are 0).
 func (s *Store) Totals(ctx context.Context) (map[string]int64, error) {
-	return s.counterMap(ctx, `SELECT name, n FROM totals`)
-}
-
-func (s *Store) counterMap(ctx context.Context, q string) (map[string]int64, error) {
-	rows, err := s.r.QueryContext(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("db: counters: %w", err)
-	}
-	defer rows.Close()
 	out := map[string]int64{}
-	for rows.Next() {
-		var k string
-		var n int64
-		if err := rows.Scan(&k, &n); err != nil {
-			return nil, fmt.Errorf("db: counters: %w", err)
-		}
-		out[k] = n
+	if err := s.rtx(ctx, func(tx *sql.Tx) error { return scanTotals(ctx, tx, out) }); err != nil {
+		return nil, fmt.Errorf("db: totals: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // nullTime parses a nullable stored time.

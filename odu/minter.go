@@ -104,22 +104,18 @@ func (e *UnrecordedError) Unwrap() error { return e.Err }
 // ctx is cancelled once Pinwheel has answered: the token is live.
 func (m *Minter) Mint(ctx context.Context, a db.Actor, n db.NewLink) (db.Link, error) {
 	n = m.prepare(n, db.ModeMinted)
-	req, err := m.request(ctx, settingsOfNew(n))
-	if err != nil {
-		return db.Link{}, err
-	}
-	mctx, cancel := context.WithTimeout(ctx, mintTimeout)
-	res, err := m.pw.CreateLinkToken(mctx, req)
-	cancel()
-	if err != nil {
-		f := failure(err)
+	mint, err := m.call(ctx, n, mintTimeout)
+	var up *UpstreamError
+	if errors.As(err, &up) {
+		f := failure(up.Err)
 		f.AccountID, f.Jobs, f.Mode, f.Reason = n.AccountID, n.Jobs, n.Mode, n.Reason
 		if aerr := m.store.RecordMintFailure(ctx, a, f); aerr != nil {
 			return db.Link{}, aerr
 		}
-		return db.Link{}, &UpstreamError{err}
 	}
-	mint := m.result(res)
+	if err != nil {
+		return db.Link{}, err
+	}
 	ctx = context.WithoutCancel(ctx)
 	l, err := m.store.CreateLink(ctx, a, n, &mint)
 	if err != nil {
@@ -191,7 +187,8 @@ func (m *Minter) Open(ctx context.Context, a db.Actor, l db.Launch) (db.Launch, 
 func (m *Minter) mintClaimed(ctx context.Context, a db.Actor, l db.Launch) (db.Launch, error) {
 	ctx = context.WithoutCancel(ctx)
 	lt := l.Link
-	req, err := m.request(ctx, settingsOf(lt))
+	mint, err := m.call(ctx, settingsOf(lt), openMintTimeout)
+	var up *UpstreamError
 	switch {
 	case errors.Is(err, ErrTargetArchived):
 		if err := m.store.CloseLink(ctx, a, lt.TokenID, db.ClosedTargetArchived); err != nil {
@@ -199,32 +196,22 @@ func (m *Minter) mintClaimed(ctx context.Context, a db.Actor, l db.Launch) (db.L
 		}
 		l.State, l.NeedsMint, l.Link.ClosedReason = db.LaunchClosed, false, db.ClosedTargetArchived
 		return l, nil
-	case err != nil:
-		return l, err
-	}
-	mctx, cancel := context.WithTimeout(ctx, openMintTimeout)
-	res, err := m.pw.CreateLinkToken(mctx, req)
-	cancel()
-	if err != nil {
-		f := failure(err)
+	case errors.As(err, &up):
+		f := failure(up.Err)
 		f.AccountID, f.Jobs, f.Mode, f.TokenID = lt.AccountID, lt.Jobs, lt.Mode, lt.TokenID
 		payload, _ := json.Marshal(map[string]any{"kind": f.Kind, "status": f.Status, "code": f.Code})
 		_, _ = m.store.RecordLaunchEvent(ctx, lt.LaunchID, db.EventMintFailed, payload)
 		l.RetryAfter = db.MintRetryDelay
 		return l, m.store.RecordMintFailure(ctx, a, f)
+	case err != nil:
+		return l, err
 	}
-	mint := m.result(res)
 	if err := m.store.AddMint(ctx, a, lt.TokenID, mint); err != nil {
 		return l, m.unrecorded(ctx, a, db.UnrecordedMint{AccountID: lt.AccountID, Jobs: lt.Jobs, Mode: lt.Mode,
 			TokenID: lt.TokenID, LinkTokenID: mint.LinkTokenID, ExpiresAt: mint.ExpiresAt, APIVersion: mint.APIVersion}, err)
 	}
-	l.Token, l.NeedsMint, l.Claimed = res.Token, false, false
+	l.Token, l.NeedsMint, l.Claimed = mint.Token, false, false
 	return l, nil
-}
-
-// result is Pinwheel's answer as stored.
-func (m *Minter) result(res pinwheel.LinkToken) db.MintResult {
-	return db.MintResult{LinkTokenID: res.ID, Token: res.Token, ExpiresAt: res.Expires.Time, APIVersion: m.version}
 }
 
 // unrecorded handles a token Pinwheel minted that could not be stored

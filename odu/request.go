@@ -3,28 +3,33 @@ package odu
 import (
 	"context"
 	"errors"
+	"time"
 
 	"linkdesk/db"
 	"linkdesk/pinwheel"
 )
 
-// linkSettings are the parts of a link that go into a Link token request,
-// whether the link is being created (db.NewLink) or is stored (db.Link).
-type linkSettings struct {
-	AccountID, EndUserID string
-	Jobs                 []string
-	Allocation           *db.LinkAllocation
-	Language             string
-	SkipIntro            bool
-	Tags                 map[string]string
+// settingsOf is a stored link's settings, as a new link carries them: the
+// parts that go into a Link token request.
+func settingsOf(t db.Link) db.NewLink {
+	return db.NewLink{AccountID: t.AccountID, EndUserID: t.EndUserID, Jobs: t.Jobs, Allocation: t.Allocation, Language: t.Language,
+		SkipIntro: t.SkipIntro, Tags: t.Tags}
 }
 
-func settingsOf(t db.Link) linkSettings {
-	return linkSettings{t.AccountID, t.EndUserID, t.Jobs, t.Allocation, t.Language, t.SkipIntro, t.Tags}
-}
-
-func settingsOfNew(n db.NewLink) linkSettings {
-	return linkSettings{n.AccountID, n.EndUserID, n.Jobs, n.Allocation, n.Language, n.SkipIntro, n.Tags}
+// call mints a token for the link s at Pinwheel, within timeout. A
+// failure of Pinwheel is an *UpstreamError.
+func (m *Minter) call(ctx context.Context, s db.NewLink, timeout time.Duration) (db.MintResult, error) {
+	req, err := m.request(ctx, s)
+	if err != nil {
+		return db.MintResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	res, err := m.pw.CreateLinkToken(ctx, req)
+	if err != nil {
+		return db.MintResult{}, &UpstreamError{err}
+	}
+	return db.MintResult{LinkTokenID: res.ID, Token: res.Token, ExpiresAt: res.Expires.Time, APIVersion: m.version}, nil
 }
 
 // request builds the POST /link_tokens body of a link, with the
@@ -32,7 +37,7 @@ func settingsOfNew(n db.NewLink) linkSettings {
 // targets are decrypted here, only for the request; an archived target is
 // ErrTargetArchived. The link's reason is not sent: it is free text and
 // may hold PII.
-func (m *Minter) request(ctx context.Context, s linkSettings) (pinwheel.LinkTokenCreate, error) {
+func (m *Minter) request(ctx context.Context, s db.NewLink) (pinwheel.LinkTokenCreate, error) {
 	org, err := m.store.OrgName(ctx)
 	if err != nil {
 		return pinwheel.LinkTokenCreate{}, err
