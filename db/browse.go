@@ -220,13 +220,17 @@ func scanAccountRows(rows *sql.Rows) ([]AccountRow, error) {
 	return out, rows.Err()
 }
 
+// accountRowColumns are the columns scanAccountRows reads (accounts a,
+// end_users u).
+const accountRowColumns = `a.id, a.account_id, COALESCE(u.end_user_id, ''), COALESCE(a.platform_id, ''),
+  COALESCE(a.platform_name, ''), COALESCE(a.monitoring_status, ''), COALESCE(a.monitoring_status_at, ''), a.connected,
+  COALESCE(a.created_at, ''), a.last_event_at, a.event_count, COALESCE(a.last_job, ''), COALESCE(a.last_job_outcome, ''),
+  COALESCE(a.last_job_at, '')`
+
 // accountsSQL is the accounts list query and its arguments.
 func accountsSQL(q AccountQuery, now time.Time, p accountPlan) (string, []any) {
 	where, args := accountWhere(q, now, p)
-	return `SELECT a.id, a.account_id, COALESCE(u.end_user_id, ''), COALESCE(a.platform_id, ''),
-  COALESCE(a.platform_name, ''), COALESCE(a.monitoring_status, ''), COALESCE(a.monitoring_status_at, ''), a.connected,
-  COALESCE(a.created_at, ''), a.last_event_at, a.event_count, COALESCE(a.last_job, ''), COALESCE(a.last_job_outcome, ''),
-  COALESCE(a.last_job_at, '')
+	return `SELECT ` + accountRowColumns + `
 FROM accounts a LEFT JOIN end_users u ON u.id = a.end_user_ref
 WHERE ` + strings.Join(where, " AND ") + `
 ORDER BY a.last_event_at DESC, a.id DESC LIMIT ?`, append(args, q.Limit+1)
@@ -534,31 +538,15 @@ func (s *Store) EndUserOverview(ctx context.Context, endUserID string) (EndUserO
 	if o.EndUser, err = s.endUserByEndUserID(ctx, endUserID); err != nil {
 		return o, err
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT a.id, a.account_id, COALESCE(a.platform_id, ''), COALESCE(a.platform_name, ''),
-  COALESCE(a.monitoring_status, ''), COALESCE(a.monitoring_status_at, ''), a.connected, COALESCE(a.created_at, ''), a.last_event_at,
-  a.event_count, COALESCE(a.last_job, ''), COALESCE(a.last_job_outcome, ''), COALESCE(a.last_job_at, '')
-FROM accounts a WHERE a.end_user_ref = ? ORDER BY a.last_event_at DESC, a.id DESC LIMIT 500`, o.EndUser.ID)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+accountRowColumns+` FROM accounts a LEFT JOIN end_users u ON u.id = a.end_user_ref
+WHERE a.end_user_ref = ? ORDER BY a.last_event_at DESC, a.id DESC LIMIT 500`, o.EndUser.ID)
+	if err == nil {
+		o.Accounts, err = scanAccountRows(rows)
+	}
 	if err != nil {
 		return o, fmt.Errorf("db: end user accounts: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		r := AccountRow{EndUserID: endUserID}
-		var id int64
-		var statusAt, created, last, jobAt string
-		var conn sql.NullBool
-		if err := rows.Scan(&id, &r.AccountID, &r.PlatformID, &r.PlatformName, &r.MonitoringStatus, &statusAt, &conn, &created, &last,
-			&r.EventCount, &r.LastJob, &r.LastJobOutcome, &jobAt); err != nil {
-			return o, fmt.Errorf("db: end user accounts: %w", err)
-		}
-		if conn.Valid {
-			r.Connected = &conn.Bool
-		}
-		r.MonitoringStatusAt, r.CreatedAt, r.LastEventAt, r.LastJobAt = ParseTime(statusAt), ParseTime(created), ParseTime(last), ParseTime(jobAt)
-		r.Cursor = Cursor{At: last, ID: id}
-		o.Accounts = append(o.Accounts, r)
-	}
-	return o, rows.Err()
+	return o, nil
 }
 
 // AccountOverview is what the account page shows above the timeline: the
