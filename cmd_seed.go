@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
@@ -14,34 +13,43 @@ import (
 	"linkdesk/loadgen"
 )
 
+// seedSettings are the settings of `linkdesk seed`.
+var seedSettings = []setting{
+	{"LINKDESK_DB", "db", "", "SQLite file to fill (created when missing; required)"},
+	{"", "end-users", "0", "end users (0: 5/7 of --accounts)"},
+	{"", "accounts", "1000", "accounts"},
+	{"", "events", "100000", "events to ingest, duplicates included (about 2%)"},
+	{"", "days", "30", "the events' times spread over this many days up to now"},
+	{"", "seed", "0", "random seed (0: random)"},
+	{"", "concurrency", "512", "deliveries in flight (the group-commit batch size follows)"},
+}
+
 // cmdSeed runs `linkdesk seed`: it fills a database with generated webhook
 // events through the same ingestion code as POST /webhooks/pinwheel (parse,
 // group commit, projections, counters), without HTTP, for scale tests.
 func cmdSeed(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("seed", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprintln(stdout, "Usage: linkdesk seed --db PATH --end-users N --accounts M --events E\n\nFills a database with realistic webhook events through Linkdesk's ingestion code (not HTTP).\nEvent times spread evenly over --days up to now. Fetches the events would queue are marked\nfailed (\"seeded\"), so a later serve does not call Pinwheel for invented accounts.\n\nFlags:")
-		fs.PrintDefaults()
-	}
-	path := fs.String("db", getenv("LINKDESK_DB"), "SQLite file to fill (created when missing; default $LINKDESK_DB)")
-	endUsers := fs.Int("end-users", 0, "end users (0: 5/7 of --accounts)")
-	accounts := fs.Int("accounts", 1000, "accounts")
-	events := fs.Int("events", 100000, "events to ingest, duplicates included (about 2%)")
-	days := fs.Int("days", 30, "the events' times spread over this many days up to now")
-	seed := fs.Uint64("seed", 0, "random seed (0: random)")
-	workers := fs.Int("concurrency", 512, "deliveries in flight (the group-commit batch size follows)")
-	if err := fs.Parse(args); err != nil {
+	m, err := parseSettings("seed", "Usage: linkdesk seed --db PATH --end-users N --accounts M --events E\n\nFills a database with realistic webhook events through Linkdesk's ingestion code (not HTTP).\nEvent times spread evenly over --days up to now. Fetches the events would queue are marked\nfailed (\"seeded\"), so a later serve does not call Pinwheel for invented accounts.", seedSettings, args, getenv, stdout)
+	if err != nil {
 		return err
 	}
-	if *path == "" {
-		return errors.New("seed: --db is required")
+	path := m["LINKDESK_DB"]
+	if path == "" {
+		return errors.New("seed: --db (LINKDESK_DB) is required")
 	}
-	if *events <= 0 || *accounts <= 0 || *days <= 0 {
-		return errors.New("seed: --events, --accounts and --days must be positive")
+	const most = 1 << 30
+	var errs []error
+	num := func(key string, lo int) int {
+		n, err := settingInt(m, key, lo, most)
+		errs = append(errs, err)
+		return n
+	}
+	endUsers, accounts, events, days, workers := num("--end-users", 0), num("--accounts", 1), num("--events", 1), num("--days", 1), num("--concurrency", 1)
+	seed, err := settingUint(m, "--seed")
+	if err := errors.Join(append(errs, err)...); err != nil {
+		return fmt.Errorf("seed:\n%w", err)
 	}
 
-	store, err := db.Open(ctx, *path, db.Options{})
+	store, err := db.Open(ctx, path, db.Options{})
 	if err != nil {
 		return err
 	}
@@ -59,11 +67,11 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 	// A simulated clock: event i happens at start + i·step, so the hourly
 	// counters and the timelines look like a month of traffic.
 	end := time.Now().UTC()
-	start := end.Add(-time.Duration(*days) * 24 * time.Hour)
-	step := end.Sub(start) / time.Duration(*events)
+	start := end.Add(-time.Duration(days) * 24 * time.Hour)
+	step := end.Sub(start) / time.Duration(events)
 	var i atomic.Int64
 	clock := func() time.Time { return start.Add(time.Duration(i.Load()) * step) }
-	gen := loadgen.NewGenerator(loadgen.GenConfig{Seed: *seed, Accounts: *accounts, EndUsers: *endUsers, Now: clock})
+	gen := loadgen.NewGenerator(loadgen.GenConfig{Seed: seed, Accounts: accounts, EndUsers: endUsers, Now: clock})
 	var genMu sync.Mutex
 
 	began := time.Now()
@@ -71,12 +79,12 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 	var firstErr error
 	var errOnce sync.Once
 	var feeders sync.WaitGroup
-	for range *workers {
+	for range workers {
 		feeders.Go(func() {
 			for ctx.Err() == nil {
 				genMu.Lock()
 				n := i.Add(1)
-				if n > int64(*events) {
+				if n > int64(events) {
 					genMu.Unlock()
 					return
 				}
@@ -115,6 +123,6 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	fmt.Fprintf(stdout, "seeded %s: %d deliveries (%d duplicates) for %d accounts in %s, %.0f/s; %d queued fetches marked failed\n",
-		*path, acked.Load(), dups.Load(), gen.AccountsCreated(), took.Round(time.Millisecond), float64(acked.Load())/took.Seconds(), skipped)
+		path, acked.Load(), dups.Load(), gen.AccountsCreated(), took.Round(time.Millisecond), float64(acked.Load())/took.Seconds(), skipped)
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,10 +18,27 @@ import (
 
 // setting is one configuration value: an environment variable and a flag
 // of the same meaning. The flag wins over the variable, the variable over
-// the default.
+// the default. A setting with no variable (env "") is a flag only; the
+// parsed map keys it "--flag". A setting whose default is "false" is a
+// switch: "--flag" alone turns it on.
 type setting struct {
 	env, flag, def, help string
 }
+
+// key is the setting's key in the map parseSettings returns, and the name
+// its error messages start with.
+func (s setting) key() string {
+	if s.env == "" {
+		return "--" + s.flag
+	}
+	return s.env
+}
+
+func (s setting) isSwitch() bool { return s.def == "false" }
+
+// encryptionKeyHelp says what LINKDESK_ENCRYPTION_KEY covers; the README's
+// settings table repeats it word for word (a test checks).
+const encryptionKeyHelp = "64 hex characters (a 32-byte AES-256-GCM key) encrypting, at rest, deposit account numbers and the stored Link tokens of launch links; unset: generated once and kept in the database beside the data, so set it in production and keep it elsewhere"
 
 // serveSettings are the settings of `linkdesk serve`, in the order --help
 // lists them.
@@ -31,7 +49,7 @@ var serveSettings = []setting{
 	{"LINKDESK_SESSION_KEYS", "session-keys", "", "cookie keys as HEX_HASH_KEY:HEX_BLOCK_KEY (64 and 32 bytes); unset: generated once and kept in the database"},
 	{"LINKDESK_ADMIN_EMAIL", "admin-email", "", "email of the bootstrap admin, created when no staff exists (default admin@linkdesk.local)"},
 	{"LINKDESK_ADMIN_PASSWORD", "admin-password", "", "password of the bootstrap admin (at least 12 characters); unset: a random one is printed once"},
-	{"LINKDESK_ENCRYPTION_KEY", "encryption-key", "", "64 hex characters (32 bytes) encrypting deposit account numbers at rest; unset: generated once and kept in the database (weaker: key beside the data)"},
+	{"LINKDESK_ENCRYPTION_KEY", "encryption-key", "", encryptionKeyHelp},
 	{"LINKDESK_LOG_FORMAT", "log-format", "text", "log format: text or json"},
 	{"LINKDESK_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error"},
 	{"LINKDESK_PINWHEEL_MODE", "pinwheel-mode", "emulator", "emulator (built-in sandbox emulator), sandbox, development or production"},
@@ -66,40 +84,133 @@ type config struct {
 	baseURLDefault bool
 }
 
+// settingsHeader opens every settings table in --help output; a test
+// checks that every subcommand prints its settings this way.
+const settingsHeader = "Settings (flag, environment variable, default, meaning):"
+
+// printSettings writes the settings table of --help: per setting, one line
+// with the flag, the variable ("-" for a flag only) and the default, then
+// its meaning, indented.
+func printSettings(w io.Writer, list []setting) {
+	fmt.Fprintln(w, settingsHeader)
+	for _, s := range list {
+		env, def := s.env, s.def
+		if env == "" {
+			env = "-"
+		}
+		if def == "" {
+			def = `""`
+		}
+		fmt.Fprintf(w, "  --%-20s %-28s default %s\n      %s\n", s.flag, env, def, s.help)
+	}
+}
+
 // parseSettings reads settings from args and getenv into a map keyed by
-// env name. It prints usage on -h.
+// setting.key. It prints usage and the settings table on -h/--help and
+// returns flag.ErrHelp.
 func parseSettings(name, usage string, list []setting, args []string, getenv func(string) string, out io.Writer) (map[string]string, error) {
+	m, _, err := parseCommand(name, usage, list, 0, args, getenv, out)
+	return m, err
+}
+
+// parseCommand is parseSettings for a command that also takes up to nargs
+// positional arguments (an email), before, between or after the flags.
+func parseCommand(name, usage string, list []setting, nargs int, args []string, getenv func(string) string, out io.Writer) (map[string]string, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(out)
-	vals := map[string]*string{}
+	vals := map[string]*settingValue{}
 	for _, s := range list {
-		def := s.def
-		if v := getenv(s.env); v != "" {
-			def = v
+		v := &settingValue{s: s.def, isBool: s.isSwitch()}
+		if s.env != "" {
+			if e := getenv(s.env); e != "" {
+				v.s = e
+			}
 		}
-		vals[s.env] = fs.String(s.flag, def, s.help)
+		vals[s.key()] = v
+		fs.Var(v, s.flag, s.help)
 	}
 	fs.Usage = func() {
-		fmt.Fprintf(out, "%s\n\nSettings (flag, environment variable, default):\n", usage)
-		for _, s := range list {
-			def := s.def
-			if def == "" {
-				def = `""`
-			}
-			fmt.Fprintf(out, "  --%-20s %-28s default %s\n      %s\n", s.flag, s.env, def, s.help)
+		fmt.Fprintf(out, "%s\n\n", usage)
+		printSettings(out, list)
+	}
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, err
 		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos, args = append(pos, fs.Arg(0)), fs.Args()[1:]
 	}
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if len(pos) > nargs {
+		return nil, nil, fmt.Errorf("unexpected argument %q", pos[nargs])
 	}
 	m := map[string]string{}
 	for k, v := range vals {
-		m[k] = strings.TrimSpace(*v)
+		m[k] = strings.TrimSpace(v.s)
 	}
-	return m, nil
+	return m, pos, nil
+}
+
+// settingValue is a setting's flag.Value: a string, or a switch that
+// "--flag" alone turns on.
+type settingValue struct {
+	s      string
+	isBool bool
+}
+
+func (v *settingValue) String() string { return v.s }
+
+func (v *settingValue) Set(s string) error {
+	if v.isBool {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		s = strconv.FormatBool(b)
+	}
+	v.s = s
+	return nil
+}
+
+func (v *settingValue) IsBoolFlag() bool { return v.isBool }
+
+// settingInt reads m[key] as a whole number in [lo, hi]; the error names
+// the setting.
+func settingInt(m map[string]string, key string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(m[key])
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%s: want a whole number from %d to %d, got %q", key, lo, hi, m[key])
+	}
+	return n, nil
+}
+
+// settingUint reads m[key] as an unsigned 64-bit number.
+func settingUint(m map[string]string, key string) (uint64, error) {
+	n, err := strconv.ParseUint(m[key], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: want a whole number of 0 or more, got %q", key, m[key])
+	}
+	return n, nil
+}
+
+// settingDuration reads m[key] as a duration in [lo, hi].
+func settingDuration(m map[string]string, key string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(m[key])
+	if err != nil || d < lo || d > hi {
+		return 0, fmt.Errorf("%s: want a duration from %s to %s such as 10s, got %q", key, lo, hi, m[key])
+	}
+	return d, nil
+}
+
+// settingBool reads a switch.
+func settingBool(m map[string]string, key string) (bool, error) {
+	b, err := strconv.ParseBool(m[key])
+	if err != nil {
+		return false, fmt.Errorf("%s: want true or false, got %q", key, m[key])
+	}
+	return b, nil
 }
 
 // loadConfig validates settings; every error names its variable.

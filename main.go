@@ -50,6 +50,7 @@ func commands() []command {
 		{"sandbox", "run the Pinwheel sandbox emulator on its own", sandboxCmd},
 		{"loadgen", "send realistic signed webhook load, or serve the bare ceiling harness", cmdLoadgen},
 		{"seed", "fill a database with generated webhook events through the ingestion code", cmdSeed},
+		{"staff", "list, create, reset-password, deactivate or reactivate staff (the way back in)", cmdStaff},
 	}
 }
 
@@ -170,6 +171,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srvErr := make(chan error, 1)
 	go func() { srvErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "Linkdesk is listening on %s (Pinwheel mode: %s)\n", cfg.BaseURL, cfg.PinwheelMode)
+	announceEmulator(stdout, cfg, pw)
 	var runErr error
 	if err := pw.start(bg); err != nil {
 		runErr = err
@@ -221,8 +223,11 @@ func bootstrapAdmin(ctx context.Context, store *db.Store, cfg config, stdout io.
 	if errors.As(err, &fe) {
 		return fmt.Errorf("LINKDESK_ADMIN_EMAIL: %v", fe)
 	}
-	if err != nil || !created {
+	if err != nil {
 		return err
+	}
+	if !created {
+		return announceSignIn(ctx, store, cfg.DB, stdout)
 	}
 	if generated {
 		fmt.Fprintf(stdout, "Created the first admin. Sign in with:\n  email:    %s\n  password: %s\n(shown once; change it under your name in the header)\n", cfg.AdminEmail, password)

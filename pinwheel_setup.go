@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ type pinwheelSetup struct {
 	client      *pinwheel.Client
 	secret      string
 	emulatorURL string // public base of the emulator, "" in real modes
+	localURL    string // Linkdesk's own loopback base, "" in real modes
 	mounts      map[string]http.Handler
 	start       func(ctx context.Context) error
 	wait        func()
@@ -56,7 +58,7 @@ func setupPinwheel(ctx context.Context, cfg config, store *db.Store, listenAddr 
 		p.secret = s
 	}
 	loopback := loopbackURL(listenAddr)
-	p.emulatorURL = cfg.BaseURL + "/sandbox"
+	p.emulatorURL, p.localURL = cfg.BaseURL+"/sandbox", loopback
 	emu, err := sandbox.New(sandbox.Config{
 		StatePath: cfg.SandboxState, Secret: p.secret, PublicURL: p.emulatorURL,
 		Logger: log.With("component", "emulator"),
@@ -124,4 +126,20 @@ func registerWebhook(ctx context.Context, c *pinwheel.Client, url, version strin
 		return fmt.Errorf("register webhook with the emulator: %w", err)
 	}
 	return nil
+}
+
+// announceEmulator prints, in emulator mode, where the emulator answers and
+// its API secret (which also signs its webhooks), so that `linkdesk loadgen
+// webhooks` can be pointed at this Linkdesk. A configured secret is not
+// repeated.
+func announceEmulator(stdout io.Writer, cfg config, pw *pinwheelSetup) {
+	if cfg.PinwheelMode != pinwheel.ModeEmulator {
+		return
+	}
+	secret := pw.secret
+	if cfg.PinwheelSecret != "" {
+		secret = "$LINKDESK_PINWHEEL_SECRET"
+	}
+	fmt.Fprintf(stdout, "Pinwheel emulator: %s/v1, API and webhook secret %s\n  webhook load: %s loadgen webhooks --target %s/webhooks/pinwheel --secret %s\n",
+		pw.emulatorURL, secret, selfCommand(), pw.localURL, secret)
 }

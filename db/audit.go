@@ -45,6 +45,7 @@ const (
 	ActionStaffCreated   = "staff.created"
 	ActionStaffUpdated   = "staff.updated"
 	ActionPasswordChange = "staff.password_changed"
+	ActionPasswordReset  = "staff.password_reset"
 )
 
 // genesisHash is the prev_hash of the first row.

@@ -14,7 +14,7 @@ import (
 )
 
 // EncryptionKeySize is the length of the AES-256-GCM key that encrypts
-// secrets at rest (deposit account numbers).
+// secrets at rest (deposit account numbers, stored Link tokens).
 const EncryptionKeySize = 32
 
 // settingEncryptionKey is the settings row of the generated key, used when
@@ -63,7 +63,7 @@ func (k *keyring) add(key []byte) (string, error) {
 // table, as SessionKeys does, so that a demo or a development install works
 // with no configuration. That is a real weakness: the key sits in the same
 // file as the ciphertext, so anyone holding a copy of the database can
-// decrypt the account numbers. It still keeps them out of query results,
+// decrypt the account numbers and Link tokens. It still keeps them out of query results,
 // exports of single tables and screenshots, but production deployments must
 // set LINKDESK_ENCRYPTION_KEY and keep it outside the database.
 //
@@ -71,7 +71,10 @@ func (k *keyring) add(key []byte) (string, error) {
 // after a key is configured, so rows written before the switch still open;
 // re-enter those accounts (add anew, archive the old) and delete the
 // encryption_key setting to finish the move.
-func (s *Store) initCrypto(ctx context.Context, configured []byte) error {
+//
+// With generate false (Options.NoGeneratedKey) and no configured key, a
+// stored key is used if present, and none is created.
+func (s *Store) initCrypto(ctx context.Context, configured []byte, generate bool) error {
 	ring := &keyring{aeads: map[string]cipher.AEAD{}}
 	if configured != nil {
 		id, err := ring.add(configured)
@@ -83,7 +86,7 @@ func (s *Store) initCrypto(ctx context.Context, configured []byte) error {
 
 	var stored string
 	var err error
-	if configured == nil {
+	if configured == nil && generate {
 		stored, err = s.SettingOrCreate(ctx, settingEncryptionKey, func() (string, error) { return RandomHex(EncryptionKeySize), nil })
 	} else if stored, err = s.Setting(ctx, settingEncryptionKey); errors.Is(err, ErrNotFound) {
 		stored, err = "", nil
@@ -113,6 +116,9 @@ func (s *Store) initCrypto(ctx context.Context, configured []byte) error {
 // open as another.
 func (k *keyring) seal(purpose, plaintext string) string {
 	aead := k.aeads[k.primary]
+	if aead == nil {
+		panic("db: no encryption key to seal with: the Store was opened with Options.NoGeneratedKey")
+	}
 	nonce := make([]byte, aead.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
 		panic(err) // crypto/rand never fails on Linux

@@ -67,6 +67,12 @@ type Options struct {
 	// secrets at rest. Nil means a key generated once and kept in the
 	// settings table: convenient, but weak (see initCrypto).
 	EncryptionKey []byte
+	// NoGeneratedKey is for tools that encrypt nothing (`linkdesk staff`):
+	// without an EncryptionKey they read a stored key if there is one but
+	// never generate and store one, so that running them against the
+	// database of a server configured with LINKDESK_ENCRYPTION_KEY leaves
+	// no key beside the data. Such a Store must not write encrypted values.
+	NoGeneratedKey bool
 }
 
 // Store is Linkdesk's database. Writes go through the writer pool, reads
@@ -147,7 +153,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.initCrypto(ctx, opt.EncryptionKey); err != nil {
+	if err := s.initCrypto(ctx, opt.EncryptionKey, !opt.NoGeneratedKey); err != nil {
 		s.Close()
 		return nil, err
 	}

@@ -38,6 +38,13 @@ type Staff struct {
 	// SessionEpoch is stored in each session cookie; bumping it (sign-out,
 	// password change) ends every session of this staff member.
 	SessionEpoch int64
+	// MustChangePassword is set while the password is one handed over by
+	// `linkdesk staff` (a reset or a console-created account): sign-in
+	// leads to the password-change page before anything else.
+	MustChangePassword bool
+	// LastSignInAt is the latest successful sign-in from the audit trail,
+	// zero if never. Only ListStaff fills it.
+	LastSignInAt time.Time
 }
 
 // CanWrite reports whether the role may change state (mint tokens, run
@@ -53,6 +60,9 @@ type StaffCreate struct {
 	Name     string
 	Role     string
 	Password string
+	// MustChangePassword makes the first sign-in lead to the
+	// password-change page (the password was handed over, not chosen).
+	MustChangePassword bool
 }
 
 // StaffUpdate changes a staff member; nil fields stay as they are.
@@ -62,14 +72,14 @@ type StaffUpdate struct {
 	Active *bool
 }
 
-const staffColumns = `id, email, name, role, active, created_at, updated_at, session_epoch`
+const staffColumns = `id, email, name, role, active, created_at, updated_at, session_epoch, must_change_password`
 
-func scanStaff(sc interface{ Scan(...any) error }) (Staff, error) {
+func scanStaff(sc interface{ Scan(...any) error }, extra ...any) (Staff, error) {
 	var st Staff
-	var active int
+	var active, mustChange int
 	var created, updated string
-	err := sc.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &st.SessionEpoch)
-	st.Active = active == 1
+	err := sc.Scan(append([]any{&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &st.SessionEpoch, &mustChange}, extra...)...)
+	st.Active, st.MustChangePassword = active == 1, mustChange == 1
 	st.CreatedAt, st.UpdatedAt = ParseTime(created), ParseTime(updated)
 	return st, err
 }
@@ -123,18 +133,37 @@ func (s *Store) StaffByID(ctx context.Context, id int64) (Staff, error) {
 	return st, nil
 }
 
-// ListStaff returns every staff member, active first, by name.
+// StaffByEmail returns one staff member by email (case-insensitive, as
+// stored).
+func (s *Store) StaffByEmail(ctx context.Context, email string) (Staff, error) {
+	st, err := scanStaff(s.r.QueryRowContext(ctx, `SELECT `+staffColumns+` FROM staff WHERE email = ?`, normalizeEmail(email)))
+	if err != nil {
+		return Staff{}, fmt.Errorf("db: staff %q: %w", normalizeEmail(email), notFound(err))
+	}
+	return st, nil
+}
+
+// ListStaff returns every staff member, active first, by name, each with
+// the time of their last sign-in (read from the audit trail: the latest
+// staff.sign_in row of that actor, found backwards through the
+// (actor_id, id) index).
 func (s *Store) ListStaff(ctx context.Context) ([]Staff, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+staffColumns+` FROM staff ORDER BY active DESC, name, id`)
+	rows, err := s.r.QueryContext(ctx, `SELECT `+staffColumns+`,
+		COALESCE((SELECT at FROM audit_log WHERE actor_id = staff.id AND action = ? ORDER BY id DESC LIMIT 1), '')
+		FROM staff ORDER BY active DESC, name, id`, ActionSignIn)
 	if err != nil {
 		return nil, fmt.Errorf("db: list staff: %w", err)
 	}
 	defer rows.Close()
 	var out []Staff
 	for rows.Next() {
-		st, err := scanStaff(rows)
+		var last string
+		st, err := scanStaff(rows, &last)
 		if err != nil {
 			return nil, fmt.Errorf("db: list staff: %w", err)
+		}
+		if last != "" {
+			st.LastSignInAt = ParseTime(last)
 		}
 		out = append(out, st)
 	}
@@ -160,9 +189,9 @@ func (s *Store) CreateStaff(ctx context.Context, a Actor, c StaffCreate) (Staff,
 	var st Staff
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		now := FormatTime(s.now())
-		row := tx.QueryRowContext(ctx, `INSERT INTO staff (email, name, role, password_hash, active, created_at, updated_at)
-			VALUES (?, ?, ?, ?, 1, ?, ?) RETURNING `+staffColumns,
-			normalizeEmail(c.Email), strings.TrimSpace(c.Name), c.Role, string(hash), now, now)
+		row := tx.QueryRowContext(ctx, `INSERT INTO staff (email, name, role, password_hash, active, created_at, updated_at, must_change_password)
+			VALUES (?, ?, ?, ?, 1, ?, ?, ?) RETURNING `+staffColumns,
+			normalizeEmail(c.Email), strings.TrimSpace(c.Name), c.Role, string(hash), now, now, boolInt(c.MustChangePassword))
 		var err error
 		if st, err = scanStaff(row); err != nil {
 			if s.d.isUnique(err) {
@@ -170,8 +199,11 @@ func (s *Store) CreateStaff(ctx context.Context, a Actor, c StaffCreate) (Staff,
 			}
 			return err
 		}
-		return s.appendAudit(ctx, tx, a, ActionStaffCreated, "staff", fmt.Sprint(st.ID),
-			map[string]any{"email": st.Email, "name": st.Name, "role": st.Role})
+		detail := map[string]any{"email": st.Email, "name": st.Name, "role": st.Role}
+		if st.MustChangePassword {
+			detail["must_change_password"] = true
+		}
+		return s.appendAudit(ctx, tx, a, ActionStaffCreated, "staff", fmt.Sprint(st.ID), detail)
 	})
 	if err != nil {
 		var fe FieldErrors
@@ -258,7 +290,9 @@ func (s *Store) UpdateStaff(ctx context.Context, a Actor, id int64, u StaffUpdat
 }
 
 // ChangePassword sets a new password after checking the current one, and
-// audits it. Wrong current passwords come back as a field error.
+// audits it. Wrong current passwords, and a new password equal to the
+// current one, come back as field errors. It clears MustChangePassword and
+// ends every session of the staff member.
 func (s *Store) ChangePassword(ctx context.Context, a Actor, id int64, current, next string) error {
 	var hash string
 	if err := s.r.QueryRowContext(ctx, `SELECT password_hash FROM staff WHERE id = ?`, id).Scan(&hash); err != nil {
@@ -270,6 +304,8 @@ func (s *Store) ChangePassword(ctx context.Context, a Actor, id int64, current, 
 	}
 	if msg := validatePassword(next); msg != "" {
 		fe["password"] = msg
+	} else if next == current {
+		fe["password"] = "Choose a new password, not the current one."
 	}
 	if len(fe) > 0 {
 		return fe
@@ -279,11 +315,43 @@ func (s *Store) ChangePassword(ctx context.Context, a Actor, id int64, current, 
 		return fmt.Errorf("db: hash password: %w", err)
 	}
 	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE staff SET password_hash = ?, updated_at = ?, session_epoch = session_epoch + 1 WHERE id = ?`, string(newHash), FormatTime(s.now()), id); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE staff SET password_hash = ?, updated_at = ?, session_epoch = session_epoch + 1, must_change_password = 0 WHERE id = ?`, string(newHash), FormatTime(s.now()), id); err != nil {
 			return fmt.Errorf("db: change password %d: %w", id, err)
 		}
 		return s.appendAudit(ctx, tx, a, ActionPasswordChange, "staff", fmt.Sprint(id), nil)
 	})
+}
+
+// ResetPassword replaces a staff member's password with one handed over by
+// an administrator (`linkdesk staff reset-password`) and audits it. The
+// password works for one sign-in only in the sense that matters: until a new
+// one is chosen, every request leads to the password-change page. The reset
+// ends every open session of that person and clears their sign-in failures,
+// so a throttled email can sign in at once.
+func (s *Store) ResetPassword(ctx context.Context, a Actor, id int64, password string) error {
+	if msg := validatePassword(password); msg != "" {
+		return FieldErrors{"password": msg}
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return fmt.Errorf("db: hash password: %w", err)
+	}
+	err = s.tx(ctx, func(tx *sql.Tx) error {
+		var email string
+		err := tx.QueryRowContext(ctx, `UPDATE staff SET password_hash = ?, must_change_password = 1, session_epoch = session_epoch + 1, updated_at = ?
+			WHERE id = ? RETURNING email`, string(hash), FormatTime(s.now()), id).Scan(&email)
+		if err != nil {
+			return notFound(err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE email = ?`, email); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, a, ActionPasswordReset, "staff", fmt.Sprint(id), map[string]any{"email": email, "must_change_password": true})
+	})
+	if err != nil {
+		return fmt.Errorf("db: reset password %d: %w", id, err)
+	}
+	return nil
 }
 
 // Throttling policy for sign-in.
@@ -343,13 +411,7 @@ func (s *Store) Authenticate(ctx context.Context, email, password, ip, userAgent
 	}
 
 	var hash string
-	var st Staff
-	row := s.r.QueryRowContext(ctx, `SELECT `+staffColumns+`, password_hash FROM staff WHERE email = ?`, email)
-	var active int
-	var created, updated string
-	err = row.Scan(&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &st.SessionEpoch, &hash)
-	st.Active = active == 1
-	st.CreatedAt, st.UpdatedAt = ParseTime(created), ParseTime(updated)
+	st, err := scanStaff(s.r.QueryRowContext(ctx, `SELECT `+staffColumns+`, password_hash FROM staff WHERE email = ?`, email), &hash)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return Staff{}, fmt.Errorf("db: authenticate: %w", err)
 	}

@@ -41,11 +41,18 @@ type RetryAfter int
 func (RetryAfter) Error() string { return "retry after" }
 
 // session returns the request's session; a cookie that fails to decode (old
-// keys, tampering) gives a fresh empty session.
+// keys, tampering) gives a fresh empty session. It is the same object for
+// every call within a request (gorilla's per-request registry), so that a
+// flash added after startSession lands in the new session instead of
+// saving the old one over it.
 func (h *Handler) session(c echo.Context) *sessions.Session {
 	s, err := h.sessions.Get(c.Request(), sessionName)
-	if err != nil {
+	if s == nil {
 		s, _ = h.sessions.New(c.Request(), sessionName)
+	}
+	if err != nil {
+		s.Values = map[any]any{}
+		s.IsNew = true
 	}
 	return s
 }
@@ -90,6 +97,9 @@ func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(staffKey, &st)
+		if st.MustChangePassword && !passwordChangeAllowed(c) {
+			return h.toPasswordChange(c)
+		}
 		// Slide the idle expiry, at most once a minute to spare cookie churn.
 		if now.Sub(time.Unix(seen, 0)) > time.Minute {
 			s.Values["seen"] = now.Unix()
@@ -99,6 +109,32 @@ func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// passwordChangeAllowed lists the routes a staff member whose password must
+// change may still use: the change itself and sign-out.
+func passwordChangeAllowed(c echo.Context) bool {
+	switch c.Path() {
+	case "/account/password", "/logout":
+		return true
+	}
+	return false
+}
+
+// toPasswordChange sends a staff member who signed in with a handed-over
+// password (MustChangePassword) to the password-change page before
+// anything else: 303 (HX-Redirect for htmx), whatever they asked for; a
+// GET's path rides along as next.
+func (h *Handler) toPasswordChange(c echo.Context) error {
+	target := "/account/password"
+	if c.Request().Method == http.MethodGet && c.Request().URL.Path != "/" {
+		target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+	}
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", target)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, target)
 }
 
 func (h *Handler) toLogin(c echo.Context) error {
@@ -222,6 +258,15 @@ func (h *Handler) LoginCreate(c echo.Context) error {
 	if err := h.startSession(c, st); err != nil {
 		return err
 	}
+	if st.MustChangePassword {
+		// A handed-over password (linkdesk staff reset-password or create)
+		// leads to the password-change page first; next waits behind it.
+		target := "/account/password"
+		if next := safeNext(f.Next); next != "/" {
+			target += "?next=" + url.QueryEscape(next)
+		}
+		return c.Redirect(http.StatusSeeOther, target)
+	}
 	return c.Redirect(http.StatusSeeOther, safeNext(f.Next))
 }
 
@@ -229,7 +274,7 @@ func (h *Handler) LoginCreate(c echo.Context) error {
 // st: its id, the session epoch (sign-out and password changes bump it),
 // and the sign-in time for the absolute expiry.
 func (h *Handler) startSession(c echo.Context, st db.Staff) error {
-	s, _ := h.sessions.New(c.Request(), sessionName)
+	s := h.session(c)
 	now := h.store.Now().Unix()
 	s.Values = map[any]any{"staff_id": st.ID, "epoch": st.SessionEpoch, "seen": now, "login": now}
 	s.IsNew = true
@@ -250,20 +295,22 @@ func (h *Handler) Logout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/login")
 }
 
-// PasswordEdit handles GET /account/password.
+// PasswordEdit handles GET /account/password. After a handed-over
+// password (MustChangePassword) it is the only page there is.
 func (h *Handler) PasswordEdit(c echo.Context) error {
-	return h.render(c, http.StatusOK, views.PasswordEdit(h.page(c, "Change password"), views.PasswordForm{}))
+	return h.render(c, http.StatusOK, views.PasswordEdit(h.page(c, "Change password"), views.PasswordForm{Next: c.QueryParam("next")}))
 }
 
 // PasswordUpdate handles POST /account/password; every role may change its
 // own password.
 func (h *Handler) PasswordUpdate(c echo.Context) error {
 	st := staff(c)
+	next := c.FormValue("next")
 	err := h.store.ChangePassword(c.Request().Context(), actor(c), st.ID, c.FormValue("current"), c.FormValue("password"))
 	var fe db.FieldErrors
 	switch {
 	case errors.As(err, &fe):
-		return h.render(c, http.StatusUnprocessableEntity, views.PasswordEdit(h.page(c, "Change password"), views.PasswordForm{Errors: views.Errors(fe)}))
+		return h.render(c, http.StatusUnprocessableEntity, views.PasswordEdit(h.page(c, "Change password"), views.PasswordForm{Next: next, Errors: views.Errors(fe)}))
 	case err != nil:
 		return err
 	}
@@ -277,5 +324,5 @@ func (h *Handler) PasswordUpdate(c echo.Context) error {
 		return err
 	}
 	h.flash(c, "ok", "Your password was changed. Your other sessions were signed out.")
-	return c.Redirect(http.StatusSeeOther, "/")
+	return c.Redirect(http.StatusSeeOther, safeNext(next))
 }

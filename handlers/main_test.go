@@ -90,13 +90,15 @@ func (s *testServer) login(t *testing.T, email string) *http.Cookie {
 }
 
 // updatedCookie returns the session cookie a response set, or the old one.
+// Like a browser, it keeps the last of several Set-Cookie headers.
 func updatedCookie(rec *httptest.ResponseRecorder, old *http.Cookie) *http.Cookie {
+	got := old
 	for _, c := range rec.Result().Cookies() {
 		if c.Name == "linkdesk" {
-			return c
+			got = c
 		}
 	}
-	return old
+	return got
 }
 
 type httptestRecorder = httptest.ResponseRecorder

@@ -392,3 +392,41 @@ func TestLogin_HugeEmailIsCut(t *testing.T) {
 		t.Fatalf("stored %d rows, email %d bytes", len(rows), len(rows[0].ActorEmail))
 	}
 }
+
+// TestSession_MustChangePassword: after a console reset, every route but
+// the password change and sign-out leads to the password page (htmx
+// requests by HX-Redirect), and the change lets the same browser go on.
+func TestSession_MustChangePassword(t *testing.T) {
+	s := newServer(t)
+	op, err := s.store.StaffByEmail(context.Background(), "operator@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.ResetPassword(context.Background(), db.Actor{Email: "console (linkdesk staff)", IP: "local"}, op.ID, testPassword); err != nil {
+		t.Fatal(err)
+	}
+	c := s.login(t, "operator@example.com")
+
+	req := httptest.NewRequest("GET", "/events", nil)
+	req.Header.Set("HX-Request", "true")
+	req.AddCookie(c)
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	if rec.Code != http.StatusNoContent || rec.Header().Get("HX-Redirect") != "/account/password?next=%2Fevents" {
+		t.Errorf("htmx GET /events: %d, HX-Redirect %q", rec.Code, rec.Header().Get("HX-Redirect"))
+	}
+	if rec := s.do(t, "GET", "/account/password", nil, c); rec.Code != http.StatusOK {
+		t.Errorf("GET /account/password: %d, want 200", rec.Code)
+	}
+	rec = s.do(t, "POST", "/account/password", url.Values{"current": {testPassword}, "password": {"my very own password"}}, c)
+	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/" {
+		t.Fatalf("password change: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+	c = updatedCookie(rec, c)
+	if rec := s.do(t, "GET", "/events", nil, c); rec.Code != http.StatusOK {
+		t.Errorf("GET /events after the change, same browser: %d, want 200", rec.Code)
+	}
+	if rec := s.do(t, "POST", "/logout", url.Values{}, c); rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/login" {
+		t.Errorf("logout: %d to %q", rec.Code, rec.Header().Get("Location"))
+	}
+}

@@ -81,7 +81,9 @@ type LoginForm struct {
 	Errors Errors
 }
 
-// PasswordForm is the change-own-password form.
+// PasswordForm is the change-own-password form. Next is where to go after
+// a forced change (a GET path the staff member first asked for).
 type PasswordForm struct {
+	Next   string
 	Errors Errors
 }
