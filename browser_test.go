@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"os"
-	"os/exec"
 	"regexp"
 	"strings"
 	"sync"
@@ -13,20 +11,17 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"linkdesk/browsertest"
 )
 
-// newBrowser starts headless Debian chromium for a test. It skips when
-// chromium is missing, and fails instead when REQUIRE_BROWSER=1 (.ci/run
-// installs chromium and sets it, so CI never skips).
+// newBrowser starts headless Debian chromium for a test. Without chromium
+// the test skips with a line plain `go test` shows, or fails when
+// REQUIRE_BROWSER=1 (.ci/run installs chromium and sets it, so CI never
+// skips); see browsertest.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("REQUIRE_BROWSER") == "1" {
-			t.Fatal("chromium is required (REQUIRE_BROWSER=1) but not installed: apt-get install -y chromium")
-		}
-		t.Skip("chromium not installed (apt-get install -y chromium); skipping the browser test")
-	}
+	path := browsertest.Chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
 		chromedp.NoSandbox,

@@ -43,21 +43,21 @@ const encryptionKeyHelp = "64 hex characters (a 32-byte AES-256-GCM key) encrypt
 // serveSettings are the settings of `linkdesk serve`, in the order --help
 // lists them.
 var serveSettings = []setting{
-	{"LINKDESK_ADDR", "addr", "127.0.0.1:8080", "address to listen on"},
+	{"LINKDESK_ADDR", "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)"},
 	{"LINKDESK_DB", "db", "linkdesk.db", "path of the SQLite database file"},
-	{"LINKDESK_BASE_URL", "base-url", "", "public URL of Linkdesk, used for links and the cookie's Secure flag (default http://ADDR)"},
+	{"LINKDESK_BASE_URL", "base-url", "", "public URL of Linkdesk, used for links; https:// turns on the cookie's Secure flag (default http://ADDR)"},
 	{"LINKDESK_SESSION_KEYS", "session-keys", "", "cookie keys as HEX_HASH_KEY:HEX_BLOCK_KEY (64 and 32 bytes); unset: generated once and kept in the database"},
 	{"LINKDESK_ADMIN_EMAIL", "admin-email", "", "email of the bootstrap admin, created when no staff exists (default admin@linkdesk.local)"},
 	{"LINKDESK_ADMIN_PASSWORD", "admin-password", "", "password of the bootstrap admin (at least 12 characters); unset: a random one is printed once"},
 	{"LINKDESK_ENCRYPTION_KEY", "encryption-key", "", encryptionKeyHelp},
 	{"LINKDESK_LOG_FORMAT", "log-format", "text", "log format: text or json"},
 	{"LINKDESK_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error"},
-	{"LINKDESK_PINWHEEL_MODE", "pinwheel-mode", "emulator", "emulator (built-in sandbox emulator), sandbox, development or production"},
+	{"LINKDESK_PINWHEEL_MODE", "pinwheel-mode", "emulator", "emulator (built in, mounted under /sandbox/), sandbox, development or production"},
 	{"LINKDESK_PINWHEEL_SECRET", "pinwheel-secret", "", "Pinwheel API secret; in emulator mode the emulator's secret (unset: generated once and kept)"},
 	{"LINKDESK_PINWHEEL_VERSION", "pinwheel-version", pinwheel.DefaultVersion, "Pinwheel-Version for API calls and the webhook registration (2023-11-22 or 2025-07-08)"},
 	{"LINKDESK_SANDBOX_STATE", "sandbox-state", "linkdesk-sandbox.db", "emulator mode: the emulator's own SQLite state file"},
-	{"LINKDESK_WEBHOOK_TOLERANCE", "webhook-tolerance", "5m", "accepted clock skew of a webhook's X-Timestamp"},
-	{"LINKDESK_LINK_LIFETIME", "link-lifetime", "168h", "how long a launch link that mints its token on open stays usable (Link tokens themselves die in an hour)"},
+	{"LINKDESK_WEBHOOK_TOLERANCE", "webhook-tolerance", "5m", "accepted clock skew of a webhook's X-Timestamp (1s to 24h)"},
+	{"LINKDESK_LINK_LIFETIME", "link-lifetime", "168h", "how long a launch link that mints its token on open stays usable, 1h to 2160h (Link tokens themselves die in an hour)"},
 	{"LINKDESK_DEMO", "demo", "on", "on: create demo data on first start in emulator mode with an empty database; off: never"},
 }
 

@@ -7,32 +7,15 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"linkdesk/browsertest"
 	"linkdesk/pinwheel"
 )
-
-// browserPath returns chromium's path, or skips the test (fails it when
-// REQUIRE_BROWSER=1).
-func browserPath(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("chromium")
-	if err == nil {
-		return path
-	}
-	if os.Getenv("REQUIRE_BROWSER") == "1" {
-		t.Fatalf("chromium not found but REQUIRE_BROWSER=1: %v", err)
-	}
-	t.Skip("chromium not found in PATH; install it (apt-get install -y chromium) to run the browser test, " +
-		"or set REQUIRE_BROWSER=1 to make its absence a failure")
-	return ""
-}
 
 // hostPage is the integrating app's page: a strict CSP that allows scripts
 // and frames only from the emulator's origin (plus the page's own nonce'd
@@ -64,7 +47,7 @@ const hostPage = `<!doctype html>
 </body></html>`
 
 func TestBrowser_LinkModal(t *testing.T) {
-	execPath := browserPath(t)
+	execPath := browsertest.Chromium(t)
 
 	// Servers first: cleanups run last-in first-out, so the browser (set up
 	// below) is stopped before these servers close.
