@@ -174,7 +174,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	announceEmulator(stdout, cfg, pw)
 	var runErr error
 	if err := pw.start(bg); err != nil {
-		runErr = err
+		if ctx.Err() == nil { // a signal during start-up is a shutdown, not a failure
+			runErr = err
+		}
 	} else {
 		ing.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String())+"/sandbox", log)
 		select {
