@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -164,7 +165,8 @@ func staffList(ctx context.Context, c staffContext) error {
 	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+	var table bytes.Buffer
+	tw := tabwriter.NewWriter(&table, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "EMAIL\tNAME\tROLE\tACTIVE\tLAST SIGN-IN\tNOTE")
 	admins := 0
 	for _, st := range list {
@@ -185,6 +187,9 @@ func staffList(ctx context.Context, c staffContext) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, line := range strings.SplitAfter(table.String(), "\n") {
+		fmt.Fprint(c.out, strings.TrimRight(line, " "))
 	}
 	fmt.Fprintf(c.out, "%d staff, %d active admin%s.\n", len(list), admins, plural(admins))
 	return nil
