@@ -167,8 +167,9 @@ func (d Delivery) LinkTokenID() string { return d.p.LinkTokenID }
 
 // OccurredAt is the event's own time: created_at of account.added, the
 // timestamp of a job event; for account.monitoring_status.updated, whose
-// payload has no time of its own (NOT FOUND in reference; the emulator sends
-// the account.added field set, whose created_at is the account's creation),
+// payload has no time of its own (its fields are not documented publicly (docs/pinwheel.md#undocumented);
+// the emulator sends the account.added field set, whose created_at is the
+// account's creation),
 // an updated_at or timestamp if present, else the X-Timestamp of the
 // delivery, else the receive time. Zero only when nothing is known.
 func (d Delivery) OccurredAt() time.Time {

@@ -22,7 +22,7 @@ const (
 	EventMintFailed = "mint_failed"
 )
 
-// Link event names of the Link SDK (§5.3) that the lifecycle reads.
+// Link event names of the Link SDK (docs/pinwheel.md#link-events) that the lifecycle reads.
 const (
 	LinkEventOpen             = "open"
 	LinkEventLogin            = "login"

@@ -29,7 +29,7 @@ const (
 	kindTouch
 )
 
-// eventKinds classifies every event name of the reference (§3.5).
+// eventKinds classifies every event name of docs/pinwheel.md#events.
 var eventKinds = map[string]eventKind{
 	pinwheel.EventAccountAdded:                     kindAccountAdded,
 	pinwheel.EventMonitoringStatusUpdated:          kindMonitoring,

@@ -112,7 +112,7 @@ func TestWebhookReceive_Accepts(t *testing.T) {
 		t.Errorf("stored event = %+v", e)
 	}
 
-	// The example from the reference (§4.2), byte for byte, with its derived signature.
+	// The recorded body (docs/pinwheel.md#signature-vectors), byte for byte, with its derived signature.
 	ref := []byte(`{"event_id": "ec61a8b1-af27-4904-87e8-e5e2dbe25197", "event": "account.added", "payload": {"created_at": "2025-06-24T22:04:33.547314+00:00", "link_token_id": "a63c75ef-3e91-4fff-8147-78cf7efeddd2", "platform_id": "5965580e-380f-4b86-8a8a-7278c77f73cb", "connected": true, "monitoring_status": "active", "end_user_id": "6a927ef1-6c91-43c9-abbe-6728dc8ef877", "account_id": "934f6406-c332-4c05-a3e8-6a90765c842d", "platform_name": "Workday"}}`)
 	if got := pinwheel.Sign("test_api_secret_0123456789abcdef", "1750802674", ref); got != "v2=f5510a0a520b497e58994e7214f74e48b82b000a2fcf8d423b6697264e053102" {
 		t.Fatalf("reference vector: %s", got)

@@ -172,7 +172,7 @@ func (g *Generator) newSession() *session {
 	return g.refresh(g.accounts[g.rng.IntN(len(g.accounts))], now)
 }
 
-// linkSession is what one Link session sends (observed order, §3.4):
+// linkSession is what one Link session sends (docs/pinwheel.md#webhook-ordering):
 // account.added, identity, income, employment, paystub pages (1, 1, 2,
 // rest), paystubs.fully_synced, shifts for gig platforms, allocations, and
 // for some a deposit switch. One session in ten fails its jobs, one in

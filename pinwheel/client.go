@@ -16,8 +16,9 @@ import (
 	"time"
 )
 
-// Retry tuning. Pinwheel documents no rate limits or Retry-After behaviour
-// (NOT FOUND in reference), so these are conventional values.
+// Retry tuning. Rate limits and Retry-After are not documented publicly (docs/pinwheel.md#undocumented): we chose
+// conventional values because nothing better is known
+// (docs/pinwheel.md#rate-limits).
 const (
 	backoffBase = 200 * time.Millisecond
 	backoffCap  = 5 * time.Second
@@ -298,7 +299,8 @@ type PlatformsFilter struct {
 	IncludeESPs *bool
 	Type        string
 	// LastUpdated is passed through verbatim.
-	// NOT FOUND in reference: its format; a timestamp string is assumed.
+	// Its format is not documented publicly (docs/pinwheel.md#undocumented): we
+	// chose a timestamp string because the field it filters is one.
 	LastUpdated string
 	Limit       int
 }

@@ -69,9 +69,11 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// The mapping of error type to HTTP status is NOT FOUND in the reference; the
-// helpers below accept either the documented type or the plausible status
-// (400, 401/403, 404), so they keep working whichever Pinwheel sends.
+// The HTTP status of each error type is not documented publicly (docs/pinwheel.md#undocumented)
+// (docs/pinwheel.md#errors): we chose helpers that accept either the
+// documented type or the plausible status (400, 401/403, 404), because they
+// then keep working whichever Pinwheel sends. They never look at Code, whose
+// values are undocumented but for INVALID_ROUTING_NUMBER.
 
 // IsInvalidRequest reports whether err is an API error about the request's
 // parameters (INVALID_REQUEST_PARAMETERS, or HTTP 400/422).

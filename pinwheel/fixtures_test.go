@@ -1,7 +1,8 @@
 package pinwheel_test
 
-// Bodies observed in Pinwheel's sandbox or given in its spec, copied from
-// /work/shared/pinwheel-api.md (some with the document URL shortened there).
+// Bodies recorded in Pinwheel's sandbox or given in its spec, as quoted in
+// docs/pinwheel.md (sources there: the DSACMS/iv-cbv-payroll recording and
+// the OpenAPI document; some with the document URL shortened).
 
 const linkTokenRequestObserved = `{"org_name":"Report My Income","required_jobs":["paystubs"],"end_user_id":"6a927ef1-6c91-43c9-abbe-6728dc8ef877","skip_intro_screen":true,"language":"en","employer_id":"5a8cfb92-3373-4e65-b41b-54e821e79671"}`
 

@@ -3,8 +3,8 @@
 // retries and cursor iterators, the API error envelope, and the v2 webhook
 // signature scheme (Sign and Verify).
 //
-// It follows /work/shared/pinwheel-api.md field for field and imports nothing
-// but the standard library, so both Linkdesk and the sandbox emulator
+// It follows docs/pinwheel.md (the API facts with their public sources)
+// field for field and imports nothing but the standard library, so both Linkdesk and the sandbox emulator
 // (pinwheel/sandbox) can share one definition of the wire format.
 //
 // Decoding is lenient on purpose, because Pinwheel may add response fields
@@ -48,13 +48,14 @@ func BaseURL(m Mode) string {
 
 // linkScriptURL is the Link web SDK loaded in real modes.
 //
-// Of the CDN file names in the reference (§5.1: v1, v2, v3.0, v3.1.0, v4) we
-// pin pinwheel-v3.1.0.js: it is the only name carrying a full patch version,
-// so its behaviour should not shift under us; it is a 3.x build, and Link SDK
-// ≥ 2.0/3.0 is what On Demand Updates, Deposit Switch and the 2023-11-22 API
-// version need; v4 was seen in a single unverified 2026 project. The mapping
-// of file names to official SDK versions is NOT FOUND in the reference, so
-// this is the one line to change if Pinwheel says otherwise.
+// Of the CDN file names seen in public sources (docs/pinwheel.md#link-sdk:
+// v1, v2, v3.0, v3.1.0, v4) we pin pinwheel-v3.1.0.js. Which file is which
+// SDK release is not documented publicly (docs/pinwheel.md#undocumented): we chose
+// v3.1.0 because it is the only name carrying a full patch version, so its
+// behaviour should not shift under us, and a 3.x build meets the Link SDK
+// 2.0/3.0 that On Demand Updates, Deposit Switch and the 2023-11-22 API
+// version need; v4 was seen in a single unverified project. This is the one
+// line to change if Pinwheel says otherwise.
 const linkScriptURL = "https://cdn.getpinwheel.com/pinwheel-v3.1.0.js"
 
 // LinkScriptURL returns the URL of the Link modal script (the one that defines

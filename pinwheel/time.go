@@ -39,8 +39,9 @@ func ParseTime(s string) (Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, norm); err == nil {
 		return Time{Time: t}, nil
 	}
-	// NOT FOUND in reference: Pinwheel always sends an offset; a timestamp
-	// without one is read as UTC rather than rejected, to stay lenient.
+	// A timestamp without an offset is not documented publicly (docs/pinwheel.md#undocumented)
+	// (Pinwheel always sends one, docs/pinwheel.md#numbers): we chose to read
+	// it as UTC rather than reject it, to stay lenient.
 	if t, err := time.Parse("2006-01-02T15:04:05.999999999", norm); err == nil {
 		return Time{Time: t}, nil
 	}

@@ -27,7 +27,7 @@ type ObjectMeta struct {
 	RefreshedAt *Time `json:"refreshed_at"`
 }
 
-// LinkTokenCreate is the body of POST /v1/link_tokens (§2.1). Which fields are
+// LinkTokenCreate is the body of POST /v1/link_tokens (docs/pinwheel.md#link-tokens). Which fields are
 // required depends on the API version: 2023-11-22 wants RequiredJobs unless
 // AccountID is set; 2025-07-08 wants Solution and Features instead.
 type LinkTokenCreate struct {
@@ -405,9 +405,11 @@ type Event struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-// AccountPayload is the payload of account.added, and (NOT FOUND in
-// reference, inferred) of account.monitoring_status.updated. Field order
-// follows the observed sandbox delivery. PlatformType is absent in 2023-11-22
+// AccountPayload is the payload of account.added, and of
+// account.monitoring_status.updated, whose fields are not documented publicly (docs/pinwheel.md#undocumented): we
+// chose the account.added fields because that event describes the same
+// account. Field order follows the recorded sandbox delivery
+// (docs/pinwheel.md#event-payloads). PlatformType is absent in 2023-11-22
 // deliveries; ReportedPlatformName and ReservedPlatformID are bill-switch only.
 type AccountPayload struct {
 	CreatedAt            Time   `json:"created_at"`
@@ -456,8 +458,9 @@ type PaystubRef struct {
 // UnmarshalJSON implements json.Unmarshaler. Besides the observed object
 // form it accepts a bare id string.
 //
-// NOT FOUND in reference: the element shape of "deleted" (only ever seen
-// empty); we assume the "added" shape and also tolerate plain id strings.
+// The element shape of "deleted" is not documented publicly (docs/pinwheel.md#undocumented)
+// (only ever seen empty): we chose the "added" shape because the two lists
+// sit side by side, and also tolerate plain id strings.
 func (r *PaystubRef) UnmarshalJSON(b []byte) error {
 	var id string
 	if err := json.Unmarshal(b, &id); err == nil {
@@ -486,8 +489,9 @@ type SwitchParams struct {
 // SwitchAllocation is what the user chose in a partial switch. Type is
 // amount, percentage or remainder.
 //
-// NOT FOUND in reference: the unit of Value for type amount (the spec's
-// example is 50); it is a float so either dollars or cents decode.
+// The unit of Value for type amount is not documented publicly (docs/pinwheel.md#undocumented)
+// (the spec's example is 50): we chose a float because then either dollars or
+// cents decode.
 type SwitchAllocation struct {
 	Type   string        `json:"type"`
 	Value  *float64      `json:"value,omitempty"`

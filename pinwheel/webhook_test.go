@@ -10,7 +10,7 @@ import (
 	"linkdesk/pinwheel"
 )
 
-// derivedVectors are the five vectors of pinwheel-api.md §4.2. They were
+// derivedVectors are the five vectors of docs/pinwheel.md#signature-vectors. They were
 // computed from Pinwheel's documented algorithm (Python hmac, cross-checked
 // with openssl); they are derived vectors, NOT Pinwheel's own test suite.
 // Bodies are JSON-escaped strings, signed as the UTF-8 bytes after decoding.

@@ -426,7 +426,7 @@ func ShortID(id string) string {
 	return id[:8] + "…" + id[len(id)-4:]
 }
 
-// EventTypes are the event names of Pinwheel's catalogue (reference §3.5),
+// EventTypes are the event names of Pinwheel's catalogue (docs/pinwheel.md#events),
 // suggested by the events log's type filter.
 var EventTypes = []string{
 	pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventAdditionalConnectionsRecommended,

@@ -180,9 +180,9 @@ func (e *Emulator) getAccount(w http.ResponseWriter, r *http.Request) {
 
 // getIdentity handles GET /v1/accounts/{id}/identity.
 //
-// INFER: data endpoints answer for every account, including jobs the
-// account's token did not request; meta.refreshed_at is then the account's
-// creation time.
+// Whether data endpoints answer for jobs a token did not request is
+// not documented publicly (docs/pinwheel.md#undocumented): we chose to answer for every
+// account; meta.refreshed_at is then the account's creation time.
 func (e *Emulator) getIdentity(w http.ResponseWriter, r *http.Request) {
 	if a, ok := e.accountOr404(w, r); ok {
 		e.writeJSON(w, http.StatusOK, envelope{Data: genIdentity(a),
@@ -239,8 +239,8 @@ func dateParam(r *http.Request, name string) (string, *pinwheel.Error) {
 // listPaystubs handles GET /v1/accounts/{id}/paystubs: reverse-chronological
 // by pay_date, filtered by from_pay_date/to_pay_date (inclusive).
 //
-// NOT FOUND in reference: the default limit of this endpoint; 25 like the
-// others.
+// The default limit of this endpoint is not documented publicly (docs/pinwheel.md#undocumented):
+// we chose 25 like the others.
 func (e *Emulator) listPaystubs(w http.ResponseWriter, r *http.Request) {
 	a, ok := e.accountOr404(w, r)
 	if !ok {
@@ -344,8 +344,8 @@ func (e *Emulator) disconnectAccount(w http.ResponseWriter, r *http.Request) {
 
 // disableMonitoring handles POST /v1/accounts/{id}/disable_monitoring.
 //
-// INFER: the status becomes customer_disabled and
-// account.monitoring_status.updated is sent.
+// The resulting status is not documented publicly (docs/pinwheel.md#undocumented): we chose
+// customer_disabled, whose name fits, and send account.monitoring_status.updated.
 func (e *Emulator) disableMonitoring(w http.ResponseWriter, r *http.Request) {
 	e.changeAccount(w, r, func(a *account) { a.MonitoringStatus = pinwheel.StatusCustomerDisabled }, false, false)
 }
@@ -354,9 +354,9 @@ func (e *Emulator) disableMonitoring(w http.ResponseWriter, r *http.Request) {
 //
 // Extension: the spec's enum lists only user_action_required; all five
 // monitoring statuses are accepted so demo data can show each one.
-// NOT FOUND in reference: whether this sends account.monitoring_status.updated;
-// it does, on every call, even when the status is unchanged (INFER: it is
-// the sandbox's way to trigger the event).
+// Whether this sends account.monitoring_status.updated is not documented publicly (docs/pinwheel.md#undocumented):
+// we chose to send it on every call, even when the status is unchanged,
+// because it is the sandbox's way to trigger the event.
 func (e *Emulator) patchSandboxAccount(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		MonitoringStatus *string `json:"monitoring_status"`

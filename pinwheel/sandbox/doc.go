@@ -6,8 +6,8 @@
 // It speaks the real wire format over real HTTP so that Linkdesk, its tests,
 // its demo-data generator and a load tool can run without network access or
 // Pinwheel credentials. It imports package pinwheel for wire types only and
-// never touches Linkdesk's own tables. Behaviour the public reference leaves
-// open is marked "NOT FOUND in reference" or "INFER" next to the code that
-// chooses it; docs/sandbox.md lists those choices and the deviations from the
-// real API.
+// never touches Linkdesk's own tables. Behaviour no public source describes
+// (docs/pinwheel.md#undocumented) is marked "not documented publicly" next to
+// the code that chooses it; docs/sandbox.md lists those choices and the
+// differences from the real sandbox.
 package sandbox

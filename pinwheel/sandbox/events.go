@@ -53,8 +53,9 @@ func newer(v string) bool { return v >= pinwheel.Version20250708 }
 // The field order follows the observed delivery; platform_type is added for
 // 2025-07-08 webhooks ("current docs").
 //
-// NOT FOUND in reference: the payload of account.monitoring_status.updated;
-// we send the account.added field set with the new status (INFER).
+// The payload of account.monitoring_status.updated is not documented publicly (docs/pinwheel.md#undocumented):
+// we chose the account.added field set with the new status, because it
+// describes the same account.
 func accountEvent(name string, a *account, linkTokenID string) *event {
 	p, _ := findPlatform(a.PlatformID)
 	created, status, connected := a.CreatedAt, a.MonitoringStatus, a.Connected
@@ -340,8 +341,9 @@ func failedEvents(rc *runContext, jobs []string, outcome, errType, errCode strin
 // switchEvent reports a successful direct deposit switch. The target's
 // last_four_account_number exists only in the 2025-07-08 payload.
 //
-// INFER: a full switch also carries allocation {type: remainder, target}, so
-// consumers always learn where the money now goes.
+// What a full switch carries is not documented publicly (docs/pinwheel.md#undocumented): we
+// chose allocation {type: remainder, target}, so consumers always learn where
+// the money now goes.
 func switchEvent(rc *runContext, c switchChoice) *event {
 	j := rc.job(pinwheel.JobDDSwitch, pinwheel.OutcomeSuccess)
 	j.Params = func(v string) obj {

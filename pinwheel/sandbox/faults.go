@@ -78,7 +78,7 @@ func (e *Emulator) applyFaults(w http.ResponseWriter, r *http.Request) bool {
 			ra = time.Second
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
-		// NOT FOUND in reference: Pinwheel documents no rate limits; the
+		// Rate limits are not documented publicly (docs/pinwheel.md#undocumented): the
 		// type/code of a 429 envelope are our choice.
 		e.writeError(w, &pinwheel.Error{Type: codeRateLimited, Code: codeRateLimited,
 			Message: "Too many requests. Retry later.", StatusCode: http.StatusTooManyRequests})

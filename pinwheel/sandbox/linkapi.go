@@ -14,7 +14,7 @@ import (
 	"linkdesk/pinwheel"
 )
 
-// Sandbox credentials (§8.1).
+// Sandbox credentials (docs/pinwheel.md#sandbox).
 const (
 	passGood    = "pass_good"
 	mfaCode     = "mfa_code"
@@ -39,8 +39,9 @@ const (
 )
 
 // screen_transition screen names. LOGIN, SEARCH_DEFAULT, JOB_SUCCESS and
-// EXIT_CONFIRMATION are observed; the others are NOT FOUND in reference and
-// named in the same style.
+// EXIT_CONFIRMATION are seen in public sources (docs/pinwheel.md#link-events);
+// the others are not documented publicly (docs/pinwheel.md#undocumented): we chose names in
+// the same style.
 var screenNames = map[string]string{
 	stepIntro:      "INTRO",
 	stepSearch:     "SEARCH_DEFAULT",
@@ -69,9 +70,9 @@ func errInvalidToken(msg string) *linkError {
 	return &linkError{Type: "invalidLinkToken", Code: "invalidLinkToken", Message: msg, status: http.StatusBadRequest}
 }
 
-// The job error of user_error and of user_pending after its delay.
-// NOT FOUND in reference: the type/code the sandbox produces; we use
-// platformError/platformUnavailable.
+// The job error of user_error and of user_pending after its delay. The
+// type/code the sandbox produces is not documented publicly (docs/pinwheel.md#undocumented):
+// we chose platformError/platformUnavailable.
 const (
 	jobErrorType = "platformError"
 	jobErrorCode = "platformUnavailable"
@@ -252,8 +253,10 @@ func (f *flow) start() error {
 		f.st.PlatformID = a.PlatformID
 		f.st.EmployerID = a.EmployerID
 		if !a.Connected {
-			// NOT FOUND in reference: the Link error for an On Demand Update
-			// on a disconnected account.
+			// The Link error for an On Demand Update on a disconnected
+			// account is not documented publicly (docs/pinwheel.md#undocumented): we chose
+			// the documented job error userActionRequired/accountNotActive
+			// because it names exactly this state.
 			f.fail(&linkError{Type: "userActionRequired", Code: "accountNotActive",
 				Message: "This account is disconnected. Connect it again."})
 			return nil
@@ -289,8 +292,10 @@ func (f *flow) enter() error {
 // monitorable, a fresh login when it is user_action_required, the MFA step
 // for user_mfa accounts.
 //
-// INFER: only user_action_required asks for credentials; degraded,
-// customer_disabled and unavailable accounts take the silent path.
+// Which statuses ask for credentials is not documented publicly (docs/pinwheel.md#undocumented):
+// we chose only user_action_required, because the sandbox docs pair it alone
+// with a new login; degraded, customer_disabled and unavailable accounts take
+// the silent path.
 func (f *flow) enterODU() error {
 	a, err := f.e.store.account(f.ctx, f.e.store.db, f.st.AccountID)
 	if err != nil {
@@ -368,7 +373,9 @@ func (e *Emulator) apiLogin(w http.ResponseWriter, r *http.Request) {
 		f.fire("login_attempt", obj{{"platformId", f.st.PlatformID}})
 		user := strings.TrimSpace(body.Username)
 		if !slices.Contains(sandboxUsers, user) || body.Password != passGood {
-			// NOT FOUND in reference: the code of a wrong sandbox password.
+			// invalidCredentials is the documented code of a wrong password
+			// (docs/pinwheel.md#link-errors); its type is not documented publicly (docs/pinwheel.md#undocumented):
+			// we chose invalidUserInput, the job error type for user input.
 			le := &linkError{Type: "invalidUserInput", Code: "invalidCredentials",
 				Message: "The username or password is incorrect."}
 			f.fire("error", le.payload())
@@ -428,9 +435,10 @@ func (f *flow) login(tx *sql.Tx) error {
 			return err
 		}
 	} else {
-		// INFER: a repeated login by the same end user on the same platform
-		// reuses the account; every non-ODU login sends account.added, the
-		// webhook counterpart of onLogin.
+		// Whether a repeated login reuses the account is not documented publicly (docs/pinwheel.md#undocumented):
+		// we chose to reuse it for the same end user on the same platform
+		// because a payroll login is one account; every non-ODU login sends
+		// account.added, the webhook counterpart of onLogin.
 		a, err = accountByUserPlatform(ctx, tx, f.spec.EndUserID, f.st.PlatformID)
 		switch {
 		case errors.Is(err, errNotFound):
@@ -467,8 +475,9 @@ func (f *flow) login(tx *sql.Tx) error {
 	return f.afterLogin(tx, a)
 }
 
-// jobs returns the jobs this session runs. INFER: an On Demand Update
-// token without jobs runs the jobs the account was connected with.
+// jobs returns the jobs this session runs. What an On Demand Update token
+// without jobs runs is not documented publicly (docs/pinwheel.md#undocumented): we chose the
+// jobs the account was connected with.
 func (f *flow) jobs(a *account) []string {
 	if len(f.spec.Jobs) > 0 || a == nil {
 		return f.spec.Jobs
@@ -539,8 +548,9 @@ type allocationBody struct {
 }
 
 // defaultTarget is used when a switch token names no targets.
-// NOT FOUND in reference: what Link does then (real Link may ask the user
-// for bank details); the emulator switches to a fixed sandbox account.
+// What Link does then is not documented publicly (docs/pinwheel.md#undocumented) (real
+// Link may ask the user for bank details): we chose a fixed sandbox account
+// so the switch can finish.
 var defaultTarget = target{Name: "Sandbox Checking", Type: "checking", RoutingNumber: "021000021", AccountNumber: "000123456789"}
 
 func (f *flow) targets() []target {
@@ -646,7 +656,8 @@ func (f *flow) doSwitch(tx *sql.Tx, c switchChoice, input obj) error {
 		return err
 	}
 	rc := &runContext{acc: a, linkTokenID: f.spec.ID, now: now}
-	// INFER: a switch is followed by direct_deposit_allocations.added, as
+	// Whether a switch is followed by direct_deposit_allocations.added is
+	// not documented publicly (docs/pinwheel.md#undocumented): we chose to send it because
 	// Monitoring does when allocations change.
 	evs := []*event{switchEvent(rc, c), rc.job(pinwheel.JobDDAllocations, pinwheel.OutcomeSuccess).event(pinwheel.EventDDAllocationsAdded)}
 	if err := e.emit(ctx, tx, evs...); err != nil {

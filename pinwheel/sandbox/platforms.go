@@ -32,7 +32,7 @@ var (
 	taJobs = []string{pinwheel.JobEmployment, pinwheel.JobIdentity, pinwheel.JobIncome, pinwheel.JobShifts}
 )
 
-// Well-known ids from the reference (§8.3).
+// Ids from public sources (docs/pinwheel.md#ids).
 const (
 	workdayID   = "5965580e-380f-4b86-8a8a-7278c77f73cb"
 	adpID       = "5becff90-1e35-450a-8995-13ac411e749b"
@@ -45,9 +45,9 @@ const (
 
 func platformID(name string) string { return derivedID("platform", name) }
 
-// NOT FOUND in reference: a list of sandbox-only platforms. The emulator
-// exposes a small directory of well-known platforms, using the real ids of
-// §8.3 where given and stable derived ids otherwise.
+// A list of sandbox-only platforms is not documented publicly (docs/pinwheel.md#undocumented):
+// we chose a small directory of well-known platforms, using the public ids of
+// docs/pinwheel.md#ids where given and stable derived ids otherwise.
 var platforms = []platformInfo{
 	{workdayID, "Workday", pinwheel.PlatformPayroll, payrollJobs},
 	{adpID, "ADP", pinwheel.PlatformPayroll, payrollJobs},
@@ -135,8 +135,8 @@ func sptr(s string) *string   { return &s }
 
 // wirePlatform renders p as the API's Platform object.
 //
-// NOT FOUND in reference: the capability values of sandbox platforms; every
-// platform allows amount and percentage switches from 1 % to 100 %.
+// The capability values of sandbox platforms are not documented publicly (docs/pinwheel.md#undocumented):
+// we chose amount and percentage switches from 1 % to 100 % on every platform.
 func wirePlatform(p platformInfo) pinwheel.Platform {
 	return pinwheel.Platform{
 		ID:                        p.ID,

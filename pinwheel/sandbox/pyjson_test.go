@@ -16,7 +16,7 @@ func ts(s string) time.Time {
 	return t
 }
 
-// The bodies below are real sandbox deliveries (reference §3.6, §4.2),
+// The bodies below are real sandbox deliveries (docs/pinwheel.md#event-payloads),
 // byte for byte; the emulator must reproduce them exactly.
 func TestWebhookBodies_MatchRecordedDeliveries(t *testing.T) {
 	const (

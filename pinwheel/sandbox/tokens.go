@@ -19,7 +19,7 @@ import (
 	"linkdesk/pinwheel"
 )
 
-// linkTokenTTL is how long a Link token lives (one hour, §2).
+// linkTokenTTL is how long a Link token lives (one hour, docs/pinwheel.md#link-tokens).
 const linkTokenTTL = time.Hour
 
 // target is one deposit-switch destination account of a Link token.
@@ -72,8 +72,9 @@ var (
 		pinwheel.SolutionPaycheckViewer, pinwheel.SolutionSwitchKit, pinwheel.SolutionDepositSwitch}
 )
 
-// Error codes. Only INVALID_ROUTING_NUMBER is documented; the others are
-// NOT FOUND in reference and chosen in the same style.
+// Error codes. Only INVALID_ROUTING_NUMBER is documented
+// (docs/pinwheel.md#errors); the others are not documented publicly (docs/pinwheel.md#undocumented):
+// we chose names in the same style.
 const (
 	codeInvalidRequest   = "INVALID_REQUEST_PARAMETERS"
 	codeInvalidRouting   = "INVALID_ROUTING_NUMBER"
@@ -123,11 +124,13 @@ func enumMsg(values []string) string {
 	return "Value must be one of: " + strings.Join(values, ", ") + "."
 }
 
-// validateLinkToken applies the rules of §2.4 for the given API version.
+// validateLinkToken applies the rules of docs/pinwheel.md#link-token-validation
+// for the given API version.
 //
-// NOT FOUND in reference: how each version treats the other's job field. We
-// choose strictness so version mix-ups surface: 2023-11-22 (and older)
-// rejects features, and 2025-07-08 rejects the deprecated required_jobs.
+// How each version treats the other's job field is not documented publicly (docs/pinwheel.md#undocumented):
+// we chose strictness because version mix-ups then surface: 2023-11-22 (and
+// older) rejects features, and 2025-07-08 rejects the deprecated
+// required_jobs.
 func validateLinkToken(version string, req *pinwheel.LinkTokenCreate) *fieldErrs {
 	v := &fieldErrs{}
 	v2025 := version == pinwheel.Version20250708
@@ -312,9 +315,9 @@ func (e *Emulator) createLinkToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	// Referenced records must exist. NOT FOUND in reference: the error for an
-	// unknown employer_id or platform_id; we answer 404 like an unknown
-	// account_id (INFER, §2.4 #10).
+	// Referenced records must exist. The error for an unknown account_id,
+	// employer_id or platform_id is not documented publicly (docs/pinwheel.md#undocumented):
+	// we chose 404 RECORD_NOT_FOUND because that type names a missing record.
 	if spec.AccountID != "" {
 		acc, err := e.store.account(ctx, e.store.db, spec.AccountID)
 		if errors.Is(err, errNotFound) {

@@ -118,7 +118,8 @@ func (e *Emulator) createWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	err := e.store.createWebhook(r.Context(), hook)
 	if errors.Is(err, errWebhookQuota) {
-		// NOT FOUND in reference: the error code for the 11th webhook.
+		// The error for the 11th webhook is not documented publicly (docs/pinwheel.md#undocumented):
+		// we chose 400 INVALID_REQUEST_PARAMETERS because the request is refused.
 		e.writeError(w, invalid(codeWebhookLimit, "At most 10 webhooks may be registered per API key.",
 			pinwheel.FieldError{Name: "url", Message: "Webhook limit reached."}))
 		return
