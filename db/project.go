@@ -76,10 +76,13 @@ const (
 	FetchEmployment    = "employment"
 	FetchIncome        = "income"
 	FetchDDAllocations = "direct_deposit_allocations"
+	// FetchAccount reads GET /accounts/{id} after a monitoring status
+	// update: see rankFetched.
+	FetchAccount = "account"
 )
 
 // FetchKinds lists every fetch kind.
-var FetchKinds = []string{FetchIdentity, FetchEmployment, FetchIncome, FetchDDAllocations}
+var FetchKinds = []string{FetchIdentity, FetchEmployment, FetchIncome, FetchDDAllocations, FetchAccount}
 
 // fetchKind returns the data to fetch after an event, or "". Only
 // successful jobs have data behind them; a successful switch changes the
@@ -109,10 +112,19 @@ func fetchKind(event, outcome string) string {
 // account.monitoring_status.updated describes a change after the account
 // was created, so it outranks the initial status in account.added whatever
 // the clocks say (X-Timestamp has only whole seconds).
+//
+// A status read from the API (FetchAccount) outranks both: a monitoring
+// update carries no time of its own, so its order key is the X-Timestamp of
+// the attempt that got through, and a delivery that was held back or retried
+// would otherwise overwrite a newer status (Pinwheel promises no order,
+// docs/pinwheel.md#webhook-ordering). Every monitoring update therefore
+// queues an account fetch, and the status it reads wins; later updates
+// queue their own.
 const (
 	rankNone    = 0
 	rankAdded   = 1
 	rankUpdated = 2
+	rankFetched = 3
 )
 
 // accountRow is the mutable state of an accounts row.
@@ -375,6 +387,14 @@ func (c *committer) project(ctx context.Context, st *boundStmts, d *Delivery, re
 			if _, err := st.historyInsert.ExecContext(ctx, acRef, ref, p.MonitoringStatus, conn, rank, at); err != nil {
 				return pr, fmt.Errorf("status history: %w", err)
 			}
+		}
+		// Read the status from the API after an update, and after a login
+		// to an account already known (see rankFetched).
+		if kind == kindMonitoring || !pr.newAccount {
+			if _, err := st.queueUpsert.ExecContext(ctx, FetchAccount, acRef, ref, recv, recv, recv); err != nil {
+				return pr, fmt.Errorf("fetch queue: %w", err)
+			}
+			pr.fetchQueued = true
 		}
 	case kindJob:
 		if outcome != "" {

@@ -133,6 +133,11 @@ WHERE id = ? AND state = 'running' AND attempts = ?`, snap, now, j.ID, j.Attempt
 						return err
 					}
 				}
+				if j.Kind == FetchAccount {
+					if err := applyFetchedAccount(ctx, tx, j.accountRef, j.eventRef, r.Body, now); err != nil {
+						return err
+					}
+				}
 				continue
 			}
 			msg := truncate(strings.ToValidUTF8(r.Err.Error(), "?"), 1000)

@@ -27,6 +27,7 @@ type Source interface {
 	Employment(ctx context.Context, accountID string) (pinwheel.Employment, pinwheel.Meta, error)
 	Income(ctx context.Context, accountID string) (pinwheel.Income, pinwheel.Meta, error)
 	DirectDepositAllocations(ctx context.Context, accountID string) (pinwheel.DDAllocations, pinwheel.Meta, error)
+	Account(ctx context.Context, accountID string) (pinwheel.Account, error)
 }
 
 // FetcherOptions tune a Fetcher; the zero value is sensible.
@@ -195,6 +196,8 @@ func (f *Fetcher) get(ctx context.Context, kind, accountID string) ([]byte, pinw
 		data, meta, err = f.src.Income(ctx, accountID)
 	case db.FetchDDAllocations:
 		data, meta, err = f.src.DirectDepositAllocations(ctx, accountID)
+	case db.FetchAccount:
+		data, err = f.src.Account(ctx, accountID)
 	default:
 		return nil, meta, fmt.Errorf("worker: unknown fetch kind %q", kind)
 	}

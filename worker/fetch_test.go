@@ -34,6 +34,8 @@ type source struct {
 	fails map[string]int
 	err   map[string]error
 	calls map[string]int
+	// status is each account's monitoring status as GET /accounts says.
+	status map[string]string
 }
 
 func (s *source) call(kind, account string) error {
@@ -58,6 +60,13 @@ func (s *source) Income(ctx context.Context, id string) (pinwheel.Income, pinwhe
 }
 func (s *source) DirectDepositAllocations(ctx context.Context, id string) (pinwheel.DDAllocations, pinwheel.Meta, error) {
 	return pinwheel.DDAllocations{}, pinwheel.Meta{}, s.call("direct_deposit_allocations", id)
+}
+
+func (s *source) Account(ctx context.Context, id string) (pinwheel.Account, error) {
+	s.mu.Lock()
+	status := s.status[id]
+	s.mu.Unlock()
+	return pinwheel.Account{ID: id, MonitoringStatus: status, Connected: true}, s.call("account", id)
 }
 
 func jobEvent(eventID, event, name, account, outcome string) []byte {
@@ -241,5 +250,83 @@ func TestFetcher_NewerEventWhileRunningQueuesAgain(t *testing.T) {
 	fn, _ := s.AccountFetches(ctx, "acc-n")
 	if len(fn) != 2 || fn[0].State != db.FetchQueued || fn[0].EventID != "e2" || fn[1].State != db.FetchFailed {
 		t.Errorf("fetches = %+v", fn)
+	}
+}
+
+func statusEvent(eventID, account, status string) []byte {
+	return fmt.Appendf(nil, `{"event_id": %q, "event": "account.monitoring_status.updated", "payload": {"created_at": "2026-11-20T10:00:00.000000+00:00", "link_token_id": "tok", "platform_id": "p1", "connected": true, "monitoring_status": %q, "end_user_id": "eu", "account_id": %q, "platform_name": "Workday"}}`,
+		eventID, status, account)
+}
+
+// A monitoring update carries no time of its own: its order key is the
+// X-Timestamp of the attempt that got through. When an older update is held
+// back or retried it arrives last with a later X-Timestamp and the webhooks
+// alone would leave the stale status; the account fetch each update queues
+// reads the status Pinwheel has now, and that wins.
+func TestFetcher_MonitoringStatusFromTheAPIWhateverTheOrder(t *testing.T) {
+	ctx := context.Background()
+	deliver := func(body []byte, sent time.Time) *db.Delivery {
+		d, err := db.ParseDelivery(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.SentAt = sent
+		return &d
+	}
+	s, _ := setup(t)
+	g, err := s.NewIngester(ctx, db.IngestOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- g.Run(gctx) }()
+	at := time.Date(2026, 11, 26, 11, 0, 0, 0, time.UTC)
+	// Pinwheel moved the account to user_action_required, then (after a
+	// new login) back to active; the first delivery was held back and got
+	// through last, in a later second.
+	for _, d := range []*db.Delivery{deliver(statusEvent("s2", "acc-m", "active"), at), deliver(statusEvent("s1", "acc-m", "user_action_required"), at.Add(time.Second))} {
+		if _, err := g.Ingest(ctx, *d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cancel()
+	<-done
+	if a, _ := s.AccountByAccountID(ctx, "acc-m"); a.MonitoringStatus != "user_action_required" {
+		t.Fatalf("from the webhooks alone: %q (the stale one, as expected before the fetch)", a.MonitoringStatus)
+	}
+	src := &source{calls: map[string]int{}, status: map[string]string{"acc-m": "active"}}
+	f := worker.NewFetcher(s, src, worker.FetcherOptions{Rate: 1000, Poll: 5 * time.Millisecond})
+	runFetcher(t, s, f, settled(s))
+	a, _ := s.AccountByAccountID(ctx, "acc-m")
+	if a.MonitoringStatus != "active" {
+		t.Errorf("after the account fetch: %q, want active", a.MonitoringStatus)
+	}
+	if n := src.calls["account/acc-m"]; n != 1 {
+		t.Errorf("%d account fetches, want 1 (both updates share the queued one)", n)
+	}
+	counts, err := s.StatusCounts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["active"] != 1 || counts["user_action_required"] != 0 {
+		t.Errorf("status counts %v", counts)
+	}
+	// A later update that arrives stale cannot undo the fetched status; its
+	// own fetch reads the status again.
+	s2, _ := s.NewIngester(ctx, db.IngestOptions{})
+	gctx, cancel = context.WithCancel(ctx)
+	go func() { done <- s2.Run(gctx) }()
+	if _, err := s2.Ingest(ctx, *deliver(statusEvent("s3", "acc-m", "degraded"), at.Add(time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	<-done
+	src.mu.Lock()
+	src.status["acc-m"] = "degraded"
+	src.mu.Unlock()
+	runFetcher(t, s, f, settled(s))
+	if a, _ := s.AccountByAccountID(ctx, "acc-m"); a.MonitoringStatus != "degraded" {
+		t.Errorf("after the next update and fetch: %q, want degraded", a.MonitoringStatus)
 	}
 }
