@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,6 +19,8 @@ var sandboxSettings = []setting{
 	{"LINKDESK_SANDBOX_SECRET", "secret", "", "API secret clients must send and webhooks are signed with (unset: a random one, printed)"},
 	{"LINKDESK_SANDBOX_STATE", "state", "linkdesk-sandbox.db", "the emulator's SQLite state file"},
 	{"LINKDESK_SANDBOX_PUBLIC_URL", "public-url", "", "public base URL of the emulator (default http://ADDR)"},
+	{"LINKDESK_SANDBOX_RATE_LIMIT", "rate-limit", "10", "API requests per second allowed per secret before 429 with Retry-After (a number, or off)"},
+	{"LINKDESK_SANDBOX_ALLOW_HTTP_WEBHOOKS", "allow-http-webhooks", "off", "on: also accept plain-http webhook URLs on loopback hosts (Pinwheel accepts https only)"},
 }
 
 // sandboxCmd runs the Pinwheel emulator alone: `linkdesk sandbox`.
@@ -38,8 +41,27 @@ func sandboxCmd(ctx context.Context, args []string, getenv func(string) string, 
 	if public == "" {
 		public = loopbackURL(ln.Addr().String())
 	}
+	rate := -1.0
+	if v := m["LINKDESK_SANDBOX_RATE_LIMIT"]; v != "off" && v != "0" {
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(n >= 0.1 && n <= 100000) {
+			ln.Close()
+			return fmt.Errorf("LINKDESK_SANDBOX_RATE_LIMIT: want requests per second between 0.1 and 100000, or off, got %q", v)
+		}
+		rate = n
+	}
+	var allowHTTP bool
+	switch v := m["LINKDESK_SANDBOX_ALLOW_HTTP_WEBHOOKS"]; v {
+	case "on", "true", "1":
+		allowHTTP = true
+	case "off", "false", "0":
+	default:
+		ln.Close()
+		return fmt.Errorf("LINKDESK_SANDBOX_ALLOW_HTTP_WEBHOOKS: want on or off, got %q", v)
+	}
 	log := newLogger("text", "info", stderr)
-	emu, err := sandbox.New(sandbox.Config{StatePath: m["LINKDESK_SANDBOX_STATE"], Secret: secret, PublicURL: public, Logger: log})
+	emu, err := sandbox.New(sandbox.Config{StatePath: m["LINKDESK_SANDBOX_STATE"], Secret: secret, PublicURL: public, Logger: log,
+		RateLimit: rate, AllowHTTPWebhooks: allowHTTP})
 	if err != nil {
 		ln.Close()
 		return fmt.Errorf("LINKDESK_SANDBOX_STATE: %w", err)

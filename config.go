@@ -59,6 +59,7 @@ var serveSettings = []setting{
 	{"LINKDESK_WEBHOOK_TOLERANCE", "webhook-tolerance", "5m", "accepted clock skew of a webhook's X-Timestamp (1s to 24h)"},
 	{"LINKDESK_LINK_LIFETIME", "link-lifetime", "168h", "how long a launch link that mints its token on open stays usable, 1h to 2160h (Link tokens themselves die in an hour)"},
 	{"LINKDESK_DEMO", "demo", "on", "on: create demo data on first start in emulator mode with an empty database; off: never"},
+	{"LINKDESK_EMULATOR_RATE_LIMIT", "emulator-rate-limit", "10", "emulator mode: API requests per second the emulator allows per secret before answering 429 with Retry-After (a number, or off)"},
 }
 
 // config is the parsed, validated configuration of `linkdesk serve`.
@@ -79,6 +80,9 @@ type config struct {
 	WebhookTolerance time.Duration
 	LinkLifetime     time.Duration
 	Demo             bool
+	// EmulatorRateLimit is the emulator's requests per second per secret;
+	// negative is no limit.
+	EmulatorRateLimit float64
 	// baseURLDefault is set when BaseURL was derived from Addr; serve then
 	// uses the address it actually listens on (port 0 picks a free port).
 	baseURLDefault bool
@@ -291,6 +295,16 @@ func loadConfig(m map[string]string) (config, error) {
 	case "off", "false", "0":
 	default:
 		bad("LINKDESK_DEMO", "want on or off, got %q", m["LINKDESK_DEMO"])
+	}
+	switch v := m["LINKDESK_EMULATOR_RATE_LIMIT"]; v {
+	case "off", "0":
+		c.EmulatorRateLimit = -1
+	default:
+		n, err := strconv.ParseFloat(v, 64)
+		if err != nil || !(n >= 0.1 && n <= 100000) { // also refuses NaN
+			bad("LINKDESK_EMULATOR_RATE_LIMIT", "want requests per second between 0.1 and 100000, or off, got %q", v)
+		}
+		c.EmulatorRateLimit = n
 	}
 	return c, errors.Join(errs...)
 }

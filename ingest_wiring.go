@@ -81,9 +81,10 @@ func startIngestion(ctx, bg context.Context, store *db.Store, src worker.Source,
 
 // startDemo builds the demo world in the background (emulator mode with
 // LINKDESK_DEMO on): Link sessions driven through the emulator at
-// emulatorBase, every event arriving as a signed webhook. It runs once per
-// database (a settings row remembers).
-func (in *ingestion) startDemo(bg context.Context, cfg config, store *db.Store, client *pinwheel.Client, emulatorBase string, log *slog.Logger) {
+// emulatorBase (secret: the emulator's, for its emulator-only status knob),
+// every event arriving as a signed webhook. It runs once per database (a
+// settings row remembers).
+func (in *ingestion) startDemo(bg context.Context, cfg config, store *db.Store, client *pinwheel.Client, emulatorBase, secret string, log *slog.Logger) {
 	if !cfg.Demo || cfg.PinwheelMode != pinwheel.ModeEmulator {
 		return
 	}
@@ -96,7 +97,7 @@ func (in *ingestion) startDemo(bg context.Context, cfg config, store *db.Store, 
 			}
 		}
 		err := demo.Run(bg, demo.Config{
-			Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: emulatorBase},
+			Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: emulatorBase, Secret: secret},
 			Version: cfg.PinwheelVersion, Log: log.With("component", "demo"),
 		})
 		if err != nil {

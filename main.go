@@ -178,7 +178,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			runErr = err
 		}
 	} else {
-		ing.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String())+"/sandbox", log)
+		ing.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String())+"/sandbox", pw.secret, log)
 		select {
 		case runErr = <-srvErr:
 		case <-ctx.Done():

@@ -61,7 +61,10 @@ func setupPinwheel(ctx context.Context, cfg config, store *db.Store, listenAddr 
 	p.emulatorURL, p.localURL = cfg.BaseURL+"/sandbox", loopback
 	emu, err := sandbox.New(sandbox.Config{
 		StatePath: cfg.SandboxState, Secret: p.secret, PublicURL: p.emulatorURL,
-		Logger: log.With("component", "emulator"),
+		Logger: log.With("component", "emulator"), RateLimit: cfg.EmulatorRateLimit,
+		// Linkdesk registers its own loopback URL, plain http; Pinwheel
+		// itself accepts https only.
+		AllowHTTPWebhooks: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("LINKDESK_SANDBOX_STATE: %w", err)

@@ -40,7 +40,8 @@ type Account struct {
 type Config struct {
 	Store  *db.Store
 	Client *pinwheel.Client
-	// Driver walks Link sessions; its BaseURL is the emulator's base.
+	// Driver walks Link sessions; its BaseURL is the emulator's base and its
+	// Secret the emulator's (for the emulator-only status knob).
 	Driver *sandbox.Driver
 	// Version is the client's Pinwheel-Version (it decides how jobs are
 	// asked for in a Link token).
@@ -217,10 +218,15 @@ func runAccount(ctx context.Context, cfg Config, a accountPlan) error {
 		return nil
 	}
 	if a.thenStatus != "" {
-		if a.thenStatus == pinwheel.StatusCustomerDisabled {
+		switch a.thenStatus {
+		case pinwheel.StatusCustomerDisabled:
 			err = cfg.Client.DisableMonitoring(ctx, res.AccountID)
-		} else {
+		case pinwheel.StatusUserActionRequired:
+			// The one status Pinwheel's sandbox PATCH accepts.
 			_, err = cfg.Client.SandboxSetMonitoringStatus(ctx, res.AccountID, a.thenStatus)
+		default:
+			// degraded, unavailable: the emulator-only knob.
+			err = cfg.Driver.SetMonitoringStatus(ctx, res.AccountID, a.thenStatus)
 		}
 		if err != nil {
 			return fmt.Errorf("set status %s: %w", a.thenStatus, err)

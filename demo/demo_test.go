@@ -46,7 +46,11 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
-	emu, err := sandbox.New(sandbox.Config{StatePath: filepath.Join(dir, "sb.db"), Secret: secret, PublicURL: srv.URL + "/sandbox", PendingDelay: 50 * time.Millisecond})
+	emu, err := sandbox.New(sandbox.Config{StatePath: filepath.Join(dir, "sb.db"), Secret: secret, PublicURL: srv.URL + "/sandbox",
+		PendingDelay: 50 * time.Millisecond, AllowHTTPWebhooks: true,
+		// Off: the fetch worker below runs at 1000/s on the wall clock, so a
+		// limit would make the test's duration depend on machine speed.
+		RateLimit: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +77,7 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 	defer func() { stop(); <-fetchDone }()
 
 	var hooked []demo.Account
-	cfg := demo.Config{Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: srv.URL + "/sandbox"}, EndUsers: 6, Accounts: 9,
+	cfg := demo.Config{Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: srv.URL + "/sandbox", Secret: secret}, EndUsers: 6, Accounts: 9,
 		OnAccount: func(ctx context.Context, a demo.Account) error { hooked = append(hooked, a); return nil }}
 	if err := demo.Run(ctx, cfg); err != nil {
 		t.Fatal(err)

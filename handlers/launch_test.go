@@ -179,7 +179,9 @@ func TestLaunchEvents_UnknownLinksCostNoWrite(t *testing.T) {
 	launch := s.launchIDOf(t, tok)
 
 	t.Run("unknown ids answer 404 while the writer is busy", func(t *testing.T) {
-		raw, err := sql.Open("sqlite", s.store.Path())
+		// The busy timeout lets BEGIN IMMEDIATE wait for a webhook the
+		// ingester may be writing meanwhile.
+		raw, err := sql.Open("sqlite", "file:"+s.store.Path()+"?_pragma=busy_timeout(10000)")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -56,10 +56,14 @@ type Config struct {
 // server's Retry-After, on 429, on 5xx and on transport failures including
 // timeouts. Everything else (POST, PATCH, DELETE) is retried only when the
 // request provably never left this machine (TransportError.NeverSent: dial,
-// DNS or TLS handshake failure), never after a timeout or any response: a
-// timed-out POST /link_tokens may have minted a token, and minting a second
-// one unknowingly is worse than reporting the failure. No retry sleeps past
-// the context's deadline; the last error is returned instead.
+// DNS or TLS handshake failure) or the server refused it with 429 Too Many
+// Requests, never after a timeout or any other response: a timed-out POST
+// /link_tokens may have minted a token, and minting a second one unknowingly
+// is worse than reporting the failure, while a rate limiter turns a request
+// away at the door, before any work. The client decides by HTTP status only,
+// never by the error's code (docs/pinwheel.md#errors: no code but
+// INVALID_ROUTING_NUMBER is documented). No retry sleeps past the context's
+// deadline; the last error is returned instead.
 type Client struct {
 	base       string
 	secret     string
@@ -551,6 +555,10 @@ func (c *Client) attempt(ctx context.Context, method, path, target string, paylo
 func retryable(method string, err error) bool {
 	var te *TransportError
 	if errors.As(err, &te) && te.NeverSent {
+		return true
+	}
+	var refused *Error
+	if errors.As(err, &refused) && refused.StatusCode == http.StatusTooManyRequests {
 		return true
 	}
 	switch method {

@@ -800,6 +800,30 @@ func TestClient_PutRetriedPostNot(t *testing.T) {
 	}
 }
 
+// A 429 turns a request away before any work, so even a POST is retried
+// after the server's Retry-After.
+func TestClient_PostRetriedAfter429(t *testing.T) {
+	h := newHarness(t, pinwheel.Config{}, func(w http.ResponseWriter, r *http.Request, n int) {
+		if n == 0 {
+			w.Header().Set("Retry-After", "1")
+			reply(w, 429, `{"error":{"type":"UNKNOWN_ERROR","code":"EMULATOR_RATE_LIMITED","message":"Later.","status_code":429}}`)
+			return
+		}
+		reply(w, 200, linkTokenResponseObserved)
+	})
+	tok, err := h.client.CreateLinkToken(t.Context(), pinwheel.LinkTokenCreate{OrgName: "Linkdesk", RequiredJobs: []string{"paystubs"}, EndUserID: "u1"})
+	if err != nil || tok.ID == "" {
+		t.Fatalf("got %+v, %v", tok, err)
+	}
+	reqs := h.requests()
+	if len(reqs) != 2 || reqs[0].Body != reqs[1].Body {
+		t.Errorf("got %d requests, want 2 with the same body", len(reqs))
+	}
+	if w := h.recordedWaits(); len(w) != 1 || w[0] != time.Second {
+		t.Errorf("got waits %v, want [1s]", w)
+	}
+}
+
 func TestClient_CreateLinkToken_NoRetryAfterTimeout(t *testing.T) {
 	release := make(chan struct{})
 	h := newHarness(t, pinwheel.Config{HTTPClient: &http.Client{Timeout: 200 * time.Millisecond}},

@@ -96,7 +96,7 @@ func TestRetryable(t *testing.T) {
 		{"POST", never, true},
 		{"POST", sent, false},
 		{"POST", &Error{StatusCode: 503}, false},
-		{"POST", &Error{StatusCode: 429}, false},
+		{"POST", &Error{StatusCode: 429}, true}, // refused at the door
 		{"PATCH", never, true},
 		{"PATCH", sent, false},
 		{"DELETE", sent, false},

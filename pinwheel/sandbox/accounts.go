@@ -3,8 +3,6 @@ package sandbox
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -15,91 +13,14 @@ import (
 	"linkdesk/pinwheel"
 )
 
-// envelope is a success body {"data": ..., "meta": ...}. Single data
-// objects carry meta {"refreshed_at"} only, which pinwheel.Meta (with its
-// always-present count) cannot express.
-type envelope struct {
-	Data any `json:"data"`
-	Meta any `json:"meta,omitempty"`
-}
-
-type refreshedMeta struct {
-	RefreshedAt pinwheel.Time `json:"refreshed_at"`
-}
-
 var monitoringStatuses = []string{pinwheel.StatusActive, pinwheel.StatusDegraded, pinwheel.StatusUserActionRequired,
 	pinwheel.StatusCustomerDisabled, pinwheel.StatusUnavailable}
 
-// ---- paging helpers ----
+// sandboxStatuses are the statuses PATCH /v1/sandbox/accounts/{id} accepts:
+// the request schema's enum has this one value (docs/pinwheel.md#sandbox).
+var sandboxStatuses = []string{pinwheel.StatusUserActionRequired}
 
-// cursor is the opaque pagination position: base64 of a small JSON object,
-// like the documented examples.
-type cursor struct {
-	Seq   int64  `json:"seq,omitempty"`
-	Index int    `json:"index,omitempty"`
-	Key   string `json:"key,omitempty"`
-}
-
-func encodeCursor(c cursor) *string {
-	s := base64.URLEncoding.EncodeToString([]byte(mustJSON(c)))
-	return &s
-}
-
-func decodeCursor(s string) (cursor, bool) {
-	var c cursor
-	if s == "" {
-		return c, true
-	}
-	b, err := base64.URLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(b, &c) != nil {
-		return c, false
-	}
-	return c, true
-}
-
-// pageParams reads limit (1–100, default def) and cursor.
-func pageParams(r *http.Request, def int) (int, cursor, *pinwheel.Error) {
-	q := r.URL.Query()
-	limit := def
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return 0, cursor{}, invalid(codeInvalidRequest, "Validation error.",
-				pinwheel.FieldError{Name: "limit", Message: "Must be an integer between 1 and 100."})
-		}
-		limit = n
-	}
-	c, ok := decodeCursor(q.Get("cursor"))
-	if !ok {
-		return 0, cursor{}, invalid(codeInvalidCursor, "Invalid cursor.",
-			pinwheel.FieldError{Name: "cursor", Message: "Invalid cursor."})
-	}
-	return limit, c, nil
-}
-
-// ---- accounts ----
-
-func wireAccount(a *account) pinwheel.Account {
-	out := pinwheel.Account{
-		ID:               a.ID,
-		CreatedAt:        pinwheel.NewTime(a.CreatedAt),
-		LinkTokenID:      a.LinkTokenID,
-		PlatformID:       a.PlatformID,
-		Connected:        a.Connected,
-		MonitoringStatus: a.MonitoringStatus,
-		EndUserID:        a.EndUserID,
-		DataUpdatedAt:    map[string]pinwheel.Time{},
-		DataRefreshedAt:  map[string]pinwheel.Time{},
-		Tags:             a.Tags,
-	}
-	for k, t := range a.DataUpdatedAt {
-		out.DataUpdatedAt[k] = pinwheel.NewTime(t)
-	}
-	for k, t := range a.DataRefreshedAt {
-		out.DataRefreshedAt[k] = pinwheel.NewTime(t)
-	}
-	return out
-}
+func version(r *http.Request) string { return r.Header.Get(pinwheel.HeaderVersion) }
 
 // listAccounts handles GET /v1/accounts.
 func (e *Emulator) listAccounts(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +29,7 @@ func (e *Emulator) listAccounts(w http.ResponseWriter, r *http.Request) {
 	if s := q.Get("connected"); s != "" {
 		b, err := strconv.ParseBool(s)
 		if err != nil {
-			e.writeError(w, invalid(codeInvalidRequest, "Validation error.",
+			e.writeError(w, invalid(codeValidation, "Validation error.",
 				pinwheel.FieldError{Name: "connected", Message: "Value is not a valid boolean."}))
 			return
 		}
@@ -116,7 +37,7 @@ func (e *Emulator) listAccounts(w http.ResponseWriter, r *http.Request) {
 	}
 	if s := q.Get("monitoring_status"); s != "" {
 		if !slices.Contains(monitoringStatuses, s) {
-			e.writeError(w, invalid(codeInvalidRequest, "Validation error.",
+			e.writeError(w, invalid(codeValidation, "Validation error.",
 				pinwheel.FieldError{Name: "monitoring_status", Message: enumMsg(monitoringStatuses)}))
 			return
 		}
@@ -132,7 +53,7 @@ func (e *Emulator) listEndUserAccounts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Emulator) pageAccounts(w http.ResponseWriter, r *http.Request, f accountFilter) {
-	limit, c, perr := pageParams(r, 25)
+	limit, c, perr := e.pageParams(r, 25)
 	if perr != nil {
 		e.writeError(w, perr)
 		return
@@ -143,17 +64,16 @@ func (e *Emulator) pageAccounts(w http.ResponseWriter, r *http.Request, f accoun
 		e.fail(w, r, err)
 		return
 	}
-	meta := &pinwheel.Meta{}
+	var next *string
 	if len(list) > limit {
 		list = list[:limit]
-		meta.NextCursor = encodeCursor(cursor{Seq: list[limit-1].Seq})
+		next = e.encodeCursor(cursor{Seq: list[limit-1].Seq})
 	}
-	data := make([]pinwheel.Account, 0, len(list))
+	items := make([]obj, 0, len(list))
 	for _, a := range list {
-		data = append(data, wireAccount(a))
+		items = append(items, accountObj(a, version(r)))
 	}
-	meta.Count = len(data)
-	e.writeJSON(w, http.StatusOK, envelope{Data: data, Meta: meta})
+	e.writeAPI(w, http.StatusOK, listEnvelope(pageMeta(len(items), next, nil), items))
 }
 
 // accountOr404 loads the {id} account or answers 404 RECORD_NOT_FOUND.
@@ -174,35 +94,32 @@ func (e *Emulator) accountOr404(w http.ResponseWriter, r *http.Request) (*accoun
 // getAccount handles GET /v1/accounts/{id}.
 func (e *Emulator) getAccount(w http.ResponseWriter, r *http.Request) {
 	if a, ok := e.accountOr404(w, r); ok {
-		e.writeJSON(w, http.StatusOK, envelope{Data: wireAccount(a)})
+		e.writeAPI(w, http.StatusOK, dataEnvelope(accountObj(a, version(r)), nil))
 	}
 }
 
 // getIdentity handles GET /v1/accounts/{id}/identity.
 //
-// Whether data endpoints answer for jobs a token did not request is
-// not documented publicly (docs/pinwheel.md#undocumented): we chose to answer for every
-// account; meta.refreshed_at is then the account's creation time.
+// Whether data endpoints answer for jobs a token did not request is not
+// documented publicly (docs/pinwheel.md#undocumented): we chose to answer for
+// every account; meta.refreshed_at is then the account's creation time.
 func (e *Emulator) getIdentity(w http.ResponseWriter, r *http.Request) {
 	if a, ok := e.accountOr404(w, r); ok {
-		e.writeJSON(w, http.StatusOK, envelope{Data: genIdentity(a),
-			Meta: refreshedMeta{pinwheel.NewTime(dataTime(a, pinwheel.JobIdentity))}})
+		e.writeAPI(w, http.StatusOK, dataEnvelope(identityObj(genIdentity(a)), refreshedMeta(dataTime(a, pinwheel.JobIdentity))))
 	}
 }
 
 // getEmployment handles GET /v1/accounts/{id}/employment.
 func (e *Emulator) getEmployment(w http.ResponseWriter, r *http.Request) {
 	if a, ok := e.accountOr404(w, r); ok {
-		e.writeJSON(w, http.StatusOK, envelope{Data: genEmployment(a),
-			Meta: refreshedMeta{pinwheel.NewTime(dataTime(a, pinwheel.JobEmployment))}})
+		e.writeAPI(w, http.StatusOK, dataEnvelope(employmentObj(genEmployment(a)), refreshedMeta(dataTime(a, pinwheel.JobEmployment))))
 	}
 }
 
 // getIncome handles GET /v1/accounts/{id}/income.
 func (e *Emulator) getIncome(w http.ResponseWriter, r *http.Request) {
 	if a, ok := e.accountOr404(w, r); ok {
-		e.writeJSON(w, http.StatusOK, envelope{Data: genIncome(a),
-			Meta: refreshedMeta{pinwheel.NewTime(dataTime(a, pinwheel.JobIncome))}})
+		e.writeAPI(w, http.StatusOK, dataEnvelope(incomeObj(genIncome(a)), refreshedMeta(dataTime(a, pinwheel.JobIncome))))
 	}
 }
 
@@ -219,8 +136,8 @@ func (e *Emulator) getAllocations(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	e.writeJSON(w, http.StatusOK, envelope{Data: wireAllocations(a.ID, set),
-		Meta: refreshedMeta{pinwheel.NewTime(dataTime(a, pinwheel.JobDDAllocations))}})
+	e.writeAPI(w, http.StatusOK, dataEnvelope(allocationsObj(wireAllocations(a.ID, set)),
+		refreshedMeta(dataTime(a, pinwheel.JobDDAllocations))))
 }
 
 // dateParam reads an optional YYYY-MM-DD query parameter.
@@ -230,7 +147,7 @@ func dateParam(r *http.Request, name string) (string, *pinwheel.Error) {
 		return "", nil
 	}
 	if _, err := time.Parse(time.DateOnly, s); err != nil {
-		return "", invalid(codeInvalidRequest, "Validation error.",
+		return "", invalid(codeValidation, "Validation error.",
 			pinwheel.FieldError{Name: name, Message: "Value is not a valid date (YYYY-MM-DD)."})
 	}
 	return s, nil
@@ -239,14 +156,14 @@ func dateParam(r *http.Request, name string) (string, *pinwheel.Error) {
 // listPaystubs handles GET /v1/accounts/{id}/paystubs: reverse-chronological
 // by pay_date, filtered by from_pay_date/to_pay_date (inclusive).
 //
-// The default limit of this endpoint is not documented publicly (docs/pinwheel.md#undocumented):
-// we chose 25 like the others.
+// The default limit of this endpoint is not documented publicly
+// (docs/pinwheel.md#undocumented): we chose 25 like the others.
 func (e *Emulator) listPaystubs(w http.ResponseWriter, r *http.Request) {
 	a, ok := e.accountOr404(w, r)
 	if !ok {
 		return
 	}
-	limit, c, perr := pageParams(r, 25)
+	limit, c, perr := e.pageParams(r, 25)
 	if perr != nil {
 		e.writeError(w, perr)
 		return
@@ -267,16 +184,17 @@ func (e *Emulator) listPaystubs(w http.ResponseWriter, r *http.Request) {
 			items = append(items, p)
 		}
 	}
-	meta := &pinwheel.Meta{RefreshedAt: pinwheel.NewTime(dataTime(a, pinwheel.JobPaystubs)).Ptr()}
+	var next *string
 	if len(items) > limit {
 		items = items[:limit]
-		meta.NextCursor = encodeCursor(cursor{Key: items[limit-1].PayDate})
+		next = e.encodeCursor(cursor{Key: items[limit-1].PayDate})
 	}
-	if items == nil {
-		items = []pinwheel.Paystub{}
+	out := make([]obj, 0, len(items))
+	for _, p := range items {
+		out = append(out, paystubObj(p, e.documentObj(a.ID, docPaystub, p.Document.ID)))
 	}
-	meta.Count = len(items)
-	e.writeJSON(w, http.StatusOK, envelope{Data: items, Meta: meta})
+	refreshed := dataTime(a, pinwheel.JobPaystubs)
+	e.writeAPI(w, http.StatusOK, listEnvelope(pageMeta(len(out), next, &refreshed), out))
 }
 
 // getPaystub handles GET /v1/accounts/{id}/paystubs/{paystub_id}.
@@ -288,7 +206,7 @@ func (e *Emulator) getPaystub(w http.ResponseWriter, r *http.Request) {
 	id := strings.ToLower(r.PathValue("paystub_id"))
 	for _, p := range genPaystubs(a) {
 		if p.ID == id {
-			e.writeJSON(w, http.StatusOK, envelope{Data: p})
+			e.writeAPI(w, http.StatusOK, dataEnvelope(paystubObj(p, e.documentObj(a.ID, docPaystub, p.Document.ID)), nil))
 			return
 		}
 	}
@@ -302,7 +220,7 @@ func (e *Emulator) listShifts(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	limit, c, perr := pageParams(r, 25)
+	limit, c, perr := e.pageParams(r, 25)
 	if perr != nil {
 		e.writeError(w, perr)
 		return
@@ -324,16 +242,17 @@ func (e *Emulator) listShifts(w http.ResponseWriter, r *http.Request) {
 			items = append(items, s)
 		}
 	}
-	meta := &pinwheel.Meta{RefreshedAt: pinwheel.NewTime(dataTime(a, pinwheel.JobShifts)).Ptr()}
+	var next *string
 	if len(items) > limit {
 		items = items[:limit]
-		meta.NextCursor = encodeCursor(cursor{Key: items[limit-1].EndDate})
+		next = e.encodeCursor(cursor{Key: items[limit-1].EndDate})
 	}
-	if items == nil {
-		items = []pinwheel.Shift{}
+	out := make([]obj, 0, len(items))
+	for _, s := range items {
+		out = append(out, shiftObj(s))
 	}
-	meta.Count = len(items)
-	e.writeJSON(w, http.StatusOK, envelope{Data: items, Meta: meta})
+	refreshed := dataTime(a, pinwheel.JobShifts)
+	e.writeAPI(w, http.StatusOK, listEnvelope(pageMeta(len(out), next, &refreshed), out))
 }
 
 // disconnectAccount handles POST /v1/accounts/{id}/disconnect: permanent;
@@ -344,35 +263,56 @@ func (e *Emulator) disconnectAccount(w http.ResponseWriter, r *http.Request) {
 
 // disableMonitoring handles POST /v1/accounts/{id}/disable_monitoring.
 //
-// The resulting status is not documented publicly (docs/pinwheel.md#undocumented): we chose
-// customer_disabled, whose name fits, and send account.monitoring_status.updated.
+// The resulting status is not documented publicly
+// (docs/pinwheel.md#undocumented): we chose customer_disabled, whose name
+// fits, and send account.monitoring_status.updated.
 func (e *Emulator) disableMonitoring(w http.ResponseWriter, r *http.Request) {
 	e.changeAccount(w, r, func(a *account) { a.MonitoringStatus = pinwheel.StatusCustomerDisabled }, false, false)
 }
 
-// patchSandboxAccount handles PATCH /v1/sandbox/accounts/{id}.
+// statusBody is the body of the sandbox status override.
+type statusBody struct {
+	MonitoringStatus *string `json:"monitoring_status"`
+}
+
+// patchSandboxAccount handles PATCH /v1/sandbox/accounts/{id}: only the
+// statuses the spec's enum allows (user_action_required); the emulator-only
+// POST /emulator/accounts/{id}/monitoring_status sets the others.
 //
-// Extension: the spec's enum lists only user_action_required; all five
-// monitoring statuses are accepted so demo data can show each one.
-// Whether this sends account.monitoring_status.updated is not documented publicly (docs/pinwheel.md#undocumented):
-// we chose to send it on every call, even when the status is unchanged,
-// because it is the sandbox's way to trigger the event.
+// Whether this sends account.monitoring_status.updated is not documented
+// publicly (docs/pinwheel.md#undocumented): we chose to send it on every
+// call, even when the status is unchanged, because it is the sandbox's way
+// to trigger the event.
 func (e *Emulator) patchSandboxAccount(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		MonitoringStatus *string `json:"monitoring_status"`
+	e.setStatus(w, r, sandboxStatuses)
+}
+
+// emulatorSetStatus handles POST /emulator/accounts/{id}/monitoring_status
+// {"monitoring_status": any of the five}: an emulator-only knob (not part of
+// Pinwheel's API) for demo data and tests that need degraded, unavailable or
+// customer_disabled accounts. It needs the API secret and answers like the
+// sandbox PATCH.
+func (e *Emulator) emulatorSetStatus(w http.ResponseWriter, r *http.Request) {
+	if !e.authorized(w, r) {
+		return
 	}
+	e.setStatus(w, r, monitoringStatuses)
+}
+
+func (e *Emulator) setStatus(w http.ResponseWriter, r *http.Request, allowed []string) {
+	var body statusBody
 	if !e.decodeBody(w, r, &body) {
 		return
 	}
 	if body.MonitoringStatus == nil {
-		e.writeError(w, invalid(codeInvalidRequest, "Validation error.",
+		e.writeError(w, invalid(codeValidation, "Validation error.",
 			pinwheel.FieldError{Name: "monitoring_status", Message: msgRequired}))
 		return
 	}
 	status := *body.MonitoringStatus
-	if !slices.Contains(monitoringStatuses, status) {
-		e.writeError(w, invalid(codeInvalidRequest, "Validation error.",
-			pinwheel.FieldError{Name: "monitoring_status", Message: enumMsg(monitoringStatuses)}))
+	if !slices.Contains(allowed, status) {
+		e.writeError(w, invalid(codeValidation, "Validation error.",
+			pinwheel.FieldError{Name: "monitoring_status", Message: enumMsg(allowed)}))
 		return
 	}
 	e.changeAccount(w, r, func(a *account) { a.MonitoringStatus = status }, true, true)
@@ -407,17 +347,10 @@ func (e *Emulator) changeAccount(w http.ResponseWriter, r *http.Request, change 
 	case err != nil:
 		e.fail(w, r, err)
 	case withBody:
-		e.writeJSON(w, http.StatusOK, envelope{Data: wireAccount(out)})
+		e.writeAPI(w, http.StatusOK, dataEnvelope(accountObj(out, version(r)), nil))
 	default:
 		w.WriteHeader(http.StatusNoContent)
 	}
-}
-
-// emit queues events for delivery inside tx. Use it within writeTx, which
-// wakes the sender once the transaction is committed.
-func (e *Emulator) emit(ctx context.Context, tx *sql.Tx, events ...*event) error {
-	_, err := enqueue(ctx, tx, e.store, events, e.now())
-	return err
 }
 
 // writeTx runs fn in a write transaction and, after a commit, wakes Run so

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -47,6 +48,8 @@ func rng(parts ...string) *rand.Rand {
 }
 
 func pick[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
+
+func fptr(f float64) *float64 { return &f }
 
 // profile is the generated person and job behind an account.
 type profile struct {
@@ -237,9 +240,10 @@ func genPaystub(a *account, p *profile, payDate time.Time, ytdGross, ytdNet map[
 		gross = amount
 		if r.IntN(4) == 0 {
 			ot := 0.5 * float64(1+r.IntN(16))
-			otAmount := int64(float64(p.Rate) * 1.5 * ot)
+			otRate := math.Round(float64(p.Rate) * 1.5) // rates are whole cents (recorded)
+			otAmount := int64(otRate * ot)
 			earnings = append(earnings, pinwheel.Earning{Name: "Overtime", Category: "overtime", Amount: otAmount,
-				Rate: fptr(float64(p.Rate) * 1.5), Hours: fptr(ot)})
+				Rate: fptr(otRate), Hours: fptr(ot)})
 			gross += otAmount
 		}
 	} else {
@@ -299,16 +303,16 @@ func genPaystub(a *account, p *profile, payDate time.Time, ytdGross, ytdNet map[
 			{Name: "PTO", Category: "pto", AvailableHours: fptr(float64(8 + r.IntN(80))), EarnedHours: fptr(3.08), UsedHours: fptr(0)},
 			{Name: "Sick Leave", Category: "sick", AvailableHours: fptr(float64(r.IntN(40))), EarnedHours: fptr(1.54), UsedHours: fptr(0)},
 		},
+		Document: &pinwheel.Document{ID: derivedID("paystub document", a.ID, formatDate(payDate))},
 	}
 }
 
-// shiftDays returns the weekdays with a shift in (from, to], newest first.
+// shiftDays returns the days with a shift in (from, to], newest first: every
+// day, like the recorded sandbox (90 daily shifts for 90 days).
 func shiftDays(from, to time.Time) []time.Time {
 	var out []time.Time
 	for d := day(to); d.After(from); d = d.AddDate(0, 0, -1) {
-		if wd := d.Weekday(); wd != time.Saturday && wd != time.Sunday {
-			out = append(out, d)
-		}
+		out = append(out, d)
 	}
 	return out
 }

@@ -16,7 +16,9 @@ import (
 	"linkdesk/pinwheel"
 )
 
-// userAgent identifies the emulator's webhook sender.
+// userAgent identifies the emulator's webhook sender. The real sender is
+// python-requests/2.31.0 (recorded); the emulator says what it is, because
+// nobody should tell Pinwheel from an impostor by a User-Agent.
 const userAgent = "pinwheel-sandbox-emulator/1 (linkdesk)"
 
 // Delayed task kinds.
@@ -28,12 +30,15 @@ type pendingFlip struct {
 	AccountID   string       `json:"account_id"`
 	LinkTokenID string       `json:"link_token_id"`
 	EndUserID   string       `json:"end_user_id"`
+	PlatformID  string       `json:"platform_id"`
 	Jobs        []pendingJob `json:"jobs"`
 }
 
 type pendingJob struct {
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Switch is the user's choice, for a switch job (its params).
+	Switch *switchChoice `json:"switch,omitempty"`
 }
 
 // Run sends queued webhook deliveries and runs delayed jobs (user_pending
@@ -137,9 +142,12 @@ func (e *Emulator) flipPending(ctx context.Context, tx *sql.Tx, flip pendingFlip
 	for i, j := range flip.Jobs {
 		run := jobRun{ID: j.ID, Name: j.Name, Time: now.Add(time.Duration(i) * time.Millisecond),
 			Outcome: pinwheel.OutcomeError, ErrorType: jobErrorType, ErrorCode: jobErrorCode,
-			LinkTokenID: flip.LinkTokenID, AccountID: flip.AccountID, EndUserID: flip.EndUserID}
+			LinkTokenID: flip.LinkTokenID, AccountID: flip.AccountID, EndUserID: flip.EndUserID, PlatformID: flip.PlatformID}
 		if j.Name == pinwheel.JobPaystubs || j.Name == pinwheel.JobShifts {
 			run.Added = []string{}
+		}
+		if c := j.Switch; c != nil {
+			run.Params = func(v string) obj { return switchParams(*c, v) }
 		}
 		evs = append(evs, run.event(jobEventName[j.Name]))
 	}
@@ -147,12 +155,14 @@ func (e *Emulator) flipPending(ctx context.Context, tx *sql.Tx, flip pendingFlip
 }
 
 // deliverAll sends the pending deliveries of one webhook until none is due.
-// Deliveries of one account go out in the order they were generated: when
-// one fails, later ones of the same account wait for its retry (unless the
-// Reorder fault is on).
+// Tidy delivery sends them in the order generated, and when one fails, later
+// ones of the same account wait for its retry (unless the Reorder fault is
+// on). Untidy delivery sends them in the order they fall due and lets no
+// failure hold others back.
 func (e *Emulator) deliverAll(ctx context.Context, webhookID string) {
+	tidy := e.cfg.Delivery.Tidy
 	for ctx.Err() == nil {
-		list, err := e.store.pendingDeliveries(ctx, webhookID, 500)
+		list, err := e.store.pendingDeliveries(ctx, webhookID, 500, !tidy)
 		if err != nil {
 			if ctx.Err() == nil {
 				e.log.Error("sandbox: load deliveries", "err", err)
@@ -169,7 +179,8 @@ func (e *Emulator) deliverAll(ctx context.Context, webhookID string) {
 			if ctx.Err() != nil {
 				return
 			}
-			if blocked[d.AccountID] && !f.Reorder {
+			keepOrder := tidy && !f.Reorder
+			if blocked[d.AccountID] && keepOrder {
 				continue
 			}
 			if d.NextAt > time.Now().UnixMilli() {
@@ -202,6 +213,11 @@ func (e *Emulator) deliver(ctx context.Context, d *delivery) bool {
 		if err := e.store.markDelivered(context.WithoutCancel(ctx), d.ID, attempts, e.now()); err != nil {
 			e.log.Error("sandbox: mark delivered", "err", err)
 		}
+		if wait, ok := e.cfg.Delivery.redeliver(d.ID); ok && d.RedeliveryOf == 0 {
+			if err := e.store.redeliver(context.WithoutCancel(ctx), d, time.Now().Add(wait).UnixMilli(), e.now()); err != nil {
+				e.log.Error("sandbox: queue redelivery", "err", err)
+			}
+		}
 		return true
 	}
 	msg := ""
@@ -218,7 +234,7 @@ func (e *Emulator) deliver(ctx context.Context, d *delivery) bool {
 	next := time.Now().Add(backoff).UnixMilli()
 	e.log.Warn("sandbox: webhook delivery failed", "webhook_id", d.WebhookID, "event", d.Event,
 		"event_id", d.EventID, "attempt", attempts, "err", msg, "gave_up", failed)
-	if err := e.store.markRetry(context.WithoutCancel(ctx), d, attempts, next, failed, msg); err != nil {
+	if err := e.store.markRetry(context.WithoutCancel(ctx), d, attempts, next, failed, e.cfg.Delivery.Tidy, msg); err != nil {
 		e.log.Error("sandbox: mark retry", "err", err)
 	}
 	return false
@@ -237,6 +253,7 @@ func (e *Emulator) post(ctx context.Context, d *delivery) (int, error) {
 	h := req.Header
 	h.Set("Content-Type", "application/json")
 	h.Set("Accept", "*/*")
+	h.Set("Accept-Encoding", "gzip, deflate")
 	h.Set("User-Agent", userAgent)
 	h.Set(pinwheel.HeaderVersion, d.Version)
 	h.Set(pinwheel.HeaderSignature, pinwheel.Sign(e.cfg.Secret, ts, d.Body))

@@ -14,18 +14,18 @@ import (
 )
 
 func TestDelivery_RetriesUntilSuccess(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, tidy)
 	acc := e.connect("eu-retry", "income") // before any webhook: no events yet
 	rc := newReceiver(t, e.clock.Now)
 	rc.fail = func(n int, _ pinwheel.Event) bool { return n <= 2 }
 	e.hook(rc, "2023-11-22", "account.monitoring_status.updated")
 
-	e.mustOK("PATCH", "/v1/sandbox/accounts/"+acc, map[string]any{"monitoring_status": "degraded"})
+	e.setStatus(acc, "degraded")
 	waitFor(t, "third attempt", time.Minute, func() bool { return len(rc.all()) >= 3 })
 
 	// A marker event sent after the success: once it has arrived, the first
-	// event is known to be settled (deliveries of a webhook go out in order).
-	e.mustOK("PATCH", "/v1/sandbox/accounts/"+acc, map[string]any{"monitoring_status": "active"})
+	// event is known to be settled (tidy deliveries of a webhook go out in order).
+	e.setStatus(acc, "active")
 	waitFor(t, "marker event", time.Minute, func() bool { return len(rc.all()) >= 4 })
 
 	got := rc.all()
@@ -56,7 +56,7 @@ func TestDelivery_RetriesUntilSuccess(t *testing.T) {
 }
 
 func TestDelivery_KeepsAccountOrderAcrossRetries(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, tidy)
 	rc := newReceiver(t, e.clock.Now)
 	// Fail the first identity.added twice: later events of the account wait.
 	failures := 0
@@ -67,7 +67,7 @@ func TestDelivery_KeepsAccountOrderAcrossRetries(t *testing.T) {
 		}
 		return false
 	}
-	e.hook(rc, "2023-11-22")
+	e.hook(rc, "2023-11-22", "account.added", "identity.added", "income.added")
 	acc := e.connect("eu-order", "identity", "income")
 	rc.waitEvent(t, acc, "income.added")
 	var firstSeen []string
@@ -89,7 +89,7 @@ func TestDelivery_RestartResumesPending(t *testing.T) {
 	rc := newReceiver(t, e.clock.Now)
 	var accept atomic.Bool
 	rc.fail = func(int, pinwheel.Event) bool { return !accept.Load() }
-	e.hook(rc, "2023-11-22")
+	e.hook(rc, "2023-11-22", "account.added", "identity.added", "income.added")
 	acc := e.connect("eu-restart", "identity", "income")
 	waitFor(t, "a failed attempt", time.Minute, func() bool { return len(rc.all()) >= 1 })
 
@@ -132,13 +132,13 @@ func TestDelivery_RestartResumesPending(t *testing.T) {
 }
 
 func TestDelivery_NotSentTwice(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, tidy)
 	rc := newReceiver(t, e.clock.Now)
-	e.hook(rc, "2023-11-22")
+	e.hook(rc, "2023-11-22", "account.added", "income.added", "account.monitoring_status.updated")
 	acc := e.connect("eu-once", "income")
 	rc.waitEvent(t, acc, "income.added")
-	e.restart()
-	e.mustOK("PATCH", "/v1/sandbox/accounts/"+acc, map[string]any{"monitoring_status": "degraded"})
+	e.restart(tidy)
+	e.setStatus(acc, "degraded")
 	rc.waitEvent(t, acc, "account.monitoring_status.updated")
 	if got := rc.events(acc); !slices.Equal(got, []string{"account.added", "income.added", "account.monitoring_status.updated"}) {
 		t.Errorf("events %v", got)
@@ -146,7 +146,7 @@ func TestDelivery_NotSentTwice(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, tidy)
 
 	t.Run("error rate", func(t *testing.T) {
 		e.emu.SetFaults(sandbox.Faults{ErrorRate: 1})
@@ -191,7 +191,7 @@ func TestFaults(t *testing.T) {
 
 	t.Run("duplicates", func(t *testing.T) {
 		rc := newReceiver(t, e.clock.Now)
-		e.hook(rc, "2023-11-22")
+		e.hook(rc, "2023-11-22", "account.added", "identity.added", "income.added")
 		e.emu.SetFaults(sandbox.Faults{DuplicateRate: 1})
 		defer e.emu.SetFaults(sandbox.Faults{})
 		acc := e.connect("eu-dup", "identity", "income")
@@ -219,7 +219,8 @@ func TestFaults(t *testing.T) {
 		e.emu.SetFaults(sandbox.Faults{Reorder: true})
 		defer e.emu.SetFaults(sandbox.Faults{})
 		acc := e.connect("eu-reorder")
-		rc.waitEvent(t, acc, "paystubs.fully_synced")
-		waitFor(t, "all events", time.Minute, func() bool { return len(rc.events(acc)) == 10 })
+		// Workday fans out to identity, income, allocations, 4 paystub
+		// pages, 3 shift pages, employment, and two milestones: 14 events.
+		waitFor(t, "all events", time.Minute, func() bool { return len(rc.events(acc)) == 14 })
 	})
 }

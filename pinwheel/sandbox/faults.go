@@ -2,12 +2,10 @@ package sandbox
 
 import (
 	"crypto/subtle"
-	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -68,8 +66,7 @@ func (e *Emulator) applyFaults(w http.ResponseWriter, r *http.Request) bool {
 		}
 	}
 	if f.ErrorRate > 0 && rand.Float64() < f.ErrorRate {
-		e.writeError(w, &pinwheel.Error{Type: pinwheel.TypeUnknown, Code: codeUnknown,
-			Message: "An unknown error occurred.", StatusCode: http.StatusInternalServerError})
+		e.writeError(w, unknownError())
 		return false
 	}
 	if f.RateLimitRate > 0 && rand.Float64() < f.RateLimitRate {
@@ -77,11 +74,7 @@ func (e *Emulator) applyFaults(w http.ResponseWriter, r *http.Request) bool {
 		if ra <= 0 {
 			ra = time.Second
 		}
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(ra.Seconds()))))
-		// Rate limits are not documented publicly (docs/pinwheel.md#undocumented): the
-		// type/code of a 429 envelope are our choice.
-		e.writeError(w, &pinwheel.Error{Type: codeRateLimited, Code: codeRateLimited,
-			Message: "Too many requests. Retry later.", StatusCode: http.StatusTooManyRequests})
+		e.writeRateLimit(w, ra)
 		return false
 	}
 	return true

@@ -54,6 +54,10 @@ type env struct {
 
 type envOption func(*sandbox.Config)
 
+// tidy makes deliveries go out in the order generated (no hold-backs or
+// redeliveries), for tests that assert an order.
+func tidy(c *sandbox.Config) { c.Delivery.Tidy = true }
+
 // newEnv starts a server, an emulator behind it and its Run loop. Options
 // adjust the Config; by default retries and the pending delay are short.
 func newEnv(t *testing.T, opts ...envOption) *env {
@@ -83,6 +87,12 @@ func (e *env) start(opts ...envOption) {
 		PendingDelay: 300 * time.Millisecond,
 		RetryBase:    20 * time.Millisecond,
 		RetryMax:     200 * time.Millisecond,
+		// The receivers are plain-http test servers on loopback.
+		AllowHTTPWebhooks: true,
+		// The test clock stands still unless a test moves it, so a
+		// limiter on it would refuse everything after the first second's
+		// worth; ratelimit_test.go turns it on.
+		RateLimit: -1,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -328,3 +338,21 @@ func (e *env) connect(endUser string, jobs ...string) string {
 }
 
 func indexOf(list []string, s string) int { return slices.Index(list, s) }
+
+// setStatus sets any monitoring status through the emulator-only knob.
+func (e *env) setStatus(acc, status string) {
+	e.t.Helper()
+	e.mustOK("POST", "/emulator/accounts/"+acc+"/monitoring_status", map[string]any{"monitoring_status": status})
+}
+
+// distinct returns the event names received for account, each once, in
+// order of first arrival.
+func (rc *receiver) distinct(account string) []string {
+	var out []string
+	for _, name := range rc.events(account) {
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}

@@ -38,18 +38,17 @@ const (
 	stepExited     = "exited"
 )
 
-// screen_transition screen names. LOGIN, SEARCH_DEFAULT, JOB_SUCCESS and
-// EXIT_CONFIRMATION are seen in public sources (docs/pinwheel.md#link-events);
-// the others are not documented publicly (docs/pinwheel.md#undocumented): we chose names in
-// the same style.
+// screenNames are the screen_transition names of the steps whose real name
+// a public source gives (docs/pinwheel.md#link-events: LOGIN, SEARCH_DEFAULT,
+// JOB_SUCCESS; also seen: PROVIDER_CONFIRMATION, EXIT_CONFIRMATION). The
+// names of the intro, MFA, allocation and error screens are not documented
+// publicly (docs/pinwheel.md#undocumented): we chose to fire no
+// screen_transition for them rather than invent names a client could come
+// to depend on.
 var screenNames = map[string]string{
-	stepIntro:      "INTRO",
-	stepSearch:     "SEARCH_DEFAULT",
-	stepLogin:      "LOGIN",
-	stepMFA:        "MFA",
-	stepAllocation: "DIRECT_DEPOSIT_ALLOCATION",
-	stepSuccess:    "JOB_SUCCESS",
-	stepError:      "JOB_ERROR",
+	stepSearch:  "SEARCH_DEFAULT",
+	stepLogin:   "LOGIN",
+	stepSuccess: "JOB_SUCCESS",
 }
 
 // linkError is the payload of the Link error event (and of onExit after an
@@ -66,16 +65,18 @@ func (le *linkError) payload() obj {
 	return obj{{"type", le.Type}, {"code", le.Code}, {"message", le.Message}, {"pendingRetry", le.PendingRetry}}
 }
 
-func errInvalidToken(msg string) *linkError {
-	return &linkError{Type: "invalidLinkToken", Code: "invalidLinkToken", Message: msg, status: http.StatusBadRequest}
+func errInvalidToken(code, msg string) *linkError {
+	return &linkError{Type: "invalidLinkToken", Code: code, Message: msg, status: http.StatusBadRequest}
 }
 
 // The job error of user_error and of user_pending after its delay. The
-// type/code the sandbox produces is not documented publicly (docs/pinwheel.md#undocumented):
-// we chose platformError/platformUnavailable.
+// type/code the sandbox produces is not documented publicly
+// (docs/pinwheel.md#undocumented): we chose systemError/systemError, a
+// documented pair ("an unhandled error when a payroll integration behaves in
+// an unexpected manner").
 const (
-	jobErrorType = "platformError"
-	jobErrorCode = "platformUnavailable"
+	jobErrorType = linkCodeSystemError
+	jobErrorCode = linkCodeSystemError
 )
 
 // sessionState is a Link session as stored.
@@ -94,6 +95,8 @@ type sessionState struct {
 	Job        string        `json:"job,omitempty"`
 	Error      *linkError    `json:"error,omitempty"`
 	Switch     *switchChoice `json:"switch,omitempty"`
+	// PrevScreen is the last screen name fired (for previousScreenName).
+	PrevScreen string `json:"prev_screen,omitempty"`
 }
 
 // clientEvent is one Link client event for the iframe to relay to the page.
@@ -188,17 +191,45 @@ func (f *flow) fire(name string, payload obj) {
 	f.events = append(f.events, clientEvent{Name: name, Payload: payload})
 }
 
-// goTo moves to step and fires screen_transition.
+// goTo moves to step. For a step whose screen name is known it fires what
+// the recorded session shows for a new screen: other_event
+// screen_transition_expanded (every field as a {key, value, type} entry,
+// plus previousScreenName, "null" on the first screen), then
+// screen_transition. The login screen names the chosen employer and
+// platform; the success screen carries only its name (recorded).
 func (f *flow) goTo(step string) {
 	f.st.Step = step
-	p := obj{{"screenName", screenNames[step]}}
-	if emp, ok := findEmployer(f.st.EmployerID); ok {
-		p = append(p, kv{"selectedEmployerId", emp.ID}, kv{"selectedEmployerName", emp.Name})
+	name, ok := screenNames[step]
+	if !ok {
+		return
 	}
-	if pl, ok := findPlatform(f.st.PlatformID); ok {
-		p = append(p, kv{"selectedPlatformId", pl.ID}, kv{"selectedPlatformName", pl.Name})
+	p := obj{{"screenName", name}}
+	if step == stepLogin {
+		if emp, ok := findEmployer(f.st.EmployerID); ok {
+			p = append(p, kv{"selectedEmployerId", emp.ID}, kv{"selectedEmployerName", emp.Name})
+		}
+		if pl, ok := findPlatform(f.st.PlatformID); ok {
+			p = append(p, kv{"selectedPlatformId", pl.ID}, kv{"selectedPlatformName", pl.Name})
+		}
 	}
+	entries := make([]obj, 0, len(p)+1)
+	for _, e := range p {
+		entries = append(entries, obj{{"key", e.K}, {"value", e.V}, {"type", "string"}})
+	}
+	prev := cmpOr(f.st.PrevScreen, "null")
+	entries = append(entries, obj{{"key", "previousScreenName"}, {"value", prev}, {"type", "string"}})
+	f.fire("other_event", obj{{"name", "screen_transition_expanded"}, {"payload", entries}})
 	f.fire("screen_transition", p)
+	f.st.PrevScreen = name
+}
+
+// inputSubmit fires the recorded other_event of a submitted login form.
+func (f *flow) inputSubmit(fields ...string) {
+	entries := make([]obj, 0, len(fields))
+	for _, name := range fields {
+		entries = append(entries, obj{{"key", "input_type"}, {"type", "string"}, {"value", name}})
+	}
+	f.fire("other_event", obj{{"name", "input_submit"}, {"payload", entries}})
 }
 
 // sessionLocks serialises requests of one session (striped by id).
@@ -257,7 +288,7 @@ func (f *flow) start() error {
 			// account is not documented publicly (docs/pinwheel.md#undocumented): we chose
 			// the documented job error userActionRequired/accountNotActive
 			// because it names exactly this state.
-			f.fail(&linkError{Type: "userActionRequired", Code: "accountNotActive",
+			f.fail(&linkError{Type: "userActionRequired", Code: linkCodeAccountNotActive,
 				Message: "This account is disconnected. Connect it again."})
 			return nil
 		}
@@ -334,10 +365,10 @@ func (e *Emulator) apiSelect(w http.ResponseWriter, r *http.Request) {
 	e.step(w, r, []string{stepSearch}, &body, func(f *flow) error {
 		if emp, ok := findEmployer(strings.ToLower(body.EmployerID)); ok {
 			p, _ := findPlatform(emp.PlatformID)
-			if !p.supports(f.spec.Jobs) {
+			if !emp.supports(f.spec.Jobs) {
 				return errUnsupported
 			}
-			f.st.EmployerID, f.st.PlatformID = emp.ID, emp.PlatformID
+			f.st.EmployerID, f.st.PlatformID = emp.ID, p.ID
 			f.fire("select_employer", obj{{"selectedEmployerId", emp.ID}, {"selectedEmployerName", emp.Name}})
 			f.goTo(stepLogin)
 			return nil
@@ -356,8 +387,8 @@ func (e *Emulator) apiSelect(w http.ResponseWriter, r *http.Request) {
 }
 
 var (
-	errUnsupported      = &linkError{Type: "clientError", Code: "unsupportedPlatform", Message: "This employer or platform does not support the requested jobs.", status: http.StatusUnprocessableEntity}
-	errUnknownSelection = &linkError{Type: "clientError", Code: "unknownSelection", Message: "Choose an employer or platform from the search results.", status: http.StatusUnprocessableEntity}
+	errUnsupported      = &linkError{Type: "clientError", Code: linkCodeUnsupported, Message: "This employer or platform does not support the requested jobs.", status: http.StatusUnprocessableEntity}
+	errUnknownSelection = &linkError{Type: "clientError", Code: linkCodeUnknownSelection, Message: "Choose an employer or platform from the search results.", status: http.StatusUnprocessableEntity}
 )
 
 // Error implements error so step functions can return a client error.
@@ -371,12 +402,13 @@ func (e *Emulator) apiLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	e.step(w, r, []string{stepLogin}, &body, func(f *flow) error {
 		f.fire("login_attempt", obj{{"platformId", f.st.PlatformID}})
+		f.inputSubmit("username", "password")
 		user := strings.TrimSpace(body.Username)
 		if !slices.Contains(sandboxUsers, user) || body.Password != passGood {
 			// invalidCredentials is the documented code of a wrong password
 			// (docs/pinwheel.md#link-errors); its type is not documented publicly (docs/pinwheel.md#undocumented):
 			// we chose invalidUserInput, the job error type for user input.
-			le := &linkError{Type: "invalidUserInput", Code: "invalidCredentials",
+			le := &linkError{Type: "invalidUserInput", Code: linkCodeInvalidCredential,
 				Message: "The username or password is incorrect."}
 			f.fire("error", le.payload())
 			f.st.Message = le.Message
@@ -399,7 +431,7 @@ func (e *Emulator) apiMFA(w http.ResponseWriter, r *http.Request) {
 	}
 	e.step(w, r, []string{stepMFA}, &body, func(f *flow) error {
 		if strings.TrimSpace(body.Code) != mfaCode {
-			le := &linkError{Type: "invalidUserInput", Code: "challengeAnswerIncorrect",
+			le := &linkError{Type: "invalidUserInput", Code: linkCodeChallenge,
 				Message: "The verification code is incorrect."}
 			f.fire("error", le.payload())
 			f.st.Message = le.Message
@@ -471,7 +503,7 @@ func (f *flow) login(tx *sql.Tx) error {
 		}
 	}
 	f.st.AccountID = a.ID
-	f.fire("login", obj{{"accountId", a.ID}, {"platformId", a.PlatformID}})
+	f.fire("login", obj{{"platformId", a.PlatformID}, {"accountId", a.ID}})
 	return f.afterLogin(tx, a)
 }
 
@@ -485,46 +517,30 @@ func (f *flow) jobs(a *account) []string {
 	return a.Jobs
 }
 
-// afterLogin runs the session's jobs inside tx. user_error and user_pending
-// accounts fail every job; otherwise the read jobs succeed now and a
-// requested switch moves on to the allocation screen.
+// afterLogin runs the session's jobs inside tx: the read jobs (the token's
+// and the fan-out of sessionReadJobs) finish in the background, so Link
+// fires success with job "login" right after login unless a switch was asked
+// for (docs/pinwheel.md#link-events: "For all other jobs this event will fire
+// when the user logs in successfully, as these jobs are completed in the
+// background"). user_error and user_pending accounts fail their jobs: the
+// read jobs only by webhook, a switch also in Link.
 func (f *flow) afterLogin(tx *sql.Tx, a *account) error {
 	ctx, e, now := f.ctx, f.e, f.e.now()
 	jobs := f.jobs(a)
 	rc := &runContext{acc: a, linkTokenID: f.spec.ID, now: now}
+	reads := sessionReadJobs(a, jobs)
 	switch a.Username {
 	case userError, userPending:
-		outcome, errType, errCode := pinwheel.OutcomeError, jobErrorType, jobErrorCode
-		le := &linkError{Type: jobErrorType, Code: jobErrorCode, Message: "The payroll platform is unavailable. Try again later."}
-		if a.Username == userPending {
-			outcome, errType, errCode = pinwheel.OutcomePending, "", ""
-			le = &linkError{Type: jobErrorType, Code: jobErrorCode, PendingRetry: true,
-				Message: "The payroll platform is slow to respond. We will keep trying."}
-		}
-		evs, runs := failedEvents(rc, jobs, outcome, errType, errCode)
-		if err := e.emit(ctx, tx, evs...); err != nil {
+		if err := f.failJobs(tx, rc, reads, nil); err != nil {
 			return err
 		}
-		if a.Username == userPending {
-			flip := pendingFlip{AccountID: a.ID, LinkTokenID: f.spec.ID, EndUserID: a.EndUserID}
-			for _, j := range runs {
-				flip.Jobs = append(flip.Jobs, pendingJob{ID: j.ID, Name: j.Name})
-			}
-			if err := insertTask(ctx, tx, taskPendingFlip, time.Now().Add(e.cfg.PendingDelay), flip); err != nil {
-				return err
-			}
-		}
-		if err := consumeToken(ctx, tx, f.spec.ID, now); err != nil {
+	default:
+		if err := e.emit(ctx, tx, successEvents(rc, reads)...); err != nil {
 			return err
 		}
-		f.fail(le)
-		return nil
-	}
-	if err := e.emit(ctx, tx, successEvents(rc, jobs)...); err != nil {
-		return err
-	}
-	if err := updateAccount(ctx, tx, a); err != nil {
-		return err
+		if err := updateAccount(ctx, tx, a); err != nil {
+			return err
+		}
 	}
 	if slices.Contains(jobs, pinwheel.JobDDSwitch) {
 		f.goTo(stepAllocation)
@@ -537,6 +553,46 @@ func (f *flow) afterLogin(tx *sql.Tx, a *account) error {
 	f.fire("success", obj{{"accountId", a.ID}, {"platformId", a.PlatformID}, {"job", pinwheel.JobLogin}})
 	f.goTo(stepSuccess)
 	return nil
+}
+
+// failJobs reports the jobs of a user_error (outcome error) or user_pending
+// (outcome pending, then error after PendingDelay with the same job ids)
+// account. sw is the user's choice when the job is a switch.
+func (f *flow) failJobs(tx *sql.Tx, rc *runContext, jobs []string, sw *switchChoice) error {
+	ctx, e, a := f.ctx, f.e, rc.acc
+	outcome, errType, errCode := pinwheel.OutcomeError, jobErrorType, jobErrorCode
+	if a.Username == userPending {
+		outcome, errType, errCode = pinwheel.OutcomePending, "", ""
+	}
+	evs, runs := failedEvents(rc, jobs, outcome, errType, errCode)
+	if sw != nil {
+		for _, ev := range evs {
+			c := *sw
+			ev.job.Params = func(v string) obj { return switchParams(c, v) }
+			ev.payload = ev.job.payload
+		}
+	}
+	if err := e.emit(ctx, tx, evs...); err != nil {
+		return err
+	}
+	if a.Username != userPending {
+		return nil
+	}
+	flip := pendingFlip{AccountID: a.ID, LinkTokenID: f.spec.ID, EndUserID: a.EndUserID, PlatformID: a.PlatformID}
+	for _, j := range runs {
+		flip.Jobs = append(flip.Jobs, pendingJob{ID: j.ID, Name: j.Name, Switch: sw})
+	}
+	return insertTask(ctx, tx, taskPendingFlip, time.Now().Add(e.cfg.PendingDelay), flip)
+}
+
+// jobError is Link's error event for a failed switch of a user_error or
+// user_pending account.
+func jobError(username string) *linkError {
+	if username == userPending {
+		return &linkError{Type: jobErrorType, Code: jobErrorCode, PendingRetry: true,
+			Message: "The payroll platform is slow to respond. We will keep trying."}
+	}
+	return &linkError{Type: jobErrorType, Code: jobErrorCode, Message: "The payroll platform is unavailable. Try again later."}
 }
 
 // allocationBody is the body of POST /link-api/sessions/{id}/allocation.
@@ -567,7 +623,7 @@ func (e *Emulator) apiAllocation(w http.ResponseWriter, r *http.Request) {
 	e.step(w, r, []string{stepAllocation}, &body, func(f *flow) error {
 		choice, msg := f.checkAllocation(body)
 		if msg != "" {
-			le := &linkError{Type: "invalidUserInput", Code: "invalidAllocation", Message: msg}
+			le := &linkError{Type: "invalidUserInput", Code: linkCodeInvalidAllocation, Message: msg}
 			f.fire("error", le.payload())
 			f.st.Message = msg
 			return nil
@@ -639,6 +695,17 @@ func (f *flow) doSwitch(tx *sql.Tx, c switchChoice, input obj) error {
 	if err != nil {
 		return err
 	}
+	if a.Username == userError || a.Username == userPending {
+		rc := &runContext{acc: a, linkTokenID: f.spec.ID, now: now}
+		if err := f.failJobs(tx, rc, []string{pinwheel.JobDDSwitch}, &c); err != nil {
+			return err
+		}
+		if err := consumeToken(ctx, tx, f.spec.ID, now); err != nil {
+			return err
+		}
+		f.fail(jobError(a.Username))
+		return nil
+	}
 	set, err := e.store.allocations(ctx, tx, a.ID)
 	if errors.Is(err, errNotFound) {
 		set, err = initialAllocations(a), nil
@@ -706,12 +773,29 @@ func (e *Emulator) apiSearch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	res := search(q.Get("q"), jobs, nil, 20)
-	if res == nil {
-		res = []searchResult{}
+	items := make([]linkSearchResult, 0, len(res))
+	for _, r := range res {
+		items = append(items, linkSearchResult{ID: r.ID, Name: r.Name, PlatformType: r.PlatformType,
+			ResponseType: r.ResponseType, PlatformID: r.PlatformID, LogoURL: r.LogoURL})
 	}
-	e.writeJSON(w, http.StatusOK, envelope{Data: res, Meta: struct {
+	e.writeJSON(w, http.StatusOK, struct {
+		Data []linkSearchResult `json:"data"`
+		Meta struct {
+			Count int `json:"count"`
+		} `json:"meta"`
+	}{Data: items, Meta: struct {
 		Count int `json:"count"`
-	}{len(res)}})
+	}{len(items)}})
+}
+
+// linkSearchResult is a search row of the link-api (the emulator's own API).
+type linkSearchResult struct {
+	ID           string `json:"id"`
+	Name         string `json:"name"`
+	PlatformType string `json:"platform_type"`
+	ResponseType string `json:"response_type"`
+	PlatformID   string `json:"platform_id,omitempty"`
+	LogoURL      string `json:"logo_url,omitempty"`
 }
 
 // step runs one session transition: it loads the session under its lock,
@@ -725,7 +809,7 @@ func (e *Emulator) step(w http.ResponseWriter, r *http.Request, allowed []string
 	defer e.locks.lock(id)()
 	st, err := e.store.session(ctx, id)
 	if errors.Is(err, errNotFound) {
-		e.writeLinkError(w, &linkError{Type: "clientError", Code: "sessionNotFound",
+		e.writeLinkError(w, &linkError{Type: "clientError", Code: linkCodeSessionNotFound,
 			Message: "Unknown Link session.", status: http.StatusNotFound}, nil)
 		return
 	}
@@ -739,12 +823,12 @@ func (e *Emulator) step(w http.ResponseWriter, r *http.Request, allowed []string
 		return
 	}
 	if allowed != nil && !slices.Contains(allowed, st.Step) {
-		e.writeLinkError(w, &linkError{Type: "clientError", Code: "invalidStep",
+		e.writeLinkError(w, &linkError{Type: "clientError", Code: linkCodeInvalidStep,
 			Message: "This action is not available on the " + st.Step + " screen.", status: http.StatusConflict}, nil)
 		return
 	}
 	if st.Step == stepExited && r.Method == http.MethodPost {
-		e.writeLinkError(w, &linkError{Type: "clientError", Code: "sessionClosed",
+		e.writeLinkError(w, &linkError{Type: "clientError", Code: linkCodeSessionClosed,
 			Message: "The Link session is closed.", status: http.StatusConflict}, nil)
 		return
 	}
@@ -755,7 +839,7 @@ func (e *Emulator) step(w http.ResponseWriter, r *http.Request, allowed []string
 		case errors.As(err, &le):
 			e.writeLinkError(w, le, nil)
 		case errors.Is(err, errTokenUsed):
-			le := &linkError{Type: "invalidLinkToken", Code: "linkTokenAlreadyUsed",
+			le := &linkError{Type: "invalidLinkToken", Code: linkCodeUsedToken,
 				Message: "The link token was already used. Create a new one.", status: http.StatusBadRequest}
 			e.writeLinkError(w, le, []clientEvent{{Name: "error", Payload: le.payload()}})
 		default:
@@ -820,7 +904,7 @@ func (f *flow) screen() screenView {
 // decodeLinkBody decodes a link-api JSON body, answering 400 on failure.
 func (e *Emulator) decodeLinkBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := decodeJSON(r, v); err != nil {
-		e.writeLinkError(w, &linkError{Type: "clientError", Code: "invalidRequest",
+		e.writeLinkError(w, &linkError{Type: "clientError", Code: linkCodeInvalidRequestBody,
 			Message: "The request body is not valid JSON.", status: http.StatusBadRequest}, nil)
 		return false
 	}
@@ -841,7 +925,7 @@ func (e *Emulator) writeLinkError(w http.ResponseWriter, le *linkError, events [
 
 func (e *Emulator) linkFail(w http.ResponseWriter, r *http.Request, err error) {
 	e.log.Error("sandbox: link-api failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	le := &linkError{Type: "systemError", Code: "systemError", Message: "Something went wrong.",
+	le := &linkError{Type: "systemError", Code: linkCodeSystemError, Message: "Something went wrong.",
 		status: http.StatusInternalServerError}
 	e.writeLinkError(w, le, []clientEvent{{Name: "error", Payload: le.payload()}})
 }

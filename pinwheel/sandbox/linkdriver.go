@@ -20,6 +20,36 @@ type Driver struct {
 	BaseURL string
 	// HTTPClient sends the requests; nil means http.DefaultClient.
 	HTTPClient *http.Client
+	// Secret is the emulator's API secret; only SetMonitoringStatus needs
+	// it.
+	Secret string
+}
+
+// SetMonitoringStatus sets an account's monitoring status to any of the five
+// statuses through the emulator-only endpoint POST
+// /emulator/accounts/{id}/monitoring_status. Pinwheel's own
+// PATCH /v1/sandbox/accounts/{id} accepts user_action_required only; this
+// knob exists for demo data and tests that need the others. The emulator
+// sends account.monitoring_status.updated as for the PATCH.
+func (d *Driver) SetMonitoringStatus(ctx context.Context, accountID, status string) error {
+	body, _ := json.Marshal(map[string]string{"monitoring_status": status})
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
+		strings.TrimRight(d.BaseURL, "/")+"/emulator/accounts/"+url.PathEscape(accountID)+"/monitoring_status", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("x-api-secret", d.Secret)
+	resp, err := d.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("sandbox: set monitoring status: %w", err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("sandbox: set monitoring status: %s: %s", resp.Status, raw)
+	}
+	return nil
 }
 
 // AllocationChoice is what the user picks on the deposit switch screen.

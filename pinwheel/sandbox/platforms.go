@@ -8,29 +8,50 @@ import (
 	"linkdesk/pinwheel"
 )
 
-// platformInfo is one payroll platform of the emulated directory.
+// The emulated directory (docs/pinwheel.md#directory, #ids). Real entries
+// carry the ids, names, capabilities and supported_jobs that public sources
+// give; the recorded sandbox's own answers where there are some. Invented
+// entries are kept apart in inventedPlatforms: their ids are derived by the
+// emulator and will not exist on the real API (docs/sandbox.md lists them).
+
+// platformInfo is one platform of the emulated directory.
 type platformInfo struct {
-	ID   string
-	Name string
-	Type string
-	Jobs []string
+	ID          string
+	Name        string
+	Type        string
+	Jobs        []string // supported_jobs, in the recorded order where recorded
+	LogoURL     string   // "" is null
+	LastUpdated time.Time
+	Fractional  bool // fractional_amount_supported
+	Amount      bool // amount_supported
+	Percentage  bool // percentage_supported
+	// Invented marks an entry no public source gives (derived id).
+	Invented bool
 }
 
 // employerInfo is one employer of the emulated directory and the platform
-// its payroll runs on.
+// its payroll runs on. The platform is internal to the emulator (the
+// Employer object has no platform field): it names the login screen and the
+// accounts' platform_id.
 type employerInfo struct {
-	ID         string
-	Name       string
-	PlatformID string
+	ID          string
+	Name        string
+	PlatformID  string
+	Jobs        []string
+	LogoURL     string
+	LastUpdated time.Time
+	Fractional  bool
+	Amount      bool
+	Percentage  bool
 }
 
-var (
-	payrollJobs = []string{pinwheel.JobDDAllocations, pinwheel.JobDDSwitch, pinwheel.JobEmployment,
-		pinwheel.JobIdentity, pinwheel.JobIncome, pinwheel.JobPaystubs, pinwheel.JobTaxForms, pinwheel.JobDDPayment}
-	gigJobs = []string{pinwheel.JobDDAllocations, pinwheel.JobDDSwitch, pinwheel.JobEmployment,
-		pinwheel.JobIdentity, pinwheel.JobIncome, pinwheel.JobPaystubs, pinwheel.JobShifts}
-	taJobs = []string{pinwheel.JobEmployment, pinwheel.JobIdentity, pinwheel.JobIncome, pinwheel.JobShifts}
-)
+func mustTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		panic(err)
+	}
+	return t
+}
 
 // Ids from public sources (docs/pinwheel.md#ids).
 const (
@@ -40,62 +61,175 @@ const (
 	paychexID   = "9a4e213b-aeed-4cb2-aace-696bcd2b1e0d"
 	paylocityID = "913170d1-393c-4f35-8c23-df3133ce7529"
 	paycorID    = "b0b655f8-4ae6-4d09-a60f-1df9a2a1fd16"
-	justworksID = "fce3eee0-285b-496f-9b36-30e976194736"
 )
 
-func platformID(name string) string { return derivedID("platform", name) }
+// workdayJobs are Workday's supported_jobs as the recorded sandbox answered
+// GET /v1/platforms/{id}, in its order.
+var workdayJobs = []string{"paystubs", "employment", "tax_forms", "shifts", "company_census", "company_employments",
+	"direct_deposit_allocations", "identity", "company_incomes", "income", "direct_deposit_switch"}
 
-// A list of sandbox-only platforms is not documented publicly (docs/pinwheel.md#undocumented):
-// we chose a small directory of well-known platforms, using the public ids of
-// docs/pinwheel.md#ids where given and stable derived ids otherwise.
-var platforms = []platformInfo{
-	{workdayID, "Workday", pinwheel.PlatformPayroll, payrollJobs},
-	{adpID, "ADP", pinwheel.PlatformPayroll, payrollJobs},
-	{paycomID, "Paycom", pinwheel.PlatformPayroll, payrollJobs},
-	{paychexID, "Paychex", pinwheel.PlatformPayroll, payrollJobs},
-	{paylocityID, "Paylocity", pinwheel.PlatformPayroll, payrollJobs},
-	{paycorID, "Paycor", pinwheel.PlatformPayroll, payrollJobs},
-	{justworksID, "Justworks", pinwheel.PlatformPayroll, payrollJobs},
-	{platformID("Gusto"), "Gusto", pinwheel.PlatformPayroll, payrollJobs},
-	{platformID("Rippling"), "Rippling", pinwheel.PlatformPayroll, payrollJobs},
-	{platformID("TriNet"), "TriNet", pinwheel.PlatformPayroll, payrollJobs},
-	{platformID("UKG Pro"), "UKG Pro", pinwheel.PlatformPayroll, payrollJobs},
-	{platformID("Dayforce"), "Dayforce", pinwheel.PlatformPayroll, payrollJobs},
-	{platformID("Square Payroll"), "Square Payroll", pinwheel.PlatformPayroll, payrollJobs},
-	{platformID("Amazon Flex"), "Amazon Flex", pinwheel.PlatformPayroll, gigJobs},
-	{platformID("DoorDash"), "DoorDash", pinwheel.PlatformPayroll, gigJobs},
-	{platformID("Uber Driver"), "Uber Driver", pinwheel.PlatformPayroll, gigJobs},
-	{platformID("Lyft Driver"), "Lyft Driver", pinwheel.PlatformPayroll, gigJobs},
-	{platformID("When I Work"), "When I Work", pinwheel.PlatformTimeAndAttendance, taJobs},
-	{platformID("Deputy"), "Deputy", pinwheel.PlatformTimeAndAttendance, taJobs},
-}
-
-func employerID(name string) string { return derivedID("employer", name) }
-
-var employers = []employerInfo{
-	{"5a8cfb92-3373-4e65-b41b-54e821e79671", "McKee Foods", workdayID},
-	{"bc507614-8b07-41b6-a00c-daa0d2890350", "Tyson Foods", workdayID},
-	{"eec356b5-9338-4c7c-ac95-b5fdb2213633", "Amazon Flex", platformID("Amazon Flex")},
-	{"737d833a-1b68-44f7-92ae-3808374cb459", "DoorDash", platformID("DoorDash")},
-	{"91063607-2b4a-4c8e-8045-a543f01b8b09", "Uber Driver", platformID("Uber Driver")},
-	{"70b2bed2-ada8-49ec-99c2-691cc7d28df6", "Lyft Driver", platformID("Lyft Driver")},
-	{employerID("Acme Corporation"), "Acme Corporation", adpID},
-	{employerID("Globex Corporation"), "Globex Corporation", paychexID},
-	{employerID("Initech"), "Initech", platformID("Gusto")},
-	{employerID("Umbrella Health"), "Umbrella Health", platformID("UKG Pro")},
-	{employerID("Stark Industries"), "Stark Industries", workdayID},
-	{employerID("Wayne Enterprises"), "Wayne Enterprises", paycomID},
-	{employerID("Hooli"), "Hooli", platformID("Rippling")},
-	{employerID("Soylent Foods"), "Soylent Foods", paylocityID},
-	{employerID("Cyberdyne Systems"), "Cyberdyne Systems", platformID("TriNet")},
-	{employerID("Dunder Mifflin"), "Dunder Mifflin", paycorID},
-	{employerID("Vandelay Industries"), "Vandelay Industries", paychexID},
-	{employerID("Café Olé Roasters"), "Café Olé Roasters", platformID("Square Payroll")},
-	{employerID("Müller & Søn Logistics"), "Müller & Søn Logistics", platformID("Dayforce")},
-}
-
-// directoryUpdated is the fixed last_updated of every platform.
+// directoryUpdated is the last_updated of entries whose real value no public
+// source gives.
 var directoryUpdated = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// realPlatforms: Workday exactly as recorded; the other five have public ids
+// and logos (DSACMS's provider_search_service.rb), while their capabilities
+// and supported_jobs are not documented publicly (docs/pinwheel.md#undocumented):
+// we chose Workday's, the one recorded payroll platform.
+var realPlatforms = []platformInfo{
+	{ID: workdayID, Name: "Workday", Type: pinwheel.PlatformPayroll, Jobs: workdayJobs,
+		LogoURL:     "https://cdn.getpinwheel.com/assets/platforms/logos/search/cfmpw.png",
+		LastUpdated: mustTime("2025-05-13T18:41:08.804385+00:00"), Fractional: true, Amount: true, Percentage: true},
+	{ID: adpID, Name: "ADP", Type: pinwheel.PlatformPayroll, Jobs: workdayJobs,
+		LogoURL: "https://cdn.getpinwheel.com/assets/platforms/logos/search/adpPortal.svg", LastUpdated: directoryUpdated,
+		Fractional: true, Amount: true, Percentage: true},
+	{ID: paycomID, Name: "Paycom", Type: pinwheel.PlatformPayroll, Jobs: workdayJobs,
+		LogoURL: "https://cdn.getpinwheel.com/assets/platforms/logos/search/paycom.svg", LastUpdated: directoryUpdated,
+		Fractional: true, Amount: true, Percentage: true},
+	{ID: paychexID, Name: "Paychex", Type: pinwheel.PlatformPayroll, Jobs: workdayJobs,
+		LogoURL: "https://cdn.getpinwheel.com/assets/platforms/logos/search/paychex.svg", LastUpdated: directoryUpdated,
+		Fractional: true, Amount: true, Percentage: true},
+	{ID: paylocityID, Name: "Paylocity", Type: pinwheel.PlatformPayroll, Jobs: workdayJobs,
+		LogoURL: "https://cdn.getpinwheel.com/assets/platforms/logos/search/paylocity.png", LastUpdated: directoryUpdated,
+		Fractional: true, Amount: true, Percentage: true},
+	{ID: paycorID, Name: "Paycor", Type: pinwheel.PlatformPayroll, Jobs: workdayJobs,
+		LogoURL: "https://cdn.getpinwheel.com/assets/platforms/logos/search/paycor.png", LastUpdated: directoryUpdated,
+		Fractional: true, Amount: true, Percentage: true},
+}
+
+// inventedID is the derived id of an invented platform. Such ids exist only
+// in the emulator.
+func inventedID(name string) string { return derivedID("platform", name) }
+
+var (
+	gigJobs = []string{pinwheel.JobPaystubs, pinwheel.JobEmployment, pinwheel.JobShifts, pinwheel.JobDDAllocations,
+		pinwheel.JobIdentity, pinwheel.JobIncome, pinwheel.JobDDSwitch}
+	taJobs = []string{pinwheel.JobEmployment, pinwheel.JobShifts, pinwheel.JobIdentity, pinwheel.JobIncome}
+)
+
+// inventedPlatforms are the emulator's own entries, kept so the demo and
+// tests have platforms of every kind: two payroll platforms without a public
+// id, the platforms behind the public gig employers (whose platform ids no
+// public source gives) and two time-and-attendance platforms. Every id here
+// is derived and would get 404 from the real API.
+var inventedPlatforms = func() []platformInfo {
+	var out []platformInfo
+	add := func(name, typ string, jobs []string) {
+		out = append(out, platformInfo{ID: inventedID(name), Name: name, Type: typ, Jobs: jobs, LastUpdated: directoryUpdated,
+			Fractional: true, Amount: true, Percentage: true, Invented: true})
+	}
+	add("Gusto", pinwheel.PlatformPayroll, workdayJobs)
+	add("Rippling", pinwheel.PlatformPayroll, workdayJobs)
+	for _, n := range []string{"Amazon Flex", "DoorDash", "Uber Driver", "Lyft Driver", "Instacart", "TaskRabbit"} {
+		add(n, pinwheel.PlatformPayroll, gigJobs)
+	}
+	add("When I Work", pinwheel.PlatformTimeAndAttendance, taJobs)
+	add("Deputy", pinwheel.PlatformTimeAndAttendance, taJobs)
+	return out
+}()
+
+// platforms is the whole platform directory: real entries first.
+var platforms = append(slices.Clone(realPlatforms), inventedPlatforms...)
+
+// employers: the 25 employers of the recorded GET /v1/search?q=foo with
+// their recorded capabilities and supported_jobs, then the gig employers
+// whose ids DSACMS's provider_search_service.rb gives. Which platform each
+// runs on is not documented publicly (docs/pinwheel.md#undocumented) except
+// McKee Foods (Workday, in the recorded Link session): we chose Workday for
+// the recorded ones and each gig employer's own invented platform.
+var employers = append([]employerInfo{
+	{ID: "5a8cfb92-3373-4e65-b41b-54e821e79671", Name: "McKee Foods", PlatformID: workdayID, LogoURL: "https://cdn.getpinwheel.com/assets/employers/logos/McKee%20Foods.png",
+		LastUpdated: mustTime("2025-05-13T18:41:08.886885+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "company_employments", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "company_census", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "bc507614-8b07-41b6-a00c-daa0d2890350", Name: "Tyson Foods", PlatformID: workdayID, LogoURL: "https://cdn.getpinwheel.com/assets/employers/logos/Tyson%20Foods.png",
+		LastUpdated: mustTime("2023-08-22T20:06:41.070099+00:00"), Fractional: true, Amount: true, Percentage: false,
+		Jobs: []string{"company_incomes", "company_employments", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "company_census", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "bf323346-3eb2-4aff-8db4-aba727f88768", Name: "Wakefern Food Corporation", PlatformID: workdayID, LogoURL: "https://cdn.getpinwheel.com/assets/employers/logos/Wakefern%20Food%20Corporation.jpeg",
+		LastUpdated: mustTime("2022-10-07T17:28:52.736273+00:00"), Fractional: false, Amount: false, Percentage: false,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "ccfe6b12-f4ab-449d-af38-78e88bdc432c", Name: "Food 4 Less", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2023-06-13T16:05:06.555758+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "ed8e8c70-9650-43dd-bba4-bec9b23b0f32", Name: "Food Depot", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-11-21T20:24:05.298129+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "41e23a45-bdf9-47ea-ab94-303c19de7ff2", Name: "Foods Co.", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2023-06-13T16:05:06.555758+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "73fb1dae-7e5f-4e5b-86a0-ace234351439", Name: "76 Gas Station & Food Mart", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-01-16T17:19:29.270713+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "715486cb-54a4-4f17-a4a8-5466245b7605", Name: "AVI Foodsystems", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-01-16T17:19:29.270713+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "8655f036-9b70-4faa-a415-32377fc5cef7", Name: "American Dehydrated Foods, LLC", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-11-01T15:26:32.374781+00:00"), Fractional: false, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "identity", "company_census", "direct_deposit_allocations", "direct_deposit_switch", "employment", "company_paystubs", "paystubs", "company_employments"}},
+	{ID: "260143e7-0866-44cd-a795-0bf9c15ca175", Name: "Be Worthy Foods", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-01-16T17:19:29.270713+00:00"), Fractional: true, Amount: true, Percentage: false,
+		Jobs: []string{"company_employments", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "company_census", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "4ae15949-d1f4-40c9-96d2-e12a0996f7ed", Name: "Blue Line Foodservice Distribution", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2025-05-13T18:41:08.886885+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "company_employments", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "company_census", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "c1c25cc0-6f0c-428a-8243-d7e28287125f", Name: "Border Foods", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2025-03-19T23:19:22.707781+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "4943e082-dbe7-4732-8c42-9ac16a1e210a", Name: "Bottom Dollar Food", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2023-02-16T15:47:02.914404+00:00"), Fractional: false, Amount: true, Percentage: false,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "abba5280-bdbf-47a5-bb2b-a05779641e39", Name: "Charter Foods Inc", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-11-21T21:21:03.780802+00:00"), Fractional: true, Amount: true, Percentage: false,
+		Jobs: []string{"company_incomes", "company_employments", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "company_census", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "3449a450-a3b5-4d56-80c1-c05d447c5e53", Name: "ConAgra Foods Packaged Foods", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2025-05-13T18:41:08.886885+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "company_employments", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "company_census", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "35883773-5d90-4d35-8444-f46683231d80", Name: "Cotti Foods Corporation", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-01-16T17:19:29.270713+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "014fafe8-03b0-44ca-982e-4b76e9dc0c93", Name: "Crocs Footwear", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-01-16T17:19:29.270713+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "cfe01d72-eca9-4fa4-b407-1e00620158ca", Name: "DN-Angel Food-Hells Kitchen", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2025-05-13T18:41:08.886885+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "company_employments", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "company_census", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "c2aa7627-5250-43b4-aaf0-361c9f4e162c", Name: "FPL Food LLC", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-01-16T17:19:29.270713+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "c2d92f7d-3c5b-4ba2-b669-650c1f283d86", Name: "Fourteen Foods", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2025-03-19T23:19:22.707781+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "direct_deposit_allocations", "identity", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "c6159d2f-1fba-4566-b04d-667769776104", Name: "Georgia Foods Llc", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2023-10-27T15:06:31.448680+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "c572567f-7fa4-4210-b32b-87a213765b11", Name: "Giant Food Stores Supermarket & Pharmacy", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2023-09-25T19:42:01.220598+00:00"), Fractional: false, Amount: true, Percentage: false,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "92767427-8613-46ff-843e-c64d925916e8", Name: "Gordon Food Service", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2025-05-13T18:41:08.886885+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "615b482b-fad8-466e-9bb6-0a6817b3d047", Name: "Gordon Food Service Store", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2025-05-13T18:41:08.886885+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "employment", "paystubs", "direct_deposit_switch"}},
+	{ID: "dda6a6ef-2985-4148-9d44-bf39b41da86b", Name: "Haza Foods Of Northeast, Llc", PlatformID: workdayID, LogoURL: "",
+		LastUpdated: mustTime("2024-11-07T22:07:02.678082+00:00"), Fractional: true, Amount: true, Percentage: true,
+		Jobs: []string{"company_incomes", "company_employments", "shifts", "income", "tax_forms", "identity", "direct_deposit_allocations", "company_census", "employment", "paystubs", "direct_deposit_switch"}},
+}, gigEmployers()...)
+
+func gigEmployers() []employerInfo {
+	var out []employerInfo
+	for _, e := range []struct{ id, name, logo string }{
+		{"eec356b5-9338-4c7c-ac95-b5fdb2213633", "Amazon Flex", "https://cdn.getpinwheel.com/assets/employers/logos/Amazon%20Flex.png"},
+		{"737d833a-1b68-44f7-92ae-3808374cb459", "DoorDash", "https://cdn.getpinwheel.com/assets/employers/logos/DoorDash%20%28Dasher%29.svg"},
+		{"91063607-2b4a-4c8e-8045-a543f01b8b09", "Uber Driver", "https://cdn.getpinwheel.com/assets/employers/logos/Uber%20%28Driver%29.svg"},
+		{"70b2bed2-ada8-49ec-99c2-691cc7d28df6", "Lyft Driver", "https://cdn.getpinwheel.com/assets/employers/logos/Lyft%20%28Driver%29.svg"},
+		{"9f7ddcaf-cbc5-4bd2-b701-d40c67389eae", "Instacart", "https://cdn.getpinwheel.com/assets/employers/logos/Instacart%20%28Full%20Service%20Shopper%29.svg"},
+		{"adde7178-43cd-4cc6-8857-65dfc54a77e8", "TaskRabbit", "https://cdn.getpinwheel.com/assets/platforms/logos/search/taskRabbit.png"},
+	} {
+		out = append(out, employerInfo{ID: e.id, Name: e.name, PlatformID: inventedID(e.name), LogoURL: e.logo,
+			LastUpdated: directoryUpdated, Fractional: true, Amount: true, Percentage: true, Jobs: gigJobs})
+	}
+	return out
+}
 
 func findPlatform(id string) (platformInfo, bool) {
 	i := slices.IndexFunc(platforms, func(p platformInfo) bool { return p.ID == id })
@@ -113,69 +247,118 @@ func findEmployer(id string) (employerInfo, bool) {
 	return employers[i], true
 }
 
-// supports reports whether the platform supports every data job in jobs.
+// supportsAll reports whether supported covers every data job in jobs.
 // Jobs the emulator has no data for (bill_switch, paycheck_viewer, ...) do
 // not filter.
-func (p platformInfo) supports(jobs []string) bool {
+func supportsAll(supported, jobs []string) bool {
 	for _, j := range jobs {
-		if slices.Contains(dataJobs, j) && !slices.Contains(p.Jobs, j) {
+		if slices.Contains(dataJobs, j) && !slices.Contains(supported, j) {
 			return false
 		}
 	}
 	return true
 }
 
-// dataJobs are the jobs whose data and events the emulator produces, in the
-// order their events are sent.
+func (p platformInfo) supports(jobs []string) bool { return supportsAll(p.Jobs, jobs) }
+func (e employerInfo) supports(jobs []string) bool { return supportsAll(e.Jobs, jobs) }
+
+// dataJobs are the jobs whose data and events the emulator produces.
 var dataJobs = []string{pinwheel.JobIdentity, pinwheel.JobEmployment, pinwheel.JobIncome, pinwheel.JobDDAllocations,
 	pinwheel.JobPaystubs, pinwheel.JobShifts, pinwheel.JobTaxForms, pinwheel.JobDDSwitch, pinwheel.JobDDPayment}
 
-func fptr(f float64) *float64 { return &f }
-func sptr(s string) *string   { return &s }
+func sptr(s string) *string { return &s }
 
-// wirePlatform renders p as the API's Platform object.
-//
-// The capability values of sandbox platforms are not documented publicly (docs/pinwheel.md#undocumented):
-// we chose amount and percentage switches from 1 % to 100 % on every platform.
-func wirePlatform(p platformInfo) pinwheel.Platform {
-	return pinwheel.Platform{
-		ID:                        p.ID,
-		Name:                      p.Name,
-		Type:                      p.Type,
-		FractionalAmountSupported: true,
-		LastUpdated:               pinwheel.NewTime(directoryUpdated),
-		PercentageSupported:       true,
-		MinPercentage:             fptr(1),
-		MaxPercentage:             fptr(100),
-		SupportedJobs:             slices.Clone(p.Jobs),
-		AmountSupported:           true,
-		MinAmount:                 fptr(1),
-		MaxAmount:                 fptr(10000),
-		LogoURL:                   nil,
+// nullStr is s, or null when empty.
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// Capability values of entries whose real values no public source gives are
+// not documented publicly (docs/pinwheel.md#undocumented): we chose the
+// recorded ones (percentages 1 to 99, no amount limits), which every
+// recorded entry shares.
+const (
+	minPercentage = 1
+	maxPercentage = 99
+)
+
+// platformObj renders p as the API's Platform object, in the recorded key
+// order (docs/pinwheel.md#directory).
+func platformObj(p platformInfo) obj {
+	return obj{
+		{"id", p.ID},
+		{"name", p.Name},
+		{"type", p.Type},
+		{"fractional_amount_supported", p.Fractional},
+		{"min_amount", nil},
+		{"max_amount", nil},
+		{"last_updated", p.LastUpdated},
+		{"logo_url", nullStr(p.LogoURL)},
+		{"percentage_supported", p.Percentage},
+		{"min_percentage", minPercentage},
+		{"max_percentage", maxPercentage},
+		{"supported_jobs", slices.Clone(p.Jobs)},
+		{"amount_supported", p.Amount},
+	}
+}
+
+// employerObj renders an Employer: the search result's fields without
+// platform_type and response_type (no recorded example; the order follows
+// the recorded search result).
+func employerObj(e employerInfo) obj {
+	return obj{
+		{"id", e.ID},
+		{"name", e.Name},
+		{"last_updated", e.LastUpdated},
+		{"logo_url", nullStr(e.LogoURL)},
+		{"supported_jobs", slices.Clone(e.Jobs)},
+		{"fractional_amount_supported", e.Fractional},
+		{"amount_supported", e.Amount},
+		{"min_amount", nil},
+		{"max_amount", nil},
+		{"min_percentage", minPercentage},
+		{"max_percentage", maxPercentage},
+		{"percentage_supported", e.Percentage},
 	}
 }
 
 // searchResult is one row of /v1/search and /link-api/search.
 type searchResult struct {
-	ID                        string   `json:"id"`
-	Name                      string   `json:"name"`
-	PlatformType              string   `json:"platform_type"`
-	ResponseType              string   `json:"response_type"`
-	FractionalAmountSupported bool     `json:"fractional_amount_supported"`
-	PercentageSupported       bool     `json:"percentage_supported"`
-	MinPercentage             *float64 `json:"min_percentage"`
-	MaxPercentage             *float64 `json:"max_percentage"`
-	AmountSupported           bool     `json:"amount_supported"`
-	MinAmount                 *float64 `json:"min_amount"`
-	MaxAmount                 *float64 `json:"max_amount"`
-	SupportedJobs             []string `json:"supported_jobs"`
-	LogoURL                   *string  `json:"logo_url"`
-	PlatformID                string   `json:"platform_id,omitempty"`
+	ID, Name, PlatformType, ResponseType string
+	LogoURL                              string
+	LastUpdated                          time.Time
+	Jobs                                 []string
+	Fractional, Amount, Percentage       bool
+	// PlatformID is the employer's platform (link-api only).
+	PlatformID string
+}
+
+// obj renders the recorded search result, in its key order.
+func (r searchResult) obj() obj {
+	return obj{
+		{"id", r.ID},
+		{"name", r.Name},
+		{"platform_type", r.PlatformType},
+		{"last_updated", r.LastUpdated},
+		{"logo_url", nullStr(r.LogoURL)},
+		{"supported_jobs", slices.Clone(r.Jobs)},
+		{"fractional_amount_supported", r.Fractional},
+		{"amount_supported", r.Amount},
+		{"min_amount", nil},
+		{"max_amount", nil},
+		{"response_type", r.ResponseType},
+		{"min_percentage", minPercentage},
+		{"max_percentage", maxPercentage},
+		{"percentage_supported", r.Percentage},
+	}
 }
 
 // search finds employers and platforms whose name contains q (case- and
-// accent-insensitive prefix of any word, or substring), optionally limited to
-// those supporting jobs and to the given response types.
+// accent-insensitive), optionally limited to those supporting jobs and to
+// the given response types; employers first, like the recorded answer.
 func search(q string, jobs []string, responseTypes []string, limit int) []searchResult {
 	q = fold(strings.TrimSpace(q))
 	var out []searchResult
@@ -183,12 +366,12 @@ func search(q string, jobs []string, responseTypes []string, limit int) []search
 	if want("employer") {
 		for _, e := range employers {
 			p, _ := findPlatform(e.PlatformID)
-			if !strings.Contains(fold(e.Name), q) || !p.supports(jobs) {
+			if !strings.Contains(fold(e.Name), q) || !e.supports(jobs) {
 				continue
 			}
-			r := resultFor(p)
-			r.ID, r.Name, r.ResponseType, r.PlatformID = e.ID, e.Name, "employer", p.ID
-			out = append(out, r)
+			out = append(out, searchResult{ID: e.ID, Name: e.Name, PlatformType: p.Type, ResponseType: "employer",
+				LogoURL: e.LogoURL, LastUpdated: e.LastUpdated, Jobs: e.Jobs, Fractional: e.Fractional, Amount: e.Amount,
+				Percentage: e.Percentage, PlatformID: p.ID})
 		}
 	}
 	if want("platform") {
@@ -196,22 +379,15 @@ func search(q string, jobs []string, responseTypes []string, limit int) []search
 			if !strings.Contains(fold(p.Name), q) || !p.supports(jobs) {
 				continue
 			}
-			r := resultFor(p)
-			r.ResponseType = "platform"
-			out = append(out, r)
+			out = append(out, searchResult{ID: p.ID, Name: p.Name, PlatformType: p.Type, ResponseType: "platform",
+				LogoURL: p.LogoURL, LastUpdated: p.LastUpdated, Jobs: p.Jobs, Fractional: p.Fractional, Amount: p.Amount,
+				Percentage: p.Percentage})
 		}
 	}
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
 	return out
-}
-
-func resultFor(p platformInfo) searchResult {
-	w := wirePlatform(p)
-	return searchResult{ID: p.ID, Name: p.Name, PlatformType: p.Type, FractionalAmountSupported: true,
-		PercentageSupported: true, MinPercentage: w.MinPercentage, MaxPercentage: w.MaxPercentage, AmountSupported: true,
-		MinAmount: w.MinAmount, MaxAmount: w.MaxAmount, SupportedJobs: w.SupportedJobs}
 }
 
 // fold lower-cases s and strips the accents the directory uses.

@@ -30,22 +30,47 @@ func (o obj) get(k string) any {
 	return nil
 }
 
+// jsonStyle is how a Python JSON encoder was configured.
+type jsonStyle struct {
+	itemSep, keySep string
+	asciiOnly       bool
+}
+
+var (
+	// webhookStyle is json.dumps with its defaults, as the recorded webhook
+	// bodies show (docs/pinwheel.md#webhook-delivery): separators ", " and
+	// ": ", non-ASCII as \uXXXX escapes.
+	webhookStyle = jsonStyle{itemSep: ", ", keySep: ": ", asciiOnly: true}
+	// apiStyle is the recorded API responses' encoder (FastAPI's
+	// JSONResponse: separators "," and ":", UTF-8 kept as is).
+	apiStyle = jsonStyle{itemSep: ",", keySep: ":"}
+)
+
+// rawJSON is already-encoded JSON (in apiStyle) embedded as is.
+type rawJSON []byte
+
 // pyJSON encodes v the way Python's json.dumps does with its defaults:
 // separators ", " and ": ", ensure_ascii (non-ASCII as \uXXXX escapes), nulls
 // kept, floats in repr form ("10.0"). Real Pinwheel deliveries are produced by
 // Python, so this keeps emulated bodies byte-similar to them.
-//
-// Supported values: nil, bool, string, int, int64, float64, time.Time (as a
-// Pinwheel timestamp string), obj, []obj, []any, []string and map[string]string
-// (sorted keys are not needed for any payload; maps are encoded in key order
-// of insertion is not defined, so they are sorted).
-func pyJSON(v any) []byte {
+func pyJSON(v any) []byte { return encodeJSON(v, webhookStyle) }
+
+// apiJSON encodes v like the API's responses: compact, UTF-8, numbers as
+// Python writes them (an int as 1, a float as 1.0; docs/pinwheel.md#numbers).
+func apiJSON(v any) []byte { return encodeJSON(v, apiStyle) }
+
+// encodeJSON encodes v in style. Supported values: nil, bool, string, int,
+// int64, float64 (Python float repr), time.Time (a Pinwheel timestamp
+// string), obj, []obj, []any, []string, map[string]string (sorted keys) and
+// rawJSON (apiStyle only).
+func encodeJSON(v any, st jsonStyle) []byte {
 	var b strings.Builder
-	writePy(&b, v)
+	writePy(&b, v, st)
 	return []byte(b.String())
 }
 
-func writePy(b *strings.Builder, v any) {
+func writePy(b *strings.Builder, v any, st jsonStyle) {
+	str := func(s string) { writePyString(b, s, st.asciiOnly) }
 	switch x := v.(type) {
 	case nil:
 		b.WriteString("null")
@@ -56,7 +81,7 @@ func writePy(b *strings.Builder, v any) {
 			b.WriteString("false")
 		}
 	case string:
-		writePyString(b, x)
+		str(x)
 	case int:
 		b.WriteString(strconv.Itoa(x))
 	case int64:
@@ -64,43 +89,45 @@ func writePy(b *strings.Builder, v any) {
 	case float64:
 		b.WriteString(pyFloat(x))
 	case time.Time:
-		writePyString(b, formatTime(x))
+		str(formatTime(x))
+	case rawJSON:
+		b.Write(x)
 	case obj:
 		b.WriteByte('{')
 		for i, e := range x {
 			if i > 0 {
-				b.WriteString(", ")
+				b.WriteString(st.itemSep)
 			}
-			writePyString(b, e.K)
-			b.WriteString(": ")
-			writePy(b, e.V)
+			str(e.K)
+			b.WriteString(st.keySep)
+			writePy(b, e.V, st)
 		}
 		b.WriteByte('}')
 	case []obj:
 		b.WriteByte('[')
 		for i, e := range x {
 			if i > 0 {
-				b.WriteString(", ")
+				b.WriteString(st.itemSep)
 			}
-			writePy(b, e)
+			writePy(b, e, st)
 		}
 		b.WriteByte(']')
 	case []any:
 		b.WriteByte('[')
 		for i, e := range x {
 			if i > 0 {
-				b.WriteString(", ")
+				b.WriteString(st.itemSep)
 			}
-			writePy(b, e)
+			writePy(b, e, st)
 		}
 		b.WriteByte(']')
 	case []string:
 		b.WriteByte('[')
 		for i, e := range x {
 			if i > 0 {
-				b.WriteString(", ")
+				b.WriteString(st.itemSep)
 			}
-			writePyString(b, e)
+			str(e)
 		}
 		b.WriteByte(']')
 	case map[string]string:
@@ -108,15 +135,15 @@ func writePy(b *strings.Builder, v any) {
 		b.WriteByte('{')
 		for i, k := range keys {
 			if i > 0 {
-				b.WriteString(", ")
+				b.WriteString(st.itemSep)
 			}
-			writePyString(b, k)
-			b.WriteString(": ")
-			writePyString(b, x[k])
+			str(k)
+			b.WriteString(st.keySep)
+			str(x[k])
 		}
 		b.WriteByte('}')
 	default:
-		panic(fmt.Sprintf("sandbox: pyJSON: unsupported type %T", v))
+		panic(fmt.Sprintf("sandbox: encodeJSON: unsupported type %T", v))
 	}
 }
 
@@ -145,7 +172,11 @@ func pyFloat(f float64) string {
 
 const hexDigits = "0123456789abcdef"
 
-func writePyString(b *strings.Builder, s string) {
+// writePyString writes s as Python's json module does: with asciiOnly
+// (ensure_ascii) every non-ASCII character becomes \uXXXX (surrogate pairs
+// above U+FFFF); without it only quotes, backslashes and control characters
+// are escaped.
+func writePyString(b *strings.Builder, s string, asciiOnly bool) {
 	b.WriteByte('"')
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
@@ -165,7 +196,7 @@ func writePyString(b *strings.Builder, s string) {
 			b.WriteString(`\b`)
 		case r == '\f':
 			b.WriteString(`\f`)
-		case r < 0x20 || r > 0x7e:
+		case r < 0x20 || (asciiOnly && r > 0x7e):
 			if r > 0xffff {
 				r1, r2 := utf16.EncodeRune(r)
 				writeU(b, r1)

@@ -56,6 +56,21 @@ type Config struct {
 	// DeliveryTimeout is how long a receiver may take to answer before the
 	// attempt counts as failed; 0 means 15 s, as Pinwheel documents.
 	DeliveryTimeout time.Duration
+	// Delivery shapes the order of webhook deliveries. The zero value is
+	// untidy like real traffic: events of different types interleave, some
+	// are held back and overtaken, some are delivered twice (seeded,
+	// reproducible). Tests that need the generated order set Tidy.
+	Delivery DeliveryOptions
+	// RateLimit is how many /v1 requests per second each API secret may
+	// make before getting 429 with Retry-After (a bucket of one second's
+	// worth, on Now). 0 means DefaultRateLimit (10); a negative value turns
+	// the limit off.
+	RateLimit float64
+	// AllowHTTPWebhooks accepts webhook URLs with plain http:// when the host
+	// is a loopback address (127.0.0.0/8, ::1, localhost). Pinwheel accepts
+	// https:// only and so does the emulator by default; Linkdesk's emulator
+	// mode turns this on because it registers its own loopback URL.
+	AllowHTTPWebhooks bool
 }
 
 // Emulator is the sandbox: an http.Handler for the /v1 API, link.js, the
@@ -74,6 +89,8 @@ type Emulator struct {
 
 	reqMu    sync.Mutex
 	requests []RecordedRequest
+
+	limiter *limiter
 
 	wake  chan struct{} // nudges Run when deliveries or tasks are queued
 	locks sessionLocks  // serialise the requests of one Link session
@@ -117,6 +134,10 @@ func New(cfg Config) (*Emulator, error) {
 	if cfg.DeliveryTimeout <= 0 {
 		cfg.DeliveryTimeout = 15 * time.Second
 	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = DefaultRateLimit
+	}
+	cfg.Delivery = cfg.Delivery.withDefaults()
 	st, err := openStore(context.Background(), cfg.StatePath)
 	if err != nil {
 		return nil, err
@@ -129,6 +150,7 @@ func New(cfg Config) (*Emulator, error) {
 		origin: origin,
 		wake:   make(chan struct{}, 1),
 	}
+	e.limiter = newLimiter(cfg.RateLimit, e.now)
 	e.mux = e.routes()
 	return e, nil
 }
@@ -155,9 +177,12 @@ func (e *Emulator) routes() *http.ServeMux {
 	m.HandleFunc("GET /v1/accounts/{id}/paystubs", e.listPaystubs)
 	m.HandleFunc("GET /v1/accounts/{id}/paystubs/{paystub_id}", e.getPaystub)
 	m.HandleFunc("GET /v1/accounts/{id}/shifts", e.listShifts)
+	m.HandleFunc("GET /v1/accounts/{id}/tax_forms", e.listTaxForms)
+	m.HandleFunc("GET /v1/accounts/{id}/tax_forms/{tax_form_id}", e.getTaxForm)
 	m.HandleFunc("POST /v1/accounts/{id}/disconnect", e.disconnectAccount)
 	m.HandleFunc("POST /v1/accounts/{id}/disable_monitoring", e.disableMonitoring)
 	m.HandleFunc("PATCH /v1/sandbox/accounts/{id}", e.patchSandboxAccount)
+	m.HandleFunc("GET /v1/jobs", e.listJobs)
 
 	// Webhooks
 	m.HandleFunc("GET /v1/webhooks", e.listWebhooks)
@@ -188,6 +213,13 @@ func (e *Emulator) routes() *http.ServeMux {
 	m.HandleFunc("POST /link-api/sessions/{id}/exit", e.apiExit)
 	m.HandleFunc("GET /link-api/search", e.apiSearch)
 
+	// Document downloads (the pre-signed URLs of paystubs and tax forms).
+	m.HandleFunc("GET /files/{account}/{kind}/{file}", e.serveDocument)
+
+	// Emulator-only controls, outside /v1 so nobody mistakes them for
+	// Pinwheel's API.
+	m.HandleFunc("POST /emulator/accounts/{id}/monitoring_status", e.emulatorSetStatus)
+
 	m.HandleFunc("/", e.notFound)
 	return m
 }
@@ -203,8 +235,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			e.log.Error("sandbox: panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v),
 				"stack", string(debug.Stack()))
-			e.writeError(w, &pinwheel.Error{Type: pinwheel.TypeUnknown, Code: codeUnknown,
-				Message: "An unknown error occurred.", StatusCode: http.StatusInternalServerError})
+			e.writeError(w, unknownError())
 		}
 	}()
 	if strings.HasPrefix(r.URL.Path, "/v1/") || r.URL.Path == "/v1" {
@@ -224,8 +255,10 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	e.record(r, body)
 
+	// The recorded response headers (docs/pinwheel.md#transport), but Server.
 	h := w.Header()
 	h.Set("Content-Security-Policy", "frame-ancestors 'none'")
+	h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains;")
 	if v := r.Header.Get(pinwheel.HeaderVersion); slices.Contains(pinwheel.KnownVersions, v) {
 		h.Set(pinwheel.HeaderVersion, v)
 	}
@@ -236,16 +269,20 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if !e.authorized(w, r) {
 		return
 	}
+	// A missing version is not documented publicly
+	// (docs/pinwheel.md#undocumented): we chose 400 like an unknown one,
+	// because the OpenAPI document marks the header required.
 	switch v := r.Header.Get(pinwheel.HeaderVersion); {
 	case v == "":
-		e.writeError(w, &pinwheel.Error{Type: pinwheel.TypeInvalidRequest, Code: codeInvalidVersion,
-			Message: "Missing Pinwheel-Version header.", StatusCode: http.StatusBadRequest,
-			Fields: []pinwheel.FieldError{{Name: pinwheel.HeaderVersion, Message: msgRequired}}})
+		e.writeError(w, invalid(codeInvalidVersion, "Missing Pinwheel-Version header.",
+			pinwheel.FieldError{Name: pinwheel.HeaderVersion, Message: msgRequired}))
 		return
 	case !slices.Contains(pinwheel.KnownVersions, v):
-		e.writeError(w, &pinwheel.Error{Type: pinwheel.TypeInvalidRequest, Code: codeInvalidVersion,
-			Message: "Unsupported Pinwheel-Version.", StatusCode: http.StatusBadRequest,
-			Fields: []pinwheel.FieldError{{Name: pinwheel.HeaderVersion, Message: enumMsg(pinwheel.KnownVersions)}}})
+		e.writeError(w, invalid(codeInvalidVersion, "Unsupported Pinwheel-Version.",
+			pinwheel.FieldError{Name: pinwheel.HeaderVersion, Message: enumMsg(pinwheel.KnownVersions)}))
+		return
+	}
+	if e.rateLimited(w, r) {
 		return
 	}
 	e.mux.ServeHTTP(w, r)
@@ -253,15 +290,16 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request) {
 
 // authorized checks x-api-secret in constant time.
 func (e *Emulator) authorized(w http.ResponseWriter, r *http.Request) bool {
+	// The status of UNAUTHORIZED_REQUEST is not documented publicly
+	// (docs/pinwheel.md#undocumented): we chose 401, the HTTP status for
+	// missing or wrong credentials.
 	got := r.Header.Get(pinwheel.HeaderAPISecret)
 	if got == "" {
-		e.writeError(w, &pinwheel.Error{Type: pinwheel.TypeUnauthorized, Code: codeUnauthorized,
-			Message: "Missing API secret.", StatusCode: http.StatusUnauthorized})
+		e.writeError(w, apiError(http.StatusUnauthorized, pinwheel.TypeUnauthorized, codeUnauthorized, "Missing API secret."))
 		return false
 	}
 	if !constantTimeEqual(got, e.cfg.Secret) {
-		e.writeError(w, &pinwheel.Error{Type: pinwheel.TypeUnauthorized, Code: codeUnauthorized,
-			Message: "Invalid API secret.", StatusCode: http.StatusUnauthorized})
+		e.writeError(w, apiError(http.StatusUnauthorized, pinwheel.TypeUnauthorized, codeUnauthorized, "Invalid API secret."))
 		return false
 	}
 	return true
@@ -283,21 +321,21 @@ func (e *Emulator) notFound(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(allow) > 0 {
 		w.Header().Set("Allow", strings.Join(allow, ", "))
-		e.writeError(w, &pinwheel.Error{Type: pinwheel.TypeInvalidRequest, Code: codeMethodNotAllowed,
-			Message: "Method not allowed.", StatusCode: http.StatusMethodNotAllowed})
+		e.writeError(w, apiError(http.StatusMethodNotAllowed, pinwheel.TypeInvalidRequest, codeMethodNotAllowed,
+			"Method not allowed."))
 		return
 	}
-	e.writeError(w, &pinwheel.Error{Type: pinwheel.TypeNotFound, Code: codeRouteNotFound,
-		Message: "Not found.", StatusCode: http.StatusNotFound})
+	e.writeError(w, apiError(http.StatusNotFound, pinwheel.TypeNotFound, codeRouteNotFound, "Not found."))
 }
 
-// writeJSON writes v as compact JSON.
+// writeJSON writes v as compact JSON with encoding/json: the link-api's
+// answers (the emulator's own API); /v1 answers go through writeAPI.
 func (e *Emulator) writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		e.log.Error("sandbox: encode response", "err", err)
 		status = http.StatusInternalServerError
-		b = []byte(`{"error":{"type":"UNKNOWN_ERROR","code":"UNKNOWN_ERROR","message":"An unknown error occurred.","status_code":500}}`)
+		b = apiJSON(errorBody(unknownError()))
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -306,24 +344,13 @@ func (e *Emulator) writeJSON(w http.ResponseWriter, status int, v any) {
 
 // writeError writes the API error envelope with the error's status.
 func (e *Emulator) writeError(w http.ResponseWriter, pe *pinwheel.Error) {
-	e.writeJSON(w, pe.StatusCode, pinwheel.ErrorEnvelope{Error: pe})
+	e.writeAPI(w, pe.StatusCode, errorBody(pe))
 }
 
 // fail logs an unexpected error and answers 500 UNKNOWN_ERROR.
 func (e *Emulator) fail(w http.ResponseWriter, r *http.Request, err error) {
 	e.log.Error("sandbox: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	e.writeError(w, &pinwheel.Error{Type: pinwheel.TypeUnknown, Code: codeUnknown,
-		Message: "An unknown error occurred.", StatusCode: http.StatusInternalServerError})
-}
-
-func invalid(code, msg string, fields ...pinwheel.FieldError) *pinwheel.Error {
-	return &pinwheel.Error{Type: pinwheel.TypeInvalidRequest, Code: code, Message: msg,
-		StatusCode: http.StatusBadRequest, Fields: fields}
-}
-
-func notFound(msg string) *pinwheel.Error {
-	return &pinwheel.Error{Type: pinwheel.TypeNotFound, Code: codeNotFound, Message: msg,
-		StatusCode: http.StatusNotFound}
+	e.writeError(w, unknownError())
 }
 
 // decodeBody decodes a JSON object body into v, answering 400 on failure.
@@ -338,7 +365,7 @@ func (e *Emulator) decodeBody(w http.ResponseWriter, r *http.Request, v any) boo
 		if i := strings.LastIndexByte(name, '.'); i >= 0 {
 			name = name[i+1:]
 		}
-		e.writeError(w, invalid(codeInvalidRequest, "Validation error.",
+		e.writeError(w, invalid(codeValidation, "Validation error.",
 			pinwheel.FieldError{Name: name, Message: "Invalid type: expected " + te.Type.String() + "."}))
 		return false
 	}

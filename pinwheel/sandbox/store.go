@@ -101,6 +101,25 @@ var migrations = []string{
 		done INTEGER NOT NULL DEFAULT 0
 	);
 	CREATE INDEX tasks_due ON tasks(done, run_at);`,
+	// 1: jobs for GET /v1/jobs; redeliveries of untidy delivery.
+	`CREATE TABLE jobs (
+		seq INTEGER PRIMARY KEY AUTOINCREMENT,
+		id TEXT NOT NULL UNIQUE,
+		name TEXT NOT NULL,
+		account_id TEXT NOT NULL,
+		link_token_id TEXT NOT NULL,
+		platform_id TEXT NOT NULL,
+		outcome TEXT NOT NULL,
+		error_type TEXT,
+		error_code TEXT,
+		at TEXT NOT NULL,
+		at_us INTEGER NOT NULL,
+		params_old TEXT NOT NULL,
+		params_new TEXT NOT NULL
+	);
+	CREATE INDEX jobs_account ON jobs(account_id, seq);
+	CREATE INDEX jobs_token ON jobs(link_token_id, seq);
+	ALTER TABLE deliveries ADD COLUMN redelivery_of INTEGER;`,
 }
 
 // openStore opens (creating if needed) and migrates the SQLite file at path.
@@ -584,57 +603,70 @@ func (s *store) listWebhooks(ctx context.Context, q querier, afterSeq int64, lim
 // ---- deliveries ----
 
 // enqueue turns events into delivery rows, one per active webhook that
-// enabled the event, each body rendered for that webhook's version.
-func enqueue(ctx context.Context, tx *sql.Tx, s *store, events []*event, now time.Time) (int, error) {
+// enabled the event, each body rendered for that webhook's version. Untidy
+// delivery holds some rows back (docs/sandbox.md#delivery).
+func (e *Emulator) enqueue(ctx context.Context, tx *sql.Tx, events []*event) error {
 	if len(events) == 0 {
-		return 0, nil
+		return nil
 	}
-	hooks, err := s.listWebhooks(ctx, tx, 0, maxWebhooks*10)
+	hooks, err := e.store.listWebhooks(ctx, tx, 0, maxWebhooks*10)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO deliveries (event_id, event, webhook_id, account_id, body, next_at,
-		created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer stmt.Close()
-	n := 0
-	wall := time.Now().UnixMilli()
+	now := dbTime(e.now())
+	wall := time.Now()
 	for _, ev := range events {
 		for _, w := range hooks {
 			if w.Status != "active" || !slices.Contains(w.EnabledEvents, ev.Name) {
 				continue
 			}
-			if _, err := stmt.ExecContext(ctx, ev.ID, ev.Name, w.ID, ev.AccountID, ev.body(w.Version), wall,
-				dbTime(now)); err != nil {
-				return n, fmt.Errorf("sandbox: enqueue: %w", err)
+			var id int64
+			if err := stmt.QueryRowContext(ctx, ev.ID, ev.Name, w.ID, ev.AccountID, ev.body(w.Version), wall.UnixMilli(),
+				now).Scan(&id); err != nil {
+				return fmt.Errorf("sandbox: enqueue: %w", err)
 			}
-			n++
+			if d, ok := e.cfg.Delivery.holdBack(id); ok {
+				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_at = ? WHERE id = ?`, wall.Add(d).UnixMilli(), id); err != nil {
+					return fmt.Errorf("sandbox: enqueue: %w", err)
+				}
+			}
 		}
 	}
-	return n, nil
+	return nil
 }
 
 // delivery is one queued webhook delivery joined with its webhook.
 type delivery struct {
-	ID        int64
-	EventID   string
-	Event     string
-	WebhookID string
-	AccountID string
-	Body      []byte
-	Attempts  int
-	NextAt    int64 // unix ms, wall clock
-	URL       string
-	Version   string
+	ID int64
+	// RedeliveryOf is the delivery this one repeats (untidy delivery), or 0.
+	RedeliveryOf int64
+	EventID      string
+	Event        string
+	WebhookID    string
+	AccountID    string
+	Body         []byte
+	Attempts     int
+	NextAt       int64 // unix ms, wall clock
+	URL          string
+	Version      string
 }
 
-// pendingDeliveries returns pending deliveries of one active webhook, oldest first.
-func (s *store) pendingDeliveries(ctx context.Context, webhookID string, limit int) ([]*delivery, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT d.id, d.event_id, d.event, d.webhook_id, d.account_id, d.body,
-		d.attempts, d.next_at, w.url, w.version FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
-		WHERE d.state = 'pending' AND d.webhook_id = ? AND w.status = 'active' ORDER BY d.id LIMIT ?`, webhookID, limit)
+// pendingDeliveries returns pending deliveries of one active webhook, in
+// generation order, or (byDue) in the order they fall due.
+func (s *store) pendingDeliveries(ctx context.Context, webhookID string, limit int, byDue bool) ([]*delivery, error) {
+	order := "d.id"
+	if byDue {
+		order = "d.next_at, d.id"
+	}
+	rows, err := s.db.QueryContext(ctx, `SELECT d.id, COALESCE(d.redelivery_of, 0), d.event_id, d.event, d.webhook_id,
+		d.account_id, d.body, d.attempts, d.next_at, w.url, w.version FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		WHERE d.state = 'pending' AND d.webhook_id = ? AND w.status = 'active' ORDER BY `+order+` LIMIT ?`, webhookID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: pending deliveries: %w", err)
 	}
@@ -642,7 +674,7 @@ func (s *store) pendingDeliveries(ctx context.Context, webhookID string, limit i
 	var out []*delivery
 	for rows.Next() {
 		var d delivery
-		if err := rows.Scan(&d.ID, &d.EventID, &d.Event, &d.WebhookID, &d.AccountID, &d.Body, &d.Attempts,
+		if err := rows.Scan(&d.ID, &d.RedeliveryOf, &d.EventID, &d.Event, &d.WebhookID, &d.AccountID, &d.Body, &d.Attempts,
 			&d.NextAt, &d.URL, &d.Version); err != nil {
 			return nil, err
 		}
@@ -681,10 +713,19 @@ func (s *store) markDelivered(ctx context.Context, id int64, attempts int, now t
 	return err
 }
 
-// markRetry records a failed attempt. A delivery that will be retried also
-// holds back the later pending deliveries of the same webhook and account
-// until its retry time, so an account's events keep their order.
-func (s *store) markRetry(ctx context.Context, d *delivery, attempts int, nextAt int64, failed bool, lastErr string) error {
+// redeliver queues a second delivery of d (same event and body) at nextAt.
+func (s *store) redeliver(ctx context.Context, d *delivery, nextAt int64, now time.Time) error {
+	_, err := s.db.ExecContext(ctx, `INSERT INTO deliveries (event_id, event, webhook_id, account_id, body, next_at,
+		created_at, redelivery_of) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, d.EventID, d.Event, d.WebhookID, d.AccountID, d.Body,
+		nextAt, dbTime(now), d.ID)
+	return err
+}
+
+// markRetry records a failed attempt. With keepOrder (tidy delivery) a
+// delivery that will be retried also holds back the later pending deliveries
+// of the same webhook and account until its retry time, so an account's
+// events keep their order.
+func (s *store) markRetry(ctx context.Context, d *delivery, attempts int, nextAt int64, failed, keepOrder bool, lastErr string) error {
 	return s.tx(ctx, func(tx *sql.Tx) error {
 		state := "pending"
 		if failed {
@@ -694,7 +735,7 @@ func (s *store) markRetry(ctx context.Context, d *delivery, attempts int, nextAt
 			WHERE id = ?`, state, attempts, nextAt, lastErr, d.ID); err != nil {
 			return err
 		}
-		if failed {
+		if failed || !keepOrder {
 			return nil
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_at = ? WHERE webhook_id = ? AND account_id = ?

@@ -72,25 +72,6 @@ var (
 		pinwheel.SolutionPaycheckViewer, pinwheel.SolutionSwitchKit, pinwheel.SolutionDepositSwitch}
 )
 
-// Error codes. Only INVALID_ROUTING_NUMBER is documented
-// (docs/pinwheel.md#errors); the others are not documented publicly (docs/pinwheel.md#undocumented):
-// we chose names in the same style.
-const (
-	codeInvalidRequest   = "INVALID_REQUEST_PARAMETERS"
-	codeInvalidRouting   = "INVALID_ROUTING_NUMBER"
-	codeInvalidAccountNo = "INVALID_ACCOUNT_NUMBER"
-	codeInvalidJSON      = "INVALID_JSON_BODY"
-	codeInvalidVersion   = "INVALID_PINWHEEL_VERSION"
-	codeInvalidCursor    = "INVALID_CURSOR"
-	codeWebhookLimit     = "WEBHOOK_LIMIT_REACHED"
-	codeNotFound         = "RECORD_NOT_FOUND"
-	codeRouteNotFound    = "ROUTE_NOT_FOUND"
-	codeMethodNotAllowed = "METHOD_NOT_ALLOWED"
-	codeUnauthorized     = "INVALID_API_SECRET"
-	codeUnknown          = "UNKNOWN_ERROR"
-	codeRateLimited      = "RATE_LIMIT_EXCEEDED"
-)
-
 // fieldErrs collects validation failures; the first code wins as the
 // envelope's code, except that a more specific code replaces the generic one.
 type fieldErrs struct {
@@ -99,7 +80,7 @@ type fieldErrs struct {
 }
 
 func (f *fieldErrs) add(code, name, msg string) {
-	if f.code == "" || f.code == codeInvalidRequest {
+	if f.code == "" || f.code == codeValidation {
 		f.code = code
 	}
 	f.fields = append(f.fields, pinwheel.FieldError{Name: name, Message: msg})
@@ -136,31 +117,31 @@ func validateLinkToken(version string, req *pinwheel.LinkTokenCreate) *fieldErrs
 	v2025 := version == pinwheel.Version20250708
 
 	if n := utf8.RuneCountInString(req.OrgName); req.OrgName == "" {
-		v.add(codeInvalidRequest, "org_name", msgRequired)
+		v.add(codeValidation, "org_name", msgRequired)
 	} else if n < 3 || n > 30 {
-		v.add(codeInvalidRequest, "org_name", "Must be between 3 and 30 characters.")
+		v.add(codeValidation, "org_name", "Must be between 3 and 30 characters.")
 	}
 
 	jobs, jobField, jobEnum := req.RequiredJobs, "required_jobs", requiredJobsEnum
 	if v2025 {
 		jobs, jobField, jobEnum = req.Features, "features", featuresEnum
 		if req.Solution == "" {
-			v.add(codeInvalidRequest, "solution", msgRequired)
+			v.add(codeValidation, "solution", msgRequired)
 		} else if !slices.Contains(solutionEnum, req.Solution) {
-			v.add(codeInvalidRequest, "solution", enumMsg(solutionEnum))
+			v.add(codeValidation, "solution", enumMsg(solutionEnum))
 		}
 		if len(req.RequiredJobs) > 0 {
-			v.add(codeInvalidRequest, "required_jobs", "Not supported in version 2025-07-08; use features.")
+			v.add(codeValidation, "required_jobs", "Not supported in version 2025-07-08; use features.")
 		}
 	} else if len(req.Features) > 0 {
-		v.add(codeInvalidRequest, "features", "Not supported before version 2025-07-08; use required_jobs.")
+		v.add(codeValidation, "features", "Not supported before version 2025-07-08; use required_jobs.")
 	}
 	if len(jobs) == 0 && req.AccountID == "" {
-		v.add(codeInvalidRequest, jobField, "Field required unless account_id is given.")
+		v.add(codeValidation, jobField, "Field required unless account_id is given.")
 	}
 	for _, j := range jobs {
 		if !slices.Contains(jobEnum, j) {
-			v.add(codeInvalidRequest, jobField, enumMsg(jobEnum))
+			v.add(codeValidation, jobField, enumMsg(jobEnum))
 			break
 		}
 	}
@@ -168,16 +149,16 @@ func validateLinkToken(version string, req *pinwheel.LinkTokenCreate) *fieldErrs
 	endUser := strings.TrimSpace(req.EndUserID)
 	switch {
 	case req.AccountID == "" && endUser == "":
-		v.add(codeInvalidRequest, "end_user_id", "Field required unless account_id is given.")
+		v.add(codeValidation, "end_user_id", "Field required unless account_id is given.")
 	case utf8.RuneCountInString(endUser) > 255:
-		v.add(codeInvalidRequest, "end_user_id", "Must be between 1 and 255 characters.")
+		v.add(codeValidation, "end_user_id", "Must be between 1 and 255 characters.")
 	}
 
 	for _, f := range []struct{ name, value string }{
 		{"account_id", req.AccountID}, {"employer_id", req.EmployerID}, {"platform_id", req.PlatformID},
 	} {
 		if f.value != "" && !isUUID(f.value) {
-			v.add(codeInvalidRequest, f.name, "Value is not a valid uuid.")
+			v.add(codeValidation, f.name, "Value is not a valid uuid.")
 		}
 	}
 
@@ -202,14 +183,14 @@ func validateLinkToken(version string, req *pinwheel.LinkTokenCreate) *fieldErrs
 	}
 	for _, e := range enums {
 		if e.value != "" && !slices.Contains(e.allowed, e.value) {
-			v.add(codeInvalidRequest, e.name, enumMsg(e.allowed))
+			v.add(codeValidation, e.name, enumMsg(e.allowed))
 		}
 	}
 	if req.ResellerCustomerID != "" {
-		v.add(codeInvalidRequest, "reseller_customer_id", "Only resellers may set reseller_customer_id.")
+		v.add(codeValidation, "reseller_customer_id", "Only resellers may set reseller_customer_id.")
 	}
 	if req.SkipIntroScreen != nil && *req.SkipIntroScreen && req.EndUser != nil && req.EndUser.PlatformMatching != nil {
-		v.add(codeInvalidRequest, "skip_intro_screen", "Cannot be combined with end_user.platform_matching.")
+		v.add(codeValidation, "skip_intro_screen", "Cannot be combined with end_user.platform_matching.")
 	}
 
 	validateAllocation(v, req.Allocation, slices.Contains(jobs, pinwheel.JobDDSwitch), v2025)
@@ -221,20 +202,20 @@ func validateAllocation(v *fieldErrs, a *pinwheel.Allocation, dds, v2025 bool) {
 		return
 	}
 	if a.Type != nil && *a.Type != pinwheel.AllocationAmount {
-		v.add(codeInvalidRequest, "type", enumMsg([]string{pinwheel.AllocationAmount}))
+		v.add(codeValidation, "type", enumMsg([]string{pinwheel.AllocationAmount}))
 	}
 	if a.Type != nil && *a.Type == pinwheel.AllocationAmount {
 		switch {
 		case a.Value == nil:
-			v.add(codeInvalidRequest, "value", "Field required when type is amount.")
+			v.add(codeValidation, "value", "Field required when type is amount.")
 		case *a.Value <= 0:
-			v.add(codeInvalidRequest, "value", "Must be greater than 0.")
+			v.add(codeValidation, "value", "Must be greater than 0.")
 		case a.MinAmount != nil && *a.Value < *a.MinAmount:
-			v.add(codeInvalidRequest, "value", "Must be greater than or equal to min_amount.")
+			v.add(codeValidation, "value", "Must be greater than or equal to min_amount.")
 		}
 	}
 	if a.MinAmount != nil && *a.MinAmount < 0 {
-		v.add(codeInvalidRequest, "min_amount", "Must be greater than or equal to 0.")
+		v.add(codeValidation, "min_amount", "Must be greater than or equal to 0.")
 	}
 	minAccount := 6 // 2023 client
 	if v2025 {
@@ -242,13 +223,13 @@ func validateAllocation(v *fieldErrs, a *pinwheel.Allocation, dds, v2025 bool) {
 	}
 	for _, t := range a.Targets {
 		if t.Name != "" && (utf8.RuneCountInString(t.Name) < 2 || utf8.RuneCountInString(t.Name) > 30) {
-			v.add(codeInvalidRequest, "name", "Must be between 2 and 30 characters.")
+			v.add(codeValidation, "name", "Must be between 2 and 30 characters.")
 		}
 		switch {
 		case t.Type == "" && dds:
-			v.add(codeInvalidRequest, "type", msgRequired)
+			v.add(codeValidation, "type", msgRequired)
 		case t.Type != "" && t.Type != "checking" && t.Type != "savings":
-			v.add(codeInvalidRequest, "type", enumMsg([]string{"checking", "savings"}))
+			v.add(codeValidation, "type", enumMsg([]string{"checking", "savings"}))
 		}
 		switch {
 		case t.RoutingNumber == "" && dds:
@@ -350,13 +331,13 @@ func (e *Emulator) createLinkToken(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	e.writeJSON(w, http.StatusOK, pinwheel.Response[pinwheel.LinkToken]{Data: pinwheel.LinkToken{
-		Mode:           string(pinwheel.ModeSandbox),
-		ID:             spec.ID,
-		Token:          tok,
-		SmartBranchURL: nil,
-		Expires:        pinwheel.NewTime(spec.ExpiresAt.UTC()),
-	}})
+	e.writeAPI(w, http.StatusOK, dataEnvelope(obj{
+		{"mode", string(pinwheel.ModeSandbox)},
+		{"id", spec.ID},
+		{"token", tok},
+		{"smart_branch_url", nil},
+		{"expires", spec.ExpiresAt},
+	}, nil))
 }
 
 func cmpOr(s, def string) string {
@@ -465,22 +446,23 @@ func (e *Emulator) parseToken(tok string) (string, error) {
 func (e *Emulator) loadToken(ctx context.Context, tok string) (*tokenRow, *linkError, error) {
 	id, err := e.parseToken(tok)
 	if err != nil {
-		return nil, errInvalidToken("The link token is invalid."), nil
+		return nil, errInvalidToken(linkCodeBadSignature, "The link token is invalid."), nil
 	}
 	row, err := e.store.token(ctx, e.store.db, id)
 	if errors.Is(err, errNotFound) {
-		return nil, errInvalidToken("The link token is invalid."), nil
+		return nil, errInvalidToken(linkCodeUnknownToken, "The link token is invalid."), nil
 	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("sandbox: load token: %w", err)
 	}
+	// The code of an expired token is not documented publicly
+	// (docs/pinwheel.md#undocumented): we chose the emulator-only
+	// emulatorExpiredLinkToken under the documented type invalidLinkToken.
 	if !e.now().Before(row.Spec.ExpiresAt) {
-		return nil, &linkError{Type: "invalidLinkToken", Code: "expiredLinkToken",
-			Message: "The link token has expired. Create a new one.", status: http.StatusBadRequest}, nil
+		return nil, errInvalidToken(linkCodeExpiredToken, "The link token has expired. Create a new one."), nil
 	}
 	if row.Used {
-		return nil, &linkError{Type: "invalidLinkToken", Code: "linkTokenAlreadyUsed",
-			Message: "The link token was already used. Create a new one.", status: http.StatusBadRequest}, nil
+		return nil, errInvalidToken(linkCodeUsedToken, "The link token was already used. Create a new one."), nil
 	}
 	return row, nil, nil
 }

@@ -11,8 +11,10 @@ import (
 	"linkdesk/pinwheel"
 )
 
-// enabledEventsEnum is the enabled_events enum of the 2025-07-08 spec plus
-// the documented events outside it.
+// enabledEventsEnum is the enabled_events enum of the 2025-07-08 spec
+// (docs/pinwheel.md#events), exactly: events documented elsewhere but outside
+// it (card_switch.added, payout_cards.added, direct_deposit_payment.added)
+// cannot be registered.
 var enabledEventsEnum = []string{
 	pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventAdditionalConnectionsRecommended,
 	pinwheel.EventIdentityAdded, pinwheel.EventEmploymentAdded, pinwheel.EventIncomeAdded, pinwheel.EventPaystubsAdded,
@@ -25,42 +27,29 @@ var enabledEventsEnum = []string{
 	pinwheel.EventBillAdded, pinwheel.EventBillUpdated, pinwheel.EventBillRemoved, pinwheel.EventBillReminder,
 	pinwheel.EventPaycheckViewerAdded, pinwheel.EventCompanyConnectStatusUpdated,
 	pinwheel.EventCompanyConnectEmploymentsAdded, pinwheel.EventCompanyConnectIncomesAdded,
-	pinwheel.EventCompanyConnectCensusAdded, pinwheel.EventCardSwitchAdded, pinwheel.EventPayoutCardsAdded,
-	pinwheel.EventDDPaymentAdded,
+	pinwheel.EventCompanyConnectCensusAdded,
 }
 
 var webhookStatuses = []string{pinwheel.WebhookActive, pinwheel.WebhookPaused}
 
-func wireWebhook(w *webhook) pinwheel.Webhook {
-	out := pinwheel.Webhook{URL: w.URL, ID: w.ID, CreatedAt: pinwheel.NewTime(w.CreatedAt),
-		LastUpdated: pinwheel.NewTime(w.LastUpdated), EnabledEvents: slices.Clone(w.EnabledEvents),
-		Status: w.Status, Version: w.Version}
-	if w.CustomerID != nil {
-		out.CustomerID = *w.CustomerID
-	}
-	return out
-}
-
-// checkWebhookURL accepts https URLs and, as a documented deviation from
-// the real API (https only), http URLs whose host is a loopback address.
-func checkWebhookURL(v *fieldErrs, raw string) {
+// checkWebhookURL accepts https URLs ("Webhook endpoints must be https://",
+// docs/pinwheel.md#webhook-registration) and, only with
+// Config.AllowHTTPWebhooks, http URLs whose host is a loopback address.
+func (e *Emulator) checkWebhookURL(v *fieldErrs, raw string) {
 	u, err := url.Parse(raw)
 	if raw == "" {
-		v.add(codeInvalidRequest, "url", msgRequired)
+		v.add(codeValidation, "url", msgRequired)
 		return
 	}
 	if err != nil || u.Host == "" {
-		v.add(codeInvalidRequest, "url", "Value is not a valid URL.")
+		v.add(codeValidation, "url", "Value is not a valid URL.")
 		return
 	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !isLoopback(u.Hostname()) {
-			v.add(codeInvalidRequest, "url", "URL must use https.")
-		}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && e.cfg.AllowHTTPWebhooks && isLoopback(u.Hostname()):
 	default:
-		v.add(codeInvalidRequest, "url", "URL must use https.")
+		v.add(codeValidation, "url", "URL must use https.")
 	}
 }
 
@@ -74,12 +63,12 @@ func isLoopback(host string) bool {
 
 func checkEvents(v *fieldErrs, events []string) {
 	if len(events) == 0 {
-		v.add(codeInvalidRequest, "enabled_events", "Must contain at least 1 item.")
+		v.add(codeValidation, "enabled_events", "Must contain at least 1 item.")
 		return
 	}
 	for _, ev := range events {
 		if !slices.Contains(enabledEventsEnum, ev) {
-			v.add(codeInvalidRequest, "enabled_events", "Unknown event: "+ev+".")
+			v.add(codeValidation, "enabled_events", "Unknown event: "+ev+".")
 			return
 		}
 	}
@@ -92,19 +81,19 @@ func (e *Emulator) createWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := &fieldErrs{}
-	checkWebhookURL(v, req.URL)
+	e.checkWebhookURL(v, req.URL)
 	switch {
 	case req.Status == "":
-		v.add(codeInvalidRequest, "status", msgRequired)
+		v.add(codeValidation, "status", msgRequired)
 	case !slices.Contains(webhookStatuses, req.Status):
-		v.add(codeInvalidRequest, "status", enumMsg(webhookStatuses))
+		v.add(codeValidation, "status", enumMsg(webhookStatuses))
 	}
 	checkEvents(v, req.EnabledEvents)
 	switch {
 	case req.Version == "":
-		v.add(codeInvalidRequest, "version", msgRequired)
+		v.add(codeValidation, "version", msgRequired)
 	case !slices.Contains(pinwheel.WebhookVersions, req.Version):
-		v.add(codeInvalidRequest, "version", enumMsg(pinwheel.WebhookVersions))
+		v.add(codeValidation, "version", enumMsg(pinwheel.WebhookVersions))
 	}
 	if fe := v.err(); fe != nil {
 		e.writeError(w, fe)
@@ -118,8 +107,9 @@ func (e *Emulator) createWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	err := e.store.createWebhook(r.Context(), hook)
 	if errors.Is(err, errWebhookQuota) {
-		// The error for the 11th webhook is not documented publicly (docs/pinwheel.md#undocumented):
-		// we chose 400 INVALID_REQUEST_PARAMETERS because the request is refused.
+		// The error for the 11th webhook is not documented publicly
+		// (docs/pinwheel.md#undocumented): we chose 400
+		// INVALID_REQUEST_PARAMETERS because the request is refused.
 		e.writeError(w, invalid(codeWebhookLimit, "At most 10 webhooks may be registered per API key.",
 			pinwheel.FieldError{Name: "url", Message: "Webhook limit reached."}))
 		return
@@ -128,12 +118,12 @@ func (e *Emulator) createWebhook(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	e.writeJSON(w, http.StatusOK, envelope{Data: wireWebhook(hook)})
+	e.writeAPI(w, http.StatusOK, dataEnvelope(webhookObj(hook), nil))
 }
 
 // listWebhooks handles GET /v1/webhooks.
 func (e *Emulator) listWebhooks(w http.ResponseWriter, r *http.Request) {
-	limit, c, perr := pageParams(r, 25)
+	limit, c, perr := e.pageParams(r, 25)
 	if perr != nil {
 		e.writeError(w, perr)
 		return
@@ -143,17 +133,16 @@ func (e *Emulator) listWebhooks(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	meta := &pinwheel.Meta{}
+	var next *string
 	if len(list) > limit {
 		list = list[:limit]
-		meta.NextCursor = encodeCursor(cursor{Seq: list[limit-1].Seq})
+		next = e.encodeCursor(cursor{Seq: list[limit-1].Seq})
 	}
-	data := make([]pinwheel.Webhook, 0, len(list))
+	items := make([]obj, 0, len(list))
 	for _, h := range list {
-		data = append(data, wireWebhook(h))
+		items = append(items, webhookObj(h))
 	}
-	meta.Count = len(data)
-	e.writeJSON(w, http.StatusOK, envelope{Data: data, Meta: meta})
+	e.writeAPI(w, http.StatusOK, listEnvelope(pageMeta(len(items), next, nil), items))
 }
 
 func (e *Emulator) webhookOr404(w http.ResponseWriter, r *http.Request) (*webhook, bool) {
@@ -172,7 +161,7 @@ func (e *Emulator) webhookOr404(w http.ResponseWriter, r *http.Request) (*webhoo
 // getWebhook handles GET /v1/webhooks/{id}.
 func (e *Emulator) getWebhook(w http.ResponseWriter, r *http.Request) {
 	if h, ok := e.webhookOr404(w, r); ok {
-		e.writeJSON(w, http.StatusOK, envelope{Data: wireWebhook(h)})
+		e.writeAPI(w, http.StatusOK, dataEnvelope(webhookObj(h), nil))
 	}
 }
 
@@ -192,12 +181,12 @@ func (e *Emulator) updateWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	v := &fieldErrs{}
 	if req.URL != nil {
-		checkWebhookURL(v, *req.URL)
+		e.checkWebhookURL(v, *req.URL)
 		h.URL = *req.URL
 	}
 	if req.Status != nil {
 		if !slices.Contains(webhookStatuses, *req.Status) {
-			v.add(codeInvalidRequest, "status", enumMsg(webhookStatuses))
+			v.add(codeValidation, "status", enumMsg(webhookStatuses))
 		}
 		h.Status = *req.Status
 	}
@@ -222,7 +211,7 @@ func (e *Emulator) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e.nudge() // a paused webhook may have become active
-	e.writeJSON(w, http.StatusOK, envelope{Data: wireWebhook(h)})
+	e.writeAPI(w, http.StatusOK, dataEnvelope(webhookObj(h), nil))
 }
 
 // deleteWebhook handles DELETE /v1/webhooks/{id}: 200 with body {}.
@@ -236,40 +225,33 @@ func (e *Emulator) deleteWebhook(w http.ResponseWriter, r *http.Request) {
 		e.fail(w, r, err)
 		return
 	}
-	e.writeJSON(w, http.StatusOK, struct{}{})
+	e.writeAPI(w, http.StatusOK, obj{})
 }
 
 // ---- directory ----
 
 // listPlatforms handles GET /v1/platforms (type filter, cursor, limit).
 func (e *Emulator) listPlatforms(w http.ResponseWriter, r *http.Request) {
-	limit, c, perr := pageParams(r, 25)
+	limit, c, perr := e.pageParams(r, 25)
 	if perr != nil {
 		e.writeError(w, perr)
 		return
 	}
 	typ := r.URL.Query().Get("type")
-	var items []pinwheel.Platform
-	for i, p := range platforms {
-		if i < c.Index || (typ != "" && p.Type != typ) {
+	var items []obj
+	var next *string
+	for i := c.Index; i < len(platforms); i++ {
+		p := platforms[i]
+		if typ != "" && p.Type != typ {
 			continue
 		}
-		items = append(items, wirePlatform(p))
-		if len(items) == limit+1 {
+		if len(items) == limit {
+			next = e.encodeCursor(cursor{Index: i})
 			break
 		}
+		items = append(items, platformObj(p))
 	}
-	meta := &pinwheel.Meta{}
-	if len(items) > limit {
-		items = items[:limit]
-		next := slices.IndexFunc(platforms, func(p platformInfo) bool { return p.ID == items[limit-1].ID }) + 1
-		meta.NextCursor = encodeCursor(cursor{Index: next})
-	}
-	if items == nil {
-		items = []pinwheel.Platform{}
-	}
-	meta.Count = len(items)
-	e.writeJSON(w, http.StatusOK, envelope{Data: items, Meta: meta})
+	e.writeAPI(w, http.StatusOK, listEnvelope(pageMeta(len(items), next, nil), items))
 }
 
 // getPlatform handles GET /v1/platforms/{id}.
@@ -279,53 +261,26 @@ func (e *Emulator) getPlatform(w http.ResponseWriter, r *http.Request) {
 		e.writeError(w, notFound("No platform found with the given id."))
 		return
 	}
-	e.writeJSON(w, http.StatusOK, envelope{Data: wirePlatform(p)})
-}
-
-// employerJSON is the Employer object: the platform's capability fields
-// without type.
-type employerJSON struct {
-	ID                        string   `json:"id"`
-	Name                      string   `json:"name"`
-	FractionalAmountSupported bool     `json:"fractional_amount_supported"`
-	LastUpdated               string   `json:"last_updated"`
-	PercentageSupported       bool     `json:"percentage_supported"`
-	MinPercentage             *float64 `json:"min_percentage"`
-	MaxPercentage             *float64 `json:"max_percentage"`
-	SupportedJobs             []string `json:"supported_jobs"`
-	AmountSupported           bool     `json:"amount_supported"`
-	MinAmount                 *float64 `json:"min_amount"`
-	MaxAmount                 *float64 `json:"max_amount"`
-	LogoURL                   *string  `json:"logo_url"`
-}
-
-func wireEmployer(emp employerInfo) employerJSON {
-	p, _ := findPlatform(emp.PlatformID)
-	w := wirePlatform(p)
-	return employerJSON{ID: emp.ID, Name: emp.Name, FractionalAmountSupported: true,
-		LastUpdated: formatTime(directoryUpdated), PercentageSupported: true, MinPercentage: w.MinPercentage,
-		MaxPercentage: w.MaxPercentage, SupportedJobs: w.SupportedJobs, AmountSupported: true,
-		MinAmount: w.MinAmount, MaxAmount: w.MaxAmount}
+	e.writeAPI(w, http.StatusOK, dataEnvelope(platformObj(p), nil))
 }
 
 // listEmployers handles GET /v1/employers.
 func (e *Emulator) listEmployers(w http.ResponseWriter, r *http.Request) {
-	limit, c, perr := pageParams(r, 25)
+	limit, c, perr := e.pageParams(r, 25)
 	if perr != nil {
 		e.writeError(w, perr)
 		return
 	}
-	items := []employerJSON{}
-	meta := &pinwheel.Meta{}
+	var items []obj
+	var next *string
 	for i := c.Index; i < len(employers); i++ {
 		if len(items) == limit {
-			meta.NextCursor = encodeCursor(cursor{Index: i})
+			next = e.encodeCursor(cursor{Index: i})
 			break
 		}
-		items = append(items, wireEmployer(employers[i]))
+		items = append(items, employerObj(employers[i]))
 	}
-	meta.Count = len(items)
-	e.writeJSON(w, http.StatusOK, envelope{Data: items, Meta: meta})
+	e.writeAPI(w, http.StatusOK, listEnvelope(pageMeta(len(items), next, nil), items))
 }
 
 // getEmployer handles GET /v1/employers/{id}.
@@ -335,27 +290,27 @@ func (e *Emulator) getEmployer(w http.ResponseWriter, r *http.Request) {
 		e.writeError(w, notFound("No employer found with the given id."))
 		return
 	}
-	e.writeJSON(w, http.StatusOK, envelope{Data: wireEmployer(emp)})
+	e.writeAPI(w, http.StatusOK, dataEnvelope(employerObj(emp), nil))
 }
 
-// searchV1 handles GET /v1/search: not paginated, meta has only count.
+// searchV1 handles GET /v1/search: not paginated, meta has only count
+// (recorded: meta first).
 func (e *Emulator) searchV1(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if strings.TrimSpace(q.Get("q")) == "" {
-		e.writeError(w, invalid(codeInvalidRequest, "Validation error.",
+		e.writeError(w, invalid(codeValidation, "Validation error.",
 			pinwheel.FieldError{Name: "q", Message: msgRequired}))
 		return
 	}
-	limit, _, perr := pageParams(r, 25)
+	limit, _, perr := e.pageParams(r, 25)
 	if perr != nil {
 		e.writeError(w, perr)
 		return
 	}
 	res := search(q.Get("q"), q["supported_jobs"], q["response_types"], limit)
-	if res == nil {
-		res = []searchResult{}
+	items := make([]obj, 0, len(res))
+	for _, s := range res {
+		items = append(items, s.obj())
 	}
-	e.writeJSON(w, http.StatusOK, envelope{Data: res, Meta: struct {
-		Count int `json:"count"`
-	}{len(res)}})
+	e.writeAPI(w, http.StatusOK, listEnvelope(obj{{"count", len(items)}}, items))
 }
