@@ -89,6 +89,8 @@ func TestConfig_BadValuesNameTheVariable(t *testing.T) {
 		{"LINKDESK_ADMIN_PASSWORD", "short"},
 		{"LINKDESK_WEBHOOK_TOLERANCE", "forever"},
 		{"LINKDESK_ENCRYPTION_KEY", "abcd"},
+		{"LINKDESK_EMULATOR_RATE_LIMIT", "fast"},
+		{"LINKDESK_EMULATOR_RATE_LIMIT", "NaN"},
 	} {
 		err := run(context.Background(), nil, func(k string) string {
 			if k == tc.env {

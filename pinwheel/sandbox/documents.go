@@ -51,9 +51,11 @@ func (e *Emulator) documentURL(account, kind, doc string) string {
 	return e.cfg.PublicURL + "/files/" + account + "/" + kind + "/" + doc + ".pdf?" + q.Encode()
 }
 
-// documentObj is the recorded paystub document object {id, download_url}.
+// documentObj is the recorded paystub document object {id, download_url,
+// download_url_expiration}.
 func (e *Emulator) documentObj(account, kind, doc string) obj {
-	return obj{{"id", doc}, {"download_url", e.documentURL(account, kind, doc)}}
+	return obj{{"id", doc}, {"download_url", e.documentURL(account, kind, doc)},
+		{"download_url_expiration", e.now().Add(documentTTL)}}
 }
 
 // serveDocument handles GET /files/{account}/{kind}/{file}.

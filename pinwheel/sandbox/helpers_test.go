@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,7 +246,9 @@ func newReceiver(t *testing.T, now func() time.Time) *receiver {
 		rc.n++
 		n := rc.n
 		fail := rc.fail
-		rc.got = append(rc.got, delivery{Header: r.Header.Clone(), Body: body, Event: ev, Err: verr})
+		hdr := r.Header.Clone()
+		hdr.Set("Content-Length", strconv.FormatInt(r.ContentLength, 10)) // net/http moves it out of Header
+		rc.got = append(rc.got, delivery{Header: hdr, Body: body, Event: ev, Err: verr})
 		rc.mu.Unlock()
 		if fail != nil && fail(n, ev) {
 			http.Error(w, "nope", http.StatusInternalServerError)

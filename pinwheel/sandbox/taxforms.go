@@ -186,8 +186,7 @@ func (e *Emulator) getTaxForm(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		o := taxFormObj(a, f)
-		o = append(o, kv{"document", obj{{"id", f.DocumentID}, {"download_url", e.documentURL(a.ID, docTaxForm, f.DocumentID)},
-			{"download_url_expiration", e.now().Add(documentTTL)}}})
+		o = append(o, kv{"document", e.documentObj(a.ID, docTaxForm, f.DocumentID)})
 		if parsed {
 			o = append(o, kv{"parsed_data", w2ParsedData(a, f)}, kv{"warnings", []obj{}})
 		}

@@ -216,7 +216,7 @@ func earningsObj(es []pinwheel.Earning) []obj {
 }
 
 // paystubObj renders a paystub in the recorded key order. doc is its
-// document object (recorded: {id, download_url}).
+// document object (recorded: {id, download_url, download_url_expiration}).
 func paystubObj(p pinwheel.Paystub, doc obj) obj {
 	taxes := make([]obj, 0, len(p.Taxes))
 	for _, t := range p.Taxes {
