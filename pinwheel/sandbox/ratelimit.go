@@ -73,6 +73,7 @@ func (e *Emulator) rateLimited(w http.ResponseWriter, r *http.Request) bool {
 	if ok {
 		return false
 	}
+	e.log.Debug("sandbox: rate limited", "method", r.Method, "path", r.URL.Path, "wait", wait)
 	e.writeRateLimit(w, wait)
 	return true
 }
