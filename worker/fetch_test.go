@@ -292,22 +292,25 @@ func TestFetcher_MonitoringStatusFromTheAPIWhateverTheOrder(t *testing.T) {
 	}
 	cancel()
 	<-done
-	if a, _ := s.AccountByAccountID(ctx, "acc-m"); a.MonitoringStatus != "user_action_required" {
-		t.Fatalf("from the webhooks alone: %q (the stale one, as expected before the fetch)", a.MonitoringStatus)
+	if o, _ := s.AccountOverview(ctx, "acc-m"); o.Account.MonitoringStatus != "user_action_required" {
+		t.Fatalf("from the webhooks alone: %q (the stale one, as expected before the fetch)", o.Account.MonitoringStatus)
 	}
 	src := &source{calls: map[string]int{}, status: map[string]string{"acc-m": "active"}}
 	f := worker.NewFetcher(s, src, worker.FetcherOptions{Rate: 1000, Poll: 5 * time.Millisecond})
 	runFetcher(t, s, f, settled(s))
-	a, _ := s.AccountByAccountID(ctx, "acc-m")
-	if a.MonitoringStatus != "active" {
-		t.Errorf("after the account fetch: %q, want active", a.MonitoringStatus)
+	if o, _ := s.AccountOverview(ctx, "acc-m"); o.Account.MonitoringStatus != "active" {
+		t.Errorf("after the account fetch: %q, want active", o.Account.MonitoringStatus)
 	}
 	if n := src.calls["account/acc-m"]; n != 1 {
 		t.Errorf("%d account fetches, want 1 (both updates share the queued one)", n)
 	}
-	counts, err := s.StatusCounts(ctx)
+	d, err := s.Dashboard(ctx)
 	if err != nil {
 		t.Fatal(err)
+	}
+	counts := map[string]int64{}
+	for _, f := range d.Statuses {
+		counts[f.Value] = f.N
 	}
 	if counts["active"] != 1 || counts["user_action_required"] != 0 {
 		t.Errorf("status counts %v", counts)
@@ -326,7 +329,7 @@ func TestFetcher_MonitoringStatusFromTheAPIWhateverTheOrder(t *testing.T) {
 	src.status["acc-m"] = "degraded"
 	src.mu.Unlock()
 	runFetcher(t, s, f, settled(s))
-	if a, _ := s.AccountByAccountID(ctx, "acc-m"); a.MonitoringStatus != "degraded" {
-		t.Errorf("after the next update and fetch: %q, want degraded", a.MonitoringStatus)
+	if o, _ := s.AccountOverview(ctx, "acc-m"); o.Account.MonitoringStatus != "degraded" {
+		t.Errorf("after the next update and fetch: %q, want degraded", o.Account.MonitoringStatus)
 	}
 }

@@ -155,7 +155,7 @@ func TestBrowser_LinkModal(t *testing.T) {
 	i := strings.Index(text, prefix) + len(prefix)
 	account := text[i : i+36]
 	rc.waitEvent(t, account, "income.added")
-	waitFor(t, "the three subscribed events", 10*time.Second, func() bool {
+	waitFor(t, "the three subscribed events", time.Minute, func() bool {
 		seen := map[string]bool{}
 		for _, name := range rc.events(account) {
 			seen[name] = true

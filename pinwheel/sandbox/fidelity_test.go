@@ -87,7 +87,7 @@ func TestDelivery_UntidyByDefault(t *testing.T) {
 		rc := newReceiver(t, e.clock.Now)
 		e.hook(rc, "2023-11-22")
 		acc := e.connect("eu-untidy")
-		waitFor(t, "14 distinct events", 10*time.Second, func() bool {
+		waitFor(t, "14 distinct events", time.Minute, func() bool {
 			ids := map[string]bool{}
 			for _, d := range rc.all() {
 				ids[d.Event.EventID] = true
@@ -115,7 +115,7 @@ func TestDelivery_UntidyByDefault(t *testing.T) {
 		rc := newReceiver(t, e.clock.Now)
 		e.hook(rc, "2023-11-22", "account.added", "identity.added", "income.added")
 		e.connect("eu-redeliver", "identity", "income")
-		waitFor(t, "each event twice", 10*time.Second, func() bool {
+		waitFor(t, "each event twice", time.Minute, func() bool {
 			n := map[string]int{}
 			for _, d := range rc.all() {
 				n[d.Event.EventID]++
@@ -136,7 +136,7 @@ func TestDelivery_UntidyByDefault(t *testing.T) {
 		rc := newReceiver(t, e.clock.Now)
 		e.hook(rc, "2023-11-22")
 		acc := e.connect("eu-held")
-		waitFor(t, "all 14 events, each once", 10*time.Second, func() bool { return len(rc.events(acc)) == 14 })
+		waitFor(t, "all 14 events, each once", time.Minute, func() bool { return len(rc.events(acc)) == 14 })
 	})
 }
 

@@ -491,7 +491,7 @@ func TestLink_UserPending(t *testing.T) {
 	if res.Outcome != "error" || res.Error == nil || !res.Error.PendingRetry {
 		t.Fatalf("switch of user_pending: %+v %+v", res, res.Error)
 	}
-	waitFor(t, "switch pending then error", 10*time.Second, func() bool {
+	waitFor(t, "switch pending then error", time.Minute, func() bool {
 		return len(rc.events(res.AccountID)) == 2
 	})
 	for i, d := range rc.all() {

@@ -155,7 +155,7 @@ func TestNumbers_AsPinwheelWritesThem(t *testing.T) {
 	jobsExample := documented(t, "jobs")
 	jobsData, _ := jobsExample.get("data")
 	switchExample := node{kind: "object", keys: []string{"payload"}, vals: []node{jobsData.items[0]}}
-	waitFor(t, "every webhook kind", 10*time.Second, func() bool {
+	waitFor(t, "every webhook kind", time.Minute, func() bool {
 		seen := map[string]bool{}
 		for _, d := range rc.all() {
 			seen[d.Event.Event] = true
