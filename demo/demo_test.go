@@ -86,11 +86,17 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 		t.Errorf("OnAccount saw %d accounts, want 9", len(hooked))
 	}
 
-	// Webhooks and fetches are asynchronous: wait until every account has
-	// arrived and every good one has its identity fetched.
+	// Webhooks and fetches are asynchronous, and delivery is untidy (job
+	// events may come before account.added): wait until every account has
+	// its account.added and every good one has its identity fetched.
 	complete := func() string {
 		if tot, _ := store.Totals(ctx); tot["accounts"] != 9 || tot["end_users"] != 6 {
 			return fmt.Sprintf("totals %v", tot)
+		}
+		for _, a := range hooked {
+			if o, _ := store.AccountOverview(ctx, a.AccountID); o.Account.PlatformID == "" || o.Account.MonitoringStatus == "" {
+				return "no account.added yet for " + a.AccountID
+			}
 		}
 		for _, a := range hooked {
 			if a.Username != "user_good" {
