@@ -118,7 +118,7 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 		return err
 	}
 	took := time.Since(began)
-	skipped, err := store.SkipQueuedFetches(ctx, "seeded data: not fetched")
+	skipped, err := store.FailQueuedJobs(ctx, "seeded data: not fetched", db.FetchJobKinds...)
 	if err != nil {
 		return err
 	}

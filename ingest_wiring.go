@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,11 +19,11 @@ import (
 )
 
 // ingestion is the webhook side of serve: the group-commit ingester, the
-// checkpointer that keeps WAL checkpoints off the commit path, the fetch
-// worker behind the events, and their metrics.
+// checkpointer that keeps WAL checkpoints off the commit path, the job
+// runner that fetches the data behind the events, and their metrics.
 type ingestion struct {
 	ingester *db.Ingester
-	fetcher  *worker.Fetcher
+	jobs     *worker.Runner
 	wg       sync.WaitGroup
 }
 
@@ -47,8 +48,8 @@ func startIngestion(ctx, bg context.Context, store *db.Store, src worker.Source,
 			m.commit.Observe(took.Seconds())
 		},
 		Queued: func() {
-			if in.fetcher != nil {
-				in.fetcher.Wake()
+			if in.jobs != nil {
+				in.jobs.Wake()
 			}
 		},
 	}})
@@ -56,7 +57,11 @@ func startIngestion(ctx, bg context.Context, store *db.Store, src worker.Source,
 		return nil, err
 	}
 	in.ingester = ing
-	in.fetcher = worker.NewFetcher(store, src, worker.FetcherOptions{Log: log})
+	in.jobs = worker.NewRunner(store, worker.Options{Log: log, Finished: func(kind, result string, took time.Duration) {
+		m.jobAttempts.WithLabelValues(kind, result).Inc()
+		m.jobSeconds.WithLabelValues(kind).Observe(took.Seconds())
+	}})
+	in.jobs.Add(worker.Fetches(src))
 
 	in.wg.Go(func() {
 		if err := ing.Run(bg); err != nil {
@@ -72,8 +77,8 @@ func startIngestion(ctx, bg context.Context, store *db.Store, src worker.Source,
 		}
 	})
 	in.wg.Go(func() {
-		if err := in.fetcher.Run(bg); err != nil {
-			log.Error("fetch worker stopped", "err", err)
+		if err := in.jobs.Run(bg); err != nil {
+			log.Error("job runner stopped", "err", err)
 		}
 	})
 	return in, nil
@@ -122,11 +127,17 @@ func seedDemoCustomers(ctx context.Context, store *db.Store) error {
 		return nil
 	}
 	for deadline := time.Now().Add(2 * time.Minute); ; {
-		q, err := store.FetchQueueStats(ctx)
+		st, err := store.JobStats(ctx)
 		if err != nil {
 			return err
 		}
-		if q.Depth == 0 || time.Now().After(deadline) {
+		var pending int64
+		for _, k := range st {
+			if slices.Contains(db.FetchJobKinds, k.Kind) {
+				pending += k.Depth()
+			}
+		}
+		if pending == 0 || time.Now().After(deadline) {
 			break
 		}
 		select {
@@ -151,6 +162,8 @@ type ingestMetrics struct {
 	batchSize   prometheus.Histogram
 	commit      prometheus.Histogram
 	checkpoints *prometheus.HistogramVec
+	jobAttempts *prometheus.CounterVec
+	jobSeconds  *prometheus.HistogramVec
 }
 
 func newIngestMetrics(reg *prometheus.Registry, store *db.Store) *ingestMetrics {
@@ -177,38 +190,47 @@ func newIngestMetrics(reg *prometheus.Registry, store *db.Store) *ingestMetrics 
 			Name: "linkdesk_db_checkpoint_seconds", Help: "WAL checkpoints that copied pages, by mode (passive, restart, truncate).",
 			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"mode"}),
+		jobAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linkdesk_job_attempts_total", Help: "Background job attempts by kind and result: done, retry, failed or interrupted.",
+		}, []string{"kind", "result"}),
+		jobSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "linkdesk_job_seconds", Help: "How long a background job's handler ran, by kind.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.deliveries, m.rejected, m.latency, m.batchSize, m.commit, m.checkpoints, queueCollector{store})
+	reg.MustRegister(m.deliveries, m.rejected, m.latency, m.batchSize, m.commit, m.checkpoints, m.jobAttempts, m.jobSeconds, queueCollector{store})
 	return m
 }
 
-// queueCollector reads the fetch queue's depth and oldest item on scrape.
+// queueCollector reads the job queue's figures on scrape: jobs by kind and
+// state, and the age of the oldest queued or running job of each kind.
 type queueCollector struct{ s *db.Store }
 
 var (
-	queueDepth  = prometheus.NewDesc("linkdesk_fetch_queue_depth", "Queued and running data fetches.", nil, nil)
-	queueOldest = prometheus.NewDesc("linkdesk_fetch_queue_oldest_seconds", "Age of the oldest queued or running fetch.", nil, nil)
-	queueFailed = prometheus.NewDesc("linkdesk_fetch_queue_failed", "Fetches that gave up after their last attempt.", nil, nil)
+	jobsDesc   = prometheus.NewDesc("linkdesk_jobs", "Background jobs by kind and state (queued, running, done, failed).", []string{"kind", "state"}, nil)
+	oldestDesc = prometheus.NewDesc("linkdesk_jobs_oldest_seconds", "Age of the oldest queued or running job, by kind (0 when none).", []string{"kind"}, nil)
 )
 
 func (q queueCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- queueDepth
-	ch <- queueOldest
-	ch <- queueFailed
+	ch <- jobsDesc
+	ch <- oldestDesc
 }
 
 func (q queueCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	st, err := q.s.FetchQueueStats(ctx)
+	st, err := q.s.JobStats(ctx)
 	if err != nil {
 		return
 	}
-	age := 0.0
-	if !st.Oldest.IsZero() {
-		age = q.s.Now().Sub(st.Oldest).Seconds()
+	for _, k := range st {
+		for _, state := range db.JobStates {
+			ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(k.ByState[state]), k.Kind, state)
+		}
+		age := 0.0
+		if !k.Oldest.IsZero() {
+			age = q.s.Now().Sub(k.Oldest).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(oldestDesc, prometheus.GaugeValue, age, k.Kind)
 	}
-	ch <- prometheus.MustNewConstMetric(queueDepth, prometheus.GaugeValue, float64(st.Depth))
-	ch <- prometheus.MustNewConstMetric(queueOldest, prometheus.GaugeValue, age)
-	ch <- prometheus.MustNewConstMetric(queueFailed, prometheus.GaugeValue, float64(st.Failed))
 }

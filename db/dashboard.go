@@ -10,8 +10,8 @@ import (
 
 // Dashboard: the figures of the home page. Every figure is a counter kept
 // in the ingest transaction (status_counts, event_counts, rejection_counts,
-// totals, fetch_queue_state_counts) or an index edge (newest events by
-// primary key, the earliest due fetch); none scans events.
+// totals, job_state_counts) or an index edge (newest events by primary
+// key, the earliest due job); none scans events.
 
 // Dashboard is the home page's data.
 type Dashboard struct {
@@ -46,20 +46,25 @@ func Total24h(list []FacetCount) int64 {
 	return n
 }
 
-// QueueHealth describes the fetch queue.
+// QueueHealth describes the job queue (every kind together, and by kind).
 type QueueHealth struct {
 	Queued, Running, Done, Failed int64
-	// NextDue is the run_at of the earliest queued or leased fetch (zero
+	// NextDue is the run_at of the earliest queued or leased job (zero
 	// when none): in the past means work is waiting.
 	NextDue time.Time
-	// Failures are the latest fetches that gave up.
-	Failures []FetchFailure
+	// Kinds are the figures per job kind.
+	Kinds []JobKindStats
+	// Failures are the latest jobs that gave up.
+	Failures []JobFailure
 }
 
-// FetchFailure is a fetch that gave up.
-type FetchFailure struct {
+// JobFailure is a job that gave up.
+type JobFailure struct {
+	Kind string
+	// Key is the job's dedupe key ("" when none).
+	Key string
+	// AccountID is the account of a data fetch ("" for other kinds).
 	AccountID string
-	Kind      string
 	Attempts  int
 	LastError string
 	At        time.Time
@@ -149,57 +154,37 @@ func sortCounts(list []FacetCount) {
 	})
 }
 
-// queueHealth reads the state counters, the earliest due fetch (the first
-// entry of the fetch_queue_due index) and the latest failures.
+// queueHealth reads the job counters (job_state_counts), the earliest due
+// job (the first entry of the jobs_due index) and the latest failures.
 func queueHealth(ctx context.Context, tx *sql.Tx) (QueueHealth, error) {
 	var q QueueHealth
-	rows, err := tx.QueryContext(ctx, `SELECT state, n FROM fetch_queue_state_counts`)
+	kinds, err := jobStateCounts(ctx, tx)
 	if err != nil {
 		return q, err
 	}
-	for rows.Next() {
-		var state string
-		var n int64
-		if err := rows.Scan(&state, &n); err != nil {
-			rows.Close()
-			return q, err
-		}
-		switch state {
-		case FetchQueued:
-			q.Queued = n
-		case FetchRunning:
-			q.Running = n
-		case FetchDone:
-			q.Done = n
-		case FetchFailed:
-			q.Failed = n
-		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return q, err
+	q.Kinds = kinds
+	for _, k := range kinds {
+		q.Queued += k.ByState[JobQueued]
+		q.Running += k.ByState[JobRunning]
+		q.Done += k.ByState[JobDone]
+		q.Failed += k.ByState[JobFailed]
 	}
 	var due sql.NullString
-	err = tx.QueryRowContext(ctx, `SELECT run_at FROM fetch_queue WHERE state IN ('queued', 'running') ORDER BY run_at, id LIMIT 1`).Scan(&due)
+	err = tx.QueryRowContext(ctx, `SELECT run_at FROM jobs WHERE state IN ('queued', 'running') ORDER BY run_at, id LIMIT 1`).Scan(&due)
 	if err != nil && err != sql.ErrNoRows {
 		return q, err
 	}
 	q.NextDue = nullTime(due)
-	rows, err = tx.QueryContext(ctx, `SELECT a.account_id, q.kind, q.attempts, COALESCE(q.last_error, ''), q.updated_at
-FROM fetch_queue q JOIN accounts a ON a.id = q.account_ref
-WHERE q.state = 'failed' ORDER BY q.updated_at DESC, q.id DESC LIMIT 5`)
+	failed, err := jobFailures(ctx, tx, 5, nil)
 	if err != nil {
 		return q, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var f FetchFailure
-		var at string
-		if err := rows.Scan(&f.AccountID, &f.Kind, &f.Attempts, &f.LastError, &at); err != nil {
-			return q, err
+	for _, j := range failed {
+		f := JobFailure{Kind: j.Kind, Key: j.DedupeKey, Attempts: j.Attempts, LastError: j.LastError, At: j.UpdatedAt}
+		if fj, ok := ReadFetchJob(j); ok {
+			f.AccountID = fj.AccountID
 		}
-		f.At = ParseTime(at)
 		q.Failures = append(q.Failures, f)
 	}
-	return q, rows.Err()
+	return q, nil
 }

@@ -50,19 +50,19 @@ func TestStore_DashboardCountersEqualCounts(t *testing.T) {
 		}
 	}
 	// Move some fetches through the queue.
-	jobs, err := f.s.ClaimFetches(ctx, 10, time.Minute)
+	jobs, err := f.s.ClaimJobs(ctx, db.FetchJobKinds, 10, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var results []db.FetchResult
+	var results []db.JobOutcome
 	for i, j := range jobs {
-		r := db.FetchResult{Job: j, Body: []byte(`{"id":"x"}`)}
+		r := db.JobOutcome{Job: j, Effect: db.SnapshotFetched{Body: []byte(`{"id":"x"}`)}}
 		if i%2 == 1 {
-			r = db.FetchResult{Job: j, Err: errors.New("upstream 500")}
+			r = db.JobOutcome{Job: j, Err: errors.New("upstream 500")}
 		}
 		results = append(results, r)
 	}
-	if err := f.s.FinishFetches(ctx, results); err != nil {
+	if err := f.s.FinishJobs(ctx, results); err != nil {
 		t.Fatal(err)
 	}
 	// Rejections are recorded asynchronously: wait for them.
@@ -115,7 +115,7 @@ func TestStore_DashboardCountersEqualCounts(t *testing.T) {
 			delete(q, k)
 		}
 	}
-	if want := groupCounts(t, f.raw, `SELECT state, COUNT(*) FROM fetch_queue GROUP BY state`); !reflect.DeepEqual(q, want) {
+	if want := groupCounts(t, f.raw, `SELECT state, COUNT(*) FROM jobs GROUP BY state`); !reflect.DeepEqual(q, want) {
 		t.Errorf("queue %v, want %v", q, want)
 	}
 	for name, sql := range map[string]string{

@@ -44,26 +44,27 @@ func TestStore_SeedDemoCustomers(t *testing.T) {
 			f.clk.t.Format(time.RFC3339), account, endUser))
 		accounts = append(accounts, account)
 	}
-	jobs, err := f.s.ClaimFetches(ctx, 50, time.Minute)
+	jobs, err := f.s.ClaimJobs(ctx, db.FetchJobKinds, 50, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var results []db.FetchResult
+	var results []db.JobOutcome
 	for _, j := range jobs {
-		if j.Kind != db.FetchIdentity {
+		fj, _ := db.ReadFetchJob(j)
+		if fj.Data != db.FetchIdentity {
 			continue
 		}
-		i := demoIndexOf(accounts, j.AccountID)
+		i := demoIndexOf(accounts, fj.AccountID)
 		if i < 0 {
 			continue
 		}
-		body := fmt.Sprintf(`{"id": "i", "account_id": %q, "full_name": %q, "date_of_birth": "1990-01-0%d", "last_four_ssn": "123%d"}`, j.AccountID, names[i], i+1, i)
-		results = append(results, db.FetchResult{Job: j, Body: []byte(body)})
+		body := fmt.Sprintf(`{"id": "i", "account_id": %q, "full_name": %q, "date_of_birth": "1990-01-0%d", "last_four_ssn": "123%d"}`, fj.AccountID, names[i], i+1, i)
+		results = append(results, db.JobOutcome{Job: j, Effect: db.SnapshotFetched{Body: []byte(body)}})
 	}
 	if len(results) != len(names) {
 		t.Fatalf("%d identity fetches, want %d", len(results), len(names))
 	}
-	if err := f.s.FinishFetches(ctx, results); err != nil {
+	if err := f.s.FinishJobs(ctx, results); err != nil {
 		t.Fatal(err)
 	}
 	// Storing an identity snapshot computes its verdict in the same transaction.

@@ -79,7 +79,8 @@ type IngestHooks struct {
 	Rejected func(reason string)
 	// Batch reports each transaction: deliveries, rejections, duration.
 	Batch func(deliveries, rejections int, took time.Duration)
-	// Queued reports that a commit queued data fetches.
+	// Queued reports that a commit queued jobs (data fetches), to wake
+	// the job runner.
 	Queued func()
 }
 
@@ -523,7 +524,7 @@ func (a *batchAgg) accepted(hour, event string, pr projection) {
 	if pr.statusFrom != nil || pr.newAccount {
 		a.status[pr.statusTo]++
 	}
-	if pr.fetchQueued {
+	if pr.jobQueued {
 		a.queued = true
 	}
 }

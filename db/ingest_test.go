@@ -182,7 +182,7 @@ func TestIngester_ProjectsALinkSession(t *testing.T) {
 	}
 	kinds := map[string]string{}
 	for _, f := range fetches {
-		kinds[f.Kind] = f.EventID
+		kinds[f.Data] = f.EventID
 	}
 	// identity.added and the successful switch; the failed income job has no data.
 	if len(fetches) != 2 || kinds[db.FetchIdentity] != "e2" || kinds[db.FetchDDAllocations] != "e4" {

@@ -241,15 +241,15 @@ var errDuplicate = errors.New("db: duplicate event")
 
 // projection is the outcome of applying one new event.
 type projection struct {
-	eventRef    int64
-	newEndUser  bool
-	newAccount  bool
-	newToken    bool
-	statusFrom  *string // status counts: the account's status before (nil: unchanged)
-	statusTo    string
-	fetchQueued bool
-	jobOutcome  string // for job_outcome_counts ("" for non-job events)
-	job         string
+	eventRef   int64
+	newEndUser bool
+	newAccount bool
+	newToken   bool
+	statusFrom *string // status counts: the account's status before (nil: unchanged)
+	statusTo   string
+	jobQueued  bool
+	jobOutcome string // for job_outcome_counts ("" for non-job events)
+	job        string
 }
 
 // project runs the SQL of one new event inside the item's savepoint: entity
@@ -391,10 +391,15 @@ func (c *committer) project(ctx context.Context, st *boundStmts, d *Delivery, re
 		// Read the status from the API after an update, and after a login
 		// to an account already known (see rankFetched).
 		if kind == kindMonitoring || !pr.newAccount {
-			if _, err := st.queueUpsert.ExecContext(ctx, FetchAccount, acRef, ref, recv, recv, recv); err != nil {
-				return pr, fmt.Errorf("fetch queue: %w", err)
+			args, err := jobEnqueueArgs(newFetchJob(FetchAccount, p.AccountID, d.EventID), d.ReceivedAt)
+			if err == nil {
+				var id int64
+				err = st.jobEnqueue.QueryRowContext(ctx, args...).Scan(&id)
 			}
-			pr.fetchQueued = true
+			if err != nil {
+				return pr, fmt.Errorf("fetch job: %w", err)
+			}
+			pr.jobQueued = true
 		}
 	case kindJob:
 		if outcome != "" {
@@ -409,10 +414,15 @@ func (c *committer) project(ctx context.Context, st *boundStmts, d *Delivery, re
 			}
 		}
 		if k := fetchKind(d.Event, outcome); k != "" {
-			if _, err := st.queueUpsert.ExecContext(ctx, k, acRef, ref, recv, recv, recv); err != nil {
-				return pr, fmt.Errorf("fetch queue: %w", err)
+			args, err := jobEnqueueArgs(newFetchJob(k, p.AccountID, d.EventID), d.ReceivedAt)
+			if err == nil {
+				var id int64
+				err = st.jobEnqueue.QueryRowContext(ctx, args...).Scan(&id)
 			}
-			pr.fetchQueued = true
+			if err != nil {
+				return pr, fmt.Errorf("fetch job: %w", err)
+			}
+			pr.jobQueued = true
 		}
 	}
 	return pr, nil

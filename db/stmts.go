@@ -81,10 +81,6 @@ VALUES (?, ?, ?, ?, ?, ?)`
   action, allocation_type, allocation_value, target_name, target_type, target_last4, card_name)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
-	sqlQueueUpsert = `INSERT INTO fetch_queue (kind, account_ref, event_ref, state, run_at, attempts, created_at, updated_at)
-VALUES (?, ?, ?, 'queued', ?, 0, ?, ?)
-ON CONFLICT (account_ref, kind) WHERE state = 'queued' DO UPDATE SET event_ref = excluded.event_ref, updated_at = excluded.updated_at`
-
 	sqlEventCounts = `INSERT INTO event_counts (hour, event, accepted, duplicates) VALUES (?, ?, ?, ?)
 ON CONFLICT (hour, event) DO UPDATE SET accepted = event_counts.accepted + excluded.accepted, duplicates = event_counts.duplicates + excluded.duplicates`
 
@@ -112,7 +108,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 // boundStmts are the statements bound to one transaction.
 type boundStmts struct {
 	endUserUpsert, endUserAddAccount, accountGet, accountInsert, accountUpdate, accountTouch, linkTokenUpsert *sql.Stmt
-	eventInsert, eventDuplicate, jobUpsert, historyInsert, switchInsert, queueUpsert                          *sql.Stmt
+	eventInsert, eventDuplicate, jobUpsert, historyInsert, switchInsert, jobEnqueue                           *sql.Stmt
 	eventCounts, jobCounts, rejectionCounts, statusCounts, totals, rejectionInsert, rejectionPrune            *sql.Stmt
 	endUserRef, accountRef, linkTokenRef                                                                      *sql.Stmt
 	savepoint, release, rollbackTo                                                                            *sql.Stmt
@@ -130,7 +126,7 @@ func (b *boundStmts) fields() []struct {
 		{&b.endUserUpsert, sqlEndUserUpsert}, {&b.endUserAddAccount, sqlEndUserAddAccount}, {&b.accountGet, sqlAccountGet},
 		{&b.accountInsert, sqlAccountInsert}, {&b.accountUpdate, sqlAccountUpdate}, {&b.accountTouch, sqlAccountTouch}, {&b.linkTokenUpsert, sqlLinkTokenUpsert},
 		{&b.eventInsert, sqlEventInsert}, {&b.eventDuplicate, sqlEventDuplicate}, {&b.jobUpsert, sqlJobUpsert},
-		{&b.historyInsert, sqlHistoryInsert}, {&b.switchInsert, sqlSwitchInsert}, {&b.queueUpsert, sqlQueueUpsert},
+		{&b.historyInsert, sqlHistoryInsert}, {&b.switchInsert, sqlSwitchInsert}, {&b.jobEnqueue, sqlJobEnqueue},
 		{&b.eventCounts, sqlEventCounts}, {&b.jobCounts, sqlJobCounts}, {&b.rejectionCounts, sqlRejectionCounts},
 		{&b.statusCounts, sqlStatusCounts}, {&b.totals, sqlTotals}, {&b.rejectionInsert, sqlRejectionInsert}, {&b.rejectionPrune, sqlRejectionPrune},
 		{&b.endUserRef, sqlEndUserRef}, {&b.accountRef, sqlAccountRef}, {&b.linkTokenRef, sqlLinkTokenRef},

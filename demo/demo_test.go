@@ -71,9 +71,12 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 			pinwheel.EventDDSwitchAdded}, Version: pinwheel.DefaultVersion}); err != nil {
 		t.Fatal(err)
 	}
-	fetcher := worker.NewFetcher(store, client, worker.FetcherOptions{Rate: 1000, Poll: 10 * time.Millisecond})
+	fetches := worker.Fetches(client)
+	fetches.Rate = 0
+	jobs := worker.NewRunner(store, worker.Options{Poll: 10 * time.Millisecond})
+	jobs.Add(fetches)
 	fetchDone := make(chan error, 1)
-	go func() { fetchDone <- fetcher.Run(bg) }()
+	go func() { fetchDone <- jobs.Run(bg) }()
 	defer func() { stop(); <-fetchDone }()
 
 	var hooked []demo.Account

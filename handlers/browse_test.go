@@ -182,19 +182,20 @@ func seedBrowse(t *testing.T, s *browseServer) time.Time {
 func finishFetches(t *testing.T, s *browseServer, bodies map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	jobs, err := s.store.ClaimFetches(ctx, 100, time.Minute)
+	jobs, err := s.store.ClaimJobs(ctx, db.FetchJobKinds, 100, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res []db.FetchResult
+	var res []db.JobOutcome
 	for _, j := range jobs {
-		body, ok := bodies[j.Kind]
+		fj, _ := db.ReadFetchJob(j)
+		body, ok := bodies[fj.Data]
 		if !ok {
 			body = `{"id": "x"}`
 		}
-		res = append(res, db.FetchResult{Job: j, Body: []byte(body)})
+		res = append(res, db.JobOutcome{Job: j, Effect: db.SnapshotFetched{Body: []byte(body)}})
 	}
-	if err := s.store.FinishFetches(ctx, res); err != nil {
+	if err := s.store.FinishJobs(ctx, res); err != nil {
 		t.Fatal(err)
 	}
 }

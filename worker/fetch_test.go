@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"linkdesk/db"
 	"linkdesk/pinwheel"
 	"linkdesk/worker"
@@ -78,7 +80,7 @@ func jobEvent(eventID, event, name, account, outcome string) []byte {
 func setup(t *testing.T, bodies ...[]byte) (*db.Store, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"), db.Options{Now: clk.now})
+	s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"), db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,19 +106,33 @@ func setup(t *testing.T, bodies ...[]byte) (*db.Store, *clock) {
 	return s, clk
 }
 
-// runFetcher runs f until the queue holds nothing due, then stops it.
-func runFetcher(t *testing.T, s *db.Store, f *worker.Fetcher, until func() bool) {
+// fetchRunner is a Runner with the fetch pool over src, tuned for tests:
+// no rate cap, a short poll.
+func fetchRunner(s *db.Store, src worker.Source, tune func(*worker.Pool)) *worker.Runner {
+	p := worker.Fetches(src)
+	p.Rate = 0
+	if tune != nil {
+		tune(&p)
+	}
+	r := worker.NewRunner(s, worker.Options{Poll: 5 * time.Millisecond})
+	r.Add(p)
+	return r
+}
+
+// runUntil runs r until cond holds (waking it each round), then stops it.
+func runUntil(t *testing.T, r *worker.Runner, cond func() bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- f.Run(ctx) }()
+	go func() { done <- r.Run(ctx) }()
 	deadline := time.Now().Add(time.Minute)
-	for !until() {
+	for !cond() {
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatal("fetches did not settle within 10s")
+			<-done
+			t.Fatal("jobs did not settle within a minute")
 		}
-		f.Wake()
+		r.Wake()
 		time.Sleep(2 * time.Millisecond)
 	}
 	cancel()
@@ -125,14 +141,23 @@ func runFetcher(t *testing.T, s *db.Store, f *worker.Fetcher, until func() bool)
 	}
 }
 
+// settled reports whether no job is queued or running.
 func settled(s *db.Store) func() bool {
 	return func() bool {
-		q, err := s.FetchQueueStats(context.Background())
-		return err == nil && q.Depth == 0
+		st, err := s.JobStats(context.Background())
+		if err != nil {
+			return false
+		}
+		for _, k := range st {
+			if k.Depth() > 0 {
+				return false
+			}
+		}
+		return true
 	}
 }
 
-func TestFetcher_StoresSnapshotsAndRetries(t *testing.T) {
+func TestFetches_StoresSnapshotsAndRetries(t *testing.T) {
 	s, clk := setup(t,
 		jobEvent("e1", pinwheel.EventIdentityAdded, "identity", "acc-a", "success"),
 		jobEvent("e2", pinwheel.EventDDSwitchAdded, "direct_deposit_switch", "acc-a", "success"),
@@ -150,8 +175,8 @@ func TestFetcher_StoresSnapshotsAndRetries(t *testing.T) {
 		calls: map[string]int{},
 	}
 	// The store's clock moves past every backoff, so retries fall due at once.
-	f := worker.NewFetcher(s, src, worker.FetcherOptions{Backoff: time.Second, Rate: 1000, Poll: 5 * time.Millisecond})
-	runFetcher(t, s, f, func() bool {
+	r := fetchRunner(s, src, func(p *worker.Pool) { p.Backoff = time.Second })
+	runUntil(t, r, func() bool {
 		clk.add(time.Minute)
 		return settled(s)()
 	})
@@ -169,69 +194,82 @@ func TestFetcher_StoresSnapshotsAndRetries(t *testing.T) {
 	}
 
 	fb, _ := s.AccountFetches(ctx, "acc-b")
-	if len(fb) != 1 || fb[0].State != db.FetchDone || fb[0].Attempts != 3 || fb[0].SnapshotID == 0 {
+	if len(fb) != 1 || fb[0].State != db.JobDone || fb[0].Attempts != 3 || fb[0].FinishedAt.IsZero() {
 		t.Errorf("acc-b fetch = %+v, want done after 3 attempts", fb)
 	}
 	fc, _ := s.AccountFetches(ctx, "acc-c")
-	if len(fc) != 1 || fc[0].State != db.FetchFailed || fc[0].Attempts != 1 || fc[0].LastError == "" {
+	if len(fc) != 1 || fc[0].State != db.JobFailed || fc[0].Attempts != 1 || fc[0].LastError == "" {
 		t.Errorf("acc-c fetch = %+v, want failed at once on 400", fc)
 	}
 	if fd, _ := s.AccountFetches(ctx, "acc-d"); len(fd) != 0 {
 		t.Errorf("a failed identity job queued a fetch: %+v", fd)
 	}
-	q, _ := s.FetchQueueStats(ctx)
-	if q.Failed != 1 {
-		t.Errorf("queue stats = %+v", q)
+	if o, _ := s.AccountOverview(ctx, "acc-b"); o.Latest[db.FetchIncome].ID == 0 {
+		t.Errorf("acc-b has no income snapshot: %+v", o.Latest)
+	}
+	st, _ := s.JobStats(ctx)
+	failed := int64(0)
+	for _, k := range st {
+		failed += k.ByState[db.JobFailed]
+	}
+	if failed != 1 {
+		t.Errorf("job stats = %+v, want 1 failed", st)
 	}
 }
 
-func TestFetcher_GivesUpAfterMaxAttempts(t *testing.T) {
+func TestFetches_GivesUpAfterMaxAttempts(t *testing.T) {
 	s, clk := setup(t, jobEvent("e1", pinwheel.EventIncomeAdded, "income", "acc-x", "success"))
 	src := &source{fails: map[string]int{"acc-x": 100}, err: map[string]error{"acc-x": &pinwheel.Error{StatusCode: 502}}, calls: map[string]int{}}
-	f := worker.NewFetcher(s, src, worker.FetcherOptions{MaxAttempts: 3, Rate: 1000, Poll: 5 * time.Millisecond})
-	runFetcher(t, s, f, func() bool {
+	r := fetchRunner(s, src, func(p *worker.Pool) { p.MaxAttempts = 3 })
+	runUntil(t, r, func() bool {
 		clk.add(time.Hour)
 		return settled(s)()
 	})
 	fx, _ := s.AccountFetches(context.Background(), "acc-x")
-	if len(fx) != 1 || fx[0].State != db.FetchFailed || fx[0].Attempts != 3 || fx[0].LastError == "" {
+	if len(fx) != 1 || fx[0].State != db.JobFailed || fx[0].Attempts != 3 || fx[0].LastError == "" {
 		t.Errorf("fetch = %+v, want failed after 3 attempts with the error", fx)
 	}
 }
 
-func TestFetcher_ResumesALeaseLeftByACrash(t *testing.T) {
+func TestFetches_ResumesALeaseLeftByACrash(t *testing.T) {
 	s, clk := setup(t, jobEvent("e1", pinwheel.EventIdentityAdded, "identity", "acc-r", "success"))
 	ctx := context.Background()
 	// A worker claimed the fetch and died before finishing it.
-	jobs, err := s.ClaimFetches(ctx, 10, time.Minute)
+	jobs, err := s.ClaimJobs(ctx, db.FetchJobKinds, 10, time.Minute)
 	if err != nil || len(jobs) != 1 {
 		t.Fatalf("claim: %v, %d jobs", err, len(jobs))
 	}
-	if again, _ := s.ClaimFetches(ctx, 10, time.Minute); len(again) != 0 {
+	if again, _ := s.ClaimJobs(ctx, db.FetchJobKinds, 10, time.Minute); len(again) != 0 {
 		t.Fatalf("a leased fetch was claimed twice: %+v", again)
 	}
 	clk.add(2 * time.Minute) // the lease expires
 	src := &source{calls: map[string]int{}}
-	f := worker.NewFetcher(s, src, worker.FetcherOptions{Rate: 1000, Poll: 5 * time.Millisecond})
-	runFetcher(t, s, f, settled(s))
+	runUntil(t, fetchRunner(s, src, nil), settled(s))
+	o, _ := s.AccountOverview(ctx, "acc-r")
+	stored := o.Latest[db.FetchIdentity].ID
 	fr, _ := s.AccountFetches(ctx, "acc-r")
-	if len(fr) != 1 || fr[0].State != db.FetchDone || fr[0].Attempts != 2 {
+	if len(fr) != 1 || fr[0].State != db.JobDone || fr[0].Attempts != 2 {
 		t.Errorf("fetch = %+v, want done on the 2nd attempt", fr)
 	}
-	// The dead worker's late answer changes nothing.
-	if err := s.FinishFetches(ctx, []db.FetchResult{{Job: jobs[0], Err: fmt.Errorf("late")}}); err != nil {
+	// The dead worker's late answers change nothing: neither a failure nor
+	// a second snapshot.
+	late := []db.JobOutcome{{Job: jobs[0], Err: fmt.Errorf("late")}, {Job: jobs[0], Effect: db.SnapshotFetched{Body: []byte(`{}`)}}}
+	if err := s.FinishJobs(ctx, late); err != nil {
 		t.Fatal(err)
 	}
 	fr, _ = s.AccountFetches(ctx, "acc-r")
-	if fr[0].State != db.FetchDone {
+	if fr[0].State != db.JobDone {
 		t.Errorf("a stale lease overwrote the result: %+v", fr[0])
+	}
+	if o, _ := s.AccountOverview(ctx, "acc-r"); stored == 0 || o.Latest[db.FetchIdentity].ID != stored {
+		t.Errorf("latest identity snapshot %d, want %d: the stale lease stored one", o.Latest[db.FetchIdentity].ID, stored)
 	}
 }
 
-func TestFetcher_NewerEventWhileRunningQueuesAgain(t *testing.T) {
+func TestFetches_NewerEventWhileRunningQueuesAgain(t *testing.T) {
 	s, _ := setup(t, jobEvent("e1", pinwheel.EventIdentityAdded, "identity", "acc-n", "success"))
 	ctx := context.Background()
-	jobs, _ := s.ClaimFetches(ctx, 10, time.Minute)
+	jobs, _ := s.ClaimJobs(ctx, db.FetchJobKinds, 10, time.Minute)
 	// A newer identity.added arrives while the first fetch runs.
 	g, _ := s.NewIngester(ctx, db.IngestOptions{})
 	rctx, cancel := context.WithCancel(ctx)
@@ -244,11 +282,11 @@ func TestFetcher_NewerEventWhileRunningQueuesAgain(t *testing.T) {
 	cancel()
 	<-done
 	// The running one fails and would retry, but the newer queued one covers it.
-	if err := s.FinishFetches(ctx, []db.FetchResult{{Job: jobs[0], Err: fmt.Errorf("boom"), RetryAt: time.Now()}}); err != nil {
+	if err := s.FinishJobs(ctx, []db.JobOutcome{{Job: jobs[0], Err: fmt.Errorf("boom"), RetryAt: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
 	fn, _ := s.AccountFetches(ctx, "acc-n")
-	if len(fn) != 2 || fn[0].State != db.FetchQueued || fn[0].EventID != "e2" || fn[1].State != db.FetchFailed {
+	if len(fn) != 2 || fn[0].State != db.JobQueued || fn[0].EventID != "e2" || fn[1].State != db.JobFailed {
 		t.Errorf("fetches = %+v", fn)
 	}
 }
@@ -263,7 +301,7 @@ func statusEvent(eventID, account, status string) []byte {
 // back or retried it arrives last with a later X-Timestamp and the webhooks
 // alone would leave the stale status; the account fetch each update queues
 // reads the status Pinwheel has now, and that wins.
-func TestFetcher_MonitoringStatusFromTheAPIWhateverTheOrder(t *testing.T) {
+func TestFetches_MonitoringStatusFromTheAPIWhateverTheOrder(t *testing.T) {
 	ctx := context.Background()
 	deliver := func(body []byte, sent time.Time) *db.Delivery {
 		d, err := db.ParseDelivery(body)
@@ -296,8 +334,8 @@ func TestFetcher_MonitoringStatusFromTheAPIWhateverTheOrder(t *testing.T) {
 		t.Fatalf("from the webhooks alone: %q (the stale one, as expected before the fetch)", o.Account.MonitoringStatus)
 	}
 	src := &source{calls: map[string]int{}, status: map[string]string{"acc-m": "active"}}
-	f := worker.NewFetcher(s, src, worker.FetcherOptions{Rate: 1000, Poll: 5 * time.Millisecond})
-	runFetcher(t, s, f, settled(s))
+	r := fetchRunner(s, src, nil)
+	runUntil(t, r, settled(s))
 	if o, _ := s.AccountOverview(ctx, "acc-m"); o.Account.MonitoringStatus != "active" {
 		t.Errorf("after the account fetch: %q, want active", o.Account.MonitoringStatus)
 	}
@@ -328,7 +366,7 @@ func TestFetcher_MonitoringStatusFromTheAPIWhateverTheOrder(t *testing.T) {
 	src.mu.Lock()
 	src.status["acc-m"] = "degraded"
 	src.mu.Unlock()
-	runFetcher(t, s, f, settled(s))
+	runUntil(t, r, settled(s))
 	if o, _ := s.AccountOverview(ctx, "acc-m"); o.Account.MonitoringStatus != "degraded" {
 		t.Errorf("after the next update and fetch: %q, want degraded", o.Account.MonitoringStatus)
 	}
