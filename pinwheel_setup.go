@@ -29,13 +29,6 @@ type pinwheelSetup struct {
 	close       func()
 }
 
-// webhookEvents are the events Linkdesk subscribes to.
-var webhookEvents = []string{
-	pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventIdentityAdded,
-	pinwheel.EventEmploymentAdded, pinwheel.EventIncomeAdded, pinwheel.EventPaystubsAdded, pinwheel.EventPaystubsFullySynced,
-	pinwheel.EventShiftsAdded, pinwheel.EventDDAllocationsAdded, pinwheel.EventDDSwitchAdded,
-}
-
 // setupPinwheel builds the client for the configured mode. In emulator mode
 // it also builds the emulator, mounted under /sandbox/ of Linkdesk's own
 // server; the client still reaches it over real HTTP on loopback.
@@ -124,7 +117,7 @@ func registerWebhook(ctx context.Context, c *pinwheel.Client, url, version strin
 	if found {
 		return nil
 	}
-	_, err = c.CreateWebhook(ctx, pinwheel.WebhookCreate{URL: url, Status: "active", EnabledEvents: webhookEvents, Version: version})
+	_, err = c.CreateWebhook(ctx, pinwheel.WebhookCreate{URL: url, Status: "active", EnabledEvents: pinwheel.SubscribedEvents(), Version: version})
 	if err != nil {
 		return fmt.Errorf("register webhook with the emulator: %w", err)
 	}

@@ -557,10 +557,12 @@ type AccountOverview struct {
 	Account Account
 	Jobs    []AccountJob
 	History []StatusReport
-	// Latest holds the newest snapshot of each fetch kind present.
+	// Latest holds the newest snapshot of each fetch kind present, its
+	// Data decoded.
 	Latest map[string]Snapshot
 	// Allocations are the newest allocation snapshots whose content
-	// changed, newest first (at most 10): each is the "after" of the next.
+	// changed, newest first (at most 10), decoded: each is the "after" of
+	// the next.
 	Allocations []Snapshot
 	Switches    []DDSwitch
 }
@@ -597,10 +599,14 @@ func (s *Store) AccountOverview(ctx context.Context, accountID string) (AccountO
 		if len(snaps) == 0 {
 			continue
 		}
-		o.Latest[kind] = snaps[0]
 		if kind == FetchDDAllocations {
 			o.Allocations = changedSnapshots(snaps, maxAllocationHistory)
+			for i := range o.Allocations {
+				o.Allocations[i].Data, _ = DecodeSnapshot(kind, []byte(o.Allocations[i].Body))
+			}
 		}
+		snaps[0].Data, _ = DecodeSnapshot(kind, []byte(snaps[0].Body))
+		o.Latest[kind] = snaps[0]
 	}
 	return o, nil
 }

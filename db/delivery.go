@@ -194,10 +194,14 @@ func (d Delivery) OccurredAt() time.Time {
 }
 
 // jobName is the job a job event reports: the payload's name, else the
-// event name without its last segment (identity.added → identity).
+// catalogue's job of the event, else the event name without its last
+// segment (identity.added → identity).
 func (d Delivery) jobName() string {
 	if d.p.Name != "" {
 		return d.p.Name
+	}
+	if e, ok := pinwheel.LookupEvent(d.Event); ok && e.Job != "" {
+		return e.Job
 	}
 	if i := strings.LastIndexByte(d.Event, '.'); i > 0 {
 		return d.Event[:i]

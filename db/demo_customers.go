@@ -2,11 +2,8 @@ package db
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
-
-	"linkdesk/pinwheel"
 )
 
 // Demo customer records: the demo world of a first `go run .` gets customer
@@ -125,18 +122,11 @@ func (s *Store) SeedDemoCustomers(ctx context.Context, a Actor) (int, error) {
 			rows.Close()
 			return 0, fmt.Errorf("db: seed demo customers: %w", err)
 		}
-		var idn pinwheel.Identity
-		if json.Unmarshal([]byte(body), &idn) != nil || idn.FullName == "" {
+		idn, ok := identityOf([]byte(body))
+		if !ok || idn.FullName == "" {
 			continue
 		}
-		r.ref = fmt.Sprint(ref)
-		r.id = IdentityData{FullName: idn.FullName}
-		if idn.DateOfBirth != nil {
-			r.id.DateOfBirth = *idn.DateOfBirth
-		}
-		if idn.LastFourSSN != nil {
-			r.id.LastFourSSN = *idn.LastFourSSN
-		}
+		r.ref, r.id = fmt.Sprint(ref), idn
 		list = append(list, r)
 	}
 	rows.Close()

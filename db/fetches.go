@@ -5,13 +5,10 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
-
-	"linkdesk/pinwheel"
 )
 
 // Data fetches: after a webhook says an account's data changed, a job reads
@@ -130,21 +127,14 @@ RETURNING account_ref, id, source_event_ref`, f.Data, now, refreshed, f.EventID,
 // user's customer record, in the transaction that stores the snapshot. A
 // body that does not decode leaves the verdict as it was.
 func (s *Store) verdictFromSnapshot(ctx context.Context, tx *sql.Tx, accountRef, snap int64, body []byte) error {
-	var id pinwheel.Identity
-	if json.Unmarshal(body, &id) != nil {
+	data, ok := identityOf(body)
+	if !ok {
 		return nil
 	}
 	var accountID, endUserID string
 	err := tx.QueryRowContext(ctx, `SELECT a.account_id, COALESCE(u.end_user_id, '') FROM accounts a LEFT JOIN end_users u ON u.id = a.end_user_ref WHERE a.id = ?`, accountRef).Scan(&accountID, &endUserID)
 	if err != nil {
 		return err
-	}
-	data := IdentityData{FullName: id.FullName}
-	if id.DateOfBirth != nil {
-		data.DateOfBirth = *id.DateOfBirth
-	}
-	if id.LastFourSSN != nil {
-		data.LastFourSSN = *id.LastFourSSN
 	}
 	_, err = s.recordIdentityVerdict(ctx, tx, accountID, endUserID, data, strconv.FormatInt(snap, 10))
 	return err

@@ -11,102 +11,20 @@ import (
 	"linkdesk/pinwheel"
 )
 
-// eventKind says how an event is projected.
-type eventKind int
-
+// Fetch kinds: the account data the worker reads after an event (the
+// Fetch values of pinwheel.Events), also the kind of its snapshots.
 const (
-	// kindUnknown: an event name Linkdesk does not know; stored, shown,
-	// never projected.
-	kindUnknown eventKind = iota
-	// kindAccountAdded: account.added creates or completes an account.
-	kindAccountAdded
-	// kindMonitoring: account.monitoring_status.updated moves its status.
-	kindMonitoring
-	// kindJob: a job finished (common job payload with name and outcome).
-	kindJob
-	// kindTouch: a known event that only marks its entities as seen (sync
-	// milestones, recommendations, bills, company connect, reports).
-	kindTouch
-)
-
-// eventKinds classifies every event name of docs/pinwheel.md#events.
-var eventKinds = map[string]eventKind{
-	pinwheel.EventAccountAdded:                     kindAccountAdded,
-	pinwheel.EventMonitoringStatusUpdated:          kindMonitoring,
-	pinwheel.EventIdentityAdded:                    kindJob,
-	pinwheel.EventEmploymentAdded:                  kindJob,
-	pinwheel.EventIncomeAdded:                      kindJob,
-	pinwheel.EventPaystubsAdded:                    kindJob,
-	pinwheel.EventPaystubsDocumentsAdded:           kindJob,
-	pinwheel.EventShiftsAdded:                      kindJob,
-	pinwheel.EventTaxFormsAdded:                    kindJob,
-	pinwheel.EventDocumentsAdded:                   kindJob,
-	pinwheel.EventDDSwitchAdded:                    kindJob,
-	pinwheel.EventDDAllocationsAdded:               kindJob,
-	pinwheel.EventDDPaymentAdded:                   kindJob,
-	pinwheel.EventBillSwitchAdded:                  kindJob,
-	pinwheel.EventBillSwitchCancelled:              kindJob,
-	pinwheel.EventCardSwitchAdded:                  kindJob,
-	pinwheel.EventPayoutCardsAdded:                 kindJob,
-	pinwheel.EventPaycheckViewerAdded:              kindJob,
-	pinwheel.EventAdditionalConnectionsRecommended: kindTouch,
-	pinwheel.EventVerificationReportsRefreshed:     kindTouch,
-	pinwheel.EventEarningsStreamPayoutsRefreshed:   kindTouch,
-	pinwheel.EventPaystubsSevenDaysSynced:          kindTouch,
-	pinwheel.EventPaystubsThirtyDaysSynced:         kindTouch,
-	pinwheel.EventPaystubsNinetyDaysSynced:         kindTouch,
-	pinwheel.EventPaystubsFullySynced:              kindTouch,
-	pinwheel.EventShiftsSevenDaysSynced:            kindTouch,
-	pinwheel.EventShiftsThirtyDaysSynced:           kindTouch,
-	pinwheel.EventShiftsNinetyDaysSynced:           kindTouch,
-	pinwheel.EventShiftsFullySynced:                kindTouch,
-	pinwheel.EventBillAdded:                        kindTouch,
-	pinwheel.EventBillUpdated:                      kindTouch,
-	pinwheel.EventBillRemoved:                      kindTouch,
-	pinwheel.EventBillReminder:                     kindTouch,
-	pinwheel.EventCompanyConnectStatusUpdated:      kindTouch,
-	pinwheel.EventCompanyConnectEmploymentsAdded:   kindTouch,
-	pinwheel.EventCompanyConnectIncomesAdded:       kindTouch,
-	pinwheel.EventCompanyConnectCensusAdded:        kindTouch,
-}
-
-// Fetch kinds: the account endpoint the worker reads after an event.
-const (
-	FetchIdentity      = "identity"
-	FetchEmployment    = "employment"
-	FetchIncome        = "income"
-	FetchDDAllocations = "direct_deposit_allocations"
+	FetchIdentity      = pinwheel.JobIdentity
+	FetchEmployment    = pinwheel.JobEmployment
+	FetchIncome        = pinwheel.JobIncome
+	FetchDDAllocations = pinwheel.JobDDAllocations
 	// FetchAccount reads GET /accounts/{id} after a monitoring status
 	// update: see rankFetched.
-	FetchAccount = "account"
+	FetchAccount = pinwheel.DataAccount
 )
 
 // FetchKinds lists every fetch kind.
-var FetchKinds = []string{FetchIdentity, FetchEmployment, FetchIncome, FetchDDAllocations, FetchAccount}
-
-// fetchKind returns the data to fetch after an event, or "". Only
-// successful jobs have data behind them; a successful switch changes the
-// allocations, so it fetches those.
-func fetchKind(event, outcome string) string {
-	if outcome != "" && outcome != pinwheel.OutcomeSuccess {
-		return ""
-	}
-	switch event {
-	case pinwheel.EventIdentityAdded:
-		return FetchIdentity
-	case pinwheel.EventEmploymentAdded:
-		return FetchEmployment
-	case pinwheel.EventIncomeAdded:
-		return FetchIncome
-	case pinwheel.EventDDAllocationsAdded:
-		return FetchDDAllocations
-	case pinwheel.EventDDSwitchAdded:
-		if outcome == pinwheel.OutcomeSuccess {
-			return FetchDDAllocations
-		}
-	}
-	return ""
-}
+var FetchKinds = pinwheel.FetchedData()
 
 // Status ranks order monitoring-status facts of different kinds: every
 // account.monitoring_status.updated describes a change after the account
@@ -215,22 +133,35 @@ func newerStatus(rank int, at string, curRank int, curAt string) bool {
 	return at >= curAt
 }
 
+// factKind says what an event tells about its account beyond activity.
+type factKind int
+
+const (
+	// factActivity: only that the account was active.
+	factActivity factKind = iota
+	// factAdded: account.added, whose platform fields win, with the
+	// initial monitoring status.
+	factAdded
+	// factStatus: a monitoring status update.
+	factStatus
+)
+
 // factOf builds the account fact of a delivery.
-func factOf(d *Delivery, kind eventKind, at string, endUserRef sql.NullInt64) accountFact {
+func factOf(d *Delivery, kind factKind, at string, endUserRef sql.NullInt64) accountFact {
 	p := &d.p
 	f := accountFact{
 		EndUserRef: endUserRef, At: at,
 		PlatformID: p.PlatformID, PlatformName: p.PlatformName, PlatformType: p.PlatformType,
 	}
 	switch kind {
-	case kindAccountAdded:
+	case factAdded:
 		f.Authoritative = true
 		f.LinkTokenID = p.LinkTokenID
 		if !p.CreatedAt.IsZero() {
 			f.CreatedAt = FormatTime(p.CreatedAt.Time)
 		}
 		f.Status, f.Connected, f.StatusRank, f.StatusAt = p.MonitoringStatus, p.Connected, rankAdded, at
-	case kindMonitoring:
+	case factStatus:
 		f.Status, f.Connected, f.StatusRank, f.StatusAt = p.MonitoringStatus, p.Connected, rankUpdated, at
 	}
 	return f
@@ -252,95 +183,208 @@ type projection struct {
 	job        string
 }
 
-// project runs the SQL of one new event inside the item's savepoint: entity
-// upserts first (the event row needs their ids), then the event row itself
-// (ON CONFLICT DO NOTHING: no row back means a duplicate, and the caller
-// rolls the savepoint back), then the rows that point at the event.
-func (c *committer) project(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
-	var pr projection
-	kind, known := eventKinds[d.Event]
-	p := &d.p
-	at := recv
-	if t := d.OccurredAt(); !t.IsZero() {
-		at = FormatTime(t)
-	}
-	var euRef, acRef, ltRef sql.NullInt64
+// A projector applies one new event of a known type inside the item's
+// savepoint. Every event type of pinwheel.Events has one (projectorOf).
+type projector func(c *committer, ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error)
 
-	if !known || d.perr != nil {
-		// Not projected: link to entities that already exist, so the event
-		// still shows on their timelines, but create and change nothing.
-		if d.perr == nil {
-			euRef = lookupRef(ctx, st.endUserRef, p.EndUserID)
-			acRef = lookupRef(ctx, st.accountRef, p.AccountID)
-			ltRef = lookupRef(ctx, st.linkTokenRef, p.LinkTokenID)
-		}
-		state, perr := "unknown", sql.NullString{}
-		if d.perr != nil {
-			state, perr = "failed", sql.NullString{String: truncate(d.perr.Error(), 500), Valid: true}
-		}
-		ref, err := c.insertEvent(ctx, st, d, recv, euRef, acRef, ltRef, state, perr)
-		pr.eventRef = ref
-		return pr, err
+// projectors are the event types whose projection records more than the
+// default for their shape: the job default (projectJob) for an event with a
+// job, the touch default (projectTouch) for the others.
+var projectors = map[string]projector{
+	pinwheel.EventAccountAdded:            (*committer).projectAccountAdded,
+	pinwheel.EventMonitoringStatusUpdated: (*committer).projectMonitoring,
+	pinwheel.EventDDSwitchAdded:           (*committer).projectSwitch,
+}
+
+// projectorOf returns the projection of an event type; nil for a name the
+// catalogue does not know.
+func projectorOf(event string) projector {
+	if p, ok := projectors[event]; ok {
+		return p
 	}
+	e, ok := pinwheel.LookupEvent(event)
+	switch {
+	case !ok:
+		return nil
+	case e.Job != "":
+		return (*committer).projectJob
+	}
+	return (*committer).projectTouch
+}
+
+// project runs the SQL of one new event inside the item's savepoint: an
+// event Linkdesk cannot project is stored as it is; any other goes to the
+// projector of its type.
+func (c *committer) project(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
+	p := projectorOf(d.Event)
+	if p == nil || d.perr != nil {
+		return c.projectNot(ctx, st, d, recv)
+	}
+	return p(c, ctx, st, d, recv)
+}
+
+// projectNot stores an event that is not projected (an unknown name, or a
+// payload field of the wrong type): it links to entities that already
+// exist, so the event still shows on their timelines, but creates and
+// changes nothing.
+func (c *committer) projectNot(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
+	var euRef, acRef, ltRef sql.NullInt64
+	p := &d.p
+	if d.perr == nil {
+		euRef = lookupRef(ctx, st.endUserRef, p.EndUserID)
+		acRef = lookupRef(ctx, st.accountRef, p.AccountID)
+		ltRef = lookupRef(ctx, st.linkTokenRef, p.LinkTokenID)
+	}
+	state, perr := "unknown", sql.NullString{}
+	if d.perr != nil {
+		state, perr = "failed", sql.NullString{String: truncate(d.perr.Error(), 500), Valid: true}
+	}
+	ref, err := c.insertEvent(ctx, st, d, recv, euRef, acRef, ltRef, state, perr)
+	return projection{eventRef: ref}, err
+}
+
+// projectAccountAdded: account.added creates or completes its account
+// (its platform fields win) and records the initial monitoring status. A
+// login to an account already known also reads the status from the API
+// (see rankFetched).
+func (c *committer) projectAccountAdded(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
+	e, err := c.entities(ctx, st, d, recv, factAdded, "", "")
+	if err == nil {
+		err = e.statusHistory(ctx, st, d, rankAdded)
+	}
+	if err == nil && e.acRef.Valid && !e.newAccount {
+		err = e.enqueueFetch(ctx, st, d, FetchAccount)
+	}
+	return e.projection, err
+}
+
+// projectMonitoring: account.monitoring_status.updated moves its account's
+// status, records it, and reads the status from the API (the catalogue's
+// fetch; see rankFetched).
+func (c *committer) projectMonitoring(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
+	e, err := c.entities(ctx, st, d, recv, factStatus, "", "")
+	if err == nil {
+		err = e.statusHistory(ctx, st, d, rankUpdated)
+	}
+	if k := pinwheel.FetchAfter(d.Event, ""); err == nil && e.acRef.Valid && k != "" {
+		err = e.enqueueFetch(ctx, st, d, k)
+	}
+	return e.projection, err
+}
+
+// projectTouch: a known event that reports no job (sync milestones,
+// recommendations, bills, Company Connect, reports) only marks its
+// entities as seen.
+func (c *committer) projectTouch(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
+	e, err := c.entities(ctx, st, d, recv, factActivity, "", "")
+	return e.projection, err
+}
+
+// projectJob: a job finished. Its outcome becomes the account's latest for
+// that job, and a success with data behind it queues the fetch of that
+// data.
+func (c *committer) projectJob(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
+	e, err := c.jobEvent(ctx, st, d, recv)
+	return e.projection, err
+}
+
+// projectSwitch: direct_deposit_switch.added is a job event that also
+// keeps the switch (action, allocation, target) as a history row.
+func (c *committer) projectSwitch(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
+	e, err := c.jobEvent(ctx, st, d, recv)
+	if err != nil || !e.acRef.Valid {
+		return e.projection, err
+	}
+	return e.projection, insertSwitch(ctx, st, d, e.eventRef, e.acRef, e.euRef, e.at)
+}
+
+// jobEvent is the projection every job event shares.
+func (c *committer) jobEvent(ctx context.Context, st *boundStmts, d *Delivery, recv string) (*projected, error) {
+	p := &d.p
+	job := d.jobName()
+	e, err := c.entities(ctx, st, d, recv, factActivity, job, p.Outcome)
+	if err != nil || !e.acRef.Valid {
+		return e, err
+	}
+	if p.Outcome != "" {
+		e.job, e.jobOutcome = job, p.Outcome
+		if _, err := st.jobUpsert.ExecContext(ctx, e.acRef, job, p.Outcome, e.at, nullStrP(p.ErrorType), nullStrP(p.ErrorCode), nullStr(p.LinkTokenID), e.eventRef); err != nil {
+			return e, fmt.Errorf("account job: %w", err)
+		}
+	}
+	if k := pinwheel.FetchAfter(d.Event, p.Outcome); k != "" {
+		return e, e.enqueueFetch(ctx, st, d, k)
+	}
+	return e, nil
+}
+
+// enqueueFetch queues the fetch of an account's data (one of the Fetch*
+// kinds) after the event, in the ingest transaction.
+func (e *projected) enqueueFetch(ctx context.Context, st *boundStmts, d *Delivery, data string) error {
+	args, err := jobEnqueueArgs(newFetchJob(data, d.p.AccountID, d.EventID), d.ReceivedAt)
+	if err == nil {
+		var id int64
+		err = st.jobEnqueue.QueryRowContext(ctx, args...).Scan(&id)
+	}
+	if err != nil {
+		return fmt.Errorf("fetch job: %w", err)
+	}
+	e.jobQueued = true
+	return nil
+}
+
+// projected is what entities did: the projection so far and the rows the
+// event points at.
+type projected struct {
+	projection
+	at                  string
+	euRef, acRef, ltRef sql.NullInt64
+}
+
+// statusHistory records the monitoring status an account event reported.
+func (e *projected) statusHistory(ctx context.Context, st *boundStmts, d *Delivery, rank int) error {
+	p := &d.p
+	if !e.acRef.Valid || p.MonitoringStatus == "" {
+		return nil
+	}
+	var conn sql.NullBool
+	if p.Connected != nil {
+		conn = sql.NullBool{Bool: *p.Connected, Valid: true}
+	}
+	if _, err := st.historyInsert.ExecContext(ctx, e.acRef, e.eventRef, p.MonitoringStatus, conn, rank, e.at); err != nil {
+		return fmt.Errorf("status history: %w", err)
+	}
+	return nil
+}
+
+// entities is the part every projected event shares: upsert its end user,
+// merge what it says into its account (fact), upsert its link token
+// (counting a job outcome), then insert the event row itself (ON CONFLICT
+// DO NOTHING: no row back means a duplicate, and the caller rolls the
+// savepoint back). Rows that point at the event come after, in the
+// projector.
+func (c *committer) entities(ctx context.Context, st *boundStmts, d *Delivery, recv string, fact factKind, job, outcome string) (*projected, error) {
+	e := &projected{at: recv}
+	p := &d.p
+	if t := d.OccurredAt(); !t.IsZero() {
+		e.at = FormatTime(t)
+	}
+	at := e.at
 
 	if p.EndUserID != "" {
 		var n int64
-		if err := st.endUserUpsert.QueryRowContext(ctx, p.EndUserID, at, at).Scan(&euRef.Int64, &n); err != nil {
-			return pr, fmt.Errorf("end user: %w", err)
+		if err := st.endUserUpsert.QueryRowContext(ctx, p.EndUserID, at, at).Scan(&e.euRef.Int64, &n); err != nil {
+			return e, fmt.Errorf("end user: %w", err)
 		}
-		euRef.Valid, pr.newEndUser = true, n == 1
+		e.euRef.Valid, e.newEndUser = true, n == 1
 	}
 
 	if p.AccountID != "" {
-		fact := factOf(d, kind, at, euRef)
-		cur := accountRow{}
-		err := st.accountGet.QueryRowContext(ctx, p.AccountID).Scan(&cur.ID, &cur.EndUserRef, &cur.PlatformID, &cur.PlatformName,
-			&cur.PlatformType, &cur.LinkTokenID, &cur.CreatedAt, &cur.Connected, &cur.Status, &cur.StatusAt, &cur.StatusRank,
-			&cur.FirstSeenAt, &cur.LastEventAt)
-		exists := err == nil
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return pr, fmt.Errorf("account: %w", err)
-		}
-		next, attached := mergeAccount(cur, fact)
-		switch {
-		case exists && onlyActivity(cur, next):
-			// Most events only move the activity columns: an UPDATE that
-			// names no other column leaves the other indexes (and the
-			// triggers on them) alone.
-			_, err = st.accountTouch.ExecContext(ctx, next.FirstSeenAt, next.LastEventAt, cur.ID)
-			acRef = sql.NullInt64{Int64: cur.ID, Valid: true}
-		case exists:
-			_, err = st.accountUpdate.ExecContext(ctx, next.EndUserRef, next.PlatformID, next.PlatformName, next.PlatformType,
-				next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
-				next.FirstSeenAt, next.LastEventAt, cur.ID)
-			acRef = sql.NullInt64{Int64: cur.ID, Valid: true}
-		default:
-			err = st.accountInsert.QueryRowContext(ctx, p.AccountID, next.EndUserRef, next.PlatformID, next.PlatformName, next.PlatformType,
-				next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
-				next.FirstSeenAt, next.LastEventAt).Scan(&acRef.Int64)
-			acRef.Valid, pr.newAccount = true, true
-		}
-		if err != nil {
-			return pr, fmt.Errorf("account: %w", err)
-		}
-		if attached {
-			if _, err := st.endUserAddAccount.ExecContext(ctx, next.EndUserRef.Int64); err != nil {
-				return pr, fmt.Errorf("end user account count: %w", err)
-			}
-		}
-		if !exists || cur.Status != next.Status {
-			from := cur.Status.String
-			pr.statusFrom, pr.statusTo = &from, next.Status.String
-			if !exists {
-				pr.statusFrom = nil
-			}
+		if err := e.mergeAccount(ctx, st, factOf(d, fact, at, e.euRef), p.AccountID); err != nil {
+			return e, err
 		}
 	}
 
-	var job, outcome string
-	if kind == kindJob {
-		job, outcome = d.jobName(), p.Outcome
-	}
 	if p.LinkTokenID != "" {
 		var succ, errs, pend int
 		switch outcome {
@@ -356,76 +400,68 @@ func (c *committer) project(ctx context.Context, st *boundStmts, d *Delivery, re
 			lastAt = sql.NullString{String: at, Valid: true}
 		}
 		var n int64
-		err := st.linkTokenUpsert.QueryRowContext(ctx, p.LinkTokenID, acRef, euRef, at, at, succ, errs, pend,
-			nullStr(job), nullStr(outcome), lastAt, nullStrP(p.ErrorType), nullStrP(p.ErrorCode)).Scan(&ltRef.Int64, &n)
+		err := st.linkTokenUpsert.QueryRowContext(ctx, p.LinkTokenID, e.acRef, e.euRef, at, at, succ, errs, pend,
+			nullStr(job), nullStr(outcome), lastAt, nullStrP(p.ErrorType), nullStrP(p.ErrorCode)).Scan(&e.ltRef.Int64, &n)
 		if err != nil {
-			return pr, fmt.Errorf("link token: %w", err)
+			return e, fmt.Errorf("link token: %w", err)
 		}
-		ltRef.Valid, pr.newToken = true, n == 1
+		e.ltRef.Valid, e.newToken = true, n == 1
 	}
 
-	ref, err := c.insertEvent(ctx, st, d, recv, euRef, acRef, ltRef, "projected", sql.NullString{})
+	ref, err := c.insertEvent(ctx, st, d, recv, e.euRef, e.acRef, e.ltRef, "projected", sql.NullString{})
 	if err != nil {
-		return pr, err
+		return e, err
 	}
-	pr.eventRef = ref
+	e.eventRef = ref
+	return e, nil
+}
 
-	if !acRef.Valid {
-		return pr, nil
+// mergeAccount applies an account fact to the account's row (created when
+// missing) and notes what the counters need.
+func (e *projected) mergeAccount(ctx context.Context, st *boundStmts, fact accountFact, accountID string) error {
+	cur := accountRow{}
+	err := st.accountGet.QueryRowContext(ctx, accountID).Scan(&cur.ID, &cur.EndUserRef, &cur.PlatformID, &cur.PlatformName,
+		&cur.PlatformType, &cur.LinkTokenID, &cur.CreatedAt, &cur.Connected, &cur.Status, &cur.StatusAt, &cur.StatusRank,
+		&cur.FirstSeenAt, &cur.LastEventAt)
+	exists := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("account: %w", err)
 	}
-	switch kind {
-	case kindAccountAdded, kindMonitoring:
-		if p.MonitoringStatus != "" {
-			rank := rankAdded
-			if kind == kindMonitoring {
-				rank = rankUpdated
-			}
-			var conn sql.NullBool
-			if p.Connected != nil {
-				conn = sql.NullBool{Bool: *p.Connected, Valid: true}
-			}
-			if _, err := st.historyInsert.ExecContext(ctx, acRef, ref, p.MonitoringStatus, conn, rank, at); err != nil {
-				return pr, fmt.Errorf("status history: %w", err)
-			}
-		}
-		// Read the status from the API after an update, and after a login
-		// to an account already known (see rankFetched).
-		if kind == kindMonitoring || !pr.newAccount {
-			args, err := jobEnqueueArgs(newFetchJob(FetchAccount, p.AccountID, d.EventID), d.ReceivedAt)
-			if err == nil {
-				var id int64
-				err = st.jobEnqueue.QueryRowContext(ctx, args...).Scan(&id)
-			}
-			if err != nil {
-				return pr, fmt.Errorf("fetch job: %w", err)
-			}
-			pr.jobQueued = true
-		}
-	case kindJob:
-		if outcome != "" {
-			pr.job, pr.jobOutcome = job, outcome
-			if _, err := st.jobUpsert.ExecContext(ctx, acRef, job, outcome, at, nullStrP(p.ErrorType), nullStrP(p.ErrorCode), nullStr(p.LinkTokenID), ref); err != nil {
-				return pr, fmt.Errorf("account job: %w", err)
-			}
-		}
-		if d.Event == pinwheel.EventDDSwitchAdded {
-			if err := insertSwitch(ctx, st, d, ref, acRef, euRef, at); err != nil {
-				return pr, err
-			}
-		}
-		if k := fetchKind(d.Event, outcome); k != "" {
-			args, err := jobEnqueueArgs(newFetchJob(k, p.AccountID, d.EventID), d.ReceivedAt)
-			if err == nil {
-				var id int64
-				err = st.jobEnqueue.QueryRowContext(ctx, args...).Scan(&id)
-			}
-			if err != nil {
-				return pr, fmt.Errorf("fetch job: %w", err)
-			}
-			pr.jobQueued = true
+	next, attached := mergeAccount(cur, fact)
+	switch {
+	case exists && onlyActivity(cur, next):
+		// Most events only move the activity columns: an UPDATE that names
+		// no other column leaves the other indexes (and the triggers on
+		// them) alone.
+		_, err = st.accountTouch.ExecContext(ctx, next.FirstSeenAt, next.LastEventAt, cur.ID)
+		e.acRef = sql.NullInt64{Int64: cur.ID, Valid: true}
+	case exists:
+		_, err = st.accountUpdate.ExecContext(ctx, next.EndUserRef, next.PlatformID, next.PlatformName, next.PlatformType,
+			next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
+			next.FirstSeenAt, next.LastEventAt, cur.ID)
+		e.acRef = sql.NullInt64{Int64: cur.ID, Valid: true}
+	default:
+		err = st.accountInsert.QueryRowContext(ctx, accountID, next.EndUserRef, next.PlatformID, next.PlatformName, next.PlatformType,
+			next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
+			next.FirstSeenAt, next.LastEventAt).Scan(&e.acRef.Int64)
+		e.acRef.Valid, e.newAccount = true, true
+	}
+	if err != nil {
+		return fmt.Errorf("account: %w", err)
+	}
+	if attached {
+		if _, err := st.endUserAddAccount.ExecContext(ctx, next.EndUserRef.Int64); err != nil {
+			return fmt.Errorf("end user account count: %w", err)
 		}
 	}
-	return pr, nil
+	if !exists || cur.Status != next.Status {
+		from := cur.Status.String
+		e.statusFrom, e.statusTo = &from, next.Status.String
+		if !exists {
+			e.statusFrom = nil
+		}
+	}
+	return nil
 }
 
 // insertEvent stores the event row; errDuplicate when event_id is known.
@@ -438,7 +474,7 @@ func (c *committer) insertEvent(ctx context.Context, st *boundStmts, d *Delivery
 		sent = sql.NullString{String: FormatTime(d.SentAt), Valid: true}
 	}
 	var outcome sql.NullString
-	if _, ok := eventKinds[d.Event]; ok && d.perr == nil {
+	if _, known := pinwheel.LookupEvent(d.Event); known && d.perr == nil {
 		outcome = nullStr(d.p.Outcome)
 	}
 	var id int64

@@ -18,4 +18,7 @@ type Snapshot struct {
 	BodySHA256    string
 	// Body is the JSON data object.
 	Body string
+	// Data is Body decoded (snapshot_data.go); empty when it does not
+	// decode. Set by the reads that serve pages.
+	Data SnapshotData
 }

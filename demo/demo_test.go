@@ -66,9 +66,7 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 	mux.Handle("/sandbox/", http.StripPrefix("/sandbox", emu))
 	mux.Handle("/", web.New(h, store, web.Options{}))
 	if _, err := client.CreateWebhook(ctx, pinwheel.WebhookCreate{URL: srv.URL + "/webhooks/pinwheel", Status: pinwheel.WebhookActive,
-		EnabledEvents: []string{pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventIdentityAdded,
-			pinwheel.EventEmploymentAdded, pinwheel.EventIncomeAdded, pinwheel.EventPaystubsAdded, pinwheel.EventDDAllocationsAdded,
-			pinwheel.EventDDSwitchAdded}, Version: pinwheel.DefaultVersion}); err != nil {
+		EnabledEvents: pinwheel.SubscribedEvents(), Version: pinwheel.DefaultVersion}); err != nil {
 		t.Fatal(err)
 	}
 	fetches := worker.Fetches(client)

@@ -323,14 +323,7 @@ func (g *Generator) job(a *account, token, name string, at time.Time, outcome, e
 	b = append(b, `", "end_user_id": "`...)
 	b = append(b, a.endUser...)
 	b = append(b, `"}`...)
-	return g.event(jobEvents[name], b)
-}
-
-var jobEvents = map[string]string{
-	pinwheel.JobIdentity: pinwheel.EventIdentityAdded, pinwheel.JobIncome: pinwheel.EventIncomeAdded,
-	pinwheel.JobEmployment: pinwheel.EventEmploymentAdded, pinwheel.JobPaystubs: pinwheel.EventPaystubsAdded,
-	pinwheel.JobShifts: pinwheel.EventShiftsAdded, pinwheel.JobDDAllocations: pinwheel.EventDDAllocationsAdded,
-	pinwheel.JobDDSwitch: pinwheel.EventDDSwitchAdded,
+	return g.event(pinwheel.JobEvent(name), b)
 }
 
 func appendNullable(b []byte, s string) []byte {

@@ -1457,7 +1457,7 @@ func identityPanel(props AccountProps) templ.Component {
 			}
 		}
 		if sn, ok := props.O.Latest[db.FetchIdentity]; ok {
-			id := ParseIdentity(sn.Body)
+			id := IdentityPanel(sn)
 			hidden := props.Hidden()
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 137, "<dl class=\"kv\"><dt>Name</dt><dd>")
 			if templ_7745c5c3_Err != nil {
@@ -1673,7 +1673,7 @@ func allocationsPanel(props AccountProps) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if sn, ok := props.O.Latest[db.FetchDDAllocations]; ok {
-			rows := ParseAllocations(sn.Body)
+			rows := AllocationRows(sn)
 			if len(rows) == 0 {
 				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 159, "<p class=\"muted\">No allocations on file.</p>")
 				if templ_7745c5c3_Err != nil {
@@ -1828,9 +1828,9 @@ func allocationsPanel(props AccountProps) templ.Component {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var87 string
-						templ_7745c5c3_Var87, templ_7745c5c3_Err = templ.JoinStringErrs(AllocationsLine(props.O.Allocations[i+1].Body))
+						templ_7745c5c3_Var87, templ_7745c5c3_Err = templ.JoinStringErrs(AllocationsLine(props.O.Allocations[i+1]))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/accounts.templ`, Line: 305, Col: 96}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/accounts.templ`, Line: 305, Col: 91}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var87))
 						if templ_7745c5c3_Err != nil {
@@ -1841,9 +1841,9 @@ func allocationsPanel(props AccountProps) templ.Component {
 							return templ_7745c5c3_Err
 						}
 						var templ_7745c5c3_Var88 string
-						templ_7745c5c3_Var88, templ_7745c5c3_Err = templ.JoinStringErrs(AllocationsLine(after.Body))
+						templ_7745c5c3_Var88, templ_7745c5c3_Err = templ.JoinStringErrs(AllocationsLine(after))
 						if templ_7745c5c3_Err != nil {
-							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/accounts.templ`, Line: 306, Col: 76}
+							return templ.Error{Err: templ_7745c5c3_Err, FileName: `views/accounts.templ`, Line: 306, Col: 71}
 						}
 						_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var88))
 						if templ_7745c5c3_Err != nil {
@@ -1913,7 +1913,7 @@ func employmentPanel(o db.AccountOverview) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if sn, ok := o.Latest[db.FetchEmployment]; ok {
-			e := ParseEmployment(sn.Body)
+			e := EmploymentPanel(sn)
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 183, "<dl class=\"kv\"><dt>Employer</dt><dd>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
@@ -2042,7 +2042,7 @@ func incomePanel(o db.AccountOverview) templ.Component {
 			return templ_7745c5c3_Err
 		}
 		if sn, ok := o.Latest[db.FetchIncome]; ok {
-			in := ParseIncome(sn.Body)
+			in := IncomePanel(sn)
 			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 195, "<dl class=\"kv\"><dt>Compensation</dt><dd>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err

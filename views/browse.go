@@ -1,7 +1,6 @@
 package views
 
 import (
-	"encoding/json"
 	"net/url"
 	"strconv"
 	"strings"
@@ -232,18 +231,9 @@ func KindFilterURL(base, kind string) string {
 }
 
 // ---- data snapshot panels ----
-
-// unwrapData returns the "data" object of an API response body, or the
-// body itself when it is the object.
-func unwrapData(body string) []byte {
-	var env struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if json.Unmarshal([]byte(body), &env) == nil && len(env.Data) > 0 && env.Data[0] == '{' {
-		return env.Data
-	}
-	return []byte(body)
-}
+//
+// The panels format the typed snapshot data db decoded (db.SnapshotData);
+// a snapshot that did not decode shows as empty.
 
 // Identity is the identity panel's data.
 type Identity struct {
@@ -255,17 +245,13 @@ type Identity struct {
 	Address     string
 }
 
-// ParseIdentity reads an identity snapshot.
-func ParseIdentity(body string) Identity {
-	var v pinwheel.Identity
-	json.Unmarshal(unwrapData(body), &v)
-	id := Identity{FullName: v.FullName, Emails: v.Emails}
-	if v.DateOfBirth != nil {
-		id.DateOfBirth = *v.DateOfBirth
+// IdentityPanel formats an identity snapshot.
+func IdentityPanel(sn db.Snapshot) Identity {
+	v := sn.Data.Identity
+	if v == nil {
+		return Identity{}
 	}
-	if v.LastFourSSN != nil {
-		id.LastFourSSN = *v.LastFourSSN
-	}
+	id := Identity{FullName: v.FullName, Emails: v.Emails, DateOfBirth: deref(v.DateOfBirth), LastFourSSN: deref(v.LastFourSSN)}
 	for _, p := range v.PhoneNumbers {
 		id.Phones = append(id.Phones, p.Value)
 	}
@@ -280,16 +266,12 @@ type Employment struct {
 	EmployerName, Status, Title, StartDate, TerminationDate string
 }
 
-// ParseEmployment reads an employment snapshot.
-func ParseEmployment(body string) Employment {
-	var v struct {
-		EmployerName    string  `json:"employer_name"`
-		Status          *string `json:"status"`
-		Title           *string `json:"title"`
-		StartDate       *string `json:"start_date"`
-		TerminationDate *string `json:"termination_date"`
+// EmploymentPanel formats an employment snapshot.
+func EmploymentPanel(sn db.Snapshot) Employment {
+	v := sn.Data.Employment
+	if v == nil {
+		return Employment{}
 	}
-	json.Unmarshal(unwrapData(body), &v)
 	return Employment{EmployerName: v.EmployerName, Status: deref(v.Status), Title: deref(v.Title), StartDate: deref(v.StartDate), TerminationDate: deref(v.TerminationDate)}
 }
 
@@ -300,20 +282,13 @@ type Income struct {
 	PayFrequency string
 }
 
-// ParseIncome reads an income snapshot (compensation_amount is in cents).
-func ParseIncome(body string) Income {
-	var v struct {
-		CompensationAmount *float64 `json:"compensation_amount"`
-		CompensationUnit   string   `json:"compensation_unit"`
-		Currency           string   `json:"currency"`
-		PayFrequency       *string  `json:"pay_frequency"`
+// IncomePanel formats an income snapshot (compensation_amount is in cents).
+func IncomePanel(sn db.Snapshot) Income {
+	v := sn.Data.Income
+	if v == nil {
+		return Income{}
 	}
-	json.Unmarshal(unwrapData(body), &v)
-	in := Income{Currency: v.Currency, PayFrequency: deref(v.PayFrequency)}
-	if v.CompensationAmount != nil {
-		in.Amount = strings.TrimSpace(Cents(int64(*v.CompensationAmount)) + " " + v.CompensationUnit)
-	}
-	return in
+	return Income{Amount: strings.TrimSpace(Cents(v.CompensationAmount) + " " + v.CompensationUnit), Currency: v.Currency, PayFrequency: deref(v.PayFrequency)}
 }
 
 // Allocation is one row of the direct deposit allocations panel.
@@ -328,22 +303,12 @@ type Allocation struct {
 	RoutingNumber string
 }
 
-// ParseAllocations reads a direct_deposit_allocations snapshot.
-func ParseAllocations(body string) []Allocation {
-	var v struct {
-		Allocations []struct {
-			AccountName         *string  `json:"account_name"`
-			AccountType         *string  `json:"account_type"`
-			AllocationType      string   `json:"allocation_type"`
-			Amount              *float64 `json:"amount"`
-			Percentage          *float64 `json:"percentage"`
-			BankName            *string  `json:"bank_name"`
-			MaskedAccountNumber *string  `json:"masked_account_number"`
-			Priority            *int     `json:"priority"`
-			RoutingNumber       *string  `json:"routing_number"`
-		} `json:"allocations"`
+// AllocationRows formats a direct_deposit_allocations snapshot.
+func AllocationRows(sn db.Snapshot) []Allocation {
+	v := sn.Data.Allocations
+	if v == nil {
+		return nil
 	}
-	json.Unmarshal(unwrapData(body), &v)
 	var out []Allocation
 	for _, a := range v.Allocations {
 		r := Allocation{AccountName: deref(a.AccountName), AccountType: deref(a.AccountType), Type: a.AllocationType,
@@ -356,7 +321,7 @@ func ParseAllocations(body string) []Allocation {
 		}
 		switch {
 		case a.AllocationType == pinwheel.AllocationAmount && a.Amount != nil:
-			r.Value = Cents(int64(*a.Amount))
+			r.Value = Cents(*a.Amount)
 		case a.AllocationType == pinwheel.AllocationPercentage && a.Percentage != nil:
 			r.Value = strconv.FormatFloat(*a.Percentage, 'f', -1, 64) + "%"
 		default:
@@ -369,9 +334,9 @@ func ParseAllocations(body string) []Allocation {
 
 // AllocationsLine summarizes an allocation set in one line: "$500.00 to
 // Checking ••53; remainder to Neobank ••83".
-func AllocationsLine(body string) string {
+func AllocationsLine(sn db.Snapshot) string {
 	var parts []string
-	for _, a := range ParseAllocations(body) {
+	for _, a := range AllocationRows(sn) {
 		to := targetName(a.AccountName, a.AccountType)
 		if a.AccountNumber != "" {
 			to += " " + a.AccountNumber
@@ -426,15 +391,9 @@ func ShortID(id string) string {
 	return id[:8] + "…" + id[len(id)-4:]
 }
 
-// EventTypes are the event names of Pinwheel's catalogue (docs/pinwheel.md#events),
-// suggested by the events log's type filter.
-var EventTypes = []string{
-	pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventAdditionalConnectionsRecommended,
-	pinwheel.EventIdentityAdded, pinwheel.EventEmploymentAdded, pinwheel.EventIncomeAdded, pinwheel.EventPaystubsAdded,
-	pinwheel.EventPaystubsDocumentsAdded, pinwheel.EventShiftsAdded, pinwheel.EventTaxFormsAdded, pinwheel.EventDocumentsAdded,
-	pinwheel.EventDDSwitchAdded, pinwheel.EventDDAllocationsAdded, pinwheel.EventPaystubsFullySynced, pinwheel.EventShiftsFullySynced,
-	pinwheel.EventBillSwitchAdded, pinwheel.EventCardSwitchAdded, pinwheel.EventPayoutCardsAdded,
-}
+// EventTypes are the event names of the catalogue (pinwheel.Events,
+// docs/pinwheel.md#events), suggested by the events log's type filter.
+var EventTypes = pinwheel.EventNames()
 
 // MonitoringStatuses lists the statuses for filters.
 func MonitoringStatuses() []string { return db.MonitoringStatuses }

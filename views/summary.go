@@ -271,15 +271,6 @@ func MaskAccountNumber(n string) string {
 
 // ---- one-line summaries ----
 
-// jobLabels name the jobs in summaries.
-var jobLabels = map[string]string{
-	"identity": "Identity", "employment": "Employment", "income": "Income", "paystubs": "Paystubs", "shifts": "Shifts",
-	"tax_forms": "Tax forms", "documents": "Documents", "paystubs.documents": "Paystub documents",
-	"direct_deposit_allocations": "Direct deposit allocations", "direct_deposit_switch": "Direct deposit switch",
-	"direct_deposit_payment": "Direct deposit payment", "bill_switch": "Bill switch", "card_switch": "Card switch",
-	"payout_cards": "Payout cards", "paycheck_viewer": "Paycheck viewer",
-}
-
 // summaryPayload holds the payload fields summaries read.
 type summaryPayload struct {
 	Payload struct {
@@ -332,17 +323,13 @@ func EventSummary(event string, body string) string {
 	case pinwheel.EventDDSwitchAdded:
 		return switchSummary(pl.Outcome, pl.Params, pl.ErrorType, pl.ErrorCode)
 	}
-	if strings.HasSuffix(event, "_synced") {
-		i := strings.IndexByte(event, '.')
-		what := strings.ReplaceAll(event[i+1:], "_", " ")
-		return jobLabel(event[:i]) + ": " + strings.TrimSuffix(what, " synced") + " synced"
-	}
-	if pl.Outcome == "" {
+	et, known := pinwheel.LookupEvent(event)
+	if pl.Outcome == "" || known && et.Job == "" {
 		return humanEvent(event)
 	}
 	job := pl.Name
 	if job == "" {
-		job = strings.TrimSuffix(event, ".added")
+		job = et.Job
 	}
 	label := jobLabel(job)
 	switch pl.Outcome {
@@ -452,15 +439,22 @@ func errorText(errType, errCode *string) string {
 	return ": " + parts[0] + " (" + parts[1] + ")"
 }
 
+// jobLabel names a job: its catalogue label ("Direct deposit switch"),
+// else its name in words.
 func jobLabel(job string) string {
-	if l, ok := jobLabels[job]; ok {
+	if l := pinwheel.JobLabel(job); l != "" {
 		return l
 	}
 	return humanEvent(job)
 }
 
-// humanEvent turns an event name into words: "bill.added" → "Bill added".
+// humanEvent names an event: the catalogue label of an event that reports
+// no job ("Paystubs: fully synced"), else its name in words ("Identity
+// added", "Bill added").
 func humanEvent(event string) string {
+	if e, ok := pinwheel.LookupEvent(event); ok && e.Job == "" {
+		return e.Label
+	}
 	s := strings.NewReplacer(".", " ", "_", " ").Replace(event)
 	if s == "" {
 		return "Event"

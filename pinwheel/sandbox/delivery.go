@@ -149,7 +149,7 @@ func (e *Emulator) flipPending(ctx context.Context, tx *sql.Tx, flip pendingFlip
 		if c := j.Switch; c != nil {
 			run.Params = func(v string) obj { return switchParams(*c, v) }
 		}
-		evs = append(evs, run.event(jobEventName[j.Name]))
+		evs = append(evs, run.event(jobEventName(j.Name)))
 	}
 	return e.emit(ctx, tx, evs...)
 }

@@ -158,18 +158,8 @@ func (j jobRun) milestone(name string) *event {
 	return &event{ID: newID(), Name: name, AccountID: j.AccountID, payload: j.payload}
 }
 
-// jobEventName maps a job to the event that reports it.
-var jobEventName = map[string]string{
-	pinwheel.JobIdentity:      pinwheel.EventIdentityAdded,
-	pinwheel.JobEmployment:    pinwheel.EventEmploymentAdded,
-	pinwheel.JobIncome:        pinwheel.EventIncomeAdded,
-	pinwheel.JobDDAllocations: pinwheel.EventDDAllocationsAdded,
-	pinwheel.JobPaystubs:      pinwheel.EventPaystubsAdded,
-	pinwheel.JobShifts:        pinwheel.EventShiftsAdded,
-	pinwheel.JobTaxForms:      pinwheel.EventTaxFormsAdded,
-	pinwheel.JobDDSwitch:      pinwheel.EventDDSwitchAdded,
-	pinwheel.JobDDPayment:     pinwheel.EventDDPaymentAdded,
-}
+// jobEventName maps a job to the event that reports it (the catalogue's).
+var jobEventName = pinwheel.JobEvent
 
 // runContext is what every job event of one Link session shares.
 type runContext struct {
@@ -273,7 +263,7 @@ func successEvents(rc *runContext, jobs []string) []*event {
 			shifts = evs
 			changed = changed || n > 0
 		default:
-			ev := rc.job(name, pinwheel.OutcomeSuccess).event(jobEventName[name])
+			ev := rc.job(name, pinwheel.OutcomeSuccess).event(jobEventName(name))
 			if isHead(name) {
 				head = append(head, ev)
 			} else {
@@ -412,7 +402,7 @@ func failedEvents(rc *runContext, jobs []string, outcome, errType, errCode strin
 		if name == pinwheel.JobPaystubs || name == pinwheel.JobShifts {
 			j.Added = []string{}
 		}
-		ev := j.event(jobEventName[name])
+		ev := j.event(jobEventName(name))
 		switch {
 		case name == pinwheel.JobPaystubs:
 			pages = append(pages, ev)

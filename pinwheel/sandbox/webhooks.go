@@ -12,23 +12,10 @@ import (
 )
 
 // enabledEventsEnum is the enabled_events enum of the 2025-07-08 spec
-// (docs/pinwheel.md#events), exactly: events documented elsewhere but outside
-// it (card_switch.added, payout_cards.added, direct_deposit_payment.added)
-// cannot be registered.
-var enabledEventsEnum = []string{
-	pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventAdditionalConnectionsRecommended,
-	pinwheel.EventIdentityAdded, pinwheel.EventEmploymentAdded, pinwheel.EventIncomeAdded, pinwheel.EventPaystubsAdded,
-	pinwheel.EventPaystubsDocumentsAdded, pinwheel.EventShiftsAdded, pinwheel.EventTaxFormsAdded,
-	pinwheel.EventDocumentsAdded, pinwheel.EventVerificationReportsRefreshed, pinwheel.EventEarningsStreamPayoutsRefreshed,
-	pinwheel.EventPaystubsSevenDaysSynced, pinwheel.EventPaystubsThirtyDaysSynced, pinwheel.EventPaystubsNinetyDaysSynced,
-	pinwheel.EventPaystubsFullySynced, pinwheel.EventShiftsSevenDaysSynced, pinwheel.EventShiftsThirtyDaysSynced,
-	pinwheel.EventShiftsNinetyDaysSynced, pinwheel.EventShiftsFullySynced, pinwheel.EventDDSwitchAdded,
-	pinwheel.EventDDAllocationsAdded, pinwheel.EventBillSwitchAdded, pinwheel.EventBillSwitchCancelled,
-	pinwheel.EventBillAdded, pinwheel.EventBillUpdated, pinwheel.EventBillRemoved, pinwheel.EventBillReminder,
-	pinwheel.EventPaycheckViewerAdded, pinwheel.EventCompanyConnectStatusUpdated,
-	pinwheel.EventCompanyConnectEmploymentsAdded, pinwheel.EventCompanyConnectIncomesAdded,
-	pinwheel.EventCompanyConnectCensusAdded,
-}
+// (docs/pinwheel.md#events), exactly: the catalogue's registrable events.
+// Events documented elsewhere but outside it (card_switch.added,
+// payout_cards.added, direct_deposit_payment.added) cannot be registered.
+var enabledEventsEnum = pinwheel.RegistrableEvents()
 
 var webhookStatuses = []string{pinwheel.WebhookActive, pinwheel.WebhookPaused}
 
