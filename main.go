@@ -10,20 +10,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"linkdesk/db"
-	"linkdesk/handlers"
-	"linkdesk/web"
 )
 
 func main() {
@@ -92,117 +84,6 @@ func newLogger(format, level string, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opt))
 	}
 	return slog.New(slog.NewTextHandler(w, opt))
-}
-
-// serve runs the web app until ctx ends, then shuts down gracefully:
-// in-flight requests finish, background work stops, the DB closes.
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	m, err := parseSettings("serve", "Usage: linkdesk serve [flags]\n\nRuns Linkdesk: the web console, webhook receiver and (in emulator mode) the built-in Pinwheel emulator.", serveSettings, args, getenv, stdout)
-	if err != nil {
-		return err
-	}
-	cfg, err := loadConfig(m)
-	if err != nil {
-		return fmt.Errorf("configuration:\n%w", err)
-	}
-	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
-
-	store, err := db.Open(ctx, cfg.DB, db.Options{EncryptionKey: cfg.EncryptionKey})
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-
-	hashKey, blockKey, err := sessionKeys(ctx, store, cfg.SessionKeys)
-	if err != nil {
-		return err
-	}
-	if err := bootstrapAdmin(ctx, store, cfg, stdout); err != nil {
-		return err
-	}
-
-	ln, err := net.Listen("tcp", cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("LINKDESK_ADDR: %w", err)
-	}
-	if cfg.baseURLDefault {
-		// A wildcard listen address (0.0.0.0, ::) is no address to put in
-		// links: default to loopback and say so.
-		cfg.BaseURL = loopbackURL(ln.Addr().String())
-		if host, _, _ := net.SplitHostPort(ln.Addr().String()); net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
-			fmt.Fprintf(stderr, "linkdesk: listening on all interfaces; links use %s. Set LINKDESK_BASE_URL to the address people reach.\n", cfg.BaseURL)
-		}
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	bg, stopBG := context.WithCancel(context.Background())
-	defer stopBG()
-	pw, err := setupPinwheel(ctx, cfg, store, ln.Addr().String(), log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer pw.close()
-	ing, err := startIngestion(ctx, bg, store, pw.client, reg, log)
-	if err != nil {
-		ln.Close()
-		return err
-	}
-	defer func() { stopBG(); ing.wait() }()
-
-	// streamsDone ends live timelines (SSE) when shutdown begins: Shutdown
-	// waits for open responses but does not cancel their contexts.
-	streamsDone := make(chan struct{})
-	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: ing.ingester, Done: streamsDone}, handlers.Config{
-		BaseURL: cfg.BaseURL, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-		SessionHashKey: hashKey, SessionBlockKey: blockKey,
-		PinwheelMode: cfg.PinwheelMode, PinwheelSecret: pw.secret, WebhookTolerance: cfg.WebhookTolerance,
-		EmulatorURL: pw.emulatorURL, PinwheelVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime,
-	})
-	srv := &http.Server{
-		Handler:           web.New(h, store, web.Options{Logger: log, Registry: reg, Extra: pw.mounts}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	srv.RegisterOnShutdown(func() { close(streamsDone) })
-	srvErr := make(chan error, 1)
-	go func() { srvErr <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "Linkdesk is listening on %s (Pinwheel mode: %s)\n", cfg.BaseURL, cfg.PinwheelMode)
-	announceEmulator(stdout, cfg, pw)
-	var runErr error
-	if err := pw.start(bg); err != nil {
-		if ctx.Err() == nil { // a signal during start-up is a shutdown, not a failure
-			runErr = err
-		}
-	} else {
-		ing.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String())+"/sandbox", pw.secret, log)
-		select {
-		case runErr = <-srvErr:
-		case <-ctx.Done():
-		}
-	}
-
-	// One shutdown path for every exit once Serve runs: stop taking
-	// requests and let in-flight ones finish (15 s at most, then cut them),
-	// then stop background work, and only then (deferred) close the
-	// emulator and the database under nobody's feet.
-	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
-		srv.Close()
-	}
-	stopBG()
-	pw.wait()
-	ing.wait()
-	if errors.Is(runErr, http.ErrServerClosed) {
-		runErr = nil
-	}
-	return runErr
 }
 
 // sessionKeys uses LINKDESK_SESSION_KEYS when set, else keys kept in the DB.

@@ -1,8 +1,6 @@
 package handlers
 
 import (
-	"bufio"
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -13,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"linkdesk/db"
+	"linkdesk/pii"
 	"linkdesk/views"
 )
 
@@ -157,48 +156,12 @@ func (h *Handler) RejectionsIndex(c echo.Context) error {
 	return h.render(c, http.StatusOK, views.RejectionsIndex(h.page(c, "Rejected deliveries"), props))
 }
 
-// exportFlushRows is how many rows are written between flushes.
-const exportFlushRows = 2000
-
-// csvHeader are the columns of the CSV export.
-var csvHeader = []string{"event_id", "event", "received_at", "occurred_at", "outcome", "account_id", "end_user_id", "link_token_id",
+// eventCSVHeader are the columns of the events CSV export.
+var eventCSVHeader = []string{"event_id", "event", "received_at", "occurred_at", "outcome", "account_id", "end_user_id", "link_token_id",
 	"delivery_count", "last_received_at", "projection"}
 
-// EventsExportCSV handles GET /events/export.csv: the filtered events log
-// (same filters as /events) as CSV, streamed newest first with flat memory,
-// audited as events.exported. Every role may export.
-func (h *Handler) EventsExportCSV(c echo.Context) error {
-	q, errs := parseEventQuery(c)
-	if len(errs) > 0 {
-		return echo.NewHTTPError(http.StatusBadRequest, "The filter is not valid; fix it on the events page first.")
-	}
-	w := c.Response()
-	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="linkdesk-events-`+h.store.Now().Format("20060102T150405Z")+`.csv"`)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	cw := csv.NewWriter(bw)
-	cw.Write(csvHeader)
-	rec := make([]string, len(csvHeader))
-	var n int
-	_, err := h.store.ExportEvents(c.Request().Context(), actor(c), q, "csv", false, func(r db.ExportRow) error {
-		rec[0], rec[1], rec[2], rec[3], rec[4] = r.EventID, r.Event, r.ReceivedAt, r.OccurredAt, r.Outcome
-		rec[5], rec[6], rec[7], rec[8], rec[9], rec[10] = r.AccountID, r.EndUserID, r.LinkTokenID, strconv.Itoa(r.DeliveryCount), r.LastReceivedAt, r.Projection
-		if err := cw.Write(rec); err != nil {
-			return err
-		}
-		if n++; n%exportFlushRows == 0 {
-			return flushExport(cw, bw, w)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	return flushExport(cw, bw, w)
-}
-
-// exportLine is one line of the JSON Lines export.
-type exportLine struct {
+// eventLine is one line of the events JSON Lines export.
+type eventLine struct {
 	EventID        string          `json:"event_id"`
 	Event          string          `json:"event"`
 	ReceivedAt     string          `json:"received_at"`
@@ -213,61 +176,43 @@ type exportLine struct {
 	Body           json.RawMessage `json:"body"`
 }
 
+// EventsExportCSV handles GET /events/export.csv: the filtered events log
+// (same filters as /events) as CSV, streamed newest first with flat memory,
+// audited as events.exported. Every role may export.
+func (h *Handler) EventsExportCSV(c echo.Context) error { return h.eventsExport(c, formatCSV) }
+
 // EventsExportJSONL handles GET /events/export.jsonl: the filtered events
 // log as JSON Lines, each with its body masked for the role (account
 // numbers for everyone, identity data for auditors), streamed and audited
 // like the CSV.
-func (h *Handler) EventsExportJSONL(c echo.Context) error {
+func (h *Handler) EventsExportJSONL(c echo.Context) error { return h.eventsExport(c, formatJSONL) }
+
+// eventsExport streams the events log in format through the export
+// skeleton (export.go).
+func (h *Handler) eventsExport(c echo.Context, format string) error {
 	q, errs := parseEventQuery(c)
 	if len(errs) > 0 {
 		return echo.NewHTTPError(http.StatusBadRequest, "The filter is not valid; fix it on the events page first.")
 	}
-	w := c.Response()
-	w.Header().Set("Content-Type", "application/x-ndjson; charset=utf-8")
-	w.Header().Set("Content-Disposition", `attachment; filename="linkdesk-events-`+h.store.Now().Format("20060102T150405Z")+`.jsonl"`)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	rl := role(c)
-	var n int
-	_, err := h.store.ExportEvents(c.Request().Context(), actor(c), q, "jsonl", true, func(r db.ExportRow) error {
-		body, ok := views.MaskedJSONCompact([]byte(r.Body), rl)
-		if !ok {
-			body = []byte("null")
-		}
-		err := enc.Encode(exportLine{EventID: r.EventID, Event: r.Event, ReceivedAt: r.ReceivedAt, OccurredAt: r.OccurredAt,
-			Outcome: r.Outcome, AccountID: r.AccountID, EndUserID: r.EndUserID, LinkTokenID: r.LinkTokenID, DeliveryCount: r.DeliveryCount,
-			LastReceivedAt: r.LastReceivedAt, Projection: r.Projection, Body: body})
-		if err != nil {
-			return err
-		}
-		if n++; n%exportFlushRows == 0 {
-			if err := bw.Flush(); err != nil {
-				return err
-			}
-			w.Flush()
-		}
-		return nil
-	})
+	x, err := h.startExport(c, "events", format, eventCSVHeader)
 	if err != nil {
 		return err
 	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	w.Flush()
-	return nil
-}
-
-// flushExport pushes buffered CSV to the client.
-func flushExport(cw *csv.Writer, bw *bufio.Writer, w *echo.Response) error {
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		return err
-	}
-	w.Flush()
-	return nil
+	rl := role(c)
+	rec := make([]string, len(eventCSVHeader))
+	_, err = h.store.ExportEvents(c.Request().Context(), actor(c), q, format, format == formatJSONL, func(r db.ExportRow) error {
+		if format == formatCSV {
+			rec[0], rec[1], rec[2], rec[3], rec[4] = r.EventID, r.Event, r.ReceivedAt, r.OccurredAt, r.Outcome
+			rec[5], rec[6], rec[7], rec[8], rec[9], rec[10] = r.AccountID, r.EndUserID, r.LinkTokenID, strconv.Itoa(r.DeliveryCount), r.LastReceivedAt, r.Projection
+			return x.record(rec)
+		}
+		body, ok := pii.MaskJSONLine([]byte(r.Body), rl)
+		if !ok {
+			body = []byte("null")
+		}
+		return x.line(eventLine{EventID: r.EventID, Event: r.Event, ReceivedAt: r.ReceivedAt, OccurredAt: r.OccurredAt,
+			Outcome: r.Outcome, AccountID: r.AccountID, EndUserID: r.EndUserID, LinkTokenID: r.LinkTokenID, DeliveryCount: r.DeliveryCount,
+			LastReceivedAt: r.LastReceivedAt, Projection: r.Projection, Body: body})
+	})
+	return x.finish(err)
 }

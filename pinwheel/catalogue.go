@@ -110,7 +110,9 @@ func SubscribedEvents() []string { return eventNames(func(e EventType) bool { re
 
 // RegistrableEvents lists the events a webhook registration may name: the
 // enabled_events enum.
-func RegistrableEvents() []string { return eventNames(func(e EventType) bool { return !e.Unregistrable }) }
+func RegistrableEvents() []string {
+	return eventNames(func(e EventType) bool { return !e.Unregistrable })
+}
 
 func eventNames(keep func(EventType) bool) []string {
 	var out []string

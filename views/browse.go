@@ -9,6 +9,7 @@ import (
 	"github.com/a-h/templ"
 
 	"linkdesk/db"
+	"linkdesk/pii"
 	"linkdesk/pinwheel"
 )
 
@@ -192,8 +193,8 @@ func (a AccountProps) Hidden() []string {
 }
 
 // SeesPII reports whether the role sees identity PII (emails, phones,
-// addresses) on the account page.
-func SeesPII(role string) bool { return seesPII(role) }
+// addresses) on the account page (pii.SeesIdentity).
+func SeesPII(role string) bool { return pii.SeesIdentity(role) }
 
 // ---- timeline grouping ----
 
@@ -317,7 +318,7 @@ func AllocationRows(sn db.Snapshot) []Allocation {
 			r.Priority = strconv.Itoa(*a.Priority)
 		}
 		if a.MaskedAccountNumber != nil {
-			r.AccountNumber = MaskAccountNumber(*a.MaskedAccountNumber)
+			r.AccountNumber = pii.MaskAccountNumber(*a.MaskedAccountNumber)
 		}
 		switch {
 		case a.AllocationType == pinwheel.AllocationAmount && a.Amount != nil:
@@ -355,7 +356,7 @@ func Masked(v string, hidden bool) string {
 	case v == "":
 		return "—"
 	case hidden:
-		return maskHidden
+		return pii.Hidden
 	}
 	return v
 }

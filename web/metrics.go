@@ -1,7 +1,9 @@
 package web
 
 import (
+	"context"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -10,15 +12,34 @@ import (
 	"linkdesk/db"
 )
 
-type metrics struct {
+// Metrics are every Prometheus metric Linkdesk exports on /metrics: HTTP
+// requests (recorded by the middleware), the database pools, webhook
+// ingestion and the job queue. `linkdesk serve` creates them once and hands
+// their hooks to the ingester, the checkpointer and the job runner; the
+// collectors read the Store on each scrape.
+type Metrics struct {
+	reg *prometheus.Registry
+
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+
+	deliveries  *prometheus.CounterVec
+	byResult    map[string]prometheus.Counter
+	rejected    *prometheus.CounterVec
+	latency     prometheus.Histogram
+	batchSize   prometheus.Histogram
+	commit      prometheus.Histogram
+	checkpoints *prometheus.HistogramVec
+
+	jobAttempts *prometheus.CounterVec
+	jobSeconds  *prometheus.HistogramVec
 }
 
-// newMetrics registers request counters and durations by route pattern and
-// status, and the DB pool statistics.
-func newMetrics(reg *prometheus.Registry, store *db.Store) *metrics {
-	m := &metrics{
+// NewMetrics registers Linkdesk's metrics on reg; store (nil in tests that
+// need none) feeds the pool and queue collectors.
+func NewMetrics(reg *prometheus.Registry, store *db.Store) *Metrics {
+	m := &Metrics{
+		reg: reg,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "linkdesk_http_requests_total", Help: "HTTP requests by route pattern, method and status.",
 		}, []string{"route", "method", "status"}),
@@ -26,15 +47,83 @@ func newMetrics(reg *prometheus.Registry, store *db.Store) *metrics {
 			Name: "linkdesk_http_request_duration_seconds", Help: "HTTP request duration by route pattern.",
 			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}, []string{"route", "method"}),
+
+		deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linkdesk_webhook_deliveries_total", Help: "Verified webhook deliveries by result: accepted, duplicate or error.",
+		}, []string{"result"}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linkdesk_webhook_rejected_total", Help: "Refused webhook deliveries by reason.",
+		}, []string{"reason"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "linkdesk_webhook_ingest_seconds", Help: "Time a verified delivery waited for its group commit.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .01, .02, .05, .1, .25, .5, 1},
+		}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "linkdesk_webhook_batch_size", Help: "Deliveries per group-commit transaction.",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
+		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "linkdesk_webhook_batch_seconds", Help: "Duration of a group-commit transaction, fsync included.",
+			Buckets: []float64{.0005, .001, .002, .005, .01, .02, .05, .1, .25, .5, 1},
+		}),
+		checkpoints: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "linkdesk_db_checkpoint_seconds", Help: "WAL checkpoints that copied pages, by mode (passive, restart, truncate).",
+			Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"mode"}),
+
+		jobAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "linkdesk_job_attempts_total", Help: "Background job attempts by kind and result: done, retry, failed or interrupted.",
+		}, []string{"kind", "result"}),
+		jobSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "linkdesk_job_seconds", Help: "How long a background job's handler ran, by kind.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}, []string{"kind"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	m.byResult = map[string]prometheus.Counter{}
+	for _, r := range []string{"accepted", "duplicate", "error"} {
+		m.byResult[r] = m.deliveries.WithLabelValues(r)
+	}
+	reg.MustRegister(m.requests, m.duration, m.deliveries, m.rejected, m.latency, m.batchSize, m.commit, m.checkpoints,
+		m.jobAttempts, m.jobSeconds)
 	if store != nil {
-		reg.MustRegister(dbStats{store})
+		reg.MustRegister(dbStats{store}, jobStats{store})
 	}
 	return m
 }
 
-func (m *metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+// Registry is where the metrics are registered (served by /metrics).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// IngestHooks are the ingester's hooks that record its metrics; queued is
+// called when a commit queued jobs (it wakes the job runner).
+func (m *Metrics) IngestHooks(queued func()) db.IngestHooks {
+	return db.IngestHooks{
+		Result: func(result string, wait time.Duration) {
+			m.byResult[result].Inc()
+			m.latency.Observe(wait.Seconds())
+		},
+		Rejected: func(reason string) { m.rejected.WithLabelValues(reason).Inc() },
+		Batch: func(n, r int, took time.Duration) {
+			m.batchSize.Observe(float64(n))
+			m.commit.Observe(took.Seconds())
+		},
+		Queued: queued,
+	}
+}
+
+// Checkpointed records a WAL checkpoint (db.CheckpointOptions.Checkpointed).
+func (m *Metrics) Checkpointed(frames int, mode string, took time.Duration) {
+	m.checkpoints.WithLabelValues(strings.ToLower(mode)).Observe(took.Seconds())
+}
+
+// JobFinished records a job attempt (worker.Options.Finished).
+func (m *Metrics) JobFinished(kind, result string, took time.Duration) {
+	m.jobAttempts.WithLabelValues(kind, result).Inc()
+	m.jobSeconds.WithLabelValues(kind).Observe(took.Seconds())
+}
+
+// middleware records each request by route pattern and status.
+func (m *Metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		err := next(c)
@@ -83,5 +172,38 @@ func (d dbStats) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(dbIdle, prometheus.GaugeValue, float64(st.idle), pool)
 		ch <- prometheus.MustNewConstMetric(dbWait, prometheus.CounterValue, float64(st.wait), pool)
 		ch <- prometheus.MustNewConstMetric(dbWaitD, prometheus.CounterValue, st.waitD.Seconds(), pool)
+	}
+}
+
+// jobStats reads the job queue on each scrape: jobs by kind and state, and
+// the age of the oldest queued or running job of each kind.
+type jobStats struct{ s *db.Store }
+
+var (
+	jobsDesc      = prometheus.NewDesc("linkdesk_jobs", "Background jobs by kind and state (queued, running, done, failed).", []string{"kind", "state"}, nil)
+	jobOldestDesc = prometheus.NewDesc("linkdesk_jobs_oldest_seconds", "Age of the oldest queued or running job, by kind (0 when none).", []string{"kind"}, nil)
+)
+
+func (j jobStats) Describe(ch chan<- *prometheus.Desc) {
+	ch <- jobsDesc
+	ch <- jobOldestDesc
+}
+
+func (j jobStats) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := j.s.JobStats(ctx)
+	if err != nil {
+		return
+	}
+	for _, k := range st {
+		for _, state := range db.JobStates {
+			ch <- prometheus.MustNewConstMetric(jobsDesc, prometheus.GaugeValue, float64(k.ByState[state]), k.Kind, state)
+		}
+		age := 0.0
+		if !k.Oldest.IsZero() {
+			age = j.s.Now().Sub(k.Oldest).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(jobOldestDesc, prometheus.GaugeValue, age, k.Kind)
 	}
 }

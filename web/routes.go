@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -11,42 +12,96 @@ import (
 	"linkdesk/static"
 )
 
-// route registers routes with a fixed middleware list. (echo's Group would
-// also claim every unknown path for its middleware.)
-type route struct {
-	e  *echo.Echo
-	mw []echo.MiddlewareFunc
+// defaultBodyLimit caps every request body unless its route says
+// otherwise. The webhook receiver also enforces its own 1 MiB, so that it
+// can record an oversized delivery.
+const defaultBodyLimit = "2M"
+
+// routeOpt changes one route's middleware beyond its access class.
+type routeOpt func(*routeConf)
+
+type routeConf struct {
+	bodyLimit  string
+	jsonErrors bool
 }
 
-func (r route) GET(path string, h echo.HandlerFunc)  { r.e.GET(path, h, r.mw...) }
-func (r route) POST(path string, h echo.HandlerFunc) { r.e.POST(path, h, r.mw...) }
+// bodyLimit replaces the default body limit of a route (echo's units: "6M").
+func bodyLimit(limit string) routeOpt { return func(c *routeConf) { c.bodyLimit = limit } }
+
+// jsonErrors answers the route's errors as {"error": "…"} instead of an
+// HTML page: its callers are programs (Pinwheel, the launch page's script).
+func jsonErrors(c *routeConf) { c.jsonErrors = true }
+
+// jsonErrorsKey marks, in the echo context, a request whose errors are JSON.
+const jsonErrorsKey = "linkdesk.json_errors"
+
+// wantsJSONErrors reports whether the request's route asked for JSON errors.
+func wantsJSONErrors(c echo.Context) bool {
+	v, _ := c.Get(jsonErrorsKey).(bool)
+	return v
+}
+
+// route registers routes of one access class: its checks run after the
+// route's own middleware (error format, body limit). (echo's Group would
+// also claim every unknown path for its middleware.)
+type route struct {
+	e      *echo.Echo
+	access []echo.MiddlewareFunc
+}
+
+func (r route) GET(path string, h echo.HandlerFunc, opts ...routeOpt) {
+	r.add(http.MethodGet, path, h, opts)
+}
+func (r route) POST(path string, h echo.HandlerFunc, opts ...routeOpt) {
+	r.add(http.MethodPost, path, h, opts)
+}
+
+func (r route) add(method, path string, h echo.HandlerFunc, opts []routeOpt) {
+	conf := routeConf{bodyLimit: defaultBodyLimit}
+	for _, o := range opts {
+		o(&conf)
+	}
+	var mw []echo.MiddlewareFunc
+	if conf.jsonErrors {
+		mw = append(mw, func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				c.Set(jsonErrorsKey, true)
+				return next(c)
+			}
+		})
+	}
+	mw = append(mw, middleware.BodyLimit(conf.bodyLimit))
+	r.e.Add(method, path, h, append(mw, r.access...)...)
+}
 
 // routes is the whole route table, one route per line, grouped by resource.
-// Access: public routes first; g (any signed-in staff member), w (admins and
+// Access: p (public), g (any signed-in staff member), w (admins and
 // operators: state changes), r (admins and auditors: the audit trail), a
-// (admins only).
+// (admins only). Every route's body is limited to defaultBodyLimit unless
+// the line says otherwise.
 func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
-	// Operations
-	e.GET("/healthz", h.Healthz)
-	e.GET("/readyz", h.Readyz)
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	e.GET("/static/*", echo.WrapHandler(static.Handler()))
-
-	// Sign-in
-	e.GET("/login", h.LoginNew)
-	e.POST("/login", h.LoginCreate)
-
-	// Launch pages (public: the unguessable link is the credential)
-	e.GET("/l/:id", h.LaunchShow)
-	e.POST("/l/:id/events", h.LaunchEventCreate)
-
-	// Webhooks (public: Pinwheel signs them; no session)
-	e.POST("/webhooks/pinwheel", h.WebhookReceive)
-
+	p := route{e, nil}
 	g := route{e, []echo.MiddlewareFunc{h.RequireStaff}}
 	w := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.CanWrite)}}
 	r := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.CanReadAudit)}}
 	a := route{e, []echo.MiddlewareFunc{h.RequireStaff, h.RequireRole(handlers.IsAdmin)}}
+
+	// Operations
+	p.GET("/healthz", h.Healthz)
+	p.GET("/readyz", h.Readyz)
+	p.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	p.GET("/static/*", echo.WrapHandler(static.Handler()))
+
+	// Sign-in
+	p.GET("/login", h.LoginNew)
+	p.POST("/login", h.LoginCreate)
+
+	// Launch pages (public: the unguessable link is the credential)
+	p.GET("/l/:id", h.LaunchShow)
+	p.POST("/l/:id/events", h.LaunchEventCreate, jsonErrors)
+
+	// Webhooks (public: Pinwheel signs them; no session)
+	p.POST("/webhooks/pinwheel", h.WebhookReceive, jsonErrors)
 
 	// Session and own account
 	g.POST("/logout", h.Logout)
@@ -72,10 +127,11 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	a.POST("/settings/deposit-accounts", h.DepositAccountCreate)
 	a.POST("/settings/deposit-accounts/:id/archive", h.DepositAccountArchive)
 
-	// Customers: records, two-step CSV import (upload, report, confirm)
+	// Customers: records, two-step CSV import (upload, report, confirm);
+	// the upload takes 5 MiB of CSV plus multipart framing
 	g.GET("/customers", h.CustomersIndex)
 	a.GET("/customers/import", h.CustomerImportNew)
-	a.POST("/customers/import", h.CustomerImportCreate)
+	a.POST("/customers/import", h.CustomerImportCreate, bodyLimit("6M"))
 	a.GET("/customers/import/:import_id", h.CustomerImportShow)
 	a.POST("/customers/import/:import_id/confirm", h.CustomerImportConfirm)
 	g.GET("/customers/:end_user_id", h.CustomerShow)

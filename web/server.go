@@ -25,8 +25,10 @@ import (
 
 // Options configure the server.
 type Options struct {
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Logger *slog.Logger
+	// Metrics record requests and are served on /metrics; nil means a set
+	// of its own on a new registry.
+	Metrics *Metrics
 	// Extra mounts additional handlers by path prefix (the in-process
 	// emulator under "/sandbox/"), outside echo's middleware; nil for none.
 	Extra map[string]http.Handler
@@ -38,8 +40,8 @@ func New(h *handlers.Handler, store *db.Store, opt Options) http.Handler {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opt.Registry == nil {
-		opt.Registry = prometheus.NewRegistry()
+	if opt.Metrics == nil {
+		opt.Metrics = NewMetrics(prometheus.NewRegistry(), store)
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -48,32 +50,17 @@ func New(h *handlers.Handler, store *db.Store, opt Options) http.Handler {
 	// forge audit rows. Behind a proxy, trust its range here.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = errorHandler(opt.Logger)
-	m := newMetrics(opt.Registry, store)
 
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID}))
 	e.Use(requestLog(opt.Logger))
-	e.Use(m.middleware)
+	e.Use(opt.Metrics.middleware)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableStackAll: true, LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
 		opt.Logger.Error("panic", "request_id", c.Response().Header().Get(echo.HeaderXRequestID), "err", err, "stack", string(stack))
 		return err
 	}}))
 	e.Use(securityHeaders)
-	// 2 MiB for every request but the customer CSV upload (5 MiB of CSV
-	// plus multipart framing); the webhook receiver enforces its own 1 MiB.
-	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: "2M", Skipper: func(c echo.Context) bool {
-		return c.Path() == "/customers/import"
-	}}))
-	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		big := middleware.BodyLimit("6M")(next)
-		return func(c echo.Context) error {
-			if c.Path() == "/customers/import" {
-				return big(c)
-			}
-			return next(c)
-		}
-	})
-
-	routes(e, h, opt.Registry)
+	// Body limits and the JSON error format are per route (routes.go).
+	routes(e, h, opt.Metrics.Registry())
 
 	// Extra handlers (the emulator under /sandbox/) sit beside echo, not
 	// inside it: they are another service's pages with their own headers
@@ -170,7 +157,7 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			c.NoContent(status)
 			return
 		}
-		if wantsJSON(c) {
+		if wantsJSONErrors(c) {
 			c.JSON(status, map[string]string{"error": msg})
 			return
 		}
@@ -198,11 +185,6 @@ func headersOf(he *echo.HTTPError) map[string]string {
 		return map[string]string{"Retry-After": strconv.Itoa(int(ra))}
 	}
 	return nil
-}
-
-func wantsJSON(c echo.Context) bool {
-	p := c.Path()
-	return p == "/webhooks/pinwheel" || p == "/l/:id/events"
 }
 
 // classify maps an error to a status and a message we wrote ourselves; the

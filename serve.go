@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"linkdesk/db"
+	"linkdesk/demo"
+	"linkdesk/handlers"
+	"linkdesk/pinwheel"
+	"linkdesk/pinwheel/sandbox"
+	"linkdesk/web"
+	"linkdesk/worker"
+)
+
+// serve runs the web app until ctx ends, then shuts down gracefully:
+// in-flight requests finish, background work stops, the DB closes.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	m, err := parseSettings("serve", "Usage: linkdesk serve [flags]\n\nRuns Linkdesk: the web console, webhook receiver and (in emulator mode) the built-in Pinwheel emulator.", serveSettings, args, getenv, stdout)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(m)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
+
+	store, err := db.Open(ctx, cfg.DB, db.Options{EncryptionKey: cfg.EncryptionKey})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	hashKey, blockKey, err := sessionKeys(ctx, store, cfg.SessionKeys)
+	if err != nil {
+		return err
+	}
+	if err := bootstrapAdmin(ctx, store, cfg, stdout); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("LINKDESK_ADDR: %w", err)
+	}
+	if cfg.baseURLDefault {
+		// A wildcard listen address (0.0.0.0, ::) is no address to put in
+		// links: default to loopback and say so.
+		cfg.BaseURL = loopbackURL(ln.Addr().String())
+		if host, _, _ := net.SplitHostPort(ln.Addr().String()); net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+			fmt.Fprintf(stderr, "linkdesk: listening on all interfaces; links use %s. Set LINKDESK_BASE_URL to the address people reach.\n", cfg.BaseURL)
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics := web.NewMetrics(reg, store)
+
+	bg, stopBG := context.WithCancel(context.Background())
+	defer stopBG()
+	pw, err := setupPinwheel(ctx, cfg, store, ln.Addr().String(), log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer pw.close()
+	work, err := startBackground(ctx, bg, store, pw.client, metrics, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() { stopBG(); work.wait() }()
+
+	// streamsDone ends live timelines (SSE) when shutdown begins: Shutdown
+	// waits for open responses but does not cancel their contexts.
+	streamsDone := make(chan struct{})
+	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: work.ingester, Done: streamsDone}, handlers.Config{
+		BaseURL: cfg.BaseURL, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
+		SessionHashKey: hashKey, SessionBlockKey: blockKey,
+		PinwheelMode: cfg.PinwheelMode, PinwheelSecret: pw.secret, WebhookTolerance: cfg.WebhookTolerance,
+		EmulatorURL: pw.emulatorURL, PinwheelVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime,
+	})
+	srv := &http.Server{
+		Handler:           web.New(h, store, web.Options{Logger: log, Metrics: metrics, Extra: pw.mounts}),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	srv.RegisterOnShutdown(func() { close(streamsDone) })
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "Linkdesk is listening on %s (Pinwheel mode: %s)\n", cfg.BaseURL, cfg.PinwheelMode)
+	announceEmulator(stdout, cfg, pw)
+	var runErr error
+	if err := pw.start(bg); err != nil {
+		if ctx.Err() == nil { // a signal during start-up is a shutdown, not a failure
+			runErr = err
+		}
+	} else {
+		work.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String())+"/sandbox", pw.secret, log)
+		select {
+		case runErr = <-srvErr:
+		case <-ctx.Done():
+		}
+	}
+
+	// One shutdown path for every exit once Serve runs: stop taking
+	// requests and let in-flight ones finish (15 s at most, then cut them),
+	// then stop background work, and only then (deferred) close the
+	// emulator and the database under nobody's feet.
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
+		srv.Close()
+	}
+	stopBG()
+	pw.wait()
+	work.wait()
+	if errors.Is(runErr, http.ErrServerClosed) {
+		runErr = nil
+	}
+	return runErr
+}
+
+// background is the work of serve that outlives requests: the group-commit
+// ingester of webhooks, the checkpointer that keeps WAL checkpoints off the
+// commit path, the job runner (the data fetches behind the events, and
+// every later job kind) and, in emulator mode, the demo world.
+type background struct {
+	ingester *db.Ingester
+	jobs     *worker.Runner
+	wg       sync.WaitGroup
+}
+
+// startBackground starts the background goroutines on bg; wait returns
+// once they have all stopped after bg ends (the ingester first commits what
+// it was handed, the runner records the outcomes it knows).
+func startBackground(ctx, bg context.Context, store *db.Store, src worker.Source, m *web.Metrics, log *slog.Logger) (*background, error) {
+	w := &background{}
+	w.jobs = worker.NewRunner(store, worker.Options{Log: log, Finished: m.JobFinished})
+	w.jobs.Add(worker.Fetches(src))
+	ing, err := store.NewIngester(ctx, db.IngestOptions{Hooks: m.IngestHooks(w.jobs.Wake)})
+	if err != nil {
+		return nil, err
+	}
+	w.ingester = ing
+
+	w.wg.Go(func() {
+		if err := ing.Run(bg); err != nil {
+			log.Error("ingester stopped", "err", err)
+		}
+	})
+	w.wg.Go(func() {
+		if err := ing.RunCheckpointer(bg, db.CheckpointOptions{Checkpointed: m.Checkpointed}); err != nil {
+			log.Error("checkpointer stopped", "err", err)
+		}
+	})
+	w.wg.Go(func() {
+		if err := w.jobs.Run(bg); err != nil {
+			log.Error("job runner stopped", "err", err)
+		}
+	})
+	return w, nil
+}
+
+// startDemo builds the demo world in the background (emulator mode with
+// LINKDESK_DEMO on) through the emulator at emulatorBase (secret: the
+// emulator's, for its emulator-only status knob): see demo.FirstStart.
+func (w *background) startDemo(bg context.Context, cfg config, store *db.Store, client *pinwheel.Client, emulatorBase, secret string, log *slog.Logger) {
+	if !cfg.Demo || cfg.PinwheelMode != pinwheel.ModeEmulator {
+		return
+	}
+	w.wg.Go(func() {
+		err := demo.FirstStart(bg, demo.Config{
+			Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: emulatorBase, Secret: secret},
+			Version: cfg.PinwheelVersion, Log: log.With("component", "demo"),
+		})
+		if err != nil && bg.Err() == nil {
+			log.Error("demo world", "err", err)
+		}
+	})
+}
+
+// wait blocks until every background goroutine has returned.
+func (w *background) wait() { w.wg.Wait() }
