@@ -245,9 +245,9 @@ func (h *Handler) LoginCreate(c echo.Context) error {
 	switch {
 	case errors.As(err, &thr):
 		wait := max(time.Until(thr.RetryAt), thr.RetryAt.Sub(h.store.Now()))
-		mins := int(wait.Minutes()) + 1
+		mins := int((wait + time.Minute - 1) / time.Minute) // rounded up
 		f.Error = fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes (after %s).", mins, thr.RetryAt.Format("15:04 UTC"))
-		c.Response().Header().Set("Retry-After", fmt.Sprint(int(wait.Seconds())+1))
+		c.Response().Header().Set("Retry-After", fmt.Sprint(int((wait+time.Second-1)/time.Second)))
 		return h.render(c, http.StatusTooManyRequests, views.Login(h.page(c, "Sign in"), f))
 	case errors.Is(err, db.ErrBadCredentials):
 		f.Error = loginFailed

@@ -16,16 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"linkdesk/db"
-	"linkdesk/handlers"
 	"linkdesk/loadgen"
-	"linkdesk/pinwheel"
-	"linkdesk/web"
 )
 
-// Benchmarks of the browse pages on a seeded database. They never run in a
+// Benchmarks of the browse pages on a seeded database, through the test
+// server (newServer with onDatabase). They never run in a
 // plain `go test ./...`: set LINKDESK_BENCH_DB to a database made by
 //
 //	go run . seed --db /tmp/browse.db --end-users 100000 --accounts 150000 --events 1000000
@@ -38,51 +34,37 @@ import (
 // Store, templ) in process: the figures are server time without the
 // network. Each benchmark reports the median and p99 of its requests. The
 // first run adds one account with 5,000 events (for the timeline figure)
-// and a bench staff member to the database.
+// and the test server's staff members to the database.
 
 const (
-	benchStaff     = "bench@example.com"
 	benchAccount   = "bench-timeline-account-0001"
 	benchEndUser   = "bench-timeline-end-user"
 	benchTimelineN = 5000
 )
 
 type benchEnv struct {
-	srv    http.Handler
+	srv    *testServer
 	store  *db.Store
 	cookie *http.Cookie
 }
 
-var benchOnce atomic.Pointer[benchEnv]
-
+// openBench is the test server on the seeded database, signed in as the
+// auditor.
 func openBench(b *testing.B) *benchEnv {
 	b.Helper()
-	if env := benchOnce.Load(); env != nil {
-		return env
-	}
 	path := os.Getenv("LINKDESK_BENCH_DB")
 	if path == "" {
 		b.Skip("set LINKDESK_BENCH_DB to a database made by `linkdesk seed` (see handlers/bench_test.go)")
 	}
-	ctx := context.Background()
-	store, err := db.Open(ctx, path, db.Options{PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := store.CreateStaff(ctx, db.Actor{Email: "bench"}, db.StaffCreate{Email: benchStaff, Name: "Bench", Role: db.RoleAuditor, Password: testPassword}); err != nil && !strings.Contains(err.Error(), "already exists") {
-		b.Fatal(err)
-	}
-	ensureTimelineAccount(b, store)
-	h := handlers.New(handlers.Deps{Store: store}, handlers.Config{
-		BaseURL: "http://example.test", SessionHashKey: []byte(strings.Repeat("h", 64)), SessionBlockKey: []byte(strings.Repeat("b", 32)),
-		PinwheelMode: pinwheel.ModeEmulator, PinwheelSecret: "bench",
-	})
-	env := &benchEnv{srv: web.New(h, store, web.Options{}), store: store}
-	form := url.Values{"email": {benchStaff}, "password": {testPassword}}
+	s := newServer(b, onDatabase(path))
+	ensureTimelineAccount(b, s)
+	s.clk.set(time.Now().UTC())
+	env := &benchEnv{srv: s, store: s.store}
+	form := url.Values{"email": {db.RoleAuditor + "@example.com"}, "password": {testPassword}}
 	r := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form.Encode()))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := httptest.NewRecorder()
-	env.srv.ServeHTTP(w, r)
+	s.ServeHTTP(w, r)
 	for _, c := range w.Result().Cookies() {
 		if c.Name == "linkdesk" {
 			env.cookie = c
@@ -91,7 +73,6 @@ func openBench(b *testing.B) *benchEnv {
 	if env.cookie == nil {
 		b.Fatalf("bench login: %d", w.Code)
 	}
-	benchOnce.Store(env)
 	return env
 }
 
@@ -99,31 +80,17 @@ func openBench(b *testing.B) *benchEnv {
 // adds 5,000 events of ordinary traffic on top, so that page one of the
 // lists is not all that one account (which would make it unrealistically
 // cheap). A marker event records that this was done.
-func ensureTimelineAccount(b *testing.B, store *db.Store) {
+func ensureTimelineAccount(b *testing.B, s *testServer) {
 	ctx := context.Background()
-	if _, err := store.EventByEventID(ctx, "bench-traffic-done"); err == nil {
+	if _, err := s.store.EventByEventID(ctx, "bench-traffic-done"); err == nil {
 		return
 	}
-	g, err := store.NewIngester(ctx, db.IngestOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	run, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- g.Run(run) }()
-	defer func() { stop(); <-done }()
 	ingest := func(body []byte, at time.Time) {
-		d, err := db.ParseDelivery(body)
-		if err != nil {
-			b.Fatal(err)
-		}
-		d.ReceivedAt = at
-		if _, err := g.Ingest(ctx, d); err != nil {
-			b.Fatal(err)
-		}
+		s.clk.set(at)
+		s.ingest(b, string(body))
 	}
 	start := time.Now().UTC().Add(-30 * 24 * time.Hour)
-	if o, err := store.AccountOverview(ctx, benchAccount); err != nil || o.Account.EventCount < benchTimelineN {
+	if o, err := s.store.AccountOverview(ctx, benchAccount); err != nil || o.Account.EventCount < benchTimelineN {
 		ingest([]byte(added("bench-tl-0", benchAccount, benchEndUser, "p-bench", "Bench Payroll", "active", true)), start)
 		for i := 1; i < benchTimelineN; i++ {
 			at := start.Add(time.Duration(i) * 8 * time.Minute)

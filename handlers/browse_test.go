@@ -12,20 +12,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"linkdesk/db"
-	"linkdesk/handlers"
 	"linkdesk/pinwheel"
-	"linkdesk/web"
 )
 
 // ---- fixtures ----
@@ -38,74 +32,18 @@ func sampleEvent(t *testing.T, s *testServer) string {
 	return "sample-added"
 }
 
-const browseSecret = "whsec_browse_0123456789"
-
-// browseClock is a settable clock shared with the ingester and live
-// streams (hence the lock).
-type browseClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *browseClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *browseClock) set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-// browseServer is the real app with a running Ingester, so that tests post
-// signed webhooks through the router like Pinwheel does.
-type browseServer struct {
-	*testServer
-	clk  *browseClock
-	done chan struct{} // closed to simulate server shutdown
-}
-
-func newBrowseServer(t *testing.T) *browseServer {
-	t.Helper()
-	clk := &browseClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	for _, r := range db.Roles {
-		if _, err := store.CreateStaff(context.Background(), db.Actor{Email: "system"}, db.StaffCreate{Email: r + "@example.com", Name: strings.ToUpper(r[:1]) + r[1:], Role: r, Password: testPassword}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	ing, err := store.NewIngester(context.Background(), db.IngestOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- ing.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-ran })
-	done := make(chan struct{})
-	h := handlers.New(handlers.Deps{Store: store, Ingest: ing, Done: done}, handlers.Config{
-		BaseURL: "http://example.test", SessionHashKey: []byte(strings.Repeat("h", 64)), SessionBlockKey: []byte(strings.Repeat("b", 32)),
-		PinwheelMode: pinwheel.ModeEmulator, PinwheelSecret: browseSecret, WebhookTolerance: 5 * time.Minute,
-	})
-	ts := &testServer{Handler: web.New(h, store, web.Options{}), store: store, h: h}
-	return &browseServer{testServer: ts, clk: clk, done: done}
-}
+// browseStart is the browse tests' clock when they begin.
+var browseStart = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // deliver posts a signed webhook received at the clock's time at.
-func (s *browseServer) deliver(t *testing.T, at time.Time, body string) {
+func (s *testServer) deliver(t *testing.T, at time.Time, body string) {
 	t.Helper()
 	s.clk.set(at)
 	ts := strconv.FormatInt(at.Unix(), 10)
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/pinwheel", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(pinwheel.HeaderTimestamp, ts)
-	req.Header.Set(pinwheel.HeaderSignature, pinwheel.Sign(browseSecret, ts, []byte(body)))
+	req.Header.Set(pinwheel.HeaderSignature, pinwheel.Sign(testSecret, ts, []byte(body)))
 	req.Header.Set(pinwheel.HeaderVersion, "2023-11-22")
 	req.Header.Set(pinwheel.HeaderWebhookID, "420900d5-2ffb-4ad9-b2a6-38ef975f9b21")
 	rec := httptest.NewRecorder()
@@ -116,7 +54,7 @@ func (s *browseServer) deliver(t *testing.T, at time.Time, body string) {
 }
 
 // reject posts a webhook with a bad signature.
-func (s *browseServer) reject(t *testing.T, body string) {
+func (s *testServer) reject(t *testing.T, body string) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/pinwheel", strings.NewReader(body))
 	req.Header.Set(pinwheel.HeaderTimestamp, strconv.FormatInt(s.clk.now().Unix(), 10))
@@ -156,7 +94,7 @@ const (
 	accC = "acc-cccccccc-0003" // eu-2, ADP, active, income failed
 )
 
-func seedBrowse(t *testing.T, s *browseServer) time.Time {
+func seedBrowse(t *testing.T, s *testServer) time.Time {
 	t.Helper()
 	base := time.Date(2026, 11, 26, 11, 0, 0, 0, time.UTC)
 	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
@@ -179,7 +117,7 @@ func seedBrowse(t *testing.T, s *browseServer) time.Time {
 
 // finishFetches stores snapshots for the queued fetches of an account, as
 // the worker would.
-func finishFetches(t *testing.T, s *browseServer, bodies map[string]string) {
+func finishFetches(t *testing.T, s *testServer, bodies map[string]string) {
 	t.Helper()
 	ctx := context.Background()
 	jobs, err := s.store.ClaimJobs(ctx, db.FetchJobKinds, 100, time.Minute)
@@ -204,7 +142,7 @@ const identitySnapshot = `{"id": "75b85ffa", "account_id": "acc-aaaaaaaa-0001", 
 
 const allocationsSnapshot = `{"id": "07814454", "account_id": "acc-aaaaaaaa-0001", "allocations": [{"account_name": "Checking", "account_type": "checking", "allocation_type": "amount", "amount": 15000, "bank_name": "Chase", "currency": "USD", "masked_account_number": "6789", "percentage": null, "priority": 1, "routing_number": "540622601"}, {"account_name": "Neobank", "account_type": "checking", "allocation_type": "remainder", "amount": null, "bank_name": null, "currency": "USD", "masked_account_number": "83", "percentage": null, "priority": 2, "routing_number": "434957982"}]}`
 
-func get(t *testing.T, s *browseServer, cookie *http.Cookie, target string) *httptest.ResponseRecorder {
+func get(t *testing.T, s *testServer, cookie *http.Cookie, target string) *httptest.ResponseRecorder {
 	t.Helper()
 	rec := s.do(t, http.MethodGet, target, nil, cookie)
 	if rec.Code != http.StatusOK {
@@ -255,7 +193,7 @@ func equal(a, b []string) bool { return strings.Join(a, ",") == strings.Join(b, 
 // ---- tests ----
 
 func TestDashboard(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	seedBrowse(t, s)
 	cookie := s.login(t, "operator@example.com")
 	body := get(t, s, cookie, "/").Body.String()
@@ -278,7 +216,7 @@ func TestDashboard(t *testing.T) {
 }
 
 func TestAccountsIndex(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	seedBrowse(t, s)
 	cookie := s.login(t, "auditor@example.com")
 	cases := []struct {
@@ -320,7 +258,7 @@ func TestAccountsIndex(t *testing.T) {
 }
 
 func TestAccountsIndex_EmptyState(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	cookie := s.login(t, "admin@example.com")
 	body := get(t, s, cookie, "/accounts").Body.String()
 	if !strings.Contains(body, "No accounts yet. In emulator mode, demo data appears on first start") {
@@ -337,7 +275,7 @@ func TestAccountsIndex_EmptyState(t *testing.T) {
 // by their rel=next links while new events arrive between pages: nothing is
 // listed twice and nothing that did not change is missed.
 func TestLists_KeysetWhileEventsArrive(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	base := time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC)
 	const n = 120
 	for i := 0; i < n; i++ {
@@ -392,7 +330,7 @@ func TestLists_KeysetWhileEventsArrive(t *testing.T) {
 }
 
 func TestEndUsers(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	seedBrowse(t, s)
 	cookie := s.login(t, "operator@example.com")
 	for query, want := range map[string][]string{
@@ -422,7 +360,7 @@ func TestEndUsers(t *testing.T) {
 }
 
 func TestAccountShow_PanelsMaskingAndReveal(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	seedBrowse(t, s)
 	finishFetches(t, s, map[string]string{db.FetchIdentity: identitySnapshot, db.FetchDDAllocations: allocationsSnapshot})
 
@@ -497,7 +435,7 @@ func TestAccountShow_PanelsMaskingAndReveal(t *testing.T) {
 }
 
 func TestAccountShow_TimelinePages(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	base := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	s.deliver(t, base, added("t-0", accA, "eu-1", "p-wd", "Workday", "active", true))
 	for i := 1; i < 75; i++ { // 75 events over three days
@@ -527,7 +465,7 @@ func TestAccountShow_TimelinePages(t *testing.T) {
 }
 
 func TestEvents_FiltersExportAndPages(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	base := seedBrowse(t, s)
 	cookie := s.login(t, "auditor@example.com")
 	from := base.Add(3 * time.Minute).Format("2006-01-02T15:04")
@@ -608,7 +546,7 @@ func TestEvents_FiltersExportAndPages(t *testing.T) {
 }
 
 func TestEventShow(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	seedBrowse(t, s)
 	// An event whose payload carries identity data and an account number.
 	pii := `{"event_id": "ev-pii", "event": "identity.refreshed", "payload": {"account_id": "acc-aaaaaaaa-0001", "date_of_birth": "1993-08-28", "emails": ["ash@example.com"], "account_number": "000123456789", "note": "SSN 123-45-6789"}}`
@@ -657,7 +595,7 @@ func TestEventShow(t *testing.T) {
 }
 
 func TestSearch(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	seedBrowse(t, s)
 	cookie := s.login(t, "auditor@example.com")
 	for q, loc := range map[string]string{
@@ -691,7 +629,7 @@ func TestSearch(t *testing.T) {
 }
 
 func TestLive_Fragment(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	seedBrowse(t, s)
 	cookie := s.login(t, "operator@example.com")
 	body := get(t, s, cookie, "/accounts/"+accA).Body.String()
@@ -719,7 +657,7 @@ func TestLive_Fragment(t *testing.T) {
 // webhook, reads the entry, and checks that closing Done (server shutdown)
 // ends the stream.
 func TestLive_Stream(t *testing.T) {
-	s := newBrowseServer(t)
+	s := newServer(t, startAt(browseStart))
 	seedBrowse(t, s)
 	srv := httptest.NewServer(s)
 	defer srv.Close()

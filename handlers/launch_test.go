@@ -17,7 +17,7 @@ import (
 
 // mintOnOpenLink creates a mint-on-open link on account and returns its
 // token id and launch id.
-func (s *emuServer) mintOnOpenLink(t *testing.T, op *http.Cookie, account string, form url.Values) (string, string) {
+func (s *testServer) mintOnOpenLink(t *testing.T, op *http.Cookie, account string, form url.Values) (string, string) {
 	t.Helper()
 	if form == nil {
 		form = url.Values{"jobs": {"identity"}, "reason": {"refresh"}}
@@ -28,7 +28,7 @@ func (s *emuServer) mintOnOpenLink(t *testing.T, op *http.Cookie, account string
 }
 
 // postEventFrom posts a launch event from a remote address.
-func (s *emuServer) postEventFrom(t *testing.T, remoteAddr, launchID, body string) *httptest.ResponseRecorder {
+func (s *testServer) postEventFrom(t *testing.T, remoteAddr, launchID, body string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest("POST", "/l/"+launchID+"/events", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -39,7 +39,7 @@ func (s *emuServer) postEventFrom(t *testing.T, remoteAddr, launchID, body strin
 	return rec
 }
 
-func (s *emuServer) mintCount(t *testing.T, tokenID string) int {
+func (s *testServer) mintCount(t *testing.T, tokenID string) int {
 	t.Helper()
 	d, err := s.store.LinkByID(context.Background(), tokenID)
 	if err != nil {
@@ -49,7 +49,7 @@ func (s *emuServer) mintCount(t *testing.T, tokenID string) int {
 }
 
 func TestLaunch_ConcurrentOpensMintOnce(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-race", "user_good")
 	op := s.login(t, "operator@example.com")
 	tok, launch := s.mintOnOpenLink(t, op, account, nil)
@@ -79,7 +79,7 @@ func TestLaunch_ConcurrentOpensMintOnce(t *testing.T) {
 }
 
 func TestLaunch_EventSpamCannotMintPastTheBudget(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-spam", "user_good")
 	op := s.login(t, "operator@example.com")
 	tok, launch := s.mintOnOpenLink(t, op, account, nil)
@@ -140,7 +140,7 @@ func TestLaunch_EventSpamCannotMintPastTheBudget(t *testing.T) {
 }
 
 func TestLaunch_ArchivedDepositAccountClosesTheLink(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-archived", "user_good")
 	dep := s.addDeposit(t, "Payroll Checking", "123456789")
 	op := s.login(t, "operator@example.com")
@@ -172,7 +172,7 @@ func TestLaunch_ArchivedDepositAccountClosesTheLink(t *testing.T) {
 }
 
 func TestLaunchEvents_UnknownLinksCostNoWrite(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-junk", "user_good")
 	op := s.login(t, "operator@example.com")
 	tok := s.mintOK(t, op, account, url.Values{"jobs": {"identity"}, "reason": {"refresh"}, "mode": {"mint"}})

@@ -8,50 +8,22 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"linkdesk/db"
-	"linkdesk/handlers"
 	"linkdesk/pinwheel"
 	"linkdesk/pinwheel/sandbox"
 	"linkdesk/views"
-	"linkdesk/web"
 )
 
 // ---- fixtures for the route table test ----
 
 const sampleAccountID = "0b6f0f6e-0000-4000-8000-00000000a001"
-
-// ingestBodies stores webhook bodies through a short-lived Ingester (the
-// plain test server runs none).
-func ingestBodies(t *testing.T, store *db.Store, bodies ...string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err := store.NewIngester(ctx, db.IngestOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	for _, b := range bodies {
-		d, err := db.ParseDelivery([]byte(b))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := g.Ingest(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func accountAddedJSON(eventID, accountID, endUserID string, connected bool, status string) string {
 	return fmt.Sprintf(`{"event_id": %q, "event": "account.added", "payload": {"created_at": %q, "link_token_id": "00000000-0000-4000-8000-00000000f001", "platform_id": "5965580e-380f-4b86-8a8a-7278c77f73cb", "connected": %t, "monitoring_status": %q, "end_user_id": %q, "account_id": %q, "platform_name": "Workday"}}`,
@@ -66,7 +38,7 @@ func sampleAccount(t *testing.T, s *testServer) string {
 	if _, err := s.store.Preflight(ctx, sampleAccountID); err == nil {
 		return sampleAccountID
 	}
-	ingestBodies(t, s.store, accountAddedJSON("sample-added", sampleAccountID, "sample_end_user", true, "active"))
+	s.ingest(t, accountAddedJSON("sample-added", sampleAccountID, "sample_end_user", true, "active"))
 	if _, err := s.store.CachePlatform(ctx, db.PlatformCaps{ID: "5965580e-380f-4b86-8a8a-7278c77f73cb", Name: "Workday", SupportedJobs: db.ODUJobs}); err != nil {
 		t.Fatal(err)
 	}
@@ -96,163 +68,11 @@ func sampleToken(t *testing.T, s *testServer) string {
 	return n.TokenID
 }
 
-// ---- a server wired to the in-process emulator ----
-
-// safeClock is the wall clock plus an offset tests may move, shared with
-// the server's goroutines (the emulator keeps the wall clock). A test that
-// counts what a rate limit lets through freezes it, so that the count does
-// not depend on how fast the machine runs the requests.
-type safeClock struct {
-	mu     sync.Mutex
-	offset time.Duration
-	frozen time.Time // zero: running
-}
-
-func (c *safeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.frozen.IsZero() {
-		return c.frozen
-	}
-	return time.Now().UTC().Add(c.offset)
-}
-
-// freeze stops the clock at its current reading until thaw.
-func (c *safeClock) freeze() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.frozen = time.Now().UTC().Add(c.offset)
-}
-
-// thaw restarts the clock from where it stopped.
-func (c *safeClock) thaw() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.offset = c.frozen.Sub(time.Now().UTC())
-	c.frozen = time.Time{}
-}
-
-func (c *safeClock) add(d time.Duration) {
-	c.mu.Lock()
-	c.offset += d
-	c.mu.Unlock()
-}
-
-// emuServer is the real app on a real listener with the emulator mounted
-// under /sandbox/ (as in `linkdesk serve`), its webhooks registered to the
-// app, and an Ingester running.
-type emuServer struct {
-	*testServer
-	url     string
-	version string
-	emu     *sandbox.Emulator
-	admin   *pinwheel.Client // the emulator's API with the right secret
-	driver  *sandbox.Driver
-	clk     *safeClock
-}
-
-// emuOptions change the client Linkdesk uses.
-type emuOptions struct {
-	version       string
-	clientSecret  string        // "" means the right one
-	clientTimeout time.Duration // 0 means a minute: only a test of timeouts sets a short one
-}
-
-const emuSecret = "emu_test_secret"
-
-func newServerWithEmulator(t *testing.T, o emuOptions) *emuServer {
-	t.Helper()
-	if o.version == "" {
-		o.version = pinwheel.DefaultVersion
-	}
-	if o.clientSecret == "" {
-		o.clientSecret = emuSecret
-	}
-	if o.clientTimeout == 0 {
-		o.clientTimeout = time.Minute
-	}
-	dir := t.TempDir()
-	clk := &safeClock{}
-	store, err := db.Open(context.Background(), filepath.Join(dir, "test.db"), db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range db.Roles {
-		if _, err := store.CreateStaff(context.Background(), db.Actor{Email: "system"}, db.StaffCreate{Email: r + "@example.com", Name: strings.ToUpper(r[:1]) + r[1:], Role: r, Password: testPassword}); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	var root http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { root.ServeHTTP(w, r) }))
-	// Untidy delivery stays on (the default); the rate limit is off: these
-	// tests give the client no sleep between retries, so a limiter on the
-	// wall clock would refuse by machine speed. ratelimit_test.go in
-	// pinwheel/sandbox drives the client against the limiter on a test clock.
-	emu, err := sandbox.New(sandbox.Config{StatePath: filepath.Join(dir, "sandbox.db"), Secret: emuSecret, PublicURL: srv.URL + "/sandbox",
-		RetryBase: 50 * time.Millisecond, RetryMax: time.Second, AllowHTTPWebhooks: true, RateLimit: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	g, err := store.NewIngester(ctx, db.IngestOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); emu.Run(ctx) }()
-	go func() { defer wg.Done(); g.Run(ctx) }()
-	t.Cleanup(func() {
-		srv.Close()
-		cancel()
-		wg.Wait()
-		emu.Close()
-		store.Close()
-	})
-
-	noSleep := func(context.Context, time.Duration) error { return nil }
-	pw := pinwheel.New(pinwheel.Config{BaseURL: srv.URL + "/sandbox/v1", Secret: o.clientSecret, Version: o.version,
-		HTTPClient: &http.Client{Timeout: o.clientTimeout}, Sleep: noSleep})
-	h := handlers.New(handlers.Deps{Store: store, Pinwheel: pw, Ingest: g, Now: clk.now}, handlers.Config{
-		BaseURL: srv.URL, SessionHashKey: []byte(strings.Repeat("h", 64)), SessionBlockKey: []byte(strings.Repeat("b", 32)),
-		PinwheelMode: pinwheel.ModeEmulator, PinwheelSecret: emuSecret, EmulatorURL: srv.URL + "/sandbox", PinwheelVersion: o.version,
-	})
-	root = web.New(h, store, web.Options{Extra: map[string]http.Handler{"/sandbox/": http.StripPrefix("/sandbox", emu)}})
-
-	s := &emuServer{
-		testServer: &testServer{Handler: root, store: store, h: h},
-		url:        srv.URL, version: o.version, emu: emu, clk: clk,
-		admin:  pinwheel.New(pinwheel.Config{BaseURL: srv.URL + "/sandbox/v1", Secret: emuSecret, Version: o.version, Sleep: noSleep}),
-		driver: &sandbox.Driver{BaseURL: srv.URL + "/sandbox"},
-	}
-	_, err = s.admin.CreateWebhook(context.Background(), pinwheel.WebhookCreate{URL: srv.URL + "/webhooks/pinwheel", Status: pinwheel.WebhookActive, Version: o.version,
-		EnabledEvents: []string{pinwheel.EventAccountAdded, pinwheel.EventMonitoringStatusUpdated, pinwheel.EventIdentityAdded, pinwheel.EventIncomeAdded,
-			pinwheel.EventEmploymentAdded, pinwheel.EventPaystubsAdded, pinwheel.EventDDSwitchAdded, pinwheel.EventDDAllocationsAdded}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.SetOrgName(context.Background(), db.Actor{Email: "system"}, "Acme Payroll Co"); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// ---- helpers of the servers withEmulator ----
 
 // connectAccount runs a first Link session (not an On Demand Update) for
 // endUserID through the emulator and waits until account.added is stored.
-func (s *emuServer) connectAccount(t *testing.T, endUserID, username string) string {
+func (s *testServer) connectAccount(t *testing.T, endUserID, username string) string {
 	t.Helper()
 	ctx := context.Background()
 	req := pinwheel.LinkTokenCreate{OrgName: "Acme Payroll Co", EndUserID: endUserID}
@@ -277,7 +97,7 @@ func (s *emuServer) connectAccount(t *testing.T, endUserID, username string) str
 }
 
 // addDeposit creates a deposit account as the admin.
-func (s *emuServer) addDeposit(t *testing.T, name, number string) db.DepositAccount {
+func (s *testServer) addDeposit(t *testing.T, name, number string) db.DepositAccount {
 	t.Helper()
 	d, err := s.store.CreateDepositAccount(context.Background(), db.Actor{StaffID: 1, Email: "admin@example.com"},
 		db.DepositAccountCreate{Name: name, Type: "checking", RoutingNumber: "021000021", AccountNumber: number})
@@ -288,7 +108,7 @@ func (s *emuServer) addDeposit(t *testing.T, name, number string) db.DepositAcco
 }
 
 // linkTokenRequests returns the bodies of POST /v1/link_tokens the emulator received.
-func (s *emuServer) linkTokenRequests() []sandbox.RecordedRequest {
+func (s *testServer) linkTokenRequests() []sandbox.RecordedRequest {
 	var out []sandbox.RecordedRequest
 	for _, r := range s.emu.Requests() {
 		if r.Method == http.MethodPost && r.Path == "/v1/link_tokens" {
@@ -301,13 +121,13 @@ func (s *emuServer) linkTokenRequests() []sandbox.RecordedRequest {
 var tokenPathRE = regexp.MustCompile(`^/tokens/([0-9a-f]{16})$`)
 
 // mintForm posts the mint form and returns the response.
-func (s *emuServer) mintForm(t *testing.T, cookie *http.Cookie, accountID string, form url.Values) *httptest.ResponseRecorder {
+func (s *testServer) mintForm(t *testing.T, cookie *http.Cookie, accountID string, form url.Values) *httptest.ResponseRecorder {
 	t.Helper()
 	return s.do(t, "POST", "/accounts/"+accountID+"/update", form, cookie)
 }
 
 // mintOK posts the form and returns the new token's id.
-func (s *emuServer) mintOK(t *testing.T, cookie *http.Cookie, accountID string, form url.Values) string {
+func (s *testServer) mintOK(t *testing.T, cookie *http.Cookie, accountID string, form url.Values) string {
 	t.Helper()
 	rec := s.mintForm(t, cookie, accountID, form)
 	m := tokenPathRE.FindStringSubmatch(rec.Header().Get("Location"))
@@ -327,7 +147,7 @@ func switchForm(depositID int64) url.Values {
 func TestODU_MintEachJobBothVersions(t *testing.T) {
 	for _, version := range []string{pinwheel.Version20231122, pinwheel.Version20250708} {
 		t.Run(version, func(t *testing.T) {
-			s := newServerWithEmulator(t, emuOptions{version: version})
+			s := newServer(t, withEmulator(emuOptions{version: version}))
 			account := s.connectAccount(t, "eu-mint", "user_good")
 			dep := s.addDeposit(t, "Payroll Checking", "123456789")
 			cookie := s.login(t, "operator@example.com")
@@ -396,10 +216,15 @@ func TestODU_MintEachJobBothVersions(t *testing.T) {
 }
 
 func TestODU_FormAndValidation(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-valid", "user_good")
 	dep := s.addDeposit(t, "Payroll Checking", "123456789")
 	op := s.login(t, "operator@example.com")
+	// The identity job's webhook follows account.added: wait for it.
+	waitFor(t, "the identity outcome of "+account, func() bool {
+		p, err := s.store.Preflight(context.Background(), account)
+		return err == nil && slices.ContainsFunc(p.Jobs, func(j db.PreflightJob) bool { return j.Job == pinwheel.JobIdentity })
+	})
 
 	rec := s.do(t, "GET", "/accounts/"+account+"/update", nil, op)
 	body := rec.Body.String()
@@ -456,7 +281,7 @@ func TestODU_FormAndValidation(t *testing.T) {
 }
 
 func TestODU_UpstreamFailures(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-fail", "user_good")
 	dep := s.addDeposit(t, "Payroll Checking", "123456789")
 	// 5 digits pass our check (Pinwheel 2025 takes 5) but 2023-11-22 wants 6.
@@ -514,7 +339,7 @@ func TestODU_UpstreamFailures(t *testing.T) {
 	t.Run("timeout", func(t *testing.T) {
 		// The emulator holds link_tokens until the request ends, so the
 		// client's short timeout always fires, however slow the machine.
-		s3 := newServerWithEmulator(t, emuOptions{clientTimeout: 500 * time.Millisecond})
+		s3 := newServer(t, withEmulator(emuOptions{clientTimeout: 500 * time.Millisecond}))
 		account := s3.connectAccount(t, "eu-timeout", "user_good")
 		dep := s3.addDeposit(t, "Payroll Checking", "123456789")
 		s3.emu.SetFaults(sandbox.Faults{Latency: time.Hour, Paths: []string{"/v1/link_tokens"}})
@@ -532,7 +357,7 @@ func TestODU_UpstreamFailures(t *testing.T) {
 	})
 
 	t.Run("401", func(t *testing.T) {
-		s2 := newServerWithEmulator(t, emuOptions{clientSecret: "wrong_secret"})
+		s2 := newServer(t, withEmulator(emuOptions{clientSecret: "wrong_secret"}))
 		account := s2.connectAccount(t, "eu-401", "user_good")
 		dep := s2.addDeposit(t, "Payroll Checking", "123456789")
 		rec := s2.mintForm(t, s2.login(t, "admin@example.com"), account, switchForm(dep.ID))
@@ -571,7 +396,7 @@ func failInserts(t *testing.T, store *db.Store, table string) func() {
 }
 
 func TestODU_MintNotStored(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-unrecorded", "user_good")
 	op := s.login(t, "operator@example.com")
 	ctx := context.Background()
@@ -606,7 +431,7 @@ func TestODU_MintNotStored(t *testing.T) {
 }
 
 func TestODU_PreflightBlocksAndWarns(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-pre", "user_good")
 	dep := s.addDeposit(t, "Payroll Checking", "123456789")
 	op := s.login(t, "operator@example.com")
@@ -643,7 +468,7 @@ func TestODU_PreflightBlocksAndWarns(t *testing.T) {
 }
 
 func TestODU_IdentityMismatchNeedsOverride(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-id", "user_good")
 	dep := s.addDeposit(t, "Payroll Checking", "123456789")
 	op := s.login(t, "operator@example.com")
@@ -679,13 +504,13 @@ func TestODU_IdentityMismatchNeedsOverride(t *testing.T) {
 }
 
 // sendWebhook delivers a signed webhook to the app, as Pinwheel would.
-func (s *emuServer) sendWebhook(t *testing.T, body string) {
+func (s *testServer) sendWebhook(t *testing.T, body string) {
 	t.Helper()
 	ts := fmt.Sprint(s.clk.now().Unix())
 	req := httptest.NewRequest("POST", "/webhooks/pinwheel", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(pinwheel.HeaderTimestamp, ts)
-	req.Header.Set(pinwheel.HeaderSignature, pinwheel.Sign(emuSecret, ts, []byte(body)))
+	req.Header.Set(pinwheel.HeaderSignature, pinwheel.Sign(testSecret, ts, []byte(body)))
 	rec := httptest.NewRecorder()
 	s.ServeHTTP(rec, req)
 	if rec.Code != 200 {
@@ -694,7 +519,7 @@ func (s *emuServer) sendWebhook(t *testing.T, body string) {
 }
 
 // launchIDOf returns a token's launch id.
-func (s *emuServer) launchIDOf(t *testing.T, tokenID string) string {
+func (s *testServer) launchIDOf(t *testing.T, tokenID string) string {
 	t.Helper()
 	d, err := s.store.LinkByID(context.Background(), tokenID)
 	if err != nil {
@@ -703,7 +528,7 @@ func (s *emuServer) launchIDOf(t *testing.T, tokenID string) string {
 	return d.LaunchID
 }
 
-func (s *emuServer) postEvent(t *testing.T, launchID, body string, hdr ...string) *httptest.ResponseRecorder {
+func (s *testServer) postEvent(t *testing.T, launchID, body string, hdr ...string) *httptest.ResponseRecorder {
 	t.Helper()
 	req := httptest.NewRequest("POST", "/l/"+launchID+"/events", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
@@ -716,7 +541,7 @@ func (s *emuServer) postEvent(t *testing.T, launchID, body string, hdr ...string
 	return rec
 }
 
-func (s *emuServer) eventCount(t *testing.T, tokenID string) int {
+func (s *testServer) eventCount(t *testing.T, tokenID string) int {
 	t.Helper()
 	d, err := s.store.LinkByID(context.Background(), tokenID)
 	if err != nil {
@@ -728,7 +553,7 @@ func (s *emuServer) eventCount(t *testing.T, tokenID string) int {
 var scriptTagRE = regexp.MustCompile(`<script[^>]*>`)
 
 func TestLaunchPage_StatesAndHeaders(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-launch", "user_good")
 	dep := s.addDeposit(t, "Payroll Checking", "123456789")
 	op := s.login(t, "operator@example.com")
@@ -891,7 +716,7 @@ func TestLaunchPage_StatesAndHeaders(t *testing.T) {
 }
 
 func TestLaunchEvents_Validation(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{})
+	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-events", "user_good")
 	op := s.login(t, "operator@example.com")
 	tok := s.mintOK(t, op, account, url.Values{"jobs": {"identity"}, "reason": {"refresh"}, "mode": {"mint"}})
@@ -947,7 +772,7 @@ func TestLaunchEvents_Validation(t *testing.T) {
 }
 
 func TestTokens_LifecycleThroughLink(t *testing.T) {
-	s := newServerWithEmulator(t, emuOptions{version: pinwheel.Version20250708})
+	s := newServer(t, withEmulator(emuOptions{version: pinwheel.Version20250708}))
 	account := s.connectAccount(t, "eu-life", "user_good")
 	dep := s.addDeposit(t, "Payroll Checking", "123456789")
 	op := s.login(t, "operator@example.com")
@@ -1042,7 +867,7 @@ func TestODU_AccountIDNeedingEscapes(t *testing.T) {
 	s := newServer(t)
 	ctx := context.Background()
 	const id = "acct/1 50%"
-	ingestBodies(t, s.store, accountAddedJSON("odd-added", id, "odd_end_user", true, "active"))
+	s.ingest(t, accountAddedJSON("odd-added", id, "odd_end_user", true, "active"))
 	if _, err := s.store.CachePlatform(ctx, db.PlatformCaps{ID: "5965580e-380f-4b86-8a8a-7278c77f73cb", Name: "Workday", SupportedJobs: db.ODUJobs}); err != nil {
 		t.Fatal(err)
 	}
@@ -1081,7 +906,7 @@ func TestODU_AccountIDNeedingEscapes(t *testing.T) {
 func TestPathParam_LiteralPercent(t *testing.T) {
 	s := newServer(t)
 	const id = "acct-50%"
-	ingestBodies(t, s.store, accountAddedJSON("pct-added", id, "pct_end_user", true, "active"))
+	s.ingest(t, accountAddedJSON("pct-added", id, "pct_end_user", true, "active"))
 	op := s.login(t, "operator@example.com")
 	for _, path := range []string{views.AccountPath(id), views.ODUPath(id)} {
 		rec := s.do(t, "GET", path, nil, op)

@@ -74,7 +74,7 @@ func TestLogin_Throttle(t *testing.T) {
 	if !strings.Contains(rec.Body.String(), "Try again in 15 minutes") || rec.Header().Get("Retry-After") == "" {
 		t.Fatalf("429 without a retry time: %s", rec.Body.String())
 	}
-	s.clock.t = s.clock.t.Add(16 * time.Minute)
+	s.clk.add(16 * time.Minute)
 	if rec := s.do(t, "POST", "/login", url.Values{"email": {"admin@example.com"}, "password": {testPassword}}); rec.Code != http.StatusSeeOther {
 		t.Fatalf("after the window: %d", rec.Code)
 	}
@@ -83,17 +83,17 @@ func TestLogin_Throttle(t *testing.T) {
 func TestSession_IdleExpiry(t *testing.T) {
 	s := newServer(t)
 	c := s.login(t, "operator@example.com")
-	s.clock.t = s.clock.t.Add(7 * time.Hour)
+	s.clk.add(7 * time.Hour)
 	rec := s.do(t, "GET", "/", nil, c)
 	if rec.Code != http.StatusOK {
 		t.Fatalf("after 7h: %d, want 200", rec.Code)
 	}
 	c = updatedCookie(rec, c)
-	s.clock.t = s.clock.t.Add(7 * time.Hour) // 14h after sign-in, 7h idle
+	s.clk.add(7 * time.Hour) // 14h after sign-in, 7h idle
 	if rec := s.do(t, "GET", "/", nil, c); rec.Code != http.StatusOK {
 		t.Fatalf("7h idle after activity: %d, want 200", rec.Code)
 	}
-	s.clock.t = s.clock.t.Add(8*time.Hour + time.Minute)
+	s.clk.add(8*time.Hour + time.Minute)
 	if rec := s.do(t, "GET", "/", nil, c); rec.Code != http.StatusSeeOther {
 		t.Fatalf("8h idle: %d, want 303 to login", rec.Code)
 	}
@@ -333,7 +333,7 @@ func TestSession_AbsoluteExpiry(t *testing.T) {
 	s := newServer(t)
 	c := s.login(t, "operator@example.com")
 	for i := 0; i < 5; i++ {
-		s.clock.t = s.clock.t.Add(5 * time.Hour)
+		s.clk.add(5 * time.Hour)
 		rec := s.do(t, "GET", "/", nil, c)
 		if i < 4 && rec.Code != http.StatusOK {
 			t.Fatalf("after %dh of activity: %d", (i+1)*5, rec.Code)

@@ -7,60 +7,19 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"linkdesk/db"
 	"linkdesk/handlers"
 	"linkdesk/pinwheel"
-	"linkdesk/web"
 )
 
-const webhookSecret = "whsec_test_0123456789"
-
-// The webhook route is public: Pinwheel signs its posts, there is no session.
-var _ = func() bool { extraRouteAccess["POST /webhooks/pinwheel"] = public; return true }()
-
-// webhookServer is the real router with a running Ingester on a temp DB.
-type webhookServer struct {
-	http.Handler
-	store *db.Store
-	now   time.Time
-}
-
-// newWebhookServer builds the app (web.New + handlers.New) with the
-// group-commit Ingester running; it stops before the store closes.
-func newWebhookServer(t testing.TB) *webhookServer {
-	t.Helper()
-	now := time.Now().UTC().Truncate(time.Second)
-	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), db.Options{Now: func() time.Time { return now }, PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	ing, err := store.NewIngester(context.Background(), db.IngestOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- ing.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	h := handlers.New(handlers.Deps{Store: store, Ingest: ing}, handlers.Config{
-		BaseURL: "http://example.test", SessionHashKey: []byte(strings.Repeat("h", 64)), SessionBlockKey: []byte(strings.Repeat("b", 32)),
-		PinwheelMode: pinwheel.ModeEmulator, PinwheelSecret: webhookSecret, WebhookTolerance: 5 * time.Minute,
-	})
-	return &webhookServer{Handler: web.New(h, store, web.Options{}), store: store, now: now}
-}
-
 // post sends body to the webhook route with the given headers.
-func (s *webhookServer) post(body []byte, headers map[string]string) *httptest.ResponseRecorder {
+func (s *testServer) post(body []byte, headers map[string]string) *httptest.ResponseRecorder {
 	req := httptest.NewRequest(http.MethodPost, "/webhooks/pinwheel", bytes.NewReader(body))
 	req.RemoteAddr = "203.0.113.7:4000"
 	req.Header.Set("Content-Type", "application/json")
@@ -82,8 +41,10 @@ func signed(secret string, at time.Time, body []byte) map[string]string {
 	}
 }
 
-func (s *webhookServer) deliver(body []byte) *httptest.ResponseRecorder {
-	return s.post(body, signed(webhookSecret, s.now, body))
+// postSigned posts body signed now, as Pinwheel would, and returns the
+// answer.
+func (s *testServer) postSigned(body []byte) *httptest.ResponseRecorder {
+	return s.post(body, signed(testSecret, s.clk.now(), body))
 }
 
 func identityBody(eventID, account string) []byte {
@@ -91,15 +52,15 @@ func identityBody(eventID, account string) []byte {
 }
 
 func TestWebhookReceive_Accepts(t *testing.T) {
-	s := newWebhookServer(t)
+	s := newServer(t)
 	ctx := context.Background()
 	body := identityBody("b331e9ed-a273-48fa-8f5f-ec476870f8f4", "934f6406-c332-4c05-a3e8-6a90765c842d")
 
-	rec := s.deliver(body)
+	rec := s.postSigned(body)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"accepted"`) {
 		t.Fatalf("first delivery: %d %s", rec.Code, rec.Body)
 	}
-	rec = s.deliver(body)
+	rec = s.postSigned(body)
 	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"duplicate"`) {
 		t.Fatalf("redelivery: %d %s", rec.Code, rec.Body)
 	}
@@ -108,7 +69,7 @@ func TestWebhookReceive_Accepts(t *testing.T) {
 		t.Fatal(err)
 	}
 	if e.Body != string(body) || e.DeliveryCount != 2 || e.WebhookID != "420900d5-2ffb-4ad9-b2a6-38ef975f9b21" || e.APIVersion != "2023-11-22" ||
-		!strings.HasPrefix(e.Signature, "v2=") || !e.SentAt.Equal(s.now) || e.AccountID != "934f6406-c332-4c05-a3e8-6a90765c842d" {
+		!strings.HasPrefix(e.Signature, "v2=") || !e.SentAt.Equal(s.clk.now()) || e.AccountID != "934f6406-c332-4c05-a3e8-6a90765c842d" {
 		t.Errorf("stored event = %+v", e)
 	}
 
@@ -117,7 +78,7 @@ func TestWebhookReceive_Accepts(t *testing.T) {
 	if got := pinwheel.Sign("test_api_secret_0123456789abcdef", "1750802674", ref); got != "v2=f5510a0a520b497e58994e7214f74e48b82b000a2fcf8d423b6697264e053102" {
 		t.Fatalf("reference vector: %s", got)
 	}
-	if rec := s.deliver(ref); rec.Code != http.StatusOK {
+	if rec := s.postSigned(ref); rec.Code != http.StatusOK {
 		t.Fatalf("reference body: %d %s", rec.Code, rec.Body)
 	}
 	o, err := s.store.AccountOverview(ctx, "934f6406-c332-4c05-a3e8-6a90765c842d")
@@ -131,7 +92,7 @@ func TestWebhookReceive_Accepts(t *testing.T) {
 }
 
 func TestWebhookReceive_Refuses(t *testing.T) {
-	s := newWebhookServer(t)
+	s := newServer(t)
 	good := identityBody("e-1", "acc-1")
 	big := append([]byte(`{"event_id": "big", "event": "x.y", "payload": {"pad": "`), bytes.Repeat([]byte("a"), handlers.MaxWebhookBody)...)
 	big = append(big, `"}}`...)
@@ -142,17 +103,17 @@ func TestWebhookReceive_Refuses(t *testing.T) {
 		status  int
 		reason  string
 	}{
-		{"bad signature", good, map[string]string{pinwheel.HeaderTimestamp: strconv.FormatInt(s.now.Unix(), 10), pinwheel.HeaderSignature: "v2=" + strings.Repeat("0", 64)}, 401, db.ReasonBadSignature},
-		{"wrong secret", good, signed("another secret", s.now, good), 401, db.ReasonBadSignature},
-		{"stale timestamp", good, signed(webhookSecret, s.now.Add(-6*time.Minute), good), 401, db.ReasonStaleTimestamp},
-		{"future timestamp", good, signed(webhookSecret, s.now.Add(6*time.Minute), good), 401, db.ReasonFutureTimestamp},
+		{"bad signature", good, map[string]string{pinwheel.HeaderTimestamp: strconv.FormatInt(s.clk.now().Unix(), 10), pinwheel.HeaderSignature: "v2=" + strings.Repeat("0", 64)}, 401, db.ReasonBadSignature},
+		{"wrong secret", good, signed("another secret", s.clk.now(), good), 401, db.ReasonBadSignature},
+		{"stale timestamp", good, signed(testSecret, s.clk.now().Add(-6*time.Minute), good), 401, db.ReasonStaleTimestamp},
+		{"future timestamp", good, signed(testSecret, s.clk.now().Add(6*time.Minute), good), 401, db.ReasonFutureTimestamp},
 		{"missing headers", good, map[string]string{}, 401, db.ReasonMissingSignature},
-		{"missing timestamp", good, map[string]string{pinwheel.HeaderSignature: pinwheel.Sign(webhookSecret, "", good)}, 401, db.ReasonMissingTimestamp},
+		{"missing timestamp", good, map[string]string{pinwheel.HeaderSignature: pinwheel.Sign(testSecret, "", good)}, 401, db.ReasonMissingTimestamp},
 		{"malformed signature", good, map[string]string{pinwheel.HeaderTimestamp: "1", pinwheel.HeaderSignature: "v1=abc"}, 401, db.ReasonMalformedSignature},
-		{"malformed timestamp", good, map[string]string{pinwheel.HeaderTimestamp: "-5", pinwheel.HeaderSignature: pinwheel.Sign(webhookSecret, "-5", good)}, 401, db.ReasonMalformedTimestamp},
-		{"body signed, then altered", append([]byte(" "), good...), signed(webhookSecret, s.now, good), 401, db.ReasonBadSignature},
-		{"empty body", []byte{}, signed(webhookSecret, s.now, nil), 400, db.ReasonInvalidJSON},
-		{"truncated JSON", good[:60], signed(webhookSecret, s.now, good[:60]), 400, db.ReasonInvalidJSON},
+		{"malformed timestamp", good, map[string]string{pinwheel.HeaderTimestamp: "-5", pinwheel.HeaderSignature: pinwheel.Sign(testSecret, "-5", good)}, 401, db.ReasonMalformedTimestamp},
+		{"body signed, then altered", append([]byte(" "), good...), signed(testSecret, s.clk.now(), good), 401, db.ReasonBadSignature},
+		{"empty body", []byte{}, signed(testSecret, s.clk.now(), nil), 400, db.ReasonInvalidJSON},
+		{"truncated JSON", good[:60], signed(testSecret, s.clk.now(), good[:60]), 400, db.ReasonInvalidJSON},
 		{"payload not an object", []byte(`{"event_id": "p", "event": "identity.added", "payload": [1]}`), nil, 400, db.ReasonPayloadNotObject},
 		{"missing event_id", []byte(`{"event": "identity.added", "payload": {}}`), nil, 400, db.ReasonMissingEventID},
 		{"missing event", []byte(`{"event_id": "x", "payload": {}}`), nil, 400, db.ReasonMissingEvent},
@@ -163,7 +124,7 @@ func TestWebhookReceive_Refuses(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h := tc.headers
 			if h == nil {
-				h = signed(webhookSecret, s.now, tc.body)
+				h = signed(testSecret, s.clk.now(), tc.body)
 			}
 			var before int64
 			if list, _, _ := s.store.ListRejections(context.Background(), "", 0, 1); len(list) == 1 {
@@ -207,12 +168,12 @@ func TestWebhookReceive_Refuses(t *testing.T) {
 }
 
 func TestWebhookReceive_FiveAtOnceStoredOnce(t *testing.T) {
-	s := newWebhookServer(t)
+	s := newServer(t)
 	body := identityBody("five-1", "acc-5")
 	var wg sync.WaitGroup
 	codes := make(chan int, 5)
 	for range 5 {
-		wg.Go(func() { codes <- s.deliver(body).Code })
+		wg.Go(func() { codes <- s.postSigned(body).Code })
 	}
 	wg.Wait()
 	close(codes)
@@ -233,7 +194,7 @@ func TestWebhookReceive_FiveAtOnceStoredOnce(t *testing.T) {
 }
 
 func TestWebhookReceive_ManySmallConcurrentRequests(t *testing.T) {
-	s := newWebhookServer(t)
+	s := newServer(t)
 	const n = 300
 	var wg sync.WaitGroup
 	for i := range n {
@@ -242,7 +203,7 @@ func TestWebhookReceive_ManySmallConcurrentRequests(t *testing.T) {
 			if i%3 == 0 {
 				body = []byte(`{"event_id": "broken`)
 			}
-			rec := s.deliver(body)
+			rec := s.postSigned(body)
 			want := http.StatusOK
 			if i%3 == 0 {
 				want = http.StatusBadRequest
@@ -264,11 +225,11 @@ func TestWebhookReceive_ManySmallConcurrentRequests(t *testing.T) {
 }
 
 func TestWebhookReceive_StatusUpdateBeforeAccountAdded(t *testing.T) {
-	s := newWebhookServer(t)
+	s := newServer(t)
 	upd := []byte(`{"event_id": "u-1", "event": "account.monitoring_status.updated", "payload": {"created_at": "2025-06-24T22:04:33.547314+00:00", "link_token_id": "t-1", "platform_id": "p-1", "connected": false, "monitoring_status": "user_action_required", "end_user_id": "eu-1", "account_id": "acc-1", "platform_name": "Workday"}}`)
-	added := []byte(`{"event_id": "a-1", "event": "account.added", "payload": {"created_at": "` + s.now.Format(pinwheel.TimeLayout) + `", "link_token_id": "t-1", "platform_id": "p-1", "connected": true, "monitoring_status": "active", "end_user_id": "eu-1", "account_id": "acc-1", "platform_name": "Workday"}}`)
+	added := []byte(`{"event_id": "a-1", "event": "account.added", "payload": {"created_at": "` + s.clk.now().Format(pinwheel.TimeLayout) + `", "link_token_id": "t-1", "platform_id": "p-1", "connected": true, "monitoring_status": "active", "end_user_id": "eu-1", "account_id": "acc-1", "platform_name": "Workday"}}`)
 	for _, b := range [][]byte{upd, added} {
-		if rec := s.deliver(b); rec.Code != http.StatusOK {
+		if rec := s.postSigned(b); rec.Code != http.StatusOK {
 			t.Fatalf("%d %s", rec.Code, rec.Body)
 		}
 	}
@@ -283,23 +244,16 @@ func TestWebhookReceive_StatusUpdateBeforeAccountAdded(t *testing.T) {
 }
 
 func TestWebhookReceive_NeedsNoSession(t *testing.T) {
-	s := newWebhookServer(t)
-	rec := s.deliver(identityBody("no-session", "acc-ns"))
+	s := newServer(t)
+	rec := s.postSigned(identityBody("no-session", "acc-ns"))
 	if rec.Code != http.StatusOK || rec.Header().Get("Location") != "" {
 		t.Fatalf("status %d location %q, want 200 without a redirect", rec.Code, rec.Header().Get("Location"))
 	}
 }
 
 func TestWebhookReceive_WithoutIngester(t *testing.T) {
-	store, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), db.Options{PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	h := handlers.New(handlers.Deps{Store: store}, handlers.Config{SessionHashKey: []byte(strings.Repeat("h", 64)),
-		SessionBlockKey: []byte(strings.Repeat("b", 32)), PinwheelSecret: webhookSecret})
-	srv := &webhookServer{Handler: web.New(h, store, web.Options{}), store: store, now: time.Now()}
-	if rec := srv.deliver(identityBody("x", "y")); rec.Code != http.StatusServiceUnavailable {
+	s := newServer(t, withoutIngester())
+	if rec := s.postSigned(identityBody("x", "y")); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("status %d, want 503", rec.Code)
 	}
 }
@@ -326,10 +280,10 @@ func FuzzWebhookReceive(f *testing.F) {
 	f.Add([]byte(`{"event_id": "f-3", "event": "x", "payload": {}}`), false, int64(0))
 	f.Add([]byte(`{"event_id": "f-4", "event": "x", "payload": {}}`), true, int64(400))
 	f.Add([]byte("\xff"), true, int64(0))
-	s := newWebhookServer(f)
+	s := newServer(f)
 	f.Fuzz(func(t *testing.T, body []byte, sign bool, skew int64) {
-		at := s.now.Add(time.Duration(skew%100000) * time.Second)
-		h := signed(webhookSecret, at, body)
+		at := s.clk.now().Add(time.Duration(skew%100000) * time.Second)
+		h := signed(testSecret, at, body)
 		if !sign {
 			h = signed("not the secret", at, body)
 		}

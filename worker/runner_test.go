@@ -62,7 +62,7 @@ func started(t *testing.T, r *worker.Runner) (stop func()) {
 // waking r meanwhile, and returns it.
 func waitJob(t *testing.T, s *db.Store, r *worker.Runner, kind, key string, what string, cond func(db.Job) bool) db.Job {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		jobs, err := s.Jobs(context.Background(), []string{kind}, key)
 		if err != nil {
@@ -72,7 +72,7 @@ func waitJob(t *testing.T, s *db.Store, r *worker.Runner, kind, key string, what
 			return jobs[0]
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("job %s/%s: timed out waiting until %s; it is %+v", kind, key, what, jobs)
+			t.Fatalf("job %s/%s: timed out (a minute) waiting until %s; it is %+v", kind, key, what, jobs)
 		}
 		r.Wake()
 		time.Sleep(time.Millisecond)
@@ -300,7 +300,7 @@ func TestRunner_ManyJobsOnceEach(t *testing.T) {
 		}
 	}
 	waitJob(t, s, r, "b", fmt.Sprint(n-1), "done", isDone)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for finished.Load() < n && time.Now().Before(deadline) {
 		r.Wake()
 		time.Sleep(time.Millisecond)
