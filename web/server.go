@@ -129,7 +129,7 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// errorHandler is the one place errors become responses (STYLE.md §6).
+// errorHandler is the one place errors become responses.
 func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		reqID := c.Response().Header().Get(echo.HeaderXRequestID)
