@@ -46,14 +46,12 @@ func Total24h(list []FacetCount) int64 {
 	return n
 }
 
-// QueueHealth describes the job queue (every kind together, and by kind).
+// QueueHealth describes the job queue, every kind together.
 type QueueHealth struct {
 	Queued, Running, Done, Failed int64
 	// NextDue is the run_at of the earliest queued or leased job (zero
 	// when none): in the past means work is waiting.
 	NextDue time.Time
-	// Kinds are the figures per job kind.
-	Kinds []JobKindStats
 	// Failures are the latest jobs that gave up.
 	Failures []JobFailure
 }
@@ -162,7 +160,6 @@ func queueHealth(ctx context.Context, tx *sql.Tx) (QueueHealth, error) {
 	if err != nil {
 		return q, err
 	}
-	q.Kinds = kinds
 	for _, k := range kinds {
 		q.Queued += k.ByState[JobQueued]
 		q.Running += k.ByState[JobRunning]

@@ -301,7 +301,7 @@ func (s *Store) RecordIdentityVerdict(ctx context.Context, accountID, endUserID 
 }
 
 // recordIdentityVerdict computes and upserts a verdict inside tx, so that
-// the fetch worker can store an identity snapshot and its verdict in one
+// a finished identity fetch stores its snapshot and its verdict in one
 // transaction.
 func (s *Store) recordIdentityVerdict(ctx context.Context, tx *sql.Tx, accountID, endUserID string, id IdentityData, snapshotRef string) (Verdict, error) {
 	var c *Customer

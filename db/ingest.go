@@ -65,7 +65,7 @@ type IngestOptions struct {
 	// KeepRejections is how many webhook_rejections rows are kept; older
 	// ones are pruned. 0 means 50,000.
 	KeepRejections int
-	// Hooks report what happened, for metrics and to wake the fetch worker.
+	// Hooks report what happened, for metrics and to wake the job runner.
 	Hooks IngestHooks
 }
 

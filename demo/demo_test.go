@@ -22,7 +22,7 @@ import (
 const secret = "sk_demo_test_secret"
 
 // TestRun_BuildsTheWorldFromWebhooks wires Linkdesk (real router, ingester
-// and fetch worker) and the emulator on one loopback server, builds a small
+// and job runner) and the emulator on one loopback server, builds a small
 // demo world and checks that it arrived as webhooks, then that a second run
 // does nothing.
 func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
