@@ -131,6 +131,11 @@ type dialect struct {
 	// exportMemory runs on a reader connection before a long export and
 	// poolMemory after it, so that the export's memory stays flat.
 	exportMemory, poolMemory string
+	// claimLock ends the subquery that picks the jobs a claim leases
+	// (jobs.go): "" where one writer serializes claims (SQLite), " FOR
+	// UPDATE SKIP LOCKED" where concurrent claims must skip each other's
+	// rows (PostgreSQL).
+	claimLock string
 }
 
 // Open opens or creates the SQLite file at path and applies the migrations.

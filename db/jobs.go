@@ -18,9 +18,10 @@ import (
 // transaction (enqueueJob), so a job exists exactly when the change that
 // asked for it committed; worker.Runner claims and finishes them.
 //
-// The claim is the one statement a PostgreSQL backend writes differently
+// The claim is the one statement a PostgreSQL backend runs differently
 // (SELECT … FOR UPDATE SKIP LOCKED instead of relying on SQLite's single
-// writer): it lives in claimJobsSQL and nowhere else.
+// writer): it lives in claimJobsSQL, with that difference in the dialect's
+// claimLock.
 
 // Job states.
 const (
@@ -142,13 +143,13 @@ func (s *Store) EnqueueJob(ctx context.Context, j NewJob) (int64, error) {
 
 // claimJobsSQL leases due jobs of the given kinds (n placeholders): queued
 // ones whose run_at has come and running ones whose lease ran out, oldest
-// due first. SQLite has a single writer, so the UPDATE … RETURNING is the
-// whole claim; PostgreSQL will pick the ids with FOR UPDATE SKIP LOCKED in
-// the subquery, here and nowhere else.
-func claimJobsSQL(kinds int) string {
+// due first (the jobs_due index in order). On SQLite the single writer
+// makes the UPDATE … RETURNING the whole claim; on PostgreSQL the dialect's
+// claimLock makes concurrent claims skip each other's rows.
+func (d dialect) claimJobsSQL(kinds int) string {
 	return `UPDATE jobs SET state = 'running', attempts = attempts + 1, run_at = ?, updated_at = ?
 WHERE id IN (SELECT id FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ? AND kind IN (` + placeholders(kinds) + `)
-  ORDER BY run_at, id LIMIT ?)
+  ORDER BY run_at, id LIMIT ?` + d.claimLock + `)
 RETURNING ` + jobColumns
 }
 
@@ -182,7 +183,7 @@ func (s *Store) ClaimJobs(ctx context.Context, kinds []string, n int, lease time
 	args = append(args, n)
 	var out []Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, claimJobsSQL(len(kinds)), args...)
+		rows, err := tx.QueryContext(ctx, s.d.claimJobsSQL(len(kinds)), args...)
 		if err != nil {
 			return err
 		}

@@ -100,7 +100,7 @@ func TestClaimWalksTheDueIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	plan := strings.Join(explain(t, s, claimJobsSQL(4), "l", "n", "n", "a", "b", "c", "d", 16), "\n")
+	plan := strings.Join(explain(t, s, s.d.claimJobsSQL(4), "l", "n", "n", "a", "b", "c", "d", 16), "\n")
 	if !strings.Contains(plan, "USING INDEX jobs_due") || strings.Contains(plan, "TEMP B-TREE") {
 		t.Errorf("claim plan:\n%s", plan)
 	}

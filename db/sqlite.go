@@ -35,6 +35,8 @@ var sqliteDialect = dialect{
 	// gets the pool's settings back afterwards.
 	exportMemory: `PRAGMA mmap_size = 0; PRAGMA cache_size = -4096`,
 	poolMemory:   fmt.Sprintf(`PRAGMA mmap_size = %d; PRAGMA cache_size = -%d`, sqliteMmapBytes, sqliteCacheKiB),
+	// The single writer connection serializes claims: no row lock needed.
+	claimLock: "",
 }
 
 // The page cache and memory map of every pooled connection.
