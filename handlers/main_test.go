@@ -153,7 +153,7 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 		if o.clientTimeout == 0 {
 			o.clientTimeout = time.Minute
 		}
-		clk.thaw()
+		clk.set(time.Time{}) // the wall clock, as the emulator's
 		srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.ServeHTTP(w, r) }))
 		s.url, s.version = srv.URL, o.version
 		// Untidy delivery stays on (the default); the rate limit is off:
@@ -223,11 +223,14 @@ func (c *testClock) now() time.Time {
 	return time.Now().UTC().Add(c.offset)
 }
 
-// set stops the clock at t.
+// set stops the clock at t; the zero time makes it the wall clock again.
 func (c *testClock) set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.frozen = t
+	if t.IsZero() {
+		c.offset = 0
+	}
 }
 
 // add moves the clock by d.
