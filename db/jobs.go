@@ -419,21 +419,8 @@ func (s *Store) Jobs(ctx context.Context, kinds []string, dedupeKey string) ([]J
 	return out, rows.Err()
 }
 
-// JobFailures returns the latest jobs of the given kinds that gave up
-// (all kinds when none are given), newest first.
-func (s *Store) JobFailures(ctx context.Context, limit int, kinds ...string) ([]Job, error) {
-	var out []Job
-	err := s.rtx(ctx, func(tx *sql.Tx) error {
-		var err error
-		out, err = jobFailures(ctx, tx, limit, kinds)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("db: job failures: %w", err)
-	}
-	return out, nil
-}
-
+// jobFailures returns the latest jobs of the given kinds that gave up (all
+// kinds when none are given), newest first.
 func jobFailures(ctx context.Context, tx *sql.Tx, limit int, kinds []string) ([]Job, error) {
 	q := `SELECT ` + jobColumns + ` FROM jobs WHERE state = 'failed'`
 	var args []any

@@ -114,9 +114,9 @@ func TestJobs_FailureRetriesThenGivesUp(t *testing.T) {
 	if got.State != db.JobFailed || got.Attempts != 2 || got.LastError != "bad request" || got.FinishedAt.IsZero() {
 		t.Errorf("after giving up: %+v", got)
 	}
-	fails, err := s.JobFailures(ctx, 5)
-	if err != nil || len(fails) != 1 || fails[0].ID != got.ID {
-		t.Errorf("failures = %+v, %v", fails, err)
+	d, err := s.Dashboard(ctx)
+	if err != nil || d.Queue.Failed != 1 || len(d.Queue.Failures) != 1 || d.Queue.Failures[0].Key != "k" || d.Queue.Failures[0].LastError != "bad request" {
+		t.Errorf("dashboard queue = %+v, %v", d.Queue, err)
 	}
 }
 

@@ -91,8 +91,8 @@ func Permanent(err error) error {
 	return &permanentError{err}
 }
 
-// IsPermanent reports whether err was wrapped with Permanent.
-func IsPermanent(err error) bool {
+// isPermanent reports whether err was wrapped with Permanent.
+func isPermanent(err error) bool {
 	var pe *permanentError
 	return errors.As(err, &pe)
 }
@@ -261,7 +261,7 @@ func (r *Runner) run(ctx context.Context, p *pool, j db.Job) db.JobOutcome {
 		return out
 	}
 	out.Err = err
-	if !IsPermanent(err) && j.Attempts < p.MaxAttempts {
+	if !isPermanent(err) && j.Attempts < p.MaxAttempts {
 		out.RetryAt = r.store.Now().Add(backoff(p.Backoff, p.MaxBackoff, j.Attempts))
 	}
 	if out.RetryAt.IsZero() {
