@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"iter"
 	"net/http/httptest"
 	"path/filepath"
 	"slices"
@@ -128,7 +129,7 @@ func TestEventCatalogue(t *testing.T) {
 		if !slices.Equal(queued, want) || !slices.Equal(db.FetchKinds, pinwheel.FetchedData()) {
 			t.Errorf("fetches queued %v, db.FetchKinds %v, want %v", queued, db.FetchKinds, want)
 		}
-		fetch := worker.Fetches(emptySource{})
+		fetch := worker.Fetches(emptySource{}, s)
 		for _, j := range jobs {
 			if _, err := fetch.Handle(ctx, j.Job); err != nil {
 				t.Errorf("the worker cannot fetch %s: %v", j.Data, err)
@@ -165,4 +166,13 @@ func (emptySource) DirectDepositAllocations(context.Context, string) (pinwheel.D
 }
 func (emptySource) Account(context.Context, string) (pinwheel.Account, error) {
 	return pinwheel.Account{MonitoringStatus: pinwheel.StatusActive, Connected: true}, nil
+}
+func (emptySource) PaystubPages(context.Context, string, pinwheel.PaystubsFilter) iter.Seq2[pinwheel.RawPage, error] {
+	return func(yield func(pinwheel.RawPage, error) bool) { yield(pinwheel.RawPage{}, nil) }
+}
+func (emptySource) PaystubRaw(context.Context, string, string) (json.RawMessage, error) {
+	return nil, &pinwheel.Error{Type: pinwheel.TypeNotFound, StatusCode: 404}
+}
+func (emptySource) ShiftPages(context.Context, string, pinwheel.ShiftsFilter) iter.Seq2[pinwheel.RawPage, error] {
+	return func(yield func(pinwheel.RawPage, error) bool) { yield(pinwheel.RawPage{}, nil) }
 }

@@ -108,6 +108,13 @@ func registerWebhook(ctx context.Context, c *pinwheel.Client, url, version strin
 		switch {
 		case w.URL == url && w.Version == version:
 			found = true
+			// A registration of an earlier release may enable fewer events
+			// than the catalogue now subscribes to.
+			if want := pinwheel.SubscribedEvents(); !sameSet(w.EnabledEvents, want) {
+				if _, err := c.UpdateWebhook(ctx, w.ID, pinwheel.WebhookUpdate{EnabledEvents: want}); err != nil {
+					return fmt.Errorf("update the emulator webhook's events: %w", err)
+				}
+			}
 		case strings.HasSuffix(w.URL, "/webhooks/pinwheel") && (strings.HasPrefix(w.URL, "http://127.") || strings.HasPrefix(w.URL, "http://localhost") || w.URL == url):
 			if err := c.DeleteWebhook(ctx, w.ID); err != nil {
 				return fmt.Errorf("remove stale emulator webhook: %w", err)
@@ -138,4 +145,21 @@ func announceEmulator(stdout io.Writer, cfg config, pw *pinwheelSetup) {
 	}
 	fmt.Fprintf(stdout, "Pinwheel emulator: %s/v1, API and webhook secret %s\n  webhook load: %s loadgen webhooks --target %s/webhooks/pinwheel --secret %s\n",
 		pw.emulatorURL, secret, selfCommand(), pw.localURL, secret)
+}
+
+// sameSet reports whether a and b hold the same strings, in any order.
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := make(map[string]bool, len(a))
+	for _, x := range a {
+		seen[x] = true
+	}
+	for _, x := range b {
+		if !seen[x] {
+			return false
+		}
+	}
+	return true
 }

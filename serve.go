@@ -152,7 +152,7 @@ type background struct {
 func startBackground(ctx, bg context.Context, store *db.Store, src worker.Source, m *web.Metrics, log *slog.Logger) (*background, error) {
 	w := &background{}
 	w.jobs = worker.NewRunner(store, worker.Options{Log: log, Finished: m.JobFinished})
-	w.jobs.Add(worker.Fetches(src))
+	w.jobs.Add(worker.Fetches(src, store))
 	ing, err := store.NewIngester(ctx, db.IngestOptions{Hooks: m.IngestHooks(w.jobs.Wake)})
 	if err != nil {
 		return nil, err

@@ -588,6 +588,9 @@ func (s *Store) AccountOverview(ctx context.Context, accountID string) (AccountO
 	}
 	o.Latest = map[string]Snapshot{}
 	for _, kind := range FetchKinds {
+		if kind == FetchPaystubs || kind == FetchShifts {
+			continue // pay items, not snapshots (pay_sync.go)
+		}
 		limit := 1
 		if kind == FetchDDAllocations {
 			limit = 50

@@ -78,6 +78,9 @@ type Delivery struct {
 
 	p    payload
 	perr error
+	// sync is the params of a paystubs or shifts event (a job or a
+	// milestone), nil for others or when they do not decode.
+	sync *pinwheel.SyncParams
 }
 
 // payload holds the fields projections read. Every event shape is decoded
@@ -100,6 +103,10 @@ type payload struct {
 	ErrorType        *string         `json:"error_type"`
 	ErrorCode        *string         `json:"error_code"`
 	Params           json.RawMessage `json:"params"`
+	// Added and Deleted are the paystub or shift ids of a paystubs.added
+	// or shifts.added.
+	Added   []pinwheel.PaystubRef `json:"added"`
+	Deleted []pinwheel.PaystubRef `json:"deleted"`
 }
 
 // envelope is the outer object; pointers tell a missing key from an empty one.
@@ -144,6 +151,14 @@ func ParseDelivery(body []byte) (Delivery, error) {
 	} else if err := d.p.check(); err != nil {
 		d.perr = err
 	}
+	if d.perr == nil && payDataOf(d.Event) != "" && len(d.p.Params) > 0 {
+		// Params of an unexpected shape leave the sync without a window;
+		// the event is still projected.
+		var sp pinwheel.SyncParams
+		if json.Unmarshal(d.p.Params, &sp) == nil {
+			d.sync = &sp
+		}
+	}
 	return d, nil
 }
 
@@ -151,6 +166,13 @@ func (p *payload) check() error {
 	for name, v := range map[string]string{"account_id": p.AccountID, "end_user_id": p.EndUserID, "link_token_id": p.LinkTokenID, "platform_id": p.PlatformID} {
 		if len(v) > maxIDLen {
 			return fmt.Errorf("payload: %s longer than %d bytes", name, maxIDLen)
+		}
+	}
+	for name, refs := range map[string][]pinwheel.PaystubRef{"added": p.Added, "deleted": p.Deleted} {
+		for _, r := range refs {
+			if r.ID == "" || len(r.ID) > maxIDLen {
+				return fmt.Errorf("payload: an id of %s is empty or longer than %d bytes", name, maxIDLen)
+			}
 		}
 	}
 	return nil

@@ -94,8 +94,8 @@ type SnapshotFetched struct {
 
 func (e SnapshotFetched) applyJob(ctx context.Context, s *Store, tx *sql.Tx, j Job) error {
 	f, ok := ReadFetchJob(j)
-	if !ok {
-		return fmt.Errorf("db: %s is not a fetch job", j.Kind)
+	if !ok || f.Data == FetchPaystubs || f.Data == FetchShifts {
+		return fmt.Errorf("db: %s is not a snapshot fetch", j.Kind)
 	}
 	sum := sha256.Sum256(e.Body)
 	var refreshed sql.NullString

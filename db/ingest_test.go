@@ -184,8 +184,9 @@ func TestIngester_ProjectsALinkSession(t *testing.T) {
 	for _, f := range fetches {
 		kinds[f.Data] = f.EventID
 	}
-	// identity.added and the successful switch; the failed income job has no data.
-	if len(fetches) != 2 || kinds[db.FetchIdentity] != "e2" || kinds[db.FetchDDAllocations] != "e4" {
+	// identity.added, paystubs.added and the successful switch; the failed
+	// income job has no data.
+	if len(fetches) != 3 || kinds[db.FetchIdentity] != "e2" || kinds[db.FetchPaystubs] != "e3" || kinds[db.FetchDDAllocations] != "e4" {
 		t.Errorf("fetches = %+v", fetches)
 	}
 

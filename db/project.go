@@ -18,6 +18,8 @@ const (
 	FetchEmployment    = pinwheel.JobEmployment
 	FetchIncome        = pinwheel.JobIncome
 	FetchDDAllocations = pinwheel.JobDDAllocations
+	// FetchPaystubs and FetchShifts (pay_sync.go) page through what
+	// changed; their results are pay items, not snapshots.
 	// FetchAccount reads GET /accounts/{id} after a monitoring status
 	// update: see rankFetched.
 	FetchAccount = pinwheel.DataAccount
@@ -206,6 +208,10 @@ func projectorOf(event string) projector {
 	switch {
 	case !ok:
 		return nil
+	case payDataOf(event) != "" && e.Job != "":
+		return (*committer).projectPayJob
+	case payDataOf(event) != "":
+		return (*committer).projectPayMilestone
 	case e.Job != "":
 		return (*committer).projectJob
 	}

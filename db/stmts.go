@@ -111,6 +111,7 @@ type boundStmts struct {
 	eventInsert, eventDuplicate, jobUpsert, historyInsert, switchInsert, jobEnqueue                           *sql.Stmt
 	eventCounts, jobCounts, rejectionCounts, statusCounts, totals, rejectionInsert, rejectionPrune            *sql.Stmt
 	endUserRef, accountRef, linkTokenRef                                                                      *sql.Stmt
+	paySyncRequest, paySyncMilestone, payPendingInsert, payDeletionInsert, payItemDelete, payPendingDrop      *sql.Stmt
 	savepoint, release, rollbackTo                                                                            *sql.Stmt
 }
 
@@ -130,6 +131,8 @@ func (b *boundStmts) fields() []struct {
 		{&b.eventCounts, sqlEventCounts}, {&b.jobCounts, sqlJobCounts}, {&b.rejectionCounts, sqlRejectionCounts},
 		{&b.statusCounts, sqlStatusCounts}, {&b.totals, sqlTotals}, {&b.rejectionInsert, sqlRejectionInsert}, {&b.rejectionPrune, sqlRejectionPrune},
 		{&b.endUserRef, sqlEndUserRef}, {&b.accountRef, sqlAccountRef}, {&b.linkTokenRef, sqlLinkTokenRef},
+		{&b.paySyncRequest, sqlPaySyncRequest}, {&b.paySyncMilestone, sqlPaySyncMilestone}, {&b.payPendingInsert, sqlPayPendingInsert},
+		{&b.payDeletionInsert, sqlPayDeletionInsert}, {&b.payItemDelete, sqlPayItemDelete}, {&b.payPendingDrop, sqlPayPendingDrop},
 		{&b.savepoint, `SAVEPOINT ev`}, {&b.release, `RELEASE SAVEPOINT ev`}, {&b.rollbackTo, `ROLLBACK TO SAVEPOINT ev`},
 	}
 }

@@ -69,7 +69,7 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 		EnabledEvents: pinwheel.SubscribedEvents(), Version: pinwheel.DefaultVersion}); err != nil {
 		t.Fatal(err)
 	}
-	fetches := worker.Fetches(client)
+	fetches := worker.Fetches(client, store)
 	fetches.Rate = 0
 	jobs := worker.NewRunner(store, worker.Options{Poll: 10 * time.Millisecond})
 	jobs.Add(fetches)

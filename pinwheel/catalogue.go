@@ -16,7 +16,9 @@ type EventType struct {
 	Job string
 	// Fetch is the account data to read after the event, named like its
 	// endpoint (identity, employment, income, direct_deposit_allocations,
-	// DataAccount for the account itself); "" for none. A job event
+	// paystubs, shifts, DataAccount for the account itself); "" for none.
+	// Paystubs and shifts are read through pagination, only what changed
+	// (db/pay_sync.go says what that is). A job event
 	// fetches only after a successful outcome (a successful switch changes
 	// the allocations, so it fetches those); another event after every
 	// delivery.
@@ -50,9 +52,9 @@ var Events = []EventType{
 	{Name: EventIdentityAdded, Job: JobIdentity, Fetch: JobIdentity, Label: "Identity", Subscribe: true},
 	{Name: EventEmploymentAdded, Job: JobEmployment, Fetch: JobEmployment, Label: "Employment", Subscribe: true},
 	{Name: EventIncomeAdded, Job: JobIncome, Fetch: JobIncome, Label: "Income", Subscribe: true},
-	{Name: EventPaystubsAdded, Job: JobPaystubs, Label: "Paystubs", Subscribe: true},
+	{Name: EventPaystubsAdded, Job: JobPaystubs, Fetch: JobPaystubs, Label: "Paystubs", Subscribe: true},
 	{Name: EventPaystubsDocumentsAdded, Job: "paystubs.documents", Label: "Paystub documents"},
-	{Name: EventShiftsAdded, Job: JobShifts, Label: "Shifts", Subscribe: true},
+	{Name: EventShiftsAdded, Job: JobShifts, Fetch: JobShifts, Label: "Shifts", Subscribe: true},
 	{Name: EventTaxFormsAdded, Job: JobTaxForms, Label: "Tax forms"},
 	{Name: EventDocumentsAdded, Job: "documents", Label: "Documents"},
 	{Name: EventDDSwitchAdded, Job: JobDDSwitch, Fetch: JobDDAllocations, Label: "Direct deposit switch", Subscribe: true},
@@ -63,14 +65,14 @@ var Events = []EventType{
 	{Name: EventCardSwitchAdded, Job: JobCardSwitch, Label: "Card switch", Unregistrable: true},
 	{Name: EventPayoutCardsAdded, Job: JobPayoutCards, Label: "Payout cards", Unregistrable: true},
 	{Name: EventPaycheckViewerAdded, Job: JobPaycheckViewer, Label: "Paycheck viewer"},
-	{Name: EventPaystubsSevenDaysSynced, Label: "Paystubs: seven days synced"},
-	{Name: EventPaystubsThirtyDaysSynced, Label: "Paystubs: thirty days synced"},
-	{Name: EventPaystubsNinetyDaysSynced, Label: "Paystubs: ninety days synced"},
-	{Name: EventPaystubsFullySynced, Label: "Paystubs: fully synced", Subscribe: true},
-	{Name: EventShiftsSevenDaysSynced, Label: "Shifts: seven days synced"},
-	{Name: EventShiftsThirtyDaysSynced, Label: "Shifts: thirty days synced"},
-	{Name: EventShiftsNinetyDaysSynced, Label: "Shifts: ninety days synced"},
-	{Name: EventShiftsFullySynced, Label: "Shifts: fully synced"},
+	{Name: EventPaystubsSevenDaysSynced, Fetch: JobPaystubs, Label: "Paystubs: seven days synced", Subscribe: true},
+	{Name: EventPaystubsThirtyDaysSynced, Fetch: JobPaystubs, Label: "Paystubs: thirty days synced", Subscribe: true},
+	{Name: EventPaystubsNinetyDaysSynced, Fetch: JobPaystubs, Label: "Paystubs: ninety days synced", Subscribe: true},
+	{Name: EventPaystubsFullySynced, Fetch: JobPaystubs, Label: "Paystubs: fully synced", Subscribe: true},
+	{Name: EventShiftsSevenDaysSynced, Fetch: JobShifts, Label: "Shifts: seven days synced", Subscribe: true},
+	{Name: EventShiftsThirtyDaysSynced, Fetch: JobShifts, Label: "Shifts: thirty days synced", Subscribe: true},
+	{Name: EventShiftsNinetyDaysSynced, Fetch: JobShifts, Label: "Shifts: ninety days synced", Subscribe: true},
+	{Name: EventShiftsFullySynced, Fetch: JobShifts, Label: "Shifts: fully synced", Subscribe: true},
 	{Name: EventVerificationReportsRefreshed, Label: "Verification reports refreshed"},
 	{Name: EventEarningsStreamPayoutsRefreshed, Label: "Earnings stream payouts refreshed"},
 	{Name: EventBillAdded, Label: "Bill added"},

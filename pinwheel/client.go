@@ -236,6 +236,31 @@ func (c *Client) Paystub(ctx context.Context, accountID, paystubID string) (Pays
 	return out, err
 }
 
+// RawPage is one page of a list endpoint with its items left as Pinwheel
+// sent them: callers that keep what Pinwheel said (the paystubs and shifts
+// of an income report) decode each item themselves, so that an amount sent
+// as null stays null instead of becoming 0.
+type RawPage = Page[json.RawMessage]
+
+// PaystubPages iterates over the pages of an account's paystubs matching f
+// (newest pay date first), starting at f.Cursor; an error is yielded once,
+// as the last element.
+func (c *Client) PaystubPages(ctx context.Context, accountID string, f PaystubsFilter) iter.Seq2[RawPage, error] {
+	return pages(ctx, f.Cursor, func(ctx context.Context, cursor string) ([]json.RawMessage, Meta, error) {
+		q := url.Values{}
+		setNonEmpty(q, "from_pay_date", f.From)
+		setNonEmpty(q, "to_pay_date", f.To)
+		setPage(q, f.Limit, cursor)
+		return call[[]json.RawMessage](ctx, c, http.MethodGet, accountPath(accountID, "paystubs"), q, nil)
+	})
+}
+
+// PaystubRaw returns one paystub as Pinwheel sent it.
+func (c *Client) PaystubRaw(ctx context.Context, accountID, paystubID string) (json.RawMessage, error) {
+	out, _, err := call[json.RawMessage](ctx, c, http.MethodGet, accountPath(accountID, "paystubs")+"/"+url.PathEscape(paystubID), nil, nil)
+	return out, err
+}
+
 // ShiftsFilter narrows GET /accounts/{id}/shifts; zero fields are not sent.
 // Dates are YYYY-MM-DD.
 type ShiftsFilter struct {
@@ -256,6 +281,34 @@ func (c *Client) Shifts(ctx context.Context, accountID string, f ShiftsFilter) (
 	setNonEmpty(q, "to_end_date", f.ToEndDate)
 	setPage(q, f.Limit, f.Cursor)
 	return call[[]Shift](ctx, c, http.MethodGet, accountPath(accountID, "shifts"), q, nil)
+}
+
+// AllShifts iterates over every shift matching f, starting at f.Cursor.
+func (c *Client) AllShifts(ctx context.Context, accountID string, f ShiftsFilter) iter.Seq2[Shift, error] {
+	return paginate(ctx, func(ctx context.Context, cursor string) ([]Shift, Meta, error) {
+		g := f
+		if cursor != "" {
+			g.Cursor = cursor
+		}
+		return c.Shifts(ctx, accountID, g)
+	})
+}
+
+// ShiftPages iterates over the pages of an account's shifts matching f
+// (newest end date first), starting at f.Cursor, items as Pinwheel sent
+// them (see RawPage).
+func (c *Client) ShiftPages(ctx context.Context, accountID string, f ShiftsFilter) iter.Seq2[RawPage, error] {
+	return pages(ctx, f.Cursor, func(ctx context.Context, cursor string) ([]json.RawMessage, Meta, error) {
+		g := f
+		g.Cursor = cursor
+		q := url.Values{}
+		setNonEmpty(q, "from_start_date", g.FromStartDate)
+		setNonEmpty(q, "to_start_date", g.ToStartDate)
+		setNonEmpty(q, "from_end_date", g.FromEndDate)
+		setNonEmpty(q, "to_end_date", g.ToEndDate)
+		setPage(q, g.Limit, cursor)
+		return call[[]json.RawMessage](ctx, c, http.MethodGet, accountPath(accountID, "shifts"), q, nil)
+	})
 }
 
 // Webhooks returns every registered webhook, following cursors.
@@ -399,30 +452,55 @@ var errCursorLoop = errors.New("pinwheel: pagination cursor repeated")
 func paginate[T any](ctx context.Context, fetch func(context.Context, string) ([]T, Meta, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		seen := map[string]bool{}
-		cursor := ""
-		for {
-			items, meta, err := fetch(ctx, cursor)
+		for page, err := range pages(ctx, "", fetch) {
 			if err != nil {
 				yield(zero, err)
 				return
 			}
-			for _, it := range items {
+			for _, it := range page.Items {
 				if !yield(it, nil) {
 					return
 				}
+			}
+		}
+	}
+}
+
+// pages is the cursor loop behind every list iterator: it fetches the page
+// at first (or the first page when ""), then follows next_cursor until it
+// is null, yielding each page with its meta. A fetch error is yielded once
+// and ends the iteration; so does a cursor the server already gave, which
+// would otherwise page forever.
+func pages[T any](ctx context.Context, first string, fetch func(context.Context, string) ([]T, Meta, error)) iter.Seq2[Page[T], error] {
+	return func(yield func(Page[T], error) bool) {
+		seen := map[string]bool{}
+		cursor := first
+		for {
+			items, meta, err := fetch(ctx, cursor)
+			if err != nil {
+				yield(Page[T]{}, err)
+				return
+			}
+			if !yield(Page[T]{Items: items, Meta: meta}, nil) {
+				return
 			}
 			if meta.NextCursor == nil || *meta.NextCursor == "" {
 				return
 			}
 			cursor = *meta.NextCursor
 			if seen[cursor] {
-				yield(zero, errCursorLoop)
+				yield(Page[T]{}, errCursorLoop)
 				return
 			}
 			seen[cursor] = true
 		}
 	}
+}
+
+// Page is one page of a list endpoint: its items and its meta.
+type Page[T any] struct {
+	Items []T
+	Meta  Meta
 }
 
 // envelope is the success body; Data is decoded into the caller's type

@@ -1088,3 +1088,65 @@ func TestClient_LenientDecoding(t *testing.T) {
 		t.Errorf("created_at got %v, want %v", a.CreatedAt, want)
 	}
 }
+
+// PaystubPages and ShiftPages yield whole pages with their meta and keep
+// each item as sent (a null amount stays null), following cursors from the
+// filter's.
+func TestClient_RawPages(t *testing.T) {
+	h := newHarness(t, pinwheel.Config{}, func(w http.ResponseWriter, r *http.Request, n int) {
+		next := `"c` + fmt.Sprint(n+1) + `"`
+		if n == 1 {
+			next = "null"
+		}
+		item := paystubObserved
+		if strings.HasSuffix(r.URL.Path, "/shifts") {
+			item = shiftObserved
+		}
+		if n == 1 {
+			item = `{"id":"x","gross_pay_amount":null}`
+		}
+		reply(w, 200, `{"data":[`+item+`],"meta":{"refreshed_at":"2025-06-24T22:04:38.805798+00:00","count":1,"next_cursor":`+next+`}}`)
+	})
+	var got []string
+	for page, err := range h.client.PaystubPages(t.Context(), "acc1", pinwheel.PaystubsFilter{From: "2025-01-01", Limit: 100, Cursor: "c0"}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.Meta.RefreshedAt == nil || len(page.Items) != 1 {
+			t.Fatalf("page %+v", page)
+		}
+		got = append(got, string(page.Items[0]))
+	}
+	if len(got) != 2 || got[1] != `{"id":"x","gross_pay_amount":null}` {
+		t.Errorf("items %q", got)
+	}
+	for i, r := range h.requests() {
+		if want := fmt.Sprint("c", i); r.Query.Get("cursor") != want || r.Query.Get("limit") != "100" || r.Query.Get("from_pay_date") != "2025-01-01" {
+			t.Errorf("request %d query %v, want cursor %s", i, r.Query, want)
+		}
+	}
+
+	h2 := newHarness(t, pinwheel.Config{}, func(w http.ResponseWriter, r *http.Request, n int) {
+		reply(w, 200, `{"data":[`+shiftObserved+`],"meta":{"count":1,"next_cursor":null}}`)
+	})
+	n := 0
+	for page, err := range h2.client.ShiftPages(t.Context(), "acc1", pinwheel.ShiftsFilter{FromEndDate: "2025-01-01", Limit: 50}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += len(page.Items)
+	}
+	if r := h2.requests(); n != 1 || len(r) != 1 || r[0].Query.Get("from_end_date") != "2025-01-01" || r[0].Query.Get("cursor") != "" {
+		t.Errorf("shift pages: %d items, requests %+v", n, r)
+	}
+	m := 0
+	for s, err := range h2.client.AllShifts(t.Context(), "acc1", pinwheel.ShiftsFilter{}) {
+		if err != nil || s.ID == "" {
+			t.Fatalf("AllShifts: %+v %v", s, err)
+		}
+		m++
+	}
+	if m != 1 {
+		t.Errorf("AllShifts: %d", m)
+	}
+}

@@ -2,7 +2,9 @@ package worker_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"iter"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -71,6 +73,16 @@ func (s *source) Account(ctx context.Context, id string) (pinwheel.Account, erro
 	return pinwheel.Account{ID: id, MonitoringStatus: status, Connected: true}, s.call("account", id)
 }
 
+func (s *source) PaystubPages(ctx context.Context, id string, f pinwheel.PaystubsFilter) iter.Seq2[pinwheel.RawPage, error] {
+	return func(yield func(pinwheel.RawPage, error) bool) { yield(pinwheel.RawPage{}, s.call("paystubs", id)) }
+}
+func (s *source) PaystubRaw(ctx context.Context, id, paystub string) (json.RawMessage, error) {
+	return nil, s.call("paystub", id)
+}
+func (s *source) ShiftPages(ctx context.Context, id string, f pinwheel.ShiftsFilter) iter.Seq2[pinwheel.RawPage, error] {
+	return func(yield func(pinwheel.RawPage, error) bool) { yield(pinwheel.RawPage{}, s.call("shifts", id)) }
+}
+
 func jobEvent(eventID, event, name, account, outcome string) []byte {
 	return fmt.Appendf(nil, `{"event_id": %q, "event": %q, "payload": {"id": "j", "name": %q, "timestamp": "2026-11-26T11:00:00.000000+00:00", "outcome": %q, "error_code": null, "error_type": null, "link_token_id": "tok", "params": {"action": "full_switch"}, "account_id": %q, "end_user_id": "eu"}}`,
 		eventID, event, name, outcome, account)
@@ -109,7 +121,7 @@ func setup(t *testing.T, bodies ...[]byte) (*db.Store, *clock) {
 // fetchRunner is a Runner with the fetch pool over src, tuned for tests:
 // no rate cap, a short poll.
 func fetchRunner(s *db.Store, src worker.Source, tune func(*worker.Pool)) *worker.Runner {
-	p := worker.Fetches(src)
+	p := worker.Fetches(src, s)
 	p.Rate = 0
 	if tune != nil {
 		tune(&p)
