@@ -178,20 +178,24 @@ func (e *Emulator) listPaystubs(w http.ResponseWriter, r *http.Request) {
 		e.writeError(w, perr)
 		return
 	}
-	var items []pinwheel.Paystub
+	if err := loadPayExtras(r.Context(), e.store.db, a); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	var items []stubItem
 	for _, p := range genPaystubs(a) {
-		if (from == "" || p.PayDate >= from) && (to == "" || p.PayDate <= to) && (c.Key == "" || p.PayDate < c.Key) {
+		if (from == "" || p.PayDate >= from) && (to == "" || p.PayDate <= to) && (c.Key == "" || p.sortKey() < c.Key) {
 			items = append(items, p)
 		}
 	}
 	var next *string
 	if len(items) > limit {
 		items = items[:limit]
-		next = e.encodeCursor(cursor{Key: items[limit-1].PayDate})
+		next = e.encodeCursor(cursor{Key: items[limit-1].sortKey()})
 	}
 	out := make([]obj, 0, len(items))
 	for _, p := range items {
-		out = append(out, paystubObj(p, e.documentObj(a.ID, docPaystub, p.Document.ID)))
+		out = append(out, p.wire(e.documentObj(a.ID, docPaystub, p.Document.ID)))
 	}
 	refreshed := dataTime(a, pinwheel.JobPaystubs)
 	e.writeAPI(w, http.StatusOK, listEnvelope(pageMeta(len(out), next, &refreshed), out))
@@ -203,10 +207,14 @@ func (e *Emulator) getPaystub(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	id := strings.ToLower(r.PathValue("paystub_id"))
+	if err := loadPayExtras(r.Context(), e.store.db, a); err != nil {
+		e.fail(w, r, err)
+		return
+	}
+	id := r.PathValue("paystub_id")
 	for _, p := range genPaystubs(a) {
-		if p.ID == id {
-			e.writeAPI(w, http.StatusOK, dataEnvelope(paystubObj(p, e.documentObj(a.ID, docPaystub, p.Document.ID)), nil))
+		if strings.EqualFold(p.ID, id) {
+			e.writeAPI(w, http.StatusOK, dataEnvelope(p.wire(e.documentObj(a.ID, docPaystub, p.Document.ID)), nil))
 			return
 		}
 	}

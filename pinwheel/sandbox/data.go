@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -153,14 +152,19 @@ func genIdentity(a *account) pinwheel.Identity {
 
 func genEmployment(a *account) pinwheel.Employment {
 	p := newProfile(a)
+	pl := planPay(a)
+	status, ended := "employed", (*string)(nil)
+	if !pl.end.IsZero() {
+		status, ended = "terminated", sptr(formatDate(pl.end))
+	}
 	return pinwheel.Employment{
 		ID:                  derivedID("employment", a.ID),
 		CreatedAt:           pinwheel.NewTime(a.CreatedAt),
 		UpdatedAt:           pinwheel.NewTime(updatedTime(a, pinwheel.JobEmployment)),
 		AccountID:           a.ID,
-		Status:              sptr("employed"),
-		StartDate:           sptr(formatDate(p.StartDate)),
-		TerminationDate:     nil,
+		Status:              sptr(status),
+		StartDate:           sptr(formatDate(pl.jobStart)),
+		TerminationDate:     ended,
 		EmployerName:        p.Employer,
 		EmployerAddress:     address(p.EmployerLine1, p.EmployerCity.City, p.EmployerCity.State, p.EmployerCity.Zip+"00"),
 		EmployerPhoneNumber: &pinwheel.Phone{Value: p.EmployerPhone, Type: sptr("work")},
@@ -168,196 +172,34 @@ func genEmployment(a *account) pinwheel.Employment {
 	}
 }
 
+// genIncome states the compensation the employer has on file now (after
+// a raise): a salary per year, or a rate per hour (gig platforms: the base
+// rate, paid weekly for the week's shifts, pay_frequency variable).
 func genIncome(a *account) pinwheel.Income {
-	p := newProfile(a)
-	unit := "annually"
-	if p.Hourly {
-		unit = "hourly"
+	pl := planPay(a)
+	unit := "hourly"
+	if pl.Kind == PayKindSalaried {
+		unit = "annually"
+	}
+	at := day(a.CreatedAt)
+	if !pl.end.IsZero() {
+		at = pl.end
 	}
 	return pinwheel.Income{
 		ID:                 derivedID("income", a.ID),
 		CreatedAt:          pinwheel.NewTime(a.CreatedAt),
 		UpdatedAt:          pinwheel.NewTime(updatedTime(a, pinwheel.JobIncome)),
 		AccountID:          a.ID,
-		CompensationAmount: p.Rate,
+		CompensationAmount: pl.rateAt(at),
 		CompensationUnit:   unit,
 		Currency:           "USD",
-		PayFrequency:       sptr("bi-weekly"),
+		PayFrequency:       sptr(pl.Frequency),
 	}
 }
-
-// payGridOrigin is a Friday; pay dates fall every 14 days from it (plus the
-// account's phase).
-var payGridOrigin = time.Date(2020, 1, 3, 0, 0, 0, 0, time.UTC)
 
 func day(t time.Time) time.Time {
 	t = t.UTC()
 	return time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
-}
-
-// payDates returns the account's biweekly pay dates in (from, to], newest first.
-func payDates(a *account, from, to time.Time) []time.Time {
-	phase := newProfile(a).PayPhase
-	origin := payGridOrigin.AddDate(0, 0, phase)
-	to = day(to)
-	n := int(to.Sub(origin).Hours() / 24 / 14)
-	var out []time.Time
-	for d := origin.AddDate(0, 0, 14*n); d.After(from); d = d.AddDate(0, 0, -14) {
-		if !d.After(to) {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// historyStart is where an account's pay history begins: a year before it
-// was connected.
-func historyStart(a *account) time.Time { return day(a.CreatedAt).AddDate(-1, 0, 0) }
-
-// genPaystubs returns every paystub of the account, newest first.
-func genPaystubs(a *account) []pinwheel.Paystub {
-	p := newProfile(a)
-	dates := payDates(a, historyStart(a), a.SyncedThrough)
-	out := make([]pinwheel.Paystub, len(dates))
-	ytdGross, ytdNet := map[int]int64{}, map[int]int64{}
-	for i := len(dates) - 1; i >= 0; i-- {
-		out[i] = genPaystub(a, &p, dates[i], ytdGross, ytdNet)
-	}
-	return out
-}
-
-func pct(amount int64, permille int64) int64 { return amount * permille / 1000 }
-
-func genPaystub(a *account, p *profile, payDate time.Time, ytdGross, ytdNet map[int]int64) pinwheel.Paystub {
-	r := rng("paystub", a.ID, formatDate(payDate))
-	var earnings []pinwheel.Earning
-	var gross int64
-	if p.Hourly {
-		hours := 72 + 0.5*float64(r.IntN(33))
-		amount := int64(float64(p.Rate) * hours)
-		earnings = append(earnings, pinwheel.Earning{Name: "Regular", Category: "hourly", Amount: amount,
-			Rate: fptr(float64(p.Rate)), Hours: fptr(hours)})
-		gross = amount
-		if r.IntN(4) == 0 {
-			ot := 0.5 * float64(1+r.IntN(16))
-			otRate := math.Round(float64(p.Rate) * 1.5) // rates are whole cents (recorded)
-			otAmount := int64(otRate * ot)
-			earnings = append(earnings, pinwheel.Earning{Name: "Overtime", Category: "overtime", Amount: otAmount,
-				Rate: fptr(otRate), Hours: fptr(ot)})
-			gross += otAmount
-		}
-	} else {
-		gross = p.Rate / 26
-		earnings = append(earnings, pinwheel.Earning{Name: "Salary", Category: "salary", Amount: gross, Hours: fptr(80)})
-	}
-	taxes := []pinwheel.PaystubTax{
-		{Name: "Federal Income Tax", Category: "federal_income", Amount: pct(gross, 100)},
-		{Name: "Employee Social Security Tax", Category: "social_security", Amount: pct(gross, 62)},
-		{Name: "Employee Medicare Tax", Category: "medicare", Amount: pct(gross, 14)},
-		{Name: "State Income Tax", Category: "state_income", Amount: pct(gross, 40)},
-	}
-	deductions := []pinwheel.PaystubDeduction{
-		{Name: "401(k)", Category: "retirement", Amount: pct(gross, 50), Type: "pre_tax"},
-		{Name: "Medical", Category: "medical_insurance", Amount: 4500, Type: "pre_tax"},
-		{Name: "Dental", Category: "dental", Amount: 800, Type: "pre_tax"},
-	}
-	var totalTaxes, totalDeductions int64
-	for _, t := range taxes {
-		totalTaxes += t.Amount
-	}
-	for _, d := range deductions {
-		totalDeductions += d.Amount
-	}
-	net := gross - totalTaxes - totalDeductions
-	y := payDate.Year()
-	ytdGross[y] += gross
-	ytdNet[y] += net
-	g, n := ytdGross[y], ytdNet[y]
-	end := payDate.AddDate(0, 0, -6)
-	created := a.CreatedAt
-	if payDate.After(day(a.CreatedAt)) {
-		created = payDate.Add(12 * time.Hour)
-	}
-	return pinwheel.Paystub{
-		ID:                  derivedID("paystub", a.ID, formatDate(payDate)),
-		CreatedAt:           pinwheel.NewTime(created),
-		AccountID:           a.ID,
-		PayDate:             formatDate(payDate),
-		PayPeriodStart:      sptr(formatDate(end.AddDate(0, 0, -13))),
-		PayPeriodEnd:        sptr(formatDate(end)),
-		Currency:            "USD",
-		GrossPayAmount:      gross,
-		NetPayAmount:        net,
-		CheckAmount:         net,
-		GrossPayYTD:         &g,
-		NetPayYTD:           &n,
-		TotalTaxes:          totalTaxes,
-		TotalDeductions:     totalDeductions,
-		TotalReimbursements: 0,
-		ExternalPaystubID:   nil,
-		EmployerName:        sptr(p.Employer),
-		Taxes:               taxes,
-		Deductions:          deductions,
-		Earnings:            earnings,
-		TimeOff: []pinwheel.TimeOff{
-			{Name: "PTO", Category: "pto", AvailableHours: fptr(float64(8 + r.IntN(80))), EarnedHours: fptr(3.08), UsedHours: fptr(0)},
-			{Name: "Sick Leave", Category: "sick", AvailableHours: fptr(float64(r.IntN(40))), EarnedHours: fptr(1.54), UsedHours: fptr(0)},
-		},
-		Document: &pinwheel.Document{ID: derivedID("paystub document", a.ID, formatDate(payDate))},
-	}
-}
-
-// shiftDays returns the days with a shift in (from, to], newest first: every
-// day, like the recorded sandbox (90 daily shifts for 90 days).
-func shiftDays(from, to time.Time) []time.Time {
-	var out []time.Time
-	for d := day(to); d.After(from); d = d.AddDate(0, 0, -1) {
-		out = append(out, d)
-	}
-	return out
-}
-
-// shiftHistoryStart is where shift history begins: 90 days before connection.
-func shiftHistoryStart(a *account) time.Time { return day(a.CreatedAt).AddDate(0, 0, -90) }
-
-var newYork = func() *time.Location {
-	if l, err := time.LoadLocation("America/New_York"); err == nil {
-		return l
-	}
-	return time.FixedZone("EST", -5*3600)
-}()
-
-// genShifts returns every shift of the account, newest first.
-func genShifts(a *account) []pinwheel.Shift {
-	p := newProfile(a)
-	rate := p.Rate
-	if !p.Hourly {
-		rate = p.Rate / 2080
-	}
-	days := shiftDays(shiftHistoryStart(a), a.SyncedThrough)
-	out := make([]pinwheel.Shift, len(days))
-	for i, d := range days {
-		from := time.Date(d.Year(), d.Month(), d.Day(), 9, 0, 0, 0, newYork)
-		to := from.Add(8 * time.Hour)
-		created := a.CreatedAt
-		if d.After(day(a.CreatedAt)) {
-			created = to.UTC()
-		}
-		out[i] = pinwheel.Shift{
-			ID:         derivedID("shift", a.ID, formatDate(d)),
-			CreatedAt:  pinwheel.NewTime(created),
-			AccountID:  a.ID,
-			StartDate:  formatDate(d),
-			EndDate:    formatDate(d),
-			Type:       "shift",
-			Timezone:   sptr("America/New_York"),
-			Timestamps: []pinwheel.ShiftTimestamp{{From: pinwheel.NewTime(from), To: pinwheel.NewTime(to)}},
-			Currency:   "USD",
-			Earnings: []pinwheel.Earning{{Name: "Regular", Category: "hourly", Amount: rate * 8,
-				Rate: fptr(float64(rate)), Hours: fptr(8)}},
-		}
-	}
-	return out
 }
 
 // initialAllocations is the allocation snapshot of a new account: 100 % of

@@ -82,9 +82,13 @@ func (e *Emulator) serveDocument(w http.ResponseWriter, r *http.Request) {
 	var lines []string
 	switch kind {
 	case docPaystub:
+		if err := loadPayExtras(r.Context(), e.store.db, a); err != nil {
+			http.Error(w, "InternalError", http.StatusInternalServerError)
+			return
+		}
 		for _, p := range genPaystubs(a) {
 			if p.Document != nil && p.Document.ID == doc {
-				lines = paystubLines(p)
+				lines = paystubLines(p.Paystub)
 			}
 		}
 	case docTaxForm:

@@ -113,17 +113,22 @@ type jobRun struct {
 	Params func(version string) obj
 	// Added lists new paystub/shift ids; non-nil adds the added/deleted keys.
 	Added []string
+	// Deleted lists the ids deleted since the last sync.
+	Deleted []string
 }
 
 // payload renders the common job payload (recorded key order).
 func (j jobRun) payload(v string) obj {
 	var o obj
 	if j.Added != nil {
-		added := make([]obj, 0, len(j.Added))
-		for _, id := range j.Added {
-			added = append(added, obj{{"id", id}, {"document_type", nil}, {"year", nil}, {"pay_date", nil}})
+		refs := func(ids []string) []obj {
+			out := make([]obj, 0, len(ids))
+			for _, id := range ids {
+				out = append(out, obj{{"id", id}, {"document_type", nil}, {"year", nil}, {"pay_date", nil}})
+			}
+			return out
 		}
-		o = append(o, kv{"added", added}, kv{"deleted", []obj{}})
+		o = append(o, kv{"added", refs(j.Added)}, kv{"deleted", refs(j.Deleted)})
 	}
 	o = append(o,
 		kv{"id", j.ID},
@@ -302,15 +307,30 @@ func pageSizes(n int, first []int) []int {
 	return out
 }
 
-// paystubEvents reports paystubs with pay dates after prevSync (all of them
-// for a fresh account), newest first, then paystubs.fully_synced.
+// paystubEvents reports the paystubs new since prevSync (all of them for a
+// fresh account), newest first, then paystubs.fully_synced. New are the
+// schedule's paystubs with pay dates after prevSync and those the knob
+// added after it; the ids the knob deleted after it go in the first
+// page's deleted array.
 func paystubEvents(rc *runContext, prevSync time.Time, fresh bool) ([]*event, int) {
 	all := genPaystubs(rc.acc)
-	var stubs []pinwheel.Paystub
+	var stubs []stubItem
 	for _, p := range all {
-		if fresh || p.PayDate > formatDate(prevSync) {
+		switch {
+		case fresh,
+			!p.addedAt.IsZero() && p.addedAt.After(prevSync),
+			p.addedAt.IsZero() && p.PayDate > formatDate(prevSync):
 			stubs = append(stubs, p)
 		}
+	}
+	var deleted []string
+	if !fresh {
+		for id, at := range rc.acc.Deleted {
+			if at.After(prevSync) {
+				deleted = append(deleted, id)
+			}
+		}
+		slices.Sort(deleted)
 	}
 	sizes := pageSizes(len(stubs), []int{1, 1, 2})
 	if len(sizes) == 0 {
@@ -324,9 +344,16 @@ func paystubEvents(rc *runContext, prevSync time.Time, fresh bool) ([]*event, in
 		stubs = stubs[size:]
 		j := rc.job(pinwheel.JobPaystubs, pinwheel.OutcomeSuccess)
 		j.Added = []string{}
+		if i == 0 {
+			j.Deleted = deleted
+		}
 		var from, to any
 		if size > 0 {
-			to, from = page[0].PayDate, page[size-1].PayDate
+			lo, hi := page[0].PayDate, page[0].PayDate
+			for _, p := range page {
+				lo, hi = min(lo, p.PayDate), max(hi, p.PayDate)
+			}
+			from, to = lo, hi
 		}
 		for _, p := range page {
 			j.Added = append(j.Added, p.ID)

@@ -135,13 +135,8 @@ func TestLink_UserGoodThenODUSwitch(t *testing.T) {
 		!slices.Equal(statuses, []string{"in_progress", "in_progress", "in_progress", "complete"}) {
 		t.Errorf("paystub pages %v %v", counts, statuses)
 	}
-	var stubs struct {
-		Data []pinwheel.Paystub
-		Meta pinwheel.Meta
-	}
-	e.mustOK("GET", "/v1/accounts/"+acc+"/paystubs?limit=100", nil).decode(t, &stubs)
-	if len(stubs.Data) != total {
-		t.Errorf("API has %d paystubs, webhooks announced %d", len(stubs.Data), total)
+	if stubs := e.allPaystubs(acc); len(stubs) != total {
+		t.Errorf("API has %d paystubs, webhooks announced %d", len(stubs), total)
 	}
 
 	// Data endpoints answer with meta.refreshed_at; the account knows when.

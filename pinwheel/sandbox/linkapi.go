@@ -478,6 +478,9 @@ func (f *flow) login(tx *sql.Tx) error {
 				EmployerID: f.st.EmployerID, Username: f.st.Username, LinkTokenID: f.spec.ID,
 				Jobs: f.spec.Jobs, Tags: f.spec.Tags, Connected: true, MonitoringStatus: pinwheel.StatusActive,
 				CreatedAt: now, SyncedThrough: now}
+			if a.Pay, err = presetPay(ctx, tx, a.EndUserID, a.PlatformID); err != nil {
+				return err
+			}
 			if err := insertAccount(ctx, tx, a); err != nil {
 				return err
 			}
@@ -529,6 +532,9 @@ func (f *flow) afterLogin(tx *sql.Tx, a *account) error {
 	jobs := f.jobs(a)
 	rc := &runContext{acc: a, linkTokenID: f.spec.ID, now: now}
 	reads := sessionReadJobs(a, jobs)
+	if err := loadPayExtras(ctx, tx, a); err != nil {
+		return err
+	}
 	switch a.Username {
 	case userError, userPending:
 		if err := f.failJobs(tx, rc, reads, nil); err != nil {

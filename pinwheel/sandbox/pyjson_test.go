@@ -112,24 +112,3 @@ func TestApplySwitch(t *testing.T) {
 		t.Errorf("remainder: %+v", s.Allocations)
 	}
 }
-
-func TestPayDatesAreBiweeklyAndStable(t *testing.T) {
-	a := &account{ID: "8d1f7a52-2b59-4c7e-9a51-0f3c2f5d8e11", CreatedAt: time.Date(2025, 6, 24, 12, 0, 0, 0, time.UTC)}
-	a.SyncedThrough = a.CreatedAt
-	p1, p2 := genPaystubs(a), genPaystubs(a)
-	if len(p1) < 26 || len(p1) > 27 {
-		t.Fatalf("%d paystubs in a year", len(p1))
-	}
-	for i := range p1 {
-		if p1[i].ID != p2[i].ID || p1[i].GrossPayAmount != p2[i].GrossPayAmount {
-			t.Fatal("not deterministic")
-		}
-		if i > 0 {
-			d1, _ := time.Parse(time.DateOnly, p1[i-1].PayDate)
-			d2, _ := time.Parse(time.DateOnly, p1[i].PayDate)
-			if d1.Sub(d2) != 14*24*time.Hour {
-				t.Fatalf("gap %v", d1.Sub(d2))
-			}
-		}
-	}
-}

@@ -219,6 +219,9 @@ func (e *Emulator) routes() *http.ServeMux {
 	// Emulator-only controls, outside /v1 so nobody mistakes them for
 	// Pinwheel's API.
 	m.HandleFunc("POST /emulator/accounts/{id}/monitoring_status", e.emulatorSetStatus)
+	m.HandleFunc("POST /emulator/pay_profiles", e.emulatorPresetPay)
+	m.HandleFunc("POST /emulator/accounts/{id}/paystubs", e.emulatorAddPaystub)
+	m.HandleFunc("POST /emulator/accounts/{id}/paystubs/{paystub_id}/delete", e.emulatorDeletePaystub)
 
 	m.HandleFunc("/", e.notFound)
 	return m

@@ -120,6 +120,32 @@ var migrations = []string{
 	CREATE INDEX jobs_account ON jobs(account_id, seq);
 	CREATE INDEX jobs_token ON jobs(link_token_id, seq);
 	ALTER TABLE deliveries ADD COLUMN redelivery_of INTEGER;`,
+	// 2: pay histories (paydata.go): each account's pay profile, profiles
+	// preset for an end user before their account exists, paystubs added
+	// and deleted through the emulator-only knobs.
+	`ALTER TABLE accounts ADD COLUMN pay_profile TEXT NOT NULL DEFAULT '';
+	CREATE TABLE pay_presets (
+		end_user_id TEXT NOT NULL,
+		platform_id TEXT NOT NULL,
+		profile TEXT NOT NULL,
+		created_at TEXT NOT NULL,
+		PRIMARY KEY (end_user_id, platform_id)
+	);
+	CREATE TABLE extra_paystubs (
+		seq INTEGER PRIMARY KEY AUTOINCREMENT,
+		account_id TEXT NOT NULL REFERENCES accounts(id),
+		item_id TEXT NOT NULL,
+		pay_date TEXT NOT NULL,
+		overrides TEXT NOT NULL,
+		added_at TEXT NOT NULL
+	);
+	CREATE INDEX extra_paystubs_account ON extra_paystubs(account_id, seq);
+	CREATE TABLE deleted_paystubs (
+		account_id TEXT NOT NULL REFERENCES accounts(id),
+		item_id TEXT NOT NULL,
+		deleted_at TEXT NOT NULL,
+		PRIMARY KEY (account_id, item_id)
+	);`,
 }
 
 // openStore opens (creating if needed) and migrates the SQLite file at path.
@@ -305,18 +331,31 @@ type account struct {
 	DataRefreshedAt  map[string]time.Time
 	// SyncedThrough is the newest date whose paystubs and shifts were reported.
 	SyncedThrough time.Time
+	// Pay is the pay profile preset for the account; nil means the one
+	// generated from its id (paydata.go).
+	Pay *PayProfile
+	// Extras and Deleted are the paystubs the emulator-only knobs added
+	// and deleted; loaded by loadPayExtras where paystubs are served.
+	Extras  []extraPaystub
+	Deleted map[string]time.Time
 }
 
 const accountCols = `seq, id, end_user_id, platform_id, employer_id, username, link_token_id, jobs, tags,
-	connected, monitoring_status, created_at, data_updated_at, data_refreshed_at, synced_through`
+	connected, monitoring_status, created_at, data_updated_at, data_refreshed_at, synced_through, pay_profile`
 
 func scanAccount(sc interface{ Scan(...any) error }) (*account, error) {
 	var a account
-	var jobs, tags, created, upd, ref, synced string
+	var jobs, tags, created, upd, ref, synced, pay string
 	err := sc.Scan(&a.Seq, &a.ID, &a.EndUserID, &a.PlatformID, &a.EmployerID, &a.Username, &a.LinkTokenID,
-		&jobs, &tags, &a.Connected, &a.MonitoringStatus, &created, &upd, &ref, &synced)
+		&jobs, &tags, &a.Connected, &a.MonitoringStatus, &created, &upd, &ref, &synced, &pay)
 	if err != nil {
 		return nil, err
+	}
+	if pay != "" {
+		var p PayProfile
+		if json.Unmarshal([]byte(pay), &p) == nil {
+			a.Pay = &p
+		}
 	}
 	a.CreatedAt = parseDBTime(created)
 	a.SyncedThrough = parseDBTime(synced)
@@ -363,12 +402,16 @@ func insertAccount(ctx context.Context, tx *sql.Tx, a *account) error {
 		a.EndUserID, dbTime(a.CreatedAt)); err != nil {
 		return fmt.Errorf("sandbox: insert end user: %w", err)
 	}
+	pay := ""
+	if a.Pay != nil {
+		pay = mustJSON(a.Pay)
+	}
 	res, err := tx.ExecContext(ctx, `INSERT INTO accounts (id, end_user_id, platform_id, employer_id, username,
-		link_token_id, jobs, tags, connected, monitoring_status, created_at, data_updated_at, data_refreshed_at, synced_through)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		link_token_id, jobs, tags, connected, monitoring_status, created_at, data_updated_at, data_refreshed_at, synced_through, pay_profile)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.EndUserID, a.PlatformID, a.EmployerID, a.Username, a.LinkTokenID, mustJSON(a.Jobs), mustJSON(a.Tags),
 		a.Connected, a.MonitoringStatus, dbTime(a.CreatedAt), mustJSON(a.DataUpdatedAt), mustJSON(a.DataRefreshedAt),
-		dbTime(a.SyncedThrough))
+		dbTime(a.SyncedThrough), pay)
 	if err != nil {
 		return fmt.Errorf("sandbox: insert account: %w", err)
 	}

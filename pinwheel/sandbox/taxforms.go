@@ -32,16 +32,16 @@ type taxForm struct {
 // genTaxForms returns the account's W-2s, newest year first.
 func genTaxForms(a *account) []taxForm {
 	p := newProfile(a)
+	pl := planPay(a)
+	stubs := pl.scheduledStubs(a, time.Date(a.CreatedAt.Year()-1, 12, 31, 0, 0, 0, 0, time.UTC))
 	var out []taxForm
 	for _, year := range []int{a.CreatedAt.Year() - 1, a.CreatedAt.Year() - 2} {
 		f := taxForm{ID: derivedID("tax_form", a.ID, strconv.Itoa(year)), DocumentID: derivedID("tax form document", a.ID, strconv.Itoa(year)),
 			Year: year, CreatedAt: a.CreatedAt, State: p.EmployerCity.State}
-		start := time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, -1)
-		end := time.Date(year, 12, 31, 0, 0, 0, 0, time.UTC)
-		ytdGross, ytdNet := map[int]int64{}, map[int]int64{}
-		dates := payDates(a, start, end)
-		for i := len(dates) - 1; i >= 0; i-- {
-			stub := genPaystub(a, &p, dates[i], ytdGross, ytdNet)
+		for _, stub := range stubs {
+			if !strings.HasPrefix(stub.PayDate, strconv.Itoa(year)+"-") {
+				continue
+			}
 			f.Wages += stub.GrossPayAmount
 			for _, t := range stub.Taxes {
 				switch t.Category {
