@@ -430,7 +430,7 @@ func (pl payPlan) genStub(a *account, d time.Time, gross, net ytd) pinwheel.Pays
 		total = base + tips
 	case PayKindHourly:
 		weeks := math.Round(float64(pe.Sub(ps).Hours()/24+1)/7*100) / 100
-		worked := pl.weekHours(ps)*weeks
+		worked := pl.weekHours(ps) * weeks
 		if pl.Frequency == FreqBiweekly {
 			worked = pl.weekHours(ps) + pl.weekHours(ps.AddDate(0, 0, 7))
 		}

@@ -123,7 +123,7 @@ func TestPayHistories(t *testing.T) {
 				weekly := map[string]int64{}
 				for _, s := range shifts {
 					ws := ParseDate(s.StartDate)
-					ws = ws.AddDate(0, 0, -((int(ws.Weekday())+6)%7))
+					ws = ws.AddDate(0, 0, -((int(ws.Weekday()) + 6) % 7))
 					weekly[formatDate(ws)] += s.Earnings[0].Amount + s.Earnings[1].Amount
 				}
 				var lo, hi int64 = math.MaxInt64, 0
