@@ -79,6 +79,24 @@ func (d Date) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + d.Format(time.DateOnly) + `"`), nil
 }
 
+// UnmarshalJSON reads YYYY-MM-DD or null.
+func (d *Date) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*d = Date{}
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return err
+	}
+	*d = Date{t}
+	return nil
+}
+
 // String is YYYY-MM-DD, or "" for the zero date.
 func (d Date) String() string {
 	if d.IsZero() {

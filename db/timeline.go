@@ -153,7 +153,11 @@ func (s *Store) resolveTimeline(ctx context.Context, tx *sql.Tx, q TimelineQuery
 		}
 		r.targets = [][2]string{{"account", q.AccountID}}
 		r.accountID = []string{q.AccountID}
-		return r, s.addTokenTargets(ctx, tx, &r)
+		if err := s.addTokenTargets(ctx, tx, &r); err != nil {
+			return r, err
+		}
+		return r, addDecisionTargets(ctx, tx, &r, `SELECT DISTINCT decision_id FROM underwriting_decision_items WHERE account_id = ?
+ORDER BY decision_id DESC LIMIT 200`, q.AccountID)
 	case q.EndUserID != "":
 		r.eventCol = "end_user_ref"
 		if err := tx.QueryRowContext(ctx, `SELECT id FROM end_users WHERE end_user_id = ?`, q.EndUserID).Scan(&r.ref); err != nil {
@@ -177,9 +181,31 @@ func (s *Store) resolveTimeline(ctx context.Context, tx *sql.Tx, q TimelineQuery
 		if err := rows.Err(); err != nil {
 			return r, err
 		}
-		return r, s.addTokenTargets(ctx, tx, &r)
+		if err := s.addTokenTargets(ctx, tx, &r); err != nil {
+			return r, err
+		}
+		return r, addDecisionTargets(ctx, tx, &r, `SELECT id FROM underwriting_decisions WHERE end_user_id = ? ORDER BY id DESC LIMIT 200`, q.EndUserID)
 	}
 	return r, ErrNotFound
+}
+
+// addDecisionTargets adds the underwriting decisions about the subject
+// (decisions.go): each is audited with itself as the target, and shows on
+// the timeline of every account it was bound to and of the end user.
+func addDecisionTargets(ctx context.Context, tx *sql.Tx, r *timelineRefs, query, id string) error {
+	rows, err := tx.QueryContext(ctx, query, id)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var d int64
+		if err := rows.Scan(&d); err != nil {
+			return err
+		}
+		r.targets = append(r.targets, [2]string{"underwriting_decision", strconv.FormatInt(d, 10)})
+	}
+	return rows.Err()
 }
 
 // addTokenTargets adds the launch links made for the subject's accounts:

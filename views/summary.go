@@ -264,6 +264,23 @@ func StaffSummary(action, actor, detail string) string {
 		if d.Reason != "" {
 			s += ": " + d.Reason
 		}
+	case db.ActionUnderwritingDecision:
+		var dd struct {
+			Outcome string `json:"outcome"`
+			Note    string `json:"note"`
+			Scope   string `json:"scope"`
+			Items   int    `json:"items"`
+		}
+		json.Unmarshal([]byte(detail), &dd)
+		s = "Recorded an underwriting decision: " + db.OutcomeLabel(dd.Outcome)
+		if dd.Note != "" {
+			s += " (" + dd.Note + ")"
+		}
+		s += fmt.Sprintf(", bound to %d items of data", dd.Items)
+	case db.ActionStaleDaysChanged:
+		s = "Changed when income report data counts as stale"
+	case db.ActionPayItemsExported:
+		s = "Exported paystubs"
 	case "customer.created":
 		s = "Created the customer record"
 	case "customer.updated":
