@@ -326,3 +326,18 @@ WHERE a.account_id = ? AND p.kind = ? AND p.item_id = ? AND p.body_sha256 = ?`, 
 	})
 	return bad, err
 }
+
+// DecisionsAbout lists the decisions of an account (those bound to its
+// data) or of an end user, newest first, without their bindings.
+func (s *Store) DecisionsAbout(ctx context.Context, scope, id string) ([]Decision, error) {
+	var out []Decision
+	err := s.rtx(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = decisionsOf(ctx, tx, scope, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("db: decisions of %s %s: %w", scope, id, err)
+	}
+	return out, nil
+}

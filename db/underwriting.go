@@ -292,7 +292,15 @@ func buildAccountIncome(d accountData, now time.Time, staleAfter time.Duration) 
 		if e := out.Employment; e != nil && !e.TerminationDate.IsZero() && e.TerminationDate.Before(until) {
 			until = e.TerminationDate.Time
 		}
-		r := CheckRegularity(out.Frequency, cur.dates, until)
+		// A payday paid only by a flagged paystub was still paid: the
+		// schedule is checked against every dated paystub up to today.
+		var paid []PayItem
+		for _, it := range d.paystubs {
+			if !it.PayDate.IsZero() && !it.PayDate.After(today.Time) && !it.PayDate.Before(cur.From.Time) {
+				paid = append(paid, it)
+			}
+		}
+		r := CheckRegularity(out.Frequency, distinctDates(paid), until)
 		out.Regularity = &r
 		historyStart := good[0].PayDate
 		if !good[0].PeriodStart.IsZero() && good[0].PeriodStart.Before(historyStart) {
@@ -766,4 +774,49 @@ func IncomeRefresh(pre Preflight, caps PlatformCaps) (NewLink, FieldErrors) {
 	}
 	return NewLink{AccountID: pre.AccountID, EndUserID: pre.EndUserID, PlatformID: pre.PlatformID, Jobs: jobs, Language: "en",
 		SkipIntro: true, Reason: IncomeRefreshReason}, nil
+}
+
+// IncomeVersion is a token that changes whenever something the income
+// report of an account or end user shows may have changed: a paystubs or
+// shifts webhook or fetch, a snapshot, a decision, a refresh link or its
+// Link events. The live stream compares it at each poll (a few index
+// probes); "" for an unknown subject.
+func (s *Store) IncomeVersion(ctx context.Context, scope, id string) (string, error) {
+	var v string
+	err := s.rtx(ctx, func(tx *sql.Tx) error {
+		accounts, err := readReportAccounts(ctx, tx, scope, id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var sync string
+		var snap, dec, links, events int64
+		for _, acc := range accounts {
+			var su string
+			var sn, lk, ev int64
+			if err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT MAX(s.updated_at) FROM pay_sync s WHERE s.account_ref = a.id), ''),
+  COALESCE((SELECT MAX(d.id) FROM data_snapshots d WHERE d.account_ref = a.id), 0),
+  COALESCE((SELECT MAX(t.id) FROM link_tokens t WHERE t.account_id = a.account_id), 0),
+  COALESCE((SELECT MAX(e.id) FROM launch_events e WHERE e.account_id = a.account_id), 0)
+FROM accounts a WHERE a.account_id = ?`, acc).Scan(&su, &sn, &lk, &ev); err != nil {
+				return err
+			}
+			sync, snap, links, events = max(sync, su), max(snap, sn), max(links, lk), max(events, ev)
+		}
+		q := `SELECT COALESCE(MAX(id), 0) FROM underwriting_decisions WHERE end_user_id = ?`
+		if scope == ScopeAccount {
+			q = `SELECT COALESCE(MAX(decision_id), 0) FROM underwriting_decision_items WHERE account_id = ?`
+		}
+		if err := tx.QueryRowContext(ctx, q, id).Scan(&dec); err != nil {
+			return err
+		}
+		v = fmt.Sprintf("%d.%s.%d.%d.%d.%d", len(accounts), sync, snap, dec, links, events)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("db: income version: %w", err)
+	}
+	return v, nil
 }

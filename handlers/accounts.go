@@ -159,6 +159,9 @@ func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.
 	if props.Tokens, _, err = h.store.ListLinks(ctx, db.LinkFilter{AccountID: id, Limit: 10}); err != nil {
 		return props, err
 	}
+	if props.Decisions, err = h.store.DecisionsAbout(ctx, db.ScopeAccount, id); err != nil {
+		return props, err
+	}
 	props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id))
 	return props, err
 }

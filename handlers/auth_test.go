@@ -78,6 +78,17 @@ var routeAccess = map[string]string{
 	"GET /events/export.csv":            anyone,
 	"GET /events/export.jsonl":          anyone,
 	"GET /events/:event_id":             anyone,
+
+	"GET /accounts/:account_id/income":              anyone,
+	"GET /accounts/:account_id/income.json":         anyone,
+	"GET /accounts/:account_id/paystubs.csv":        anyone,
+	"POST /accounts/:account_id/income/refresh":     write,
+	"POST /accounts/:account_id/income/decisions":   write,
+	"GET /end-users/:end_user_id/income":            anyone,
+	"GET /end-users/:end_user_id/income.json":       anyone,
+	"GET /end-users/:end_user_id/paystubs.csv":      anyone,
+	"POST /end-users/:end_user_id/income/decisions": write,
+	"POST /settings/underwriting":                   admin,
 }
 
 func allowed(class, role string) bool {

@@ -74,5 +74,8 @@ func (h *Handler) EndUserShow(c echo.Context) error {
 	if props.Timeline, err = h.timeline(c, db.TimelineQuery{EndUserID: id}, views.EndUserPath(id), views.EndUserLivePath(id)); err != nil {
 		return err
 	}
+	if props.Decisions, err = h.store.DecisionsAbout(ctx, db.ScopeEndUser, id); err != nil {
+		return err
+	}
 	return h.render(c, http.StatusOK, views.EndUserShow(h.page(c, "End user "+id), props))
 }

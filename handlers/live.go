@@ -98,6 +98,11 @@ func (h *Handler) EndUserLive(c echo.Context) error {
 // starts from now. A request that does not accept text/event-stream gets
 // one poll's entries as an HTML fragment, newest first (polling clients,
 // tests), with the next position in the X-Timeline-Cursor header.
+//
+// With ?watch=income (the income report) it also sends an "income" event
+// whenever the report's data changed (db.IncomeVersion differs from ?v=,
+// then from the last one sent): the page reloads its report part. The
+// fragment answer carries the current version in X-Income-Version.
 func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 	ctx := c.Request().Context()
 	kinds, _, err := timelineKind(c)
@@ -119,10 +124,23 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 		return err
 	}
 	rl := role(c)
+	watch := c.QueryParam("watch") == "income"
+	version := c.QueryParam("v")
+	scope, subject := db.ScopeAccount, q.AccountID
+	if q.EndUserID != "" {
+		scope, subject = db.ScopeEndUser, q.EndUserID
+	}
 	if !strings.Contains(c.Request().Header.Get("Accept"), "text/event-stream") {
 		es, next, err := h.store.TimelineSince(ctx, q, after, 0)
 		if err != nil {
 			return err
+		}
+		if watch {
+			v, err := h.store.IncomeVersion(ctx, scope, subject)
+			if err != nil {
+				return err
+			}
+			c.Response().Header().Set("X-Income-Version", v)
 		}
 		c.Response().Header().Set("X-Timeline-Cursor", next.String())
 		return h.render(c, http.StatusOK, views.TimelineEntries(es, rl, q.AccountID))
@@ -167,18 +185,34 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 				}
 				return err // logged by the error handler; the browser reconnects
 			}
-			if len(es) == 0 {
+			if len(es) > 0 {
+				buf.Reset()
+				if err := views.TimelineEntries(es, rl, q.AccountID).Render(ctx, &buf); err != nil {
+					return err
+				}
+				if _, err := w.Write(sseMessage("entry", next.String(), buf.Bytes())); err != nil {
+					return nil
+				}
+				w.Flush()
+				after = next
+			}
+			if !watch {
 				continue
 			}
-			buf.Reset()
-			if err := views.TimelineEntries(es, rl, q.AccountID).Render(ctx, &buf); err != nil {
+			v, err := h.store.IncomeVersion(ctx, scope, subject)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
 				return err
 			}
-			if _, err := w.Write(sseMessage("entry", next.String(), buf.Bytes())); err != nil {
-				return nil
+			if v != version {
+				if _, err := w.Write(sseMessage("income", after.String(), []byte(v))); err != nil {
+					return nil
+				}
+				w.Flush()
+				version = v
 			}
-			w.Flush()
-			after = next
 		}
 	}
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -17,15 +18,24 @@ func (h *Handler) SettingsIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.settingsPage(c, http.StatusOK, views.OrgForm{Name: name}, views.DepositAccountForm{Type: db.AccountChecking})
+	return h.settingsPage(c, http.StatusOK, views.OrgForm{Name: name}, views.DepositAccountForm{Type: db.AccountChecking}, nil)
 }
 
-func (h *Handler) settingsPage(c echo.Context, status int, org views.OrgForm, acct views.DepositAccountForm) error {
+// settingsPage renders the settings page with the given forms; a nil stale
+// form shows the current threshold.
+func (h *Handler) settingsPage(c echo.Context, status int, org views.OrgForm, acct views.DepositAccountForm, stale *views.StaleForm) error {
 	list, err := h.store.ListDepositAccounts(c.Request().Context(), false)
 	if err != nil {
 		return err
 	}
-	return h.render(c, status, views.SettingsIndex(h.page(c, "Settings"), views.SettingsProps{Org: org, Accounts: list, Account: acct}))
+	if stale == nil {
+		days, err := h.store.StaleDays(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		stale = &views.StaleForm{Days: strconv.Itoa(days)}
+	}
+	return h.render(c, status, views.SettingsIndex(h.page(c, "Settings"), views.SettingsProps{Org: org, Accounts: list, Account: acct, Stale: *stale}))
 }
 
 // SettingsOrgUpdate handles POST /settings/org (admins).
@@ -36,7 +46,7 @@ func (h *Handler) SettingsOrgUpdate(c echo.Context) error {
 	switch {
 	case errors.As(err, &fe):
 		f.Errors = views.Errors(fe)
-		return h.settingsPage(c, http.StatusUnprocessableEntity, f, views.DepositAccountForm{Type: db.AccountChecking})
+		return h.settingsPage(c, http.StatusUnprocessableEntity, f, views.DepositAccountForm{Type: db.AccountChecking}, nil)
 	case err != nil:
 		return err
 	}
@@ -60,7 +70,7 @@ func (h *Handler) DepositAccountCreate(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		return h.settingsPage(c, http.StatusUnprocessableEntity, views.OrgForm{Name: name}, f)
+		return h.settingsPage(c, http.StatusUnprocessableEntity, views.OrgForm{Name: name}, f, nil)
 	case err != nil:
 		return err
 	}

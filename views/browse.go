@@ -172,6 +172,8 @@ type AccountProps struct {
 	Revealed map[string]bool
 	// Tokens are the account's latest On Demand Update links.
 	Tokens []db.LinkSummary
+	// Decisions are the underwriting decisions bound to the account.
+	Decisions []db.Decision
 }
 
 // EndUserProps is the end user page.
@@ -179,6 +181,8 @@ type EndUserProps struct {
 	O        db.EndUserOverview
 	Timeline TimelineProps
 	Role     string
+	// Decisions are the underwriting decisions about the end user.
+	Decisions []db.Decision
 }
 
 // Hidden lists the identity keys still masked on this response.

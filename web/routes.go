@@ -162,6 +162,20 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	g.GET("/events/export.jsonl", h.EventsExportJSONL)
 	g.GET("/events/:event_id", h.EventShow)
 
+	// Underwriting: the income and employment report of an account or an
+	// end user (page, JSON, paystubs CSV), its refresh through an On Demand
+	// Update, decisions on it, and when its data counts as stale
+	g.GET("/accounts/:account_id/income", h.AccountIncome)
+	g.GET("/accounts/:account_id/income.json", h.AccountIncomeJSON, jsonErrors)
+	g.GET("/accounts/:account_id/paystubs.csv", h.AccountPaystubsCSV)
+	w.POST("/accounts/:account_id/income/refresh", h.AccountIncomeRefresh)
+	w.POST("/accounts/:account_id/income/decisions", h.AccountIncomeDecision)
+	g.GET("/end-users/:end_user_id/income", h.EndUserIncome)
+	g.GET("/end-users/:end_user_id/income.json", h.EndUserIncomeJSON, jsonErrors)
+	g.GET("/end-users/:end_user_id/paystubs.csv", h.EndUserPaystubsCSV)
+	w.POST("/end-users/:end_user_id/income/decisions", h.EndUserIncomeDecision)
+	a.POST("/settings/underwriting", h.SettingsStaleDays)
+
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
 }
 

@@ -71,8 +71,9 @@ var paystubOverridable = []string{"id", "pay_date", "pay_period_start", "pay_per
 	"external_paystub_id", "employer_name"}
 
 // emulatorAddPaystub handles POST /emulator/accounts/{id}/paystubs: adds a
-// paystub, by default the next of the account's schedule (paid today when
-// that is later than today); the body may set any of paystubOverridable,
+// paystub, by default the next of the account's schedule, or, when that
+// lies in the future, one paid today for the days since the last pay
+// period (off the schedule); the body may set any of paystubOverridable,
 // to any JSON value, so that a test can send a bad paystub (null or
 // negative amounts, another currency, a repeated id, a future pay date).
 // It answers {"data": the paystub}.
@@ -122,7 +123,27 @@ func (e *Emulator) emulatorAddPaystub(w http.ResponseWriter, r *http.Request) {
 		}
 		now := e.now()
 		if payDate == "" {
-			payDate = formatDate(nextPayDate(a, now))
+			d, scheduled := nextPayDate(a, now)
+			payDate = formatDate(d)
+			if !scheduled {
+				// Paid today, off the schedule: for the days since the
+				// last period, so that the periods do not overlap.
+				if err := loadPayExtras(ctx, tx, a); err != nil {
+					return err
+				}
+				start := d
+				for _, s := range genPaystubs(a) {
+					if s.PayPeriodEnd != nil && *s.PayPeriodEnd < formatDate(d) {
+						start = ParseDate(*s.PayPeriodEnd).AddDate(0, 0, 1)
+						break
+					}
+				}
+				for k, v := range map[string]string{"pay_period_start": formatDate(start), "pay_period_end": formatDate(d)} {
+					if _, set := over[k]; !set {
+						over[k], _ = json.Marshal(v)
+					}
+				}
+			}
 		}
 		var seq int64
 		err = tx.QueryRowContext(ctx, `INSERT INTO extra_paystubs (account_id, item_id, pay_date, overrides, added_at)
@@ -151,19 +172,19 @@ VALUES (?, '', ?, ?, ?) RETURNING seq`, a.ID, payDate, mustJSON(over), dbTime(no
 }
 
 // nextPayDate is the account's next scheduled pay date after its last
-// reported one, or today when that lies in the future.
-func nextPayDate(a *account, now time.Time) time.Time {
+// reported one (scheduled), or today when that lies in the future.
+func nextPayDate(a *account, now time.Time) (d time.Time, scheduled bool) {
 	pl := planPay(a)
 	today := day(now)
 	for _, d := range pl.scheduleDates(day(a.SyncedThrough), today.AddDate(0, 2, 0)) {
 		if pl.paid(d) {
 			if d.After(today) {
-				return today
+				return today, false
 			}
-			return d
+			return d, true
 		}
 	}
-	return today
+	return today, false
 }
 
 // emulatorDeletePaystub handles POST

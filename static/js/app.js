@@ -10,4 +10,9 @@
     var done = function () { var old = btn.textContent; btn.textContent = "Copied"; setTimeout(function () { btn.textContent = old; }, 1500); };
     if (navigator.clipboard) { navigator.clipboard.writeText(text).then(done, function () {}); }
   });
+  // Print buttons (the income report): the page's print stylesheet drops
+  // the controls.
+  document.addEventListener("click", function (ev) {
+    if (ev.target.closest("[data-print]")) { ev.preventDefault(); window.print(); }
+  });
 })();
