@@ -96,7 +96,9 @@ func (h *Handler) report(c echo.Context, scope, id string) (db.IncomeReport, err
 
 // AccountIncomeJSON handles GET /accounts/:account_id/income.json: the
 // report's figures for a lender's own systems.
-func (h *Handler) AccountIncomeJSON(c echo.Context) error { return h.incomeJSON(c, db.ScopeAccount, "account_id") }
+func (h *Handler) AccountIncomeJSON(c echo.Context) error {
+	return h.incomeJSON(c, db.ScopeAccount, "account_id")
+}
 
 // EndUserIncomeJSON handles GET /end-users/:end_user_id/income.json.
 func (h *Handler) EndUserIncomeJSON(c echo.Context) error {

@@ -158,13 +158,13 @@ func DecisionClass(o string) string {
 
 // Chart geometry, in SVG user units.
 const (
-	chartW, chartH                 = 720, 260
-	chartLeft, chartRight          = 64, 12
-	chartTop, chartBottom          = 16, 36
-	chartPlotW                     = chartW - chartLeft - chartRight
-	chartPlotH                     = chartH - chartTop - chartBottom
-	chartMaxTicks                  = 5
-	barGap                 float64 = 1
+	chartW, chartH                = 720, 260
+	chartLeft, chartRight         = 64, 12
+	chartTop, chartBottom         = 16, 36
+	chartPlotW                    = chartW - chartLeft - chartRight
+	chartPlotH                    = chartH - chartTop - chartBottom
+	chartMaxTicks                 = 5
+	barGap                float64 = 1
 )
 
 // PayChart is a server-rendered chart of gross and net pay per pay date,
