@@ -10,7 +10,8 @@ import (
 )
 
 // FirstStart is what `linkdesk serve` runs in the background in emulator
-// mode (LINKDESK_DEMO on): it builds the demo world (Run), then gives the
+// mode (LINKDESK_DEMO on): it builds the demo world (Run) and its
+// underwriting part (Underwriting), then gives the
 // demo end users customer records once their identity fetches are stored,
 // so that the identity check can be tried at once. Each step happens once
 // per database (settings rows remember) and resumes after a restart. A
@@ -19,12 +20,17 @@ import (
 func FirstStart(ctx context.Context, cfg Config) error {
 	if _, err := cfg.Store.Setting(ctx, settingKey); errors.Is(err, db.ErrNotFound) {
 		if tot, err := cfg.Store.Totals(ctx); err == nil && tot["events"] > 0 {
-			if err := cfg.Store.SetSetting(ctx, customersKey, "done"); err != nil {
-				return err
+			for _, k := range []string{customersKey, underwritingKey} {
+				if err := cfg.Store.SetSetting(ctx, k, "done"); err != nil {
+					return err
+				}
 			}
 		}
 	}
 	if err := Run(ctx, cfg); err != nil {
+		return err
+	}
+	if err := Underwriting(ctx, cfg); err != nil {
 		return err
 	}
 	return seedCustomers(ctx, cfg.Store)
