@@ -3,6 +3,7 @@ package db
 import (
 	"cmp"
 	"context"
+	"math"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -247,7 +248,10 @@ func buildAccountIncome(d accountData, now time.Time, staleAfter time.Duration) 
 			in := data.Income
 			s := &StatedIncome{Dated: dated(sn.RefreshedAt, sn.FetchedAt), Amount: in.CompensationAmount, Unit: in.CompensationUnit,
 				Currency: in.Currency, PayFrequency: derefStr(in.PayFrequency), SnapshotID: sn.ID, SHA256: sn.BodySHA256}
-			s.Annual, _ = compensationYear(in.CompensationAmount, in.CompensationUnit)
+			if !strings.EqualFold(s.PayFrequency, "variable") {
+				// A gig platform's rate is per hour worked: no salary.
+				s.Annual, _ = compensationYear(in.CompensationAmount, in.CompensationUnit)
+			}
 			stated = s.PayFrequency
 			out.Stated = s
 		}
@@ -419,11 +423,15 @@ func monthsBetween(a, b time.Time) int {
 	return max(m, 0)
 }
 
-// totalOf sums an end user's accounts.
+// totalOf sums an end user's accounts. Its annualised figures are all the
+// pay dated in each window, across the accounts, scaled to a year by the
+// days the window covers (from the first pay period of the earliest
+// history): what actually arrived, so that a job that ended and one that
+// began within the window are neither counted twice nor missed.
 func totalOf(accounts []AccountIncome, allGood [][]PayItem, now time.Time, staleAfter time.Duration) *IncomeTotal {
 	t := &IncomeTotal{Accounts: len(accounts), Employers: []string{}, Gaps: []Gap{}}
-	byMonths := map[int]*Annualised{}
-	for _, a := range accounts {
+	var asOf, start time.Time
+	for i, a := range accounts {
 		name := ""
 		if a.Employment != nil {
 			name = a.Employment.EmployerName
@@ -431,33 +439,22 @@ func totalOf(accounts []AccountIncome, allGood [][]PayItem, now time.Time, stale
 		if name != "" && !slices.Contains(t.Employers, name) {
 			t.Employers = append(t.Employers, name)
 		}
+		if at := a.Paystubs.AsOf; !at.IsZero() && (t.AsOf.IsZero() || at.Before(t.AsOf)) {
+			t.AsOf = at
+		}
 		for _, an := range a.Annualised {
-			x, ok := byMonths[an.Months]
-			if !ok {
-				x = &Annualised{Months: an.Months, From: an.From, To: an.To, Basis: "sum"}
-				byMonths[an.Months] = x
-			}
-			x.Gross += an.Gross
-			x.Net += an.Net
-			x.SumGross += an.SumGross
-			x.SumNet += an.SumNet
-			x.Paystubs += an.Paystubs
-			x.Excluded += an.Excluded
-			if an.From.Before(x.From.Time) {
-				x.From = an.From
-			}
-			if an.To.After(x.To.Time) {
-				x.To = an.To
+			if an.To.After(asOf) {
+				asOf = an.To.Time
 			}
 		}
-		if !a.Paystubs.AsOf.IsZero() && (t.AsOf.IsZero() || a.Paystubs.AsOf.Before(t.AsOf)) {
-			t.AsOf = a.Paystubs.AsOf
-		}
-	}
-	for _, m := range reportMonths {
-		if x, ok := byMonths[m]; ok {
-			x.Method = fmt.Sprintf("The sum of the %d accounts' own %d-month figures, each annualised by its own method.", len(accounts), m)
-			t.Annualised = append(t.Annualised, *x)
+		if g := allGood[i]; len(g) > 0 {
+			first := g[0].PayDate.AddDate(0, 0, -int(periodDays(a.Frequency)))
+			if !g[0].PeriodStart.IsZero() && g[0].PeriodStart.Before(g[0].PayDate) {
+				first = g[0].PeriodStart.AddDate(0, 0, -1)
+			}
+			if start.IsZero() || first.Before(start) {
+				start = first
+			}
 		}
 	}
 	t.Stale = t.AsOf.IsZero() || now.Sub(t.AsOf) > staleAfter
@@ -467,6 +464,40 @@ func totalOf(accounts []AccountIncome, allGood [][]PayItem, now time.Time, stale
 	}
 	if _, gaps := Segments(all); gaps != nil {
 		t.Gaps = gaps
+	}
+	t.Annualised = []Annualised{}
+	if asOf.IsZero() {
+		return t
+	}
+	for _, m := range reportMonths {
+		from := asOf.AddDate(0, -m, 0)
+		x := Annualised{Months: m, Basis: "days", To: DateOf(asOf)}
+		if start.After(from) {
+			from, x.Short = start, true
+		}
+		x.From = DateOf(from)
+		for _, it := range all {
+			if it.PayDate.After(from) && !it.PayDate.After(asOf) {
+				x.Paystubs++
+				x.SumGross += deref(it.Gross)
+				x.SumNet += deref(it.Net)
+			}
+		}
+		for _, a := range accounts {
+			for _, an := range a.Annualised {
+				if an.Months == m {
+					x.Excluded += an.Excluded
+				}
+			}
+		}
+		x.Days = days(from, asOf)
+		if x.Days > 0 {
+			x.Gross = int64(math.Round(float64(x.SumGross) / float64(x.Days) * 365.25))
+			x.Net = int64(math.Round(float64(x.SumNet) / float64(x.Days) * 365.25))
+		}
+		x.Method = fmt.Sprintf("All pay dated %s to %s across the %s (%s gross in %s), divided by the %d days that covers, times 365.25.",
+			x.From, x.To, plural(len(accounts), "account", "accounts"), money(x.SumGross), plural(x.Paystubs, "paystub", "paystubs"), x.Days)
+		t.Annualised = append(t.Annualised, x.note())
 	}
 	return t
 }

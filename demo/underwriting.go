@@ -31,13 +31,14 @@ type underwritingPlan struct {
 
 var underwritingPlans = []underwritingPlan{
 	{UnderwritingEndUsers[0], "Workday", sandbox.PayProfile{Kind: sandbox.PayKindSalaried, Frequency: sandbox.FreqBiweekly, HistoryMonths: 26,
-		RaisePercent: 5, RaiseMonthsAgo: 7, Anomalies: []string{"non_usd", "duplicate_id"}}},
+		RaisePercent: 5, RaiseMonthsAgo: 7, Anomalies: []string{"non_usd", "duplicate_id"}, Employer: "Stark Industries"}},
 	{UnderwritingEndUsers[0], "Paychex", sandbox.PayProfile{Kind: sandbox.PayKindHourly, Frequency: sandbox.FreqWeekly, HistoryMonths: 20,
-		RaisePercent: 4, RaiseMonthsAgo: 11}},
+		RaisePercent: 4, RaiseMonthsAgo: 11, Employer: "Café Olé Roasters"}},
 	{UnderwritingEndUsers[0], "DoorDash", sandbox.PayProfile{Kind: sandbox.PayKindGig, Frequency: sandbox.FreqVariable, HistoryMonths: 14}},
 	{UnderwritingEndUsers[1], "ADP", sandbox.PayProfile{Kind: sandbox.PayKindSalaried, Frequency: sandbox.FreqSemiMonthly, HistoryMonths: 30,
-		EndedMonthsAgo: 8}},
-	{UnderwritingEndUsers[1], "Paycom", sandbox.PayProfile{Kind: sandbox.PayKindHourly, Frequency: sandbox.FreqBiweekly, HistoryMonths: 5}},
+		EndedMonthsAgo: 8, Employer: "Globex Corporation"}},
+	{UnderwritingEndUsers[1], "Paycom", sandbox.PayProfile{Kind: sandbox.PayKindHourly, Frequency: sandbox.FreqBiweekly, HistoryMonths: 5,
+		Employer: "Initech"}},
 }
 
 // Underwriting adds the underwriting part of the demo world, once per

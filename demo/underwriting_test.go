@@ -116,7 +116,25 @@ func TestUnderwriting_BuildsBorrowers(t *testing.T) {
 		t.Errorf("borrower 1: frequencies %v, %d flagged", kinds, flagged)
 	}
 	if b.Total == nil || len(b.Total.Gaps) == 0 {
-		t.Errorf("borrower 2: no gap between jobs: %+v", b.Total)
+		t.Fatalf("borrower 2: no gap between jobs: %+v", b.Total)
+	}
+	// The total is what arrived: the ended job's last months and the new
+	// job's first, each counted once.
+	var sum int64
+	for _, acc := range b.Accounts {
+		sum += acc.Annualised[2].SumGross
+	}
+	if tot := b.Total.Annualised[2]; tot.SumGross != sum || tot.Gross >= sum*2 || tot.Basis != "days" {
+		t.Errorf("borrower 2, 12 months: total %+v, accounts received %d", tot, sum)
+	}
+	employers := map[string]bool{}
+	for _, acc := range append(a.Accounts, b.Accounts...) {
+		employers[acc.Employment.EmployerName] = true
+	}
+	for _, e := range []string{"Stark Industries", "Café Olé Roasters", "DoorDash", "Globex Corporation", "Initech"} {
+		if !employers[e] {
+			t.Errorf("no account with %s: %v", e, employers)
+		}
 	}
 	// Once only.
 	if err := demo.Underwriting(ctx, cfg); err != nil {

@@ -86,8 +86,15 @@ func newProfile(a *account) profile {
 	p.Line1 = fmt.Sprintf("%d %s", 100+r.IntN(29900), pick(r, streets))
 	p.City, p.State, p.Zip = c.City, c.State, fmt.Sprintf("%s%02d", c.Zip, r.IntN(100))
 	p.Employer = pick(r, companies)
-	if e, ok := findEmployer(a.EmployerID); ok {
+	e, chosen := findEmployer(a.EmployerID)
+	switch {
+	case chosen:
 		p.Employer = e.Name
+	case a.Pay != nil && a.Pay.Employer != "":
+		p.Employer = a.Pay.Employer
+	case isGig(a):
+		pl, _ := findPlatform(a.PlatformID)
+		p.Employer = pl.Name // a gig worker works for the platform
 	}
 	p.EmployerLine1 = fmt.Sprintf("%d %s", 1+r.IntN(9000), pick(r, streets))
 	p.EmployerCity = pick(r, cities)

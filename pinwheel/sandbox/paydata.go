@@ -72,6 +72,9 @@ type PayProfile struct {
 	EndedMonthsAgo int `json:"ended_months_ago,omitempty"`
 	// Anomalies are bad paystubs to include (PayAnomalies).
 	Anomalies []string `json:"anomalies,omitempty"`
+	// Employer, when set, names the current employer (unless the Link
+	// token chose an employer).
+	Employer string `json:"employer,omitempty"`
 }
 
 // validate checks a preset profile; the message names the first problem.
@@ -107,6 +110,9 @@ func (p PayProfile) validate() *pinwheel.Error {
 		return bad("gap_end_months_ago", "The gap must lie within the history.")
 	case p.EndedMonthsAgo < 0 || p.EndedMonthsAgo >= h:
 		return bad("ended_months_ago", "Within the history.")
+	}
+	if len(p.Employer) > 100 {
+		return bad("employer", "At most 100 characters.")
 	}
 	for _, x := range p.Anomalies {
 		if !slices.Contains(PayAnomalies, x) {
