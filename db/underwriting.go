@@ -3,12 +3,12 @@ package db
 import (
 	"cmp"
 	"context"
-	"math"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
