@@ -194,7 +194,7 @@ func decisionSummary(data []accountData, now time.Time, staleAfter time.Duration
 		Accounts []acct `json:"accounts"`
 	}
 	for _, d := range data {
-		ai := buildAccountIncome(d, now, staleAfter)
+		ai, _ := buildAccountIncome(d, now, staleAfter)
 		x := acct{AccountID: ai.AccountID, Frequency: ai.Frequency, Annualised: ai.Annualised, Flagged: len(ai.Flagged)}
 		if ai.Employment != nil {
 			x.Employer = ai.Employment.EmployerName

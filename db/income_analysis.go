@@ -192,20 +192,42 @@ func FlagItems(items []PayItem, today Date) map[int64][]string {
 	slices.SortFunc(withPeriod, func(a, b PayItem) int {
 		return cmp.Or(cmp.Compare(a.EmployerName, b.EmployerName), a.PeriodStart.Compare(b.PeriodStart), cmp.Compare(a.Ref, b.Ref))
 	})
-	for i := 1; i < len(withPeriod); i++ {
-		cur := withPeriod[i]
-		for j := i - 1; j >= 0 && withPeriod[j].EmployerName == cur.EmployerName; j-- {
-			prev := withPeriod[j]
-			if prev.ItemID == cur.ItemID {
-				continue // two versions of one paystub: flagged as a duplicate
-			}
-			if !prev.PeriodEnd.Before(cur.PeriodStart) {
+	// One pass: each period is compared with the latest-ending one before
+	// it of the same employer (another version of the same paystub is a
+	// duplicate, flagged as such, not an overlap).
+	reach := -1
+	for i, cur := range withPeriod {
+		if reach >= 0 && withPeriod[reach].EmployerName != cur.EmployerName {
+			reach = -1
+		}
+		if reach >= 0 {
+			prev := withPeriod[reach]
+			if prev.ItemID != cur.ItemID && !prev.PeriodEnd.Before(cur.PeriodStart) {
 				add(cur.Ref, FlagOverlap)
 				add(prev.Ref, FlagOverlap)
 			}
 		}
+		if reach < 0 || cur.PeriodEnd.After(withPeriod[reach].PeriodEnd) {
+			reach = i
+		}
 	}
 	return out
+}
+
+// nearest returns the index of the date in sorted closest to s within tol
+// days that skip does not exclude, or -1.
+func nearest(sorted []time.Time, s time.Time, tol int, skip func(int) bool) int {
+	lo := sort.Search(len(sorted), func(i int) bool { return !sorted[i].Before(s.AddDate(0, 0, -tol)) })
+	best := -1
+	for i := lo; i < len(sorted) && !sorted[i].After(s.AddDate(0, 0, tol)); i++ {
+		if skip != nil && skip(i) {
+			continue
+		}
+		if best < 0 || abs(days(s, sorted[i])) < abs(days(s, sorted[best])) {
+			best = i
+		}
+	}
+	return best
 }
 
 // ---- schedule ----
@@ -516,15 +538,7 @@ func CheckRegularity(freq string, dates []time.Time, asOf time.Time) Regularity 
 	due := asOf.AddDate(0, 0, -tol)
 	used := make([]bool, len(dates))
 	for _, s := range sched {
-		best := -1
-		for i, d := range dates {
-			if used[i] || abs(days(s, d)) > tol {
-				continue
-			}
-			if best < 0 || abs(days(s, d)) < abs(days(s, dates[best])) {
-				best = i
-			}
-		}
+		best := nearest(dates, s, tol, func(i int) bool { return used[i] })
 		if best < 0 {
 			if !s.After(due) {
 				r.Expected++
@@ -612,11 +626,11 @@ func Annualise(months int, good, bad []PayItem, freq string, anchor []time.Time,
 	window := fmt.Sprintf("%s to %s", a.From, a.To)
 	if n := PeriodsPerYear(freq); n > 0 {
 		tol := tolerance(freq)
+		sortDates := func(ds []time.Time) { slices.SortFunc(ds, func(x, y time.Time) int { return x.Compare(y) }) }
+		sortDates(goodDates)
+		sortDates(badDates)
 		for _, s := range Schedule(freq, anchor, from, asOf) {
-			near := func(ds []time.Time) bool {
-				return slices.ContainsFunc(ds, func(d time.Time) bool { return abs(days(s, d)) <= tol })
-			}
-			if near(badDates) && !near(goodDates) {
+			if nearest(badDates, s, tol, nil) >= 0 && nearest(goodDates, s, tol, nil) < 0 {
 				continue // paid, but only by a paystub left out
 			}
 			a.Paydays++

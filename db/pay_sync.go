@@ -320,14 +320,14 @@ func (e PayItemsFetched) applyJob(ctx context.Context, s *Store, tx *sql.Tx, j J
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO pay_items (account_ref, kind, item_id, pay_date, period_start, period_end, currency,
   gross, net, taxes, deductions, hours, overtime_hours, overtime_amount, rate, employer_name, document_id, body_sha256, body,
-  first_seen_at, last_seen_at, refreshed_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+  lines, first_seen_at, last_seen_at, refreshed_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (account_ref, kind, item_id, body_sha256) DO UPDATE SET last_seen_at = excluded.last_seen_at,
   refreshed_at = COALESCE(excluded.refreshed_at, pay_items.refreshed_at), superseded_at = NULL`,
 			ref, kind, it.ID, it.PayDate, nullStr(it.PeriodStart), nullStr(it.PeriodEnd), it.Currency,
 			nullInt(it.Gross), nullInt(it.Net), nullInt(it.Taxes), nullInt(it.Deductions), nullFloat(it.Hours), nullFloat(it.OTHours),
 			nullInt(it.OTAmount), nullInt(it.Rate), nullStr(it.Employer), nullStr(it.DocumentID), it.SHA, string(it.Body),
-			now, now, refreshed); err != nil {
+			string(it.Lines), now, now, refreshed); err != nil {
 			return fmt.Errorf("pay items: store %s: %w", it.ID, err)
 		}
 		stored++
@@ -407,6 +407,8 @@ type payItem struct {
 	Employer, DocumentID   string
 	SHA                    string
 	Body                   []byte
+	// Lines holds the taxes and deductions arrays alone.
+	Lines []byte
 }
 
 // payWire is the part of a paystub or shift the stored columns come from.
@@ -467,7 +469,14 @@ func readPayItem(kind string, raw json.RawMessage) (payItem, error) {
 		return payItem{}, fmt.Errorf("db: pay item: %w", err)
 	}
 	sum := sha256.Sum256(body)
-	it := payItem{ID: w.ID, Currency: w.Currency, SHA: hex.EncodeToString(sum[:]), Body: body}
+	lines := map[string]json.RawMessage{}
+	for _, k := range []string{"taxes", "deductions"} {
+		if v, ok := fields[k]; ok {
+			lines[k] = v
+		}
+	}
+	linesJSON, _ := json.Marshal(lines)
+	it := payItem{ID: w.ID, Currency: w.Currency, SHA: hex.EncodeToString(sum[:]), Body: body, Lines: linesJSON}
 	if w.Document != nil {
 		it.DocumentID = w.Document.ID
 	}

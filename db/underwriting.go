@@ -209,12 +209,14 @@ type accountData struct {
 	income           *Snapshot
 	paystubs, shifts []PayItem
 	paySync, shift   PaySync
-	// bodies are the paystub bodies of the last 13 months, by Ref.
+	// bodies are the taxes and deductions (pay_items.lines) of the
+	// paystubs of the last 13 months, by Ref.
 	bodies map[int64]string
 }
 
-// buildAccountIncome builds an account's part of the report.
-func buildAccountIncome(d accountData, now time.Time, staleAfter time.Duration) AccountIncome {
+// buildAccountIncome builds an account's part of the report and returns
+// the usable paystubs it was built from.
+func buildAccountIncome(d accountData, now time.Time, staleAfter time.Duration) (AccountIncome, []PayItem) {
 	today := DateOf(now)
 	dated := func(refreshed, fetched time.Time) Dated {
 		at := refreshed
@@ -370,7 +372,7 @@ func buildAccountIncome(d accountData, now time.Time, staleAfter time.Duration) 
 		}
 	}
 	slices.SortFunc(out.Flagged, func(a, b Flagged) int { return b.PayDate.Compare(a.PayDate.Time) })
-	return out
+	return out, good
 }
 
 // summary describes stored items of kind.
@@ -530,15 +532,8 @@ func (s *Store) incomeReport(ctx context.Context, scope, id string) (IncomeRepor
 		}
 		var allGood [][]PayItem
 		for _, d := range data {
-			a := buildAccountIncome(d, now, staleAfter)
+			a, good := buildAccountIncome(d, now, staleAfter)
 			rep.Accounts = append(rep.Accounts, a)
-			flags := FlagItems(d.paystubs, DateOf(now))
-			var good []PayItem
-			for _, it := range d.paystubs {
-				if len(flags[it.Ref]) == 0 {
-					good = append(good, it)
-				}
-			}
 			allGood = append(allGood, good)
 			if rep.EndUserID == "" {
 				rep.EndUserID = d.endUserID
@@ -602,10 +597,10 @@ FROM accounts a LEFT JOIN end_users u ON u.id = a.end_user_ref WHERE `+where+` O
 		if d.income, err = latestSnapshotTx(ctx, tx, d.ref, FetchIncome); err != nil {
 			return nil, err
 		}
-		if d.paystubs, err = currentPayItems(ctx, tx, d.ref, FetchPaystubs, false); err != nil {
+		if d.paystubs, err = reportPayItems(ctx, tx, d.ref, d.accountID, FetchPaystubs); err != nil {
 			return nil, err
 		}
-		if d.shifts, err = currentPayItems(ctx, tx, d.ref, FetchShifts, false); err != nil {
+		if d.shifts, err = reportPayItems(ctx, tx, d.ref, d.accountID, FetchShifts); err != nil {
 			return nil, err
 		}
 		if d.paySync, err = paySyncOf(ctx, tx, d.ref, FetchPaystubs); err != nil {
@@ -638,10 +633,10 @@ WHERE account_ref = ? AND kind = ? ORDER BY id DESC LIMIT 1`, ref, kind).Scan(&s
 	return &sn, nil
 }
 
-// recentBodies reads the bodies of an account's current paystubs paid
-// after since (for the deductions summary).
+// recentBodies reads the taxes and deductions of an account's current
+// paystubs paid after since (for the deductions summary).
 func recentBodies(ctx context.Context, tx *sql.Tx, ref int64, since time.Time) (map[int64]string, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT p.id, p.body FROM pay_items p
+	rows, err := tx.QueryContext(ctx, `SELECT p.id, p.lines FROM pay_items p
 WHERE p.account_ref = ? AND p.kind = ? AND p.superseded_at IS NULL AND p.deleted_at IS NULL AND p.pay_date > ?`,
 		ref, FetchPaystubs, since.Format(time.DateOnly))
 	if err != nil {

@@ -11,8 +11,10 @@
 -- both kept, neither superseded: the report flags them as duplicate ids.
 -- The columns beside the body are what the report reads without decoding
 -- it: amounts in cents (NULL when Pinwheel sent none), dates as
--- YYYY-MM-DD. For a shift, pay_date is its end date, period its start and
--- end dates, gross the sum of its earnings.
+-- YYYY-MM-DD, and lines, the taxes and deductions arrays of the body alone
+-- (JSON: the deductions summary reads them without the whole body). For a
+-- shift, pay_date is its end date, period its start and end dates, gross
+-- the sum of its earnings.
 CREATE TABLE pay_items (
     id               INTEGER PRIMARY KEY,
     account_ref      INTEGER NOT NULL REFERENCES accounts (id),
@@ -34,6 +36,7 @@ CREATE TABLE pay_items (
     document_id      TEXT,
     body_sha256      TEXT NOT NULL,
     body             TEXT NOT NULL,
+    lines            TEXT NOT NULL DEFAULT '{}',
     first_seen_at    TEXT NOT NULL,
     last_seen_at     TEXT NOT NULL,
     refreshed_at     TEXT,
