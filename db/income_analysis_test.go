@@ -350,3 +350,33 @@ func TestDeductionLines(t *testing.T) {
 		t.Errorf("lines %+v", lines)
 	}
 }
+
+// TestIncomeRefresh: the refresh asks for income, employment and paystubs
+// or shifts as the platform supports them, and refuses what cannot work.
+func TestIncomeRefresh(t *testing.T) {
+	pre := db.Preflight{AccountID: "acc", EndUserID: "eu", PlatformID: "p", ConnectedKnown: true, Connected: true}
+	for _, tt := range []struct {
+		name string
+		pre  db.Preflight
+		caps db.PlatformCaps
+		jobs []string
+		err  bool
+	}{
+		{"unknown capabilities", pre, db.PlatformCaps{}, []string{"income", "employment", "paystubs"}, false},
+		{"payroll with shifts", pre, db.PlatformCaps{Known: true, SupportedJobs: []string{"income", "employment", "paystubs", "shifts", "identity"}},
+			[]string{"income", "employment", "paystubs", "shifts"}, false},
+		{"time and attendance", pre, db.PlatformCaps{Known: true, SupportedJobs: []string{"employment", "shifts", "identity", "income"}},
+			[]string{"income", "employment", "shifts"}, false},
+		{"nothing to ask", pre, db.PlatformCaps{Known: true, Name: "Billsy", SupportedJobs: []string{"bill_switch"}}, nil, true},
+		{"disconnected", db.Preflight{AccountID: "acc", PlatformID: "p", ConnectedKnown: true}, db.PlatformCaps{}, nil, true},
+		{"no login reported", db.Preflight{AccountID: "acc"}, db.PlatformCaps{}, nil, true},
+	} {
+		n, fe := db.IncomeRefresh(tt.pre, tt.caps)
+		switch {
+		case tt.err && (fe == nil || fe["_form"] == ""):
+			t.Errorf("%s: no refusal", tt.name)
+		case !tt.err && (fe != nil || !slices.Equal(n.Jobs, tt.jobs) || n.Reason != db.IncomeRefreshReason || n.AccountID != "acc"):
+			t.Errorf("%s: %+v %v", tt.name, n, fe)
+		}
+	}
+}
