@@ -61,8 +61,13 @@ type Options struct {
 	Now func() time.Time
 	// PasswordCost is the bcrypt cost; 0 means 12. Tests may lower it.
 	PasswordCost int
-	// Readers is the size of the read-only connection pool; 0 means NumCPU+2.
+	// Readers is the size of the read-only connection pool of pages; 0
+	// means NumCPU+2.
 	Readers int
+	// Exporters is the size of the read-only pool exports read from, apart
+	// from the pages' pool so that downloads never take the connections
+	// pages need; 0 means 2.
+	Exporters int
 	// EncryptionKey (32 bytes, from LINKDESK_ENCRYPTION_KEY) encrypts
 	// secrets at rest. Nil means a key generated once and kept in the
 	// settings table: convenient, but weak (see initCrypto).
@@ -80,6 +85,7 @@ type Options struct {
 type Store struct {
 	w    *sql.DB
 	r    *sql.DB
+	x    *sql.DB // exports only (exportChunks)
 	d    dialect
 	now  func() time.Time
 	cost int
@@ -118,8 +124,9 @@ func (s *Store) burnDummyHash(password string) {
 // unary + that keeps SQLite off an index, browse.go), group_concat
 // (browse.go) and instr (search.go).
 type dialect struct {
-	// open returns the writer pool and the read-only reader pool.
-	open func(path string, readers int) (w, r *sql.DB, err error)
+	// open returns the writer pool, the read-only pool of pages and the
+	// read-only pool of exports (at most exporters connections).
+	open func(path string, readers, exporters int) (w, r, x *sql.DB, err error)
 	// isUnique reports whether err is a unique or primary-key violation.
 	isUnique func(err error) bool
 	// jsonText is the SQL expression of the value at path ("$.a.b") of a
@@ -128,9 +135,6 @@ type dialect struct {
 	// tuneWriter sizes the writer's memory for the group-commit committer
 	// (NewIngester); cacheKiB is its page cache.
 	tuneWriter func(ctx context.Context, w *sql.DB, cacheKiB int) error
-	// exportMemory runs on a reader connection before a long export and
-	// poolMemory after it, so that the export's memory stays flat.
-	exportMemory, poolMemory string
 	// claimLock ends the subquery that picks the jobs a claim leases
 	// (jobs.go): "" where one writer serializes claims (SQLite), " FOR
 	// UPDATE SKIP LOCKED" where concurrent claims must skip each other's
@@ -149,9 +153,12 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if opt.Readers == 0 {
 		opt.Readers = runtime.NumCPU() + 2
 	}
+	if opt.Exporters == 0 {
+		opt.Exporters = 2
+	}
 	s := &Store{d: sqliteDialect, now: opt.Now, cost: opt.PasswordCost, path: path}
 	var err error
-	if s.w, s.r, err = s.d.open(path, opt.Readers); err != nil {
+	if s.w, s.r, s.x, err = s.d.open(path, opt.Readers, opt.Exporters); err != nil {
 		return nil, fmt.Errorf("db: open: %w", err)
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -171,6 +178,9 @@ func (s *Store) Close() error {
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
 	}
+	if s.x != nil {
+		errs = append(errs, s.x.Close())
+	}
 	errs = append(errs, s.w.Close())
 	return errors.Join(errs...)
 }
@@ -183,6 +193,9 @@ func (s *Store) Now() time.Time { return s.now().UTC() }
 
 // Stats returns pool statistics of the writer and reader pools, for metrics.
 func (s *Store) Stats() (writer, readers sql.DBStats) { return s.w.Stats(), s.r.Stats() }
+
+// ExportStats returns pool statistics of the exports' reader pool.
+func (s *Store) ExportStats() sql.DBStats { return s.x.Stats() }
 
 // Ready reports whether the database answers and every embedded migration is
 // applied.

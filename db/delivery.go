@@ -30,7 +30,19 @@ const (
 	ReasonMissingEventID     = "missing_event_id"
 	ReasonMissingEvent       = "missing_event"
 	ReasonPayloadNotObject   = "payload_not_object"
+	ReasonTooDeep            = "nested_too_deep"
+	ReasonAmbiguousKey       = "ambiguous_key"
 )
+
+// MaxWebhookDepth is the deepest nesting of objects and arrays a webhook
+// body may have; a deeper one is refused (400, recorded as
+// nested_too_deep). Pinwheel's bodies stay within a dozen levels (the
+// envelope, its payload, a job's params, a list inside them: the
+// recorded webhooks reach 4); 32 leaves room for whatever Pinwheel adds
+// while refusing the thousands of levels an attack uses to make every
+// later reader of the body (pages, exports, the projection's decoder)
+// work harder than its size.
+const MaxWebhookDepth = 32
 
 // Limits on envelope fields: they become keys and index entries, so an
 // absurd value is refused rather than stored.
@@ -116,14 +128,22 @@ type envelope struct {
 	Payload json.RawMessage `json:"payload"`
 }
 
-// ParseDelivery checks that body is a webhook event: valid UTF-8, a JSON
-// object with a string event_id and event and an object payload. It decodes
+// ParseDelivery checks that body is a webhook event: valid UTF-8, nested at
+// most MaxWebhookDepth levels, a JSON object with a string event_id and
+// event and an object payload, each of these three keys present once and
+// spelled exactly (encoding/json would otherwise match "EVENT" or take the
+// last of two "event" keys, so a body could say one thing to us and
+// another to any other reader). It decodes
 // the payload fields projections need; a payload whose fields have the wrong
 // types is still a valid delivery (stored, marked as failed to project),
 // because refusing it would only make Pinwheel redeliver the same bytes.
 func ParseDelivery(body []byte) (Delivery, error) {
 	if !utf8.Valid(body) {
 		return Delivery{}, &DeliveryError{Reason: ReasonInvalidUTF8}
+	}
+	depth, keys := scanEnvelope(body)
+	if depth > MaxWebhookDepth {
+		return Delivery{}, &DeliveryError{Reason: ReasonTooDeep, Err: fmt.Errorf("nested %d levels deep, more than %d", depth, MaxWebhookDepth)}
 	}
 	var env envelope
 	if err := json.Unmarshal(body, &env); err != nil {
@@ -132,6 +152,9 @@ func ParseDelivery(body []byte) (Delivery, error) {
 			return Delivery{}, &DeliveryError{Reason: ReasonInvalidEnvelope, Err: err}
 		}
 		return Delivery{}, &DeliveryError{Reason: ReasonInvalidJSON, Err: err}
+	}
+	if err := checkEnvelopeKeys(keys); err != nil {
+		return Delivery{}, &DeliveryError{Reason: ReasonAmbiguousKey, Err: err}
 	}
 	switch {
 	case env.EventID == nil || *env.EventID == "":
@@ -160,6 +183,80 @@ func ParseDelivery(body []byte) (Delivery, error) {
 		}
 	}
 	return d, nil
+}
+
+// envelopeKeys are the keys of the envelope Linkdesk reads.
+var envelopeKeys = []string{"event_id", "event", "payload"}
+
+// isEnvelopeKey reports whether k is an envelope key in any letter case.
+func isEnvelopeKey(k string) bool {
+	for _, want := range envelopeKeys {
+		if strings.EqualFold(k, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkEnvelopeKeys refuses a second occurrence of an envelope key, or one
+// spelled in other letter cases.
+func checkEnvelopeKeys(keys []string) error {
+	seen := map[string]bool{}
+	for _, k := range keys {
+		for _, want := range envelopeKeys {
+			if !strings.EqualFold(k, want) {
+				continue
+			}
+			if k != want {
+				return fmt.Errorf("key %q is %q in other letter cases", k, want)
+			}
+			if seen[want] {
+				return fmt.Errorf("key %q appears twice", want)
+			}
+			seen[want] = true
+		}
+	}
+	return nil
+}
+
+// scanEnvelope makes one pass over a JSON text: it returns the deepest
+// nesting of objects and arrays, and those keys of the outermost object
+// that are an envelope key in any letter case (decoded, so "\u0065vent"
+// is "event"; a handful suffices to find a repeat). It assumes nothing
+// about validity (the decoder checks that afterwards) and costs one
+// comparison per byte, whatever the depth.
+func scanEnvelope(b []byte) (depth int, keys []string) {
+	level := 0
+	expectKey := false // inside the outer object, where a key may start
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case '{', '[':
+			level++
+			depth = max(depth, level)
+			expectKey = level == 1 && c == '{'
+		case '}', ']':
+			level--
+			expectKey = false
+		case ',':
+			expectKey = level == 1
+		case '"':
+			start := i
+			for i++; i < len(b) && b[i] != '"'; i++ {
+				if b[i] == '\\' {
+					i++
+				}
+			}
+			// An escaped envelope key is at most 6 bytes per letter.
+			if expectKey && i-start <= 64 && len(keys) < 8 {
+				var k string
+				if json.Unmarshal(b[start:min(i+1, len(b))], &k) == nil && isEnvelopeKey(k) {
+					keys = append(keys, k)
+				}
+			}
+			expectKey = false
+		}
+	}
+	return depth, keys
 }
 
 func (p *payload) check() error {

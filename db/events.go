@@ -73,8 +73,22 @@ type WebhookRejection struct {
 	Headers    string
 	BodySize   int64
 	BodySHA256 string
-	// Body is set only when the signature was valid.
+	// Body is set only when the signature was valid: its first BodyPrefix
+	// characters in lists (ListRejections), all of it from RejectionByID.
 	Body []byte
+}
+
+// RejectionByID returns one refused delivery with its whole body.
+func (s *Store) RejectionByID(ctx context.Context, id int64) (WebhookRejection, error) {
+	var r WebhookRejection
+	var at string
+	err := s.r.QueryRowContext(ctx, `SELECT id, at, reason, status, remote_addr, headers, body_size, body_sha256, body FROM webhook_rejections WHERE id = ?`, id).
+		Scan(&r.ID, &at, &r.Reason, &r.Status, &r.RemoteAddr, &r.Headers, &r.BodySize, &r.BodySHA256, &r.Body)
+	if err != nil {
+		return r, fmt.Errorf("db: rejection %d: %w", id, notFound(err))
+	}
+	r.At = ParseTime(at)
+	return r, nil
 }
 
 // ListRejections returns refused deliveries newest first (keyset on id via
@@ -83,7 +97,7 @@ func (s *Store) ListRejections(ctx context.Context, reason string, before int64,
 	if limit <= 0 {
 		limit = 50
 	}
-	q := `SELECT id, at, reason, status, remote_addr, headers, body_size, body_sha256, body FROM webhook_rejections`
+	q := `SELECT id, at, reason, status, remote_addr, headers, body_size, body_sha256, substr(body, 1, ` + bodyPrefixSQL + `) FROM webhook_rejections`
 	var where []string
 	var args []any
 	if reason != "" {

@@ -15,7 +15,7 @@ import (
 func TestJobsMigration_MovesTheFetchQueue(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	raw, err := sql.Open("sqlite", sqliteDSN(path, true))
+	raw, err := sql.Open("sqlite", sqliteDSN(path, sqliteWriter))
 	if err != nil {
 		t.Fatal(err)
 	}

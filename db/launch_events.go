@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"regexp"
 	"time"
 )
@@ -36,6 +37,19 @@ const (
 const (
 	// MaxLaunchPayload is the largest payload object accepted (bytes).
 	MaxLaunchPayload = 8 << 10
+	// MaxLaunchDepth is the deepest nesting of a payload. Link's event
+	// payloads are flat or one list deep (docs/pinwheel.md#link-events:
+	// other_event carries a list of {key, value, type}); anything deeper
+	// is not from Link.
+	MaxLaunchDepth = 8
+	// MaxLaunchKeys bounds the keys of a payload, at every level.
+	MaxLaunchKeys = 100
+	// MaxLaunchValues bounds the values of a payload (scalars, objects and
+	// arrays), at every level.
+	MaxLaunchValues = 500
+	// MaxLaunchString bounds each string of a payload, key or value, in
+	// bytes: Link sends names, ids, screen names and error messages.
+	MaxLaunchString = 2 << 10
 	// MaxLaunchEventsPerLink bounds what one link can store in total, so a
 	// leaked link cannot fill the disk however slowly it is fed.
 	MaxLaunchEventsPerLink = 1000
@@ -88,6 +102,16 @@ func scanLaunchEvent(sc interface{ Scan(...any) error }) (LaunchEvent, error) {
 	return e, err
 }
 
+// LaunchEventByID returns launch event id of the link tokenID (ours).
+func (s *Store) LaunchEventByID(ctx context.Context, tokenID string, id int64) (LaunchEvent, error) {
+	e, err := scanLaunchEvent(s.r.QueryRowContext(ctx, `SELECT `+launchEventColumns+` FROM launch_events e JOIN link_tokens t ON t.id = e.link_ref
+WHERE e.id = ? AND t.token_id = ?`, id, tokenID))
+	if err != nil {
+		return LaunchEvent{}, fmt.Errorf("db: launch event %d of %s: %w", id, tokenID, notFound(err))
+	}
+	return e, nil
+}
+
 var eventNameRE = regexp.MustCompile(`^[a-z_]{1,64}$`)
 
 // ValidLaunchEventName reports whether name may be stored: Link's event
@@ -95,8 +119,10 @@ var eventNameRE = regexp.MustCompile(`^[a-z_]{1,64}$`)
 // the names of later SDK versions, which we accept without knowing them).
 func ValidLaunchEventName(name string) bool { return eventNameRE.MatchString(name) }
 
-// NormalizePayload checks that p is a JSON object of at most
-// MaxLaunchPayload bytes and returns it compacted; empty means {}.
+// NormalizePayload checks that p is a JSON object within the limits of a
+// launch event (MaxLaunchPayload bytes, MaxLaunchDepth levels,
+// MaxLaunchKeys keys, MaxLaunchValues values, MaxLaunchString bytes per
+// string) and returns it compacted; empty means {}.
 func NormalizePayload(p []byte) ([]byte, error) {
 	p = bytes.TrimSpace(p)
 	if len(p) == 0 || string(p) == "null" {
@@ -104,6 +130,9 @@ func NormalizePayload(p []byte) ([]byte, error) {
 	}
 	if len(p) > MaxLaunchPayload {
 		return nil, fmt.Errorf("db: payload of %d bytes exceeds %d", len(p), MaxLaunchPayload)
+	}
+	if err := checkPayloadShape(p); err != nil {
+		return nil, err
 	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(p, &obj); err != nil {
@@ -114,6 +143,68 @@ func NormalizePayload(p []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// PayloadLimits says what a launch event's payload may be, for answers.
+var PayloadLimits = fmt.Sprintf("a JSON object of at most %d KiB, nested at most %d levels, with at most %d keys, %d values and %d bytes per string",
+	MaxLaunchPayload>>10, MaxLaunchDepth, MaxLaunchKeys, MaxLaunchValues, MaxLaunchString)
+
+// checkPayloadShape walks a payload's tokens once and refuses one beyond
+// the launch event limits.
+func checkPayloadShape(p []byte) error {
+	type frame struct{ obj, expectKey bool }
+	var stack []frame
+	keys, values := 0, 0
+	// afterValue: in an object, a key comes next.
+	afterValue := func() {
+		if n := len(stack); n > 0 && stack[n-1].obj {
+			stack[n-1].expectKey = true
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(p))
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("db: payload is not JSON: %w", err)
+		}
+		if n := len(stack); n > 0 && stack[n-1].expectKey {
+			if k, ok := tok.(string); ok {
+				if keys++; keys > MaxLaunchKeys {
+					return fmt.Errorf("db: payload has more than %d keys", MaxLaunchKeys)
+				}
+				if len(k) > MaxLaunchString {
+					return fmt.Errorf("db: payload key longer than %d bytes", MaxLaunchString)
+				}
+				stack[n-1].expectKey = false
+				continue
+			}
+		}
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			afterValue()
+			continue
+		}
+		if values++; values > MaxLaunchValues {
+			return fmt.Errorf("db: payload has more than %d values", MaxLaunchValues)
+		}
+		switch t := tok.(type) {
+		case json.Delim: // { or [
+			if len(stack) >= MaxLaunchDepth {
+				return fmt.Errorf("db: payload nested deeper than %d levels", MaxLaunchDepth)
+			}
+			stack = append(stack, frame{obj: t == '{', expectKey: t == '{'})
+		case string:
+			if len(t) > MaxLaunchString {
+				return fmt.Errorf("db: payload string longer than %d bytes", MaxLaunchString)
+			}
+			afterValue()
+		default:
+			afterValue()
+		}
+	}
 }
 
 // eventTarget is the link a launch event is for.
@@ -175,7 +266,7 @@ func (s *Store) RecordLaunchEvent(ctx context.Context, launchID, name string, pa
 	}
 	p, err := NormalizePayload(payload)
 	if err != nil {
-		return LaunchEvent{}, FieldErrors{"payload": "must be a JSON object of at most 8 KiB"}
+		return LaunchEvent{}, FieldErrors{"payload": PayloadLimits}
 	}
 	now := s.now().UTC()
 	var e LaunchEvent

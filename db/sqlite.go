@@ -27,14 +27,6 @@ var sqliteDialect = dialect{
 		_, err := w.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d; PRAGMA mmap_size = 0", cacheKiB))
 		return err
 	},
-	// A read pool connection maps the file (mmap_size) and caches 64 MiB of
-	// pages: for a list page that is speed, but a whole-table export would
-	// map and cache the whole file, and the resident set would grow by
-	// hundreds of MiB. The export reads through the OS page cache with a
-	// small private cache instead, so its memory stays flat; the connection
-	// gets the pool's settings back afterwards.
-	exportMemory: `PRAGMA mmap_size = 0; PRAGMA cache_size = -4096`,
-	poolMemory:   fmt.Sprintf(`PRAGMA mmap_size = %d; PRAGMA cache_size = -%d`, sqliteMmapBytes, sqliteCacheKiB),
 	// The single writer connection serializes claims: no row lock needed.
 	claimLock: "",
 }
@@ -47,23 +39,45 @@ const (
 
 // openSQLite opens the file at path: one writer connection (SQLite allows
 // one writer at a time; queuing in Go is cheaper than busy-waiting in
-// SQLite) and a pool of read-only connections.
-func openSQLite(path string, readers int) (w, r *sql.DB, err error) {
-	if w, err = sql.Open("sqlite", sqliteDSN(path, true)); err != nil {
-		return nil, nil, err
+// SQLite), a pool of read-only connections for pages, and a small pool of
+// read-only connections of its own for exports (see exportChunks).
+//
+// An export connection neither maps the file nor keeps a large page
+// cache: a page's connection maps the file (mmap_size) and caches 64 MiB
+// of pages, which is speed for a list page, but a whole-table export would
+// map and cache the whole file and the resident set would grow by hundreds
+// of MiB. Exports read through the OS page cache with a small private cache
+// instead, so their memory stays flat.
+func openSQLite(path string, readers, exporters int) (w, r, x *sql.DB, err error) {
+	if w, err = sql.Open("sqlite", sqliteDSN(path, sqliteWriter)); err != nil {
+		return nil, nil, nil, err
 	}
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	if r, err = sql.Open("sqlite", sqliteDSN(path, false)); err != nil {
+	if r, err = sql.Open("sqlite", sqliteDSN(path, sqliteReader)); err != nil {
 		w.Close()
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	return w, r, nil
+	if x, err = sql.Open("sqlite", sqliteDSN(path, sqliteExporter)); err != nil {
+		w.Close()
+		r.Close()
+		return nil, nil, nil, err
+	}
+	x.SetMaxOpenConns(exporters)
+	x.SetMaxIdleConns(exporters)
+	return w, r, x, nil
 }
+
+// The three kinds of connection sqliteDSN makes.
+const (
+	sqliteWriter = iota
+	sqliteReader
+	sqliteExporter
+)
 
 // sqliteDSN builds the connection string. Pragmas live in the DSN so that
 // every pooled connection gets them. The writer uses synchronous=FULL: an
@@ -71,19 +85,24 @@ func openSQLite(path string, readers int) (w, r *sql.DB, err error) {
 // cheap. Its transactions take the write lock when they begin
 // (_txlock=immediate), so two never deadlock upgrading. Readers are
 // query_only.
-func sqliteDSN(path string, writer bool) string {
+func sqliteDSN(path string, kind int) string {
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(5000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "foreign_keys(1)")
-	if writer {
+	if kind == sqliteWriter {
 		q.Add("_pragma", "synchronous(FULL)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
 	}
-	q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", sqliteCacheKiB))
-	q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", sqliteMmapBytes))
+	if kind == sqliteExporter {
+		q.Add("_pragma", "cache_size(-4096)")
+		q.Add("_pragma", "mmap_size(0)")
+	} else {
+		q.Add("_pragma", fmt.Sprintf("cache_size(-%d)", sqliteCacheKiB))
+		q.Add("_pragma", fmt.Sprintf("mmap_size(%d)", sqliteMmapBytes))
+	}
 	q.Add("_pragma", "temp_store(MEMORY)")
 	return "file:" + path + "?" + q.Encode()
 }

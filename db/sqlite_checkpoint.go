@@ -62,7 +62,7 @@ func (g *Ingester) RunCheckpointer(ctx context.Context, opt CheckpointOptions) e
 	if opt.MaxWAL <= 0 {
 		opt.MaxWAL = 256 << 20
 	}
-	cp, err := sql.Open("sqlite", sqliteDSN(s.path, true))
+	cp, err := sql.Open("sqlite", sqliteDSN(s.path, sqliteWriter))
 	if err != nil {
 		return fmt.Errorf("db: checkpointer: %w", err)
 	}

@@ -25,6 +25,16 @@ const (
 	KindLink    = "link"
 )
 
+// BodyPrefix is how much of each stored body a list (a timeline, the
+// rejected deliveries) reads: pages show at most pii.CapEntry of each, so
+// a page of 50 one-megabyte bodies costs a few megabytes, not fifty. The
+// whole body is one click away (the event page, the raw download).
+const BodyPrefix = 64 << 10
+
+// bodyPrefixSQL is BodyPrefix in SQL. substr counts characters, so a
+// prefix is at most four times BodyPrefix bytes.
+var bodyPrefixSQL = strconv.Itoa(BodyPrefix)
+
 // TimelineKinds lists the kinds in filter order.
 var TimelineKinds = []string{KindWebhook, KindStaff, KindLink}
 
@@ -113,8 +123,11 @@ type TimelineEntry struct {
 	AccountID     string
 	EndUserID     string
 	LinkTokenID   string
-	// Body is the raw webhook body (webhook) or the detail JSON (staff, link).
-	Body string
+	// Body is the raw webhook body (webhook) or the detail JSON (staff,
+	// link). A webhook body is read up to BodyPrefix bytes: BodySize says
+	// how long it is.
+	Body     string
+	BodySize int
 
 	// Staff actions and Link events: Action is the audit action or the
 	// Link event's name.
@@ -455,7 +468,7 @@ func (s *Store) timelineEvents(ctx context.Context, tx *sql.Tx, r timelineRefs, 
 	for rows.Next() {
 		e := TimelineEntry{Kind: KindWebhook}
 		var occ, recv string
-		if err := rows.Scan(&e.ID, &e.EventID, &e.Event, &e.Outcome, &occ, &recv, &e.DeliveryCount, &e.AccountID, &e.EndUserID, &e.LinkTokenID, &e.Body); err != nil {
+		if err := rows.Scan(&e.ID, &e.EventID, &e.Event, &e.Outcome, &occ, &recv, &e.DeliveryCount, &e.AccountID, &e.EndUserID, &e.LinkTokenID, &e.Body, &e.BodySize); err != nil {
 			return nil, err
 		}
 		e.OccurredAt, e.At = ParseTime(occ), ParseTime(recv)
@@ -464,10 +477,12 @@ func (s *Store) timelineEvents(ctx context.Context, tx *sql.Tx, r timelineRefs, 
 	return out, rows.Err()
 }
 
-// timelineEventsSQL reads one subject's events above or below an id.
+// timelineEventsSQL reads one subject's events above or below an id, each
+// body up to BodyPrefix.
 func timelineEventsSQL(col, bound, dir string) string {
 	return `SELECT e.id, e.event_id, e.event, COALESCE(e.outcome, ''), COALESCE(e.occurred_at, ''), e.received_at,
-  e.delivery_count, COALESCE(a.account_id, ''), COALESCE(u.end_user_id, ''), COALESCE(l.link_token_id, ''), e.body
+  e.delivery_count, COALESCE(a.account_id, ''), COALESCE(u.end_user_id, ''), COALESCE(l.link_token_id, ''),
+  substr(e.body, 1, ` + bodyPrefixSQL + `), octet_length(e.body)
 FROM events e
 LEFT JOIN accounts a ON a.id = e.account_ref
 LEFT JOIN end_users u ON u.id = e.end_user_ref

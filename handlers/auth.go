@@ -97,6 +97,9 @@ func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 			return err
 		}
 		c.Set(staffKey, &st)
+		// Every staff page may show personal data: never kept in a cache
+		// (the browser's, or a proxy's).
+		c.Response().Header().Set("Cache-Control", "no-store")
 		if st.MustChangePassword && !passwordChangeAllowed(c) {
 			return h.toPasswordChange(c)
 		}
@@ -109,6 +112,23 @@ func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
+}
+
+// stillSignedIn re-reads the staff row of a long-lived response's viewer
+// (a live timeline): false when they were deactivated, signed out
+// everywhere (their session epoch moved on) or their session outlived its
+// maximum age; otherwise it updates *st (a role change takes effect).
+func (h *Handler) stillSignedIn(c echo.Context, st *db.Staff) bool {
+	login, _ := h.session(c).Values["login"].(int64)
+	if h.store.Now().Sub(time.Unix(login, 0)) > sessionMaxAge {
+		return false
+	}
+	fresh, err := h.store.StaffByID(c.Request().Context(), st.ID)
+	if err != nil || !fresh.Active || fresh.SessionEpoch != st.SessionEpoch {
+		return false
+	}
+	*st = fresh
+	return true
 }
 
 // passwordChangeAllowed lists the routes a staff member whose password must

@@ -79,16 +79,20 @@ var routeAccess = map[string]string{
 	"GET /events/export.jsonl":          anyone,
 	"GET /events/:event_id":             anyone,
 
-	"GET /accounts/:account_id/income":              anyone,
-	"GET /accounts/:account_id/income.json":         anyone,
-	"GET /accounts/:account_id/paystubs.csv":        anyone,
-	"POST /accounts/:account_id/income/refresh":     write,
-	"POST /accounts/:account_id/income/decisions":   write,
-	"GET /end-users/:end_user_id/income":            anyone,
-	"GET /end-users/:end_user_id/income.json":       anyone,
-	"GET /end-users/:end_user_id/paystubs.csv":      anyone,
-	"POST /end-users/:end_user_id/income/decisions": write,
-	"POST /settings/underwriting":                   admin,
+	"GET /accounts/:account_id/income":                     anyone,
+	"GET /accounts/:account_id/income.json":                anyone,
+	"GET /accounts/:account_id/paystubs.csv":               anyone,
+	"POST /accounts/:account_id/income/refresh":            write,
+	"POST /accounts/:account_id/income/decisions":          write,
+	"GET /end-users/:end_user_id/income":                   anyone,
+	"GET /end-users/:end_user_id/income.json":              anyone,
+	"GET /end-users/:end_user_id/paystubs.csv":             anyone,
+	"POST /end-users/:end_user_id/income/decisions":        write,
+	"POST /settings/underwriting":                          admin,
+	"GET /events/:event_id/raw":                            anyone,
+	"GET /events/rejected/:rejection_id/raw":               anyone,
+	"GET /tokens/:token_id/events/:launch_event_id/raw":    anyone,
+	"GET /accounts/:account_id/snapshots/:snapshot_id/raw": anyone,
 }
 
 func allowed(class, role string) bool {
@@ -182,6 +186,10 @@ var sampleFixtures = map[string]func(t *testing.T, s *testServer) string{
 	":account_id": sampleAccount,
 	":token_id":   sampleToken,
 	":event_id":   sampleEvent,
+
+	":rejection_id":    sampleRejection,
+	":launch_event_id": sampleLaunchEvent,
+	":snapshot_id":     sampleSnapshot,
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -46,7 +46,16 @@ type Config struct {
 	// LinkLifetime is how long a launch link that mints on open stays
 	// usable (LINKDESK_LINK_LIFETIME); 0 means 7 days.
 	LinkLifetime time.Duration
+	// WriteTimeout is how long a response may take to reach the client
+	// once it starts (web.New sets it on every response), and how long
+	// each piece of a stream (an export, a live timeline) may take; 0
+	// means DefaultWriteTimeout. Tests of slow readers set a short one.
+	WriteTimeout time.Duration
 }
+
+// DefaultWriteTimeout is the write deadline of a response, and of each
+// piece of a stream.
+const DefaultWriteTimeout = 30 * time.Second
 
 // Handler carries the dependencies of every handler.
 type Handler struct {
@@ -58,6 +67,7 @@ type Handler struct {
 	ingest   Ingester
 	minter   *odu.Minter
 	launches *launchLimiter
+	exports  *exportLimiter
 	// done is closed when the server shuts down; live streams end then.
 	done <-chan struct{}
 }
@@ -119,14 +129,20 @@ func New(d Deps, cfg Config) *Handler {
 	if cfg.PinwheelVersion == "" {
 		cfg.PinwheelVersion = pinwheel.DefaultVersion
 	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
 	launches := newLaunchLimiter(launchEventsPerMinute)
 	if d.Now != nil {
 		launches.now = d.Now
 	}
 	minter := odu.New(odu.Config{Store: d.Store, Client: d.Pinwheel, APIVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime})
 	return &Handler{store: d.Store, cfg: cfg, sessions: cs, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest,
-		minter: minter, launches: launches, done: d.Done}
+		minter: minter, launches: launches, exports: newExportLimiter(), done: d.Done}
 }
+
+// WriteTimeout is the write deadline web.New gives every response.
+func (h *Handler) WriteTimeout() time.Duration { return h.cfg.WriteTimeout }
 
 // render renders c into a buffer first, so that a template error still
 // becomes a clean 500 instead of half a page.
@@ -140,8 +156,11 @@ func (h *Handler) render(c echo.Context, status int, comp templ.Component) error
 
 // pathID parses the :id path parameter as a positive integer (our own
 // row IDs: staff, deposit accounts).
-func pathID(c echo.Context) (int64, error) {
-	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+func pathID(c echo.Context) (int64, error) { return pathInt(c, "id") }
+
+// pathInt parses the path parameter name as a positive integer.
+func pathInt(c echo.Context, name string) (int64, error) {
+	id, err := strconv.ParseInt(c.Param(name), 10, 64)
 	if err != nil || id <= 0 {
 		return 0, invalidID()
 	}

@@ -252,7 +252,7 @@ func launchEventError(err error) error {
 	var fe db.FieldErrors
 	switch {
 	case errors.As(err, &fe):
-		return echo.NewHTTPError(http.StatusBadRequest, "Send a Link event name (lower case) and a payload object of at most 8 KiB.")
+		return echo.NewHTTPError(http.StatusBadRequest, "Send a Link event name (lower case) and a payload: "+db.PayloadLimits+".")
 	case errors.Is(err, db.ErrNotFound):
 		return echo.NewHTTPError(http.StatusNotFound, "Unknown link.")
 	case errors.Is(err, db.ErrLinkClosed):

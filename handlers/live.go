@@ -26,6 +26,11 @@ import (
 const (
 	livePoll      = time.Second
 	liveHeartbeat = 15 * time.Second
+	// liveRecheck is how often a stream re-reads its viewer's staff row
+	// when it has nothing to send (it also does before every entry it
+	// sends): a deactivated or signed-out person's stream ends, a demoted
+	// one's entries are masked for the new role, within this long.
+	liveRecheck = 5 * time.Second
 )
 
 // timelineKind reads the ?kind= filter.
@@ -123,7 +128,6 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 	if err != nil {
 		return err
 	}
-	rl := role(c)
 	watch := c.QueryParam("watch") == "income"
 	version := c.QueryParam("v")
 	scope, subject := db.ScopeAccount, q.AccountID
@@ -143,7 +147,7 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 			c.Response().Header().Set("X-Income-Version", v)
 		}
 		c.Response().Header().Set("X-Timeline-Cursor", next.String())
-		return h.render(c, http.StatusOK, views.TimelineEntries(es, rl, q.AccountID))
+		return h.render(c, http.StatusOK, views.TimelineEntries(es, role(c), q.AccountID))
 	}
 	// Check the subject exists before committing to a stream.
 	if _, _, err := h.store.TimelineSince(ctx, q, after, 1); err != nil {
@@ -153,18 +157,31 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 	w := c.Response()
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "no-cache")
+	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no")
+	// Each message moves the write deadline (web.New sets one per
+	// response): a reader that stops reading is cut after the write
+	// timeout; one that reads stays as long as it likes.
+	out := &deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout}
+	send := func(b []byte) bool {
+		if _, err := out.Write(b); err != nil {
+			return false
+		}
+		w.Flush()
+		return true
+	}
 	w.WriteHeader(http.StatusOK)
-	if _, err := w.Write([]byte("retry: 3000\n\n")); err != nil {
+	if !send([]byte("retry: 3000\n\n")) {
 		return nil
 	}
-	w.Flush()
 
+	viewer := *staff(c)
 	poll := time.NewTicker(livePoll)
 	defer poll.Stop()
 	beat := time.NewTicker(liveHeartbeat)
 	defer beat.Stop()
+	recheck := time.NewTicker(liveRecheck)
+	defer recheck.Stop()
 	var buf bytes.Buffer
 	for {
 		select {
@@ -173,10 +190,13 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 		case <-h.done:
 			return nil
 		case <-beat.C:
-			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil {
+			if !send([]byte(": heartbeat\n\n")) {
 				return nil
 			}
-			w.Flush()
+		case <-recheck.C:
+			if !h.stillSignedIn(c, &viewer) {
+				return nil
+			}
 		case <-poll.C:
 			es, next, err := h.store.TimelineSince(ctx, q, after, 0)
 			if err != nil {
@@ -186,14 +206,19 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 				return err // logged by the error handler; the browser reconnects
 			}
 			if len(es) > 0 {
-				buf.Reset()
-				if err := views.TimelineEntries(es, rl, q.AccountID).Render(ctx, &buf); err != nil {
-					return err
-				}
-				if _, err := w.Write(sseMessage("entry", next.String(), buf.Bytes())); err != nil {
+				// The viewer may have lost access, or their role, since
+				// the last check: entries are rendered for who they are
+				// now.
+				if !h.stillSignedIn(c, &viewer) {
 					return nil
 				}
-				w.Flush()
+				buf.Reset()
+				if err := views.TimelineEntries(es, viewer.Role, q.AccountID).Render(ctx, &buf); err != nil {
+					return err
+				}
+				if !send(sseMessage("entry", next.String(), buf.Bytes())) {
+					return nil
+				}
 				after = next
 			}
 			if !watch {
@@ -207,10 +232,9 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 				return err
 			}
 			if v != version {
-				if _, err := w.Write(sseMessage("income", after.String(), []byte(v))); err != nil {
+				if !send(sseMessage("income", after.String(), []byte(v))) {
 					return nil
 				}
-				w.Flush()
 				version = v
 			}
 		}

@@ -55,6 +55,8 @@ var rejectMessages = map[string]string{
 	db.ReasonMissingEventID:     "Missing event_id.",
 	db.ReasonMissingEvent:       "Missing event.",
 	db.ReasonPayloadNotObject:   "payload is not an object.",
+	db.ReasonTooDeep:            "Body nested deeper than " + strconv.Itoa(db.MaxWebhookDepth) + " levels.",
+	db.ReasonAmbiguousKey:       "event, event_id or payload appears twice or in other letter cases.",
 }
 
 // webhookAck is the body of a 200.

@@ -12,12 +12,7 @@
 package pii
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
-	"io"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"linkdesk/db"
@@ -31,7 +26,7 @@ const (
 )
 
 // maskMode says how a JSON value is shown.
-type maskMode int
+type maskMode uint8
 
 const (
 	showValue maskMode = iota
@@ -74,173 +69,6 @@ func keyMode(key, role string) maskMode {
 		return maskAccount
 	}
 	return showValue
-}
-
-// MaskJSON is a raw JSON document pretty-printed for a role, with the
-// masks of the policy applied; hide names more keys to mask for every role
-// (the account page hides date of birth and SSN last four until a Reveal).
-// ok is false when raw is not JSON; the text then says so instead of
-// showing bytes that could not be masked.
-func MaskJSON(raw []byte, role string, hide ...string) (text string, ok bool) {
-	out, err := maskJSON(raw, role, hide)
-	if err != nil {
-		return "Not valid JSON: not shown, because it cannot be masked.", false
-	}
-	return out, true
-}
-
-// MaskJSONLine is MaskJSON on one line (for JSON Lines exports).
-func MaskJSONLine(raw []byte, role string) ([]byte, bool) {
-	out, err := maskJSONIndent(raw, role, nil, "")
-	if err != nil {
-		return nil, false
-	}
-	return []byte(out), true
-}
-
-// frame is an open object or array of maskJSON.
-type frame struct {
-	obj       bool
-	n         int
-	expectKey bool
-	mode      maskMode
-	keyMode   maskMode // the mode of the value after the last key
-}
-
-// maskJSON rewrites a JSON document token by token (keeping key order) as
-// two-space-indented text, masking values by the key they sit under. A
-// container under a masked key masks every scalar inside it.
-func maskJSON(raw []byte, role string, hide []string) (string, error) {
-	return maskJSONIndent(raw, role, hide, "  ")
-}
-
-// maskJSONIndent is maskJSON with an indent unit; "" writes one line.
-func maskJSONIndent(raw []byte, role string, hide []string, unit string) (string, error) {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var b strings.Builder
-	var stack []*frame
-	indent := func(depth int) {
-		if unit == "" {
-			return
-		}
-		b.WriteByte('\n')
-		b.WriteString(strings.Repeat(unit, depth))
-	}
-	// valueMode is the mode of the next value and writes its separator.
-	valueMode := func() maskMode {
-		if len(stack) == 0 {
-			return showValue
-		}
-		top := stack[len(stack)-1]
-		if top.obj {
-			top.expectKey = true
-			return top.keyMode
-		}
-		if top.n > 0 {
-			b.WriteByte(',')
-		}
-		indent(len(stack))
-		top.n++
-		return top.mode
-	}
-	roots := 0
-	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return "", err
-		}
-		if len(stack) > 0 {
-			top := stack[len(stack)-1]
-			if top.obj && top.expectKey {
-				if key, isKey := tok.(string); isKey {
-					if top.n > 0 {
-						b.WriteByte(',')
-					}
-					indent(len(stack))
-					top.n++
-					writeJSONString(&b, key)
-					b.WriteByte(':')
-					if unit != "" {
-						b.WriteByte(' ')
-					}
-					top.expectKey = false
-					top.keyMode = max(top.mode, keyMode(key, role))
-					for _, h := range hide {
-						if strings.EqualFold(h, key) {
-							top.keyMode = maskPII
-						}
-					}
-					continue
-				}
-			}
-		} else if roots++; roots > 1 {
-			return "", fmt.Errorf("pii: more than one JSON value")
-		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				mode := valueMode()
-				b.WriteByte(byte(t))
-				stack = append(stack, &frame{obj: t == '{', expectKey: t == '{', mode: mode})
-			case '}', ']':
-				top := stack[len(stack)-1]
-				stack = stack[:len(stack)-1]
-				if top.n > 0 {
-					indent(len(stack))
-				}
-				b.WriteByte(byte(t))
-			}
-		default:
-			writeScalar(&b, t, valueMode(), role)
-		}
-	}
-	if roots == 0 || len(stack) > 0 {
-		return "", fmt.Errorf("pii: empty or truncated JSON")
-	}
-	return b.String(), nil
-}
-
-func writeScalar(b *strings.Builder, v any, mode maskMode, role string) {
-	switch x := v.(type) {
-	case nil:
-		b.WriteString("null")
-	case bool:
-		b.WriteString(strconv.FormatBool(x))
-	case json.Number:
-		switch mode {
-		case maskAccount:
-			writeJSONString(b, MaskAccountNumber(x.String()))
-		case maskPII:
-			writeJSONString(b, Hidden)
-		default:
-			b.WriteString(x.String())
-		}
-	case string:
-		switch mode {
-		case maskAccount:
-			writeJSONString(b, MaskAccountNumber(x))
-		case maskPII:
-			writeJSONString(b, Hidden)
-		default:
-			if !SeesIdentity(role) {
-				x = ssnLike.ReplaceAllString(x, maskSSN)
-			}
-			writeJSONString(b, x)
-		}
-	}
-}
-
-func writeJSONString(b *strings.Builder, s string) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.Encode(s)
-	b.Write(bytes.TrimRight(buf.Bytes(), "\n"))
 }
 
 // MaskAccountNumber shows only the last four digits of an account number:

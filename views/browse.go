@@ -224,6 +224,29 @@ func ByDay(es []db.TimelineEntry) []DayGroup {
 // Clock formats the time of day of an entry.
 func Clock(t time.Time) string { return t.UTC().Format("15:04:05") }
 
+// EntryRawPath downloads a timeline entry's whole JSON: a webhook's body or
+// a Link event's payload ("" for staff actions, whose details Linkdesk
+// writes itself and keeps small).
+func EntryRawPath(e db.TimelineEntry) string {
+	switch {
+	case e.Kind == db.KindWebhook:
+		return EventPath(e.EventID) + "/raw"
+	case e.Kind == db.KindLink && e.TokenID != "":
+		return TokenPath(e.TokenID) + "/events/" + strconv.FormatInt(e.ID, 10) + "/raw"
+	}
+	return ""
+}
+
+// RejectionRawPath downloads a rejected delivery's whole body.
+func RejectionRawPath(id int64) string {
+	return "/events/rejected/" + strconv.FormatInt(id, 10) + "/raw"
+}
+
+// SnapshotRawPath downloads a data snapshot's whole body.
+func SnapshotRawPath(sn db.Snapshot) string {
+	return AccountPath(sn.AccountID) + "/snapshots/" + strconv.FormatInt(sn.ID, 10) + "/raw"
+}
+
 // EntryDOMID is a timeline entry's element id.
 func EntryDOMID(e db.TimelineEntry) string { return "tl-" + e.Kind + "-" + strconv.FormatInt(e.ID, 10) }
 

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"linkdesk/db"
+	"linkdesk/pii"
 	"linkdesk/pinwheel"
 )
 
@@ -288,12 +290,27 @@ type TokenProps struct {
 	QR        string // an SVG document
 }
 
-// PayloadText pretty-prints a launch event's payload.
-func PayloadText(e db.LaunchEvent) string {
+// CapCell is the cap of a launch event's payload in the token page's
+// table: a link stores at most db.MaxLaunchEventsPerLink events, so the
+// page stays near a megabyte at worst.
+const CapCell = 1 << 10
+
+// PayloadDoc is a launch event's payload on one line, masked for the
+// viewer's role, cut at CapCell.
+func PayloadDoc(e db.LaunchEvent, p Page) pii.Doc {
 	if len(e.Payload) == 0 || string(e.Payload) == "{}" {
-		return ""
+		return pii.Doc{OK: true}
 	}
-	return string(e.Payload)
+	role := ""
+	if p.Staff != nil {
+		role = p.Staff.Role
+	}
+	return pii.RenderLine(e.Payload, role, CapCell)
+}
+
+// LaunchEventRawPath downloads a launch event's whole payload.
+func LaunchEventRawPath(e db.LaunchEvent) string {
+	return TokenPath(e.TokenID) + "/events/" + strconv.FormatInt(e.ID, 10) + "/raw"
 }
 
 // OutcomeClass is the badge class of a job outcome.

@@ -18,11 +18,34 @@ import (
 // of the stored bytes, with table tests. Values inside them are masked by
 // the PII policy (package pii).
 
-// MaskJSON is a raw JSON document as the PII policy lets role see it
-// (pii.MaskJSON's text), for templates.
-func MaskJSON(raw string, role string, hide ...string) string {
-	text, _ := pii.MaskJSON([]byte(raw), role, hide...)
-	return text
+// JSONDoc is a stored JSON document as the PII policy lets role see it,
+// cut at max bytes (pii.CapPage, CapPanel, CapEntry), for JSONBlock.
+func JSONDoc(raw string, role string, max int, hide ...string) pii.Doc {
+	return pii.Render([]byte(raw), role, max, hide...)
+}
+
+// EntryDoc is a timeline entry's JSON for JSONBlock: a webhook body read up
+// to db.BodyPrefix, a Link event's payload or a staff action's detail, cut
+// at pii.CapEntry.
+func EntryDoc(e db.TimelineEntry, role string) pii.Doc {
+	return pii.RenderPrefix([]byte(e.Body), e.BodySize, role, pii.CapEntry)
+}
+
+// RejectionDoc is a rejected delivery's body (read up to db.BodyPrefix) for
+// JSONBlock, cut at pii.CapEntry.
+func RejectionDoc(r db.WebhookRejection, role string) pii.Doc {
+	return pii.RenderPrefix(r.Body, int(r.BodySize), role, pii.CapEntry)
+}
+
+// ByteSize is a size for people: 812 bytes, 16 KiB, 1.2 MiB.
+func ByteSize(n int) string {
+	switch {
+	case n < 1<<10:
+		return Plural(n, "byte", "bytes")
+	case n < 1<<20:
+		return strconv.FormatFloat(math.Round(float64(n)/(1<<10)*10)/10, 'f', -1, 64) + " KiB"
+	}
+	return strconv.FormatFloat(math.Round(float64(n)/(1<<20)*10)/10, 'f', -1, 64) + " MiB"
 }
 
 // ---- one-line summaries ----

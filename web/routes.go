@@ -175,6 +175,12 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	g.GET("/end-users/:end_user_id/paystubs.csv", h.EndUserPaystubsCSV)
 	w.POST("/end-users/:end_user_id/income/decisions", h.EndUserIncomeDecision)
 	a.POST("/settings/underwriting", h.SettingsStaleDays)
+	// Raw downloads: the whole of a stored JSON document whose page shows
+	// only its first part (masked for the role, like the page)
+	g.GET("/events/:event_id/raw", h.EventRaw)
+	g.GET("/events/rejected/:rejection_id/raw", h.RejectionRaw)
+	g.GET("/tokens/:token_id/events/:launch_event_id/raw", h.LaunchEventRaw)
+	g.GET("/accounts/:account_id/snapshots/:snapshot_id/raw", h.SnapshotRaw)
 
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
 }

@@ -75,8 +75,58 @@ func New(h *handlers.Handler, store *db.Store, opt Options) http.Handler {
 		root = mux
 	}
 	cop := http.NewCrossOriginProtection()
-	return cop.Handler(root)
+	return writeDeadline(cop.Handler(root), h.WriteTimeout())
 }
+
+// writeDeadline gives every response a write deadline: from its first
+// byte, the whole response must reach the client within timeout, or the
+// connection is cut. A client that stops reading therefore holds a
+// goroutine and its buffers for at most that long. http.Server's own
+// WriteTimeout cannot do this job: it counts from the end of the request's
+// headers and cannot be extended, which would end every live timeline
+// (SSE) after that long. Streams move their deadline forward as they go
+// instead (handlers' deadlineWriter and live).
+func writeDeadline(next http.Handler, timeout time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&deadlineResponse{ResponseWriter: w, rc: http.NewResponseController(w), timeout: timeout}, r)
+	})
+}
+
+// deadlineResponse sets the write deadline at the first byte. Unwrap lets
+// http.ResponseController (and echo's Response, which flushes through it)
+// reach the connection's writer.
+type deadlineResponse struct {
+	http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+	started bool
+}
+
+func (d *deadlineResponse) start() {
+	if !d.started {
+		d.started = true
+		d.rc.SetWriteDeadline(time.Now().Add(d.timeout)) // unsupported by test recorders: then none
+	}
+}
+
+func (d *deadlineResponse) WriteHeader(code int) {
+	d.start()
+	d.ResponseWriter.WriteHeader(code)
+}
+
+func (d *deadlineResponse) Write(p []byte) (int, error) {
+	d.start()
+	return d.ResponseWriter.Write(p)
+}
+
+// Flush flushes through the wrapped writer.
+func (d *deadlineResponse) Flush() {
+	d.start()
+	d.rc.Flush()
+}
+
+// Unwrap returns the wrapped writer, for http.ResponseController.
+func (d *deadlineResponse) Unwrap() http.ResponseWriter { return d.ResponseWriter }
 
 func newRequestID() string {
 	b := make([]byte, 12)
