@@ -161,34 +161,6 @@ func TestStore_UpdateStaff(t *testing.T) {
 	})
 }
 
-func TestStore_Authenticate_Throttle(t *testing.T) {
-	s, clk := newStore(t)
-	ctx := context.Background()
-	s.CreateStaff(ctx, admin, db.StaffCreate{Email: "ann@example.com", Name: "Ann", Role: db.RoleAdmin, Password: "long enough password"})
-	for i := 0; i < db.MaxLoginFailures; i++ {
-		if _, err := s.Authenticate(ctx, "ann@example.com", "wrong password!", "10.0.0.1", "ua"); !errors.Is(err, db.ErrBadCredentials) {
-			t.Fatalf("attempt %d: got %v, want ErrBadCredentials", i, err)
-		}
-		clk.t = clk.t.Add(time.Minute)
-	}
-	_, err := s.Authenticate(ctx, "ann@example.com", "long enough password", "10.0.0.2", "ua")
-	var thr *db.ThrottledError
-	if !errors.As(err, &thr) {
-		t.Fatalf("got %v, want ThrottledError even with the right password", err)
-	}
-	if want := time.Date(2026, 11, 26, 12, 15, 0, 0, time.UTC); !thr.RetryAt.Equal(want) {
-		t.Errorf("retry at %v, want %v", thr.RetryAt, want)
-	}
-	// Another email from the same IP is throttled too.
-	if _, err := s.Authenticate(ctx, "other@example.com", "x", "10.0.0.1", "ua"); !errors.As(err, &thr) {
-		t.Fatalf("same IP: got %v, want ThrottledError", err)
-	}
-	clk.t = thr.RetryAt.Add(time.Second)
-	if _, err := s.Authenticate(ctx, "ann@example.com", "long enough password", "10.0.0.2", "ua"); err != nil {
-		t.Fatalf("after the window: %v", err)
-	}
-}
-
 func TestStore_AuditChain(t *testing.T) {
 	s, clk := newStore(t)
 	ctx := context.Background()

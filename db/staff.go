@@ -45,6 +45,12 @@ type Staff struct {
 	// LastSignInAt is the latest successful sign-in from the audit trail,
 	// zero if never. Only ListStaff fills it.
 	LastSignInAt time.Time
+	// SecondFactor says a TOTP second factor is enrolled (twofactor.go).
+	SecondFactor bool
+	// MustEnrolSecondFactor is set while the organisation requires a
+	// second factor and this person has none: after sign-in, the
+	// enrolment page comes before anything else.
+	MustEnrolSecondFactor bool
 }
 
 // CanWrite reports whether the role may change state (mint tokens, run
@@ -72,14 +78,20 @@ type StaffUpdate struct {
 	Active *bool
 }
 
-const staffColumns = `id, email, name, role, active, created_at, updated_at, session_epoch, must_change_password`
+// staffColumns are a staff row's columns, with whether a second factor is
+// enrolled and whether the organisation requires one (settingRequire2FA):
+// RequireStaff reads all it needs in one query.
+const staffColumns = `id, email, name, role, active, created_at, updated_at, session_epoch, must_change_password,
+	CASE WHEN totp_enabled_at IS NULL THEN 0 ELSE 1 END,
+	COALESCE((SELECT value FROM settings WHERE key = '` + settingRequire2FA + `'), '')`
 
 func scanStaff(sc interface{ Scan(...any) error }, extra ...any) (Staff, error) {
 	var st Staff
-	var active, mustChange int
-	var created, updated string
-	err := sc.Scan(append([]any{&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &st.SessionEpoch, &mustChange}, extra...)...)
-	st.Active, st.MustChangePassword = active == 1, mustChange == 1
+	var active, mustChange, second int
+	var created, updated, required string
+	err := sc.Scan(append([]any{&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &st.SessionEpoch, &mustChange, &second, &required}, extra...)...)
+	st.Active, st.MustChangePassword, st.SecondFactor = active == 1, mustChange == 1, second == 1
+	st.MustEnrolSecondFactor = required == "on" && !st.SecondFactor
 	st.CreatedAt, st.UpdatedAt = ParseTime(created), ParseTime(updated)
 	return st, err
 }
@@ -343,7 +355,7 @@ func (s *Store) ResetPassword(ctx context.Context, a Actor, id int64, password s
 		if err != nil {
 			return notFound(err)
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE email = ?`, email); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM signin_throttles WHERE email = ?`, email); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, a, ActionPasswordReset, "staff", fmt.Sprint(id), map[string]any{"email": email, "must_change_password": true})
@@ -354,60 +366,77 @@ func (s *Store) ResetPassword(ctx context.Context, a Actor, id int64, password s
 	return nil
 }
 
-// Throttling policy for sign-in.
-const (
-	// MaxLoginFailures is how many failures per email or per IP are allowed
-	// within LoginWindow before sign-in answers "too many attempts".
-	MaxLoginFailures = 5
-	// LoginWindow is the sliding window of the throttle.
-	LoginWindow = 15 * time.Minute
-)
-
 // ErrBadCredentials is the one failure for an unknown email, a wrong
 // password and a deactivated account, so the answer leaks nothing.
 var ErrBadCredentials = errors.New("db: bad credentials")
-
-// ThrottledError says sign-in is refused until RetryAt.
-type ThrottledError struct{ RetryAt time.Time }
-
-func (e *ThrottledError) Error() string {
-	return "db: too many sign-in failures until " + e.RetryAt.Format(time.RFC3339)
-}
 
 // maxEmailLen bounds what a sign-in attempt stores: a longer "email" is
 // cut, so a hostile form cannot grow the database.
 const maxEmailLen = 254
 
-// Authenticate checks an email and password. It refuses with a
-// *ThrottledError after MaxLoginFailures failures for the email or the IP
-// within LoginWindow, records failures, and audits success and failure.
-//
-// The throttle check and a provisional failure row are written in one
-// transaction on the single writer before the (slow) password comparison,
-// so concurrent guesses cannot all slip past the check; a success removes
-// its provisional row. The same transaction prunes failures older than the
-// window.
+// SignInAttempt is one try at the password step of sign-in.
+type SignInAttempt struct {
+	Email, Password string
+	IP, UserAgent   string
+	// Device is the id of the browser's device cookie when it holds one
+	// for this email (it signed in as this email before), else "".
+	Device string
+}
+
+// Authenticate checks an email and password (see SignIn).
 func (s *Store) Authenticate(ctx context.Context, email, password, ip, userAgent string) (Staff, error) {
-	email = truncate(normalizeEmail(email), maxEmailLen)
-	ip = truncate(ip, 64)
+	return s.SignIn(ctx, SignInAttempt{Email: email, Password: password, IP: ip, UserAgent: userAgent})
+}
+
+// SignIn checks the password step of a sign-in attempt under the
+// throttles of throttle.go: it refuses a throttled attempt with a
+// *ThrottledError before comparing anything, records failures, and audits
+// success and failure. A correct password from a source that has not been
+// failing is accepted, whatever others tried.
+func (s *Store) SignIn(ctx context.Context, at SignInAttempt) (Staff, error) {
+	email := truncate(normalizeEmail(at.Email), maxEmailLen)
+	ip := truncate(at.IP, 64)
 	now := s.now().UTC()
-	var failureID int64
-	var retry time.Time
+	pair := throttleKey{scope: ThrottlePair, email: email, source: "ip:" + ip}
+	if at.Device != "" {
+		pair.source = "device:" + truncate(at.Device, 64)
+	}
+	addr := throttleKey{scope: ThrottleIP, source: "ip:" + ip}
+	var refused *ThrottledError
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE at <= ?`, FormatTime(now.Add(-LoginWindow))); err != nil {
+		if err := pruneThrottles(ctx, tx, now); err != nil {
 			return err
 		}
-		var err error
-		if retry, err = throttled(ctx, tx, email, ip, now); err != nil || !retry.IsZero() {
+		p, err := readThrottle(ctx, tx, pair)
+		if err != nil {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `INSERT INTO login_failures (email, ip, at) VALUES (?, ?, ?) RETURNING id`, email, ip, FormatTime(now)).Scan(&failureID)
+		if p.blocked.After(now) {
+			refused = &ThrottledError{RetryAt: p.blocked}
+			return nil
+		}
+		if at.Device == "" && ip != "" {
+			a, err := readThrottle(ctx, tx, addr)
+			if err != nil {
+				return err
+			}
+			level := a.levelAt(now)
+			if retry := ipRetry(level+1, now); !retry.IsZero() {
+				refused = &ThrottledError{RetryAt: retry, ByAddress: true}
+				return nil
+			}
+			// A provisional failure, undone on success.
+			if err := writeThrottle(ctx, tx, addr, throttle{level: level + 1, updated: now}); err != nil {
+				return err
+			}
+		}
+		return writeThrottle(ctx, tx, pair, p.failure(now))
 	})
 	if err != nil {
 		return Staff{}, fmt.Errorf("db: authenticate: %w", err)
 	}
-	if !retry.IsZero() {
-		return Staff{}, &ThrottledError{RetryAt: retry}
+	if refused != nil {
+		return Staff{}, refused
 	}
 
 	var hash string
@@ -417,12 +446,12 @@ func (s *Store) Authenticate(ctx context.Context, email, password, ip, userAgent
 	}
 	ok := false
 	if err == nil {
-		ok = bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil && st.Active
+		ok = bcrypt.CompareHashAndPassword([]byte(hash), []byte(at.Password)) == nil && st.Active
 	} else {
 		// Same cost as a real comparison, so timing reveals nothing.
-		s.burnDummyHash(password)
+		s.burnDummyHash(at.Password)
 	}
-	a := Actor{StaffID: st.ID, Email: email, IP: ip, UserAgent: userAgent}
+	a := Actor{StaffID: st.ID, Email: email, IP: ip, UserAgent: at.UserAgent}
 	if !ok {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
 			target := ""
@@ -437,48 +466,33 @@ func (s *Store) Authenticate(ctx context.Context, email, password, ip, userAgent
 		return Staff{}, ErrBadCredentials
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM login_failures WHERE id = ?`, failureID); err != nil {
+		// The right password clears the failures of its own key (only:
+		// the owner signing in from their browser must not reset a
+		// guesser's wait behind the same address), and takes back the
+		// provisional failure of the address.
+		if err := deleteThrottle(ctx, tx, pair); err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, tx, a, ActionSignIn, "staff", fmt.Sprint(st.ID), nil)
+		if at.Device == "" && ip != "" {
+			b, err := readThrottle(ctx, tx, addr)
+			if err != nil {
+				return err
+			}
+			if err := writeThrottle(ctx, tx, addr, throttle{level: max(0, b.levelAt(now)-1), updated: now}); err != nil {
+				return err
+			}
+		}
+		// With a second factor, this was only the first of two steps.
+		action := ActionSignIn
+		if st.SecondFactor {
+			action = ActionPasswordAccepted
+		}
+		return s.appendAudit(ctx, tx, a, action, "staff", fmt.Sprint(st.ID), nil)
 	})
 	if err != nil {
 		return Staff{}, fmt.Errorf("db: record sign-in: %w", err)
 	}
 	return st, nil
-}
-
-// throttled returns when sign-in may be tried again, or the zero time.
-func throttled(ctx context.Context, tx *sql.Tx, email, ip string, now time.Time) (time.Time, error) {
-	since := FormatTime(now.Add(-LoginWindow))
-	var retry time.Time
-	for _, q := range []struct{ col, val string }{{"email", email}, {"ip", ip}} {
-		if q.val == "" {
-			continue
-		}
-		rows, err := tx.QueryContext(ctx, `SELECT at FROM login_failures WHERE `+q.col+` = ? AND at > ? ORDER BY at DESC LIMIT ?`, q.val, since, MaxLoginFailures)
-		if err != nil {
-			return time.Time{}, fmt.Errorf("db: throttle: %w", err)
-		}
-		var ats []string
-		for rows.Next() {
-			var at string
-			if err := rows.Scan(&at); err != nil {
-				rows.Close()
-				return time.Time{}, err
-			}
-			ats = append(ats, at)
-		}
-		rows.Close()
-		if len(ats) >= MaxLoginFailures {
-			// The oldest of the last MaxLoginFailures failures leaves the window first.
-			t := ParseTime(ats[len(ats)-1]).Add(LoginWindow)
-			if t.After(retry) {
-				retry = t
-			}
-		}
-	}
-	return retry, nil
 }
 
 // SignOut ends every session of the staff member (the session epoch moves

@@ -23,8 +23,8 @@ func TestStore_ResetPassword(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for range db.MaxLoginFailures {
-		s.Authenticate(ctx, "ana@example.com", "wrong password!", "198.51.100.7", "test")
+	for range db.FreeSignInFailures {
+		s.Authenticate(ctx, "ana@example.com", "wrong password!", "203.0.113.9", "test")
 	}
 	var thr *db.ThrottledError
 	if _, err := s.Authenticate(ctx, "ana@example.com", "first password 1", "203.0.113.9", "test"); !errors.As(err, &thr) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -103,6 +104,9 @@ func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		if st.MustChangePassword && !passwordChangeAllowed(c) {
 			return h.toPasswordChange(c)
 		}
+		if st.MustEnrolSecondFactor && !st.MustChangePassword && !enrolmentAllowed(c) {
+			return h.toEnrolment(c)
+		}
 		// Slide the idle expiry, at most once a minute to spare cookie churn.
 		if now.Sub(time.Unix(seen, 0)) > time.Minute {
 			s.Values["seen"] = now.Unix()
@@ -139,6 +143,30 @@ func passwordChangeAllowed(c echo.Context) bool {
 		return true
 	}
 	return false
+}
+
+// enrolmentAllowed lists the routes a staff member who must enrol a second
+// factor may still use: the enrolment itself and sign-out.
+func enrolmentAllowed(c echo.Context) bool {
+	switch c.Path() {
+	case "/account/second-factor", "/logout":
+		return true
+	}
+	return false
+}
+
+// toEnrolment sends a staff member without the second factor the
+// organisation requires to the enrolment page, as toPasswordChange does.
+func (h *Handler) toEnrolment(c echo.Context) error {
+	target := "/account/second-factor"
+	if c.Request().Method == http.MethodGet && c.Request().URL.Path != "/" {
+		target += "?next=" + url.QueryEscape(c.Request().URL.RequestURI())
+	}
+	if isHTMX(c) {
+		c.Response().Header().Set("HX-Redirect", target)
+		return c.NoContent(http.StatusNoContent)
+	}
+	return c.Redirect(http.StatusSeeOther, target)
 }
 
 // toPasswordChange sends a staff member who signed in with a handed-over
@@ -256,18 +284,17 @@ func (h *Handler) LoginNew(c echo.Context) error {
 // a deactivated account.
 const loginFailed = "The email or password is not right."
 
-// LoginCreate handles POST /login: it checks the throttle and the password,
-// then starts a fresh session.
+// LoginCreate handles POST /login: the password step. It checks the
+// throttles and the password; a staff member with a second factor goes on
+// to /login/second-factor, anyone else is signed in.
 func (h *Handler) LoginCreate(c echo.Context) error {
 	f := views.LoginForm{Email: c.FormValue("email"), Next: c.FormValue("next")}
-	st, err := h.store.Authenticate(c.Request().Context(), f.Email, c.FormValue("password"), c.RealIP(), c.Request().UserAgent())
+	st, err := h.store.SignIn(c.Request().Context(), db.SignInAttempt{Email: f.Email, Password: c.FormValue("password"),
+		IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Device: h.knownDevice(c, f.Email)})
 	var thr *db.ThrottledError
 	switch {
 	case errors.As(err, &thr):
-		wait := max(time.Until(thr.RetryAt), thr.RetryAt.Sub(h.store.Now()))
-		mins := int((wait + time.Minute - 1) / time.Minute) // rounded up
-		f.Error = fmt.Sprintf("Too many failed sign-ins. Try again in %d minutes (after %s).", mins, thr.RetryAt.Format("15:04 UTC"))
-		c.Response().Header().Set("Retry-After", fmt.Sprint(int((wait+time.Second-1)/time.Second)))
+		f.Error = h.throttledMessage(c, thr)
 		return h.render(c, http.StatusTooManyRequests, views.Login(h.page(c, "Sign in"), f))
 	case errors.Is(err, db.ErrBadCredentials):
 		f.Error = loginFailed
@@ -275,19 +302,174 @@ func (h *Handler) LoginCreate(c echo.Context) error {
 	case err != nil:
 		return err
 	}
+	if st.SecondFactor {
+		if err := h.startPending(c, st, f.Next); err != nil {
+			return err
+		}
+		return c.Redirect(http.StatusSeeOther, "/login/second-factor")
+	}
+	return h.completeSignIn(c, st, f.Next)
+}
+
+// throttledMessage says how long a throttled sign-in waits, and sets
+// Retry-After.
+func (h *Handler) throttledMessage(c echo.Context, thr *db.ThrottledError) string {
+	wait := thr.RetryAt.Sub(h.store.Now())
+	secs := max(1, int((wait+time.Second-1)/time.Second)) // rounded up
+	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+	in := Plural(secs, "second", "seconds")
+	if secs > 90 {
+		in = Plural((secs+59)/60, "minute", "minutes")
+	}
+	who := "Too many failed sign-ins for this email from here."
+	if thr.ByAddress {
+		who = "Too many failed sign-ins from your network."
+	}
+	return fmt.Sprintf("%s Try again in %s (after %s).", who, in, thr.RetryAt.Format("15:04:05 UTC"))
+}
+
+// Plural is "1 second" or "n seconds".
+func Plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// completeSignIn starts the session of a fully signed-in staff member,
+// remembers this browser for their email (the device cookie), and sends
+// them on: to the password change after a handed-over password, to
+// enrolment when a second factor is required and they have none, else to
+// next.
+func (h *Handler) completeSignIn(c echo.Context, st db.Staff, next string) error {
 	if err := h.startSession(c, st); err != nil {
 		return err
 	}
-	if st.MustChangePassword {
-		// A handed-over password (linkdesk staff reset-password or create)
-		// leads to the password-change page first; next waits behind it.
-		target := "/account/password"
-		if next := safeNext(f.Next); next != "/" {
-			target += "?next=" + url.QueryEscape(next)
-		}
-		return c.Redirect(http.StatusSeeOther, target)
+	if err := h.rememberDevice(c, st.Email); err != nil {
+		return err
 	}
-	return c.Redirect(http.StatusSeeOther, safeNext(f.Next))
+	next = safeNext(next)
+	var target string
+	switch {
+	case st.MustChangePassword:
+		// A handed-over password (linkdesk staff reset-password or
+		// create) leads to the password-change page first; next waits
+		// behind it.
+		target = "/account/password"
+	case st.MustEnrolSecondFactor:
+		target = "/account/second-factor"
+	default:
+		return c.Redirect(http.StatusSeeOther, next)
+	}
+	if next != "/" {
+		target += "?next=" + url.QueryEscape(next)
+	}
+	return c.Redirect(http.StatusSeeOther, target)
+}
+
+// pendingMaxAge is how long the second step of a sign-in may wait after
+// the password step.
+const pendingMaxAge = 5 * time.Minute
+
+// startPending remembers, in the session cookie, a sign-in whose password
+// was right and whose second factor is still to come. It is no session:
+// RequireStaff lets nobody in on it.
+func (h *Handler) startPending(c echo.Context, st db.Staff, next string) error {
+	s := h.session(c)
+	s.Values = map[any]any{"pending_id": st.ID, "pending_epoch": st.SessionEpoch, "pending_at": h.store.Now().Unix(), "pending_next": safeNext(next)}
+	s.IsNew = true
+	return s.Save(c.Request(), c.Response())
+}
+
+// pending returns the sign-in waiting for its second step: the staff id,
+// its session epoch and where to go next; ok false when there is none or
+// it waited too long.
+func (h *Handler) pending(c echo.Context) (id, epoch int64, next string, ok bool) {
+	s := h.session(c)
+	id, _ = s.Values["pending_id"].(int64)
+	epoch, _ = s.Values["pending_epoch"].(int64)
+	at, _ := s.Values["pending_at"].(int64)
+	next, _ = s.Values["pending_next"].(string)
+	if id == 0 || h.store.Now().Sub(time.Unix(at, 0)) > pendingMaxAge {
+		return 0, 0, "", false
+	}
+	return id, epoch, next, true
+}
+
+// LoginSecondFactorNew handles GET /login/second-factor: the code form of
+// a sign-in whose password was right.
+func (h *Handler) LoginSecondFactorNew(c echo.Context) error {
+	if _, _, _, ok := h.pending(c); !ok {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	return h.render(c, http.StatusOK, views.LoginSecondFactor(h.page(c, "Sign in"), views.LoginForm{}))
+}
+
+// LoginSecondFactorCreate handles POST /login/second-factor: a TOTP code
+// or a recovery code, throttled like passwords; right, it signs in.
+func (h *Handler) LoginSecondFactorCreate(c echo.Context) error {
+	id, epoch, next, ok := h.pending(c)
+	if !ok {
+		h.flash(c, "error", "That sign-in took too long. Sign in again.")
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	a := db.Actor{IP: c.RealIP(), UserAgent: c.Request().UserAgent()}
+	st, err := h.store.VerifySecondFactor(c.Request().Context(), a, id, c.FormValue("code"))
+	var thr *db.ThrottledError
+	f := views.LoginForm{}
+	switch {
+	case errors.As(err, &thr):
+		f.Error = h.throttledMessage(c, thr)
+		return h.render(c, http.StatusTooManyRequests, views.LoginSecondFactor(h.page(c, "Sign in"), f))
+	case errors.Is(err, db.ErrBadCredentials):
+		f.Error = "That code is not right. Enter the six digits your app shows now, or one of your recovery codes."
+		return h.render(c, http.StatusUnauthorized, views.LoginSecondFactor(h.page(c, "Sign in"), f))
+	case errors.Is(err, db.ErrNoSecondFactor), errors.Is(err, db.ErrNotFound):
+		return h.toLogin(c)
+	case err != nil:
+		return err
+	}
+	if st.SessionEpoch != epoch { // signed out everywhere meanwhile
+		return h.toLogin(c)
+	}
+	return h.completeSignIn(c, st, next)
+}
+
+// The device cookie: after each sign-in the browser keeps, for a year, a
+// signed and encrypted note of the email it signed in as and a random id.
+// A later sign-in of that email from that browser is throttled on its own
+// (db.SignInAttempt.Device), so neither a guesser of the same email nor a
+// password sprayer behind the same address can make its owner wait.
+const (
+	deviceCookie = "linkdesk_device"
+	deviceMaxAge = 365 * 24 * time.Hour
+)
+
+// knownDevice returns the id of the browser's device cookie when it was
+// set for email, else "".
+func (h *Handler) knownDevice(c echo.Context, email string) string {
+	s, err := h.devices.Get(c.Request(), deviceCookie)
+	if err != nil || s == nil {
+		return ""
+	}
+	e, _ := s.Values["email"].(string)
+	id, _ := s.Values["id"].(string)
+	if id == "" || !strings.EqualFold(strings.TrimSpace(e), strings.TrimSpace(email)) {
+		return ""
+	}
+	return id
+}
+
+// rememberDevice sets the device cookie for email (a new id when the
+// browser had none for it).
+func (h *Handler) rememberDevice(c echo.Context, email string) error {
+	s, _ := h.devices.New(c.Request(), deviceCookie)
+	id := h.knownDevice(c, email)
+	if id == "" {
+		id = db.RandomHex(16)
+	}
+	s.Values = map[any]any{"email": strings.ToLower(strings.TrimSpace(email)), "id": id}
+	return s.Save(c.Request(), c.Response())
 }
 
 // startSession replaces whatever the cookie held with a fresh session of

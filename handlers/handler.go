@@ -62,6 +62,7 @@ type Handler struct {
 	store    *db.Store
 	cfg      Config
 	sessions *sessions.CookieStore
+	devices  *sessions.CookieStore // the device cookie (auth.go)
 	log      *slog.Logger
 	pw       *pinwheel.Client
 	ingest   Ingester
@@ -120,6 +121,9 @@ func New(d Deps, cfg Config) *Handler {
 		SameSite: http.SameSiteLaxMode,
 	}
 	cs.MaxAge(cs.Options.MaxAge)
+	ds := sessions.NewCookieStore(cfg.SessionHashKey, cfg.SessionBlockKey)
+	ds.Options = &sessions.Options{Path: "/", MaxAge: int(deviceMaxAge / time.Second), HttpOnly: true, Secure: cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
+	ds.MaxAge(ds.Options.MaxAge)
 	if d.Ingest == nil {
 		d.Ingest = noIngester{}
 	}
@@ -137,7 +141,7 @@ func New(d Deps, cfg Config) *Handler {
 		launches.now = d.Now
 	}
 	minter := odu.New(odu.Config{Store: d.Store, Client: d.Pinwheel, APIVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime})
-	return &Handler{store: d.Store, cfg: cfg, sessions: cs, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest,
+	return &Handler{store: d.Store, cfg: cfg, sessions: cs, devices: ds, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest,
 		minter: minter, launches: launches, exports: newExportLimiter(), done: d.Done}
 }
 

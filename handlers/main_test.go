@@ -57,6 +57,7 @@ type serverConfig struct {
 	emulator *emuOptions
 	dbPath   string
 	noIngest bool
+	writeTO  time.Duration
 }
 
 // serverOption changes how newServer builds the server.
@@ -82,6 +83,11 @@ func withEmulator(o emuOptions) serverOption { return func(c *serverConfig) { c.
 // onDatabase opens path instead of a temp file (benchmarks on a seeded
 // database); the staff members are created once.
 func onDatabase(path string) serverOption { return func(c *serverConfig) { c.dbPath = path } }
+
+// withWriteTimeout sets the write deadline of responses (and of each piece
+// of a stream): tests of slow readers set a short one, so that "the
+// connection was released" comes soon.
+func withWriteTimeout(d time.Duration) serverOption { return func(c *serverConfig) { c.writeTO = d } }
 
 // withoutIngester wires no Ingester, as a handler built without one:
 // webhooks are answered 503.
@@ -138,6 +144,7 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 	conf := handlers.Config{
 		BaseURL: "http://example.test", SessionHashKey: []byte(strings.Repeat("h", 64)), SessionBlockKey: []byte(strings.Repeat("b", 32)),
 		PinwheelMode: pinwheel.ModeEmulator, PinwheelSecret: testSecret, WebhookTolerance: 5 * time.Minute,
+		WriteTimeout: cfg.writeTO,
 	}
 	if s.ing != nil {
 		deps.Ingest = s.ing

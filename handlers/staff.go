@@ -16,11 +16,19 @@ func (h *Handler) StaffIndex(c echo.Context) error {
 }
 
 func (h *Handler) staffPage(c echo.Context, status int, f views.StaffForm) error {
-	list, err := h.store.ListStaff(c.Request().Context())
+	ctx := c.Request().Context()
+	list, err := h.store.ListStaff(ctx)
 	if err != nil {
 		return err
 	}
-	return h.render(c, status, views.StaffIndex(h.page(c, "Staff"), list, f))
+	var sec views.StaffSecurityProps
+	if sec.Required, err = h.store.SecondFactorRequired(ctx); err != nil {
+		return err
+	}
+	if sec.Throttles, err = h.store.ListThrottles(ctx); err != nil {
+		return err
+	}
+	return h.render(c, status, views.StaffIndex(h.page(c, "Staff"), list, f, sec))
 }
 
 // StaffCreate handles POST /staff (admins).

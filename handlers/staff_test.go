@@ -62,22 +62,83 @@ func TestLogin(t *testing.T) {
 	})
 }
 
+// TestLogin_Throttle: failures from one address make that address wait,
+// and only it; the right password from elsewhere signs in; a browser that
+// signed in before is not held back by others' failures; the admin sees
+// and clears throttles.
 func TestLogin_Throttle(t *testing.T) {
 	s := newServer(t)
-	for i := 0; i < db.MaxLoginFailures; i++ {
+	// The admin signed in from this browser yesterday: it keeps a device
+	// cookie for the admin's email.
+	device := s.deviceCookie(t, "admin@example.com", testPassword, "203.0.113.5:1")
+	for range db.FreeSignInFailures {
 		s.do(t, "POST", "/login", url.Values{"email": {"admin@example.com"}, "password": {"wrong password!!"}})
 	}
 	rec := s.do(t, "POST", "/login", url.Values{"email": {"admin@example.com"}, "password": {testPassword}})
 	if rec.Code != http.StatusTooManyRequests {
-		t.Fatalf("got %d, want 429", rec.Code)
+		t.Fatalf("from the failing address: got %d, want 429", rec.Code)
 	}
-	if !strings.Contains(rec.Body.String(), "Try again in 15 minutes") || rec.Header().Get("Retry-After") == "" {
-		t.Fatalf("429 without a retry time: %s", rec.Body.String())
+	if !strings.Contains(rec.Body.String(), "Try again in 15 seconds") || rec.Header().Get("Retry-After") != "15" {
+		t.Fatalf("429 without a retry time: %s %v", rec.Body.String(), rec.Header())
 	}
-	s.clk.add(16 * time.Minute)
+	// The same address with the admin's own browser, and another address:
+	// both sign in at once.
+	req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"email": {"admin@example.com"}, "password": {testPassword}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = "192.0.2.10:1234"
+	req.AddCookie(device)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	if w.Code != http.StatusSeeOther {
+		t.Fatalf("the admin's browser behind the failing address: %d %s", w.Code, w.Body.String())
+	}
+	if c := s.loginFrom(t, "admin@example.com", testPassword, "198.51.100.20:5"); c.Code != http.StatusSeeOther {
+		t.Fatalf("another address: %d", c.Code)
+	}
+	// The admin sees the throttle on /staff and clears it.
+	cookie := updatedCookie(w, nil)
+	page := s.do(t, "GET", "/staff", nil, cookie)
+	if !strings.Contains(page.Body.String(), `id="throttles"`) || !strings.Contains(page.Body.String(), "192.0.2.10") {
+		t.Fatalf("/staff does not list the throttle")
+	}
+	rec = s.do(t, "POST", "/staff/throttles/clear", url.Values{"scope": {db.ThrottlePair}, "email": {"admin@example.com"}, "source": {"ip:192.0.2.10"}}, cookie)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("clear: %d", rec.Code)
+	}
 	if rec := s.do(t, "POST", "/login", url.Values{"email": {"admin@example.com"}, "password": {testPassword}}); rec.Code != http.StatusSeeOther {
-		t.Fatalf("after the window: %d", rec.Code)
+		t.Fatalf("after clearing: %d", rec.Code)
 	}
+	rows, _, _ := s.store.ListAudit(context.Background(), db.AuditFilter{Action: db.ActionThrottleCleared})
+	if len(rows) != 1 {
+		t.Errorf("%d audit rows of clearing, want 1", len(rows))
+	}
+}
+
+// loginFrom posts a sign-in from addr.
+func (s *testServer) loginFrom(t *testing.T, email, password, addr string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest("POST", "/login", strings.NewReader(url.Values{"email": {email}, "password": {password}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.RemoteAddr = addr
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, req)
+	return rec
+}
+
+// deviceCookie signs in from addr and returns the device cookie set.
+func (s *testServer) deviceCookie(t *testing.T, email, password, addr string) *http.Cookie {
+	t.Helper()
+	rec := s.loginFrom(t, email, password, addr)
+	for _, c := range rec.Result().Cookies() {
+		if c.Name == "linkdesk_device" {
+			if c.MaxAge < 300*24*3600 || !c.HttpOnly {
+				t.Fatalf("device cookie %+v", c)
+			}
+			return c
+		}
+	}
+	t.Fatalf("sign-in of %s set no device cookie (%d)", email, rec.Code)
+	return nil
 }
 
 func TestSession_IdleExpiry(t *testing.T) {
@@ -370,8 +431,8 @@ func TestLogin_ForwardedForIsIgnoredAndThrottleHoldsUnderConcurrency(t *testing.
 			n401++
 		}
 	}
-	if n401 != db.MaxLoginFailures {
-		t.Fatalf("%d attempts were checked against the password, want exactly %d before the throttle", n401, db.MaxLoginFailures)
+	if n401 != db.FreeSignInFailures {
+		t.Fatalf("%d attempts were checked against the password, want exactly %d before the throttle", n401, db.FreeSignInFailures)
 	}
 	rows, _, _ := s.store.ListAudit(context.Background(), db.AuditFilter{Action: db.ActionSignInFailed})
 	for _, r := range rows {

@@ -140,7 +140,7 @@ func (m *Metrics) middleware(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// dbStats exports sql.DBStats of the writer and reader pools.
+// dbStats exports sql.DBStats of the writer, reader and export pools.
 type dbStats struct{ s *db.Store }
 
 var (
@@ -159,6 +159,7 @@ func (d dbStats) Describe(ch chan<- *prometheus.Desc) {
 
 func (d dbStats) Collect(ch chan<- prometheus.Metric) {
 	w, r := d.s.Stats()
+	x := d.s.ExportStats()
 	for pool, st := range map[string]struct {
 		open, inUse, idle int
 		wait              int64
@@ -166,6 +167,7 @@ func (d dbStats) Collect(ch chan<- prometheus.Metric) {
 	}{
 		"writer":  {w.OpenConnections, w.InUse, w.Idle, w.WaitCount, w.WaitDuration},
 		"readers": {r.OpenConnections, r.InUse, r.Idle, r.WaitCount, r.WaitDuration},
+		"exports": {x.OpenConnections, x.InUse, x.Idle, x.WaitCount, x.WaitDuration},
 	} {
 		ch <- prometheus.MustNewConstMetric(dbOpen, prometheus.GaugeValue, float64(st.open), pool)
 		ch <- prometheus.MustNewConstMetric(dbInUse, prometheus.GaugeValue, float64(st.inUse), pool)

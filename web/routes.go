@@ -92,9 +92,11 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	p.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
 	p.GET("/static/*", echo.WrapHandler(static.Handler()))
 
-	// Sign-in
+	// Sign-in: the password, then (with a second factor) a code
 	p.GET("/login", h.LoginNew)
 	p.POST("/login", h.LoginCreate)
+	p.GET("/login/second-factor", h.LoginSecondFactorNew)
+	p.POST("/login/second-factor", h.LoginSecondFactorCreate)
 
 	// Launch pages (public: the unguessable link is the credential)
 	p.GET("/l/:id", h.LaunchShow)
@@ -107,6 +109,10 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	g.POST("/logout", h.Logout)
 	g.GET("/account/password", h.PasswordEdit)
 	g.POST("/account/password", h.PasswordUpdate)
+	g.GET("/account/second-factor", h.SecondFactorShow)
+	g.POST("/account/second-factor", h.SecondFactorEnrol)
+	g.POST("/account/second-factor/recovery-codes", h.RecoveryCodesRenew)
+	g.POST("/account/second-factor/disable", h.SecondFactorDisable)
 
 	// Home
 	g.GET("/", h.Home)
@@ -120,6 +126,9 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	a.POST("/staff/:id/role", h.StaffRole)
 	a.POST("/staff/:id/deactivate", h.StaffDeactivate)
 	a.POST("/staff/:id/reactivate", h.StaffReactivate)
+	a.POST("/staff/:id/second-factor/reset", h.StaffSecondFactorReset)
+	a.POST("/staff/second-factor-required", h.SecondFactorRequiredUpdate)
+	a.POST("/staff/throttles/clear", h.ThrottleClear)
 
 	// Settings: the organisation's name and deposit accounts
 	a.GET("/settings", h.SettingsIndex)
