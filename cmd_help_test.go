@@ -96,6 +96,12 @@ func TestHelp_OneStyle(t *testing.T) {
 		allStaff = append(allStaff, wantFlags(sc.settings)...)
 	}
 	cases = append(cases, tc{[]string{"staff", "--help"}, allStaff})
+	var allKeys []string
+	for _, sc := range keysSubcommands() {
+		cases = append(cases, tc{[]string{"keys", sc.name, "--help"}, wantFlags(sc.settings)})
+		allKeys = append(allKeys, wantFlags(sc.settings)...)
+	}
+	cases = append(cases, tc{[]string{"keys", "--help"}, allKeys})
 
 	covered := map[string]bool{}
 	for _, c := range cases {

@@ -116,6 +116,11 @@ func cmdStaff(ctx context.Context, args []string, getenv func(string) string, st
 // create an empty one. It never stores a generated encryption key (staff
 // commands encrypt nothing).
 func openStaffStore(ctx context.Context, path string) (*db.Store, error) {
+	return openExistingStore(ctx, path, db.Options{NoGeneratedKey: true})
+}
+
+// openExistingStore opens the database at path, which must exist.
+func openExistingStore(ctx context.Context, path string, opt db.Options) (*db.Store, error) {
 	if path == "" {
 		return nil, errors.New("LINKDESK_DB: must not be empty")
 	}
@@ -125,7 +130,7 @@ func openStaffStore(ctx context.Context, path string) (*db.Store, error) {
 		}
 		return nil, fmt.Errorf("LINKDESK_DB: %w", err)
 	}
-	return db.Open(ctx, path, db.Options{NoGeneratedKey: true})
+	return db.Open(ctx, path, opt)
 }
 
 // consoleActor is who the audit trail records for a staff command: the

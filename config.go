@@ -1,13 +1,13 @@
 package main
 
 import (
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,20 +36,17 @@ func (s setting) key() string {
 
 func (s setting) isSwitch() bool { return s.def == "false" }
 
-// encryptionKeyHelp says what LINKDESK_ENCRYPTION_KEY covers; the README's
-// settings table repeats it word for word (a test checks).
-const encryptionKeyHelp = "64 hex characters (a 32-byte AES-256-GCM key) encrypting, at rest, deposit account numbers and the stored Link tokens of launch links; unset: generated once and kept in the database beside the data, so set it in production and keep it elsewhere"
-
 // serveSettings are the settings of `linkdesk serve`, in the order --help
-// lists them.
-var serveSettings = []setting{
+// lists them; the keys' settings come from keySpecs (keys.go).
+var serveSettings = slices.Concat([]setting{
 	{"LINKDESK_ADDR", "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)"},
 	{"LINKDESK_DB", "db", "linkdesk.db", "path of the SQLite database file"},
 	{"LINKDESK_BASE_URL", "base-url", "", "public URL of Linkdesk, used for links; https:// turns on the cookie's Secure flag (default http://ADDR)"},
-	{"LINKDESK_SESSION_KEYS", "session-keys", "", "cookie keys as HEX_HASH_KEY:HEX_BLOCK_KEY (64 and 32 bytes); unset: generated once and kept in the database"},
+	{"LINKDESK_LAUNCH_BASE_URL", "launch-base-url", "", "public URL of the end users' launch pages (/l/ID) on a host of their own; when set, launch links, QR codes and exports use it, launch pages answer only on that host and staff pages never do (default: BASE_URL, one origin for both)"},
+	{"LINKDESK_METRICS_ADDR", "metrics-addr", "", "address of a listener of its own for /metrics (then the main address answers 404 there); unset: /metrics is served on LINKDESK_ADDR to anyone who can reach it"},
+}, keySettings(), []setting{
 	{"LINKDESK_ADMIN_EMAIL", "admin-email", "", "email of the bootstrap admin, created when no staff exists (default admin@linkdesk.local)"},
 	{"LINKDESK_ADMIN_PASSWORD", "admin-password", "", "password of the bootstrap admin (at least 12 characters); unset: a random one is printed once"},
-	{"LINKDESK_ENCRYPTION_KEY", "encryption-key", "", encryptionKeyHelp},
 	{"LINKDESK_LOG_FORMAT", "log-format", "text", "log format: text or json"},
 	{"LINKDESK_LOG_LEVEL", "log-level", "info", "log level: debug, info, warn or error"},
 	{"LINKDESK_PINWHEEL_MODE", "pinwheel-mode", "emulator", "emulator (built in, mounted under /sandbox/), sandbox, development or production"},
@@ -60,16 +57,24 @@ var serveSettings = []setting{
 	{"LINKDESK_LINK_LIFETIME", "link-lifetime", "168h", "how long a launch link that mints its token on open stays usable, 1h to 2160h (Link tokens themselves die in an hour)"},
 	{"LINKDESK_DEMO", "demo", "on", "on: create demo data on first start in emulator mode with an empty database; off: never"},
 	{"LINKDESK_EMULATOR_RATE_LIMIT", "emulator-rate-limit", "10", "emulator mode: API requests per second the emulator allows per secret before answering 429 with Retry-After (a number, or off)"},
-}
+})
 
 // config is the parsed, validated configuration of `linkdesk serve`.
 type config struct {
-	Addr             string
-	DB               string
-	BaseURL          string
-	SessionKeys      string
-	EncryptionKey    []byte
-	AdminEmail       string
+	Addr    string
+	DB      string
+	BaseURL string
+	// LaunchBaseURL is the origin of launch pages; "" means BaseURL.
+	LaunchBaseURL string
+	// MetricsAddr is the listener of /metrics; "" means the main one.
+	MetricsAddr string
+	// Keys are the keys of keySpecs by variable, newest first; a key not
+	// set (emulator mode) has none.
+	Keys map[string][]string
+	// SessionKeys and EncryptionKeys are Keys parsed, newest first.
+	SessionKeys    [][2][]byte
+	EncryptionKeys [][]byte
+	AdminEmail     string
 	AdminPassword    string
 	LogFormat        string
 	LogLevel         string
@@ -221,7 +226,8 @@ func settingBool(m map[string]string, key string) (bool, error) {
 func loadConfig(m map[string]string) (config, error) {
 	c := config{
 		Addr: m["LINKDESK_ADDR"], DB: m["LINKDESK_DB"], BaseURL: strings.TrimRight(m["LINKDESK_BASE_URL"], "/"),
-		SessionKeys: m["LINKDESK_SESSION_KEYS"], AdminEmail: m["LINKDESK_ADMIN_EMAIL"], AdminPassword: m["LINKDESK_ADMIN_PASSWORD"],
+		LaunchBaseURL: strings.TrimRight(m["LINKDESK_LAUNCH_BASE_URL"], "/"), MetricsAddr: m["LINKDESK_METRICS_ADDR"],
+		AdminEmail: m["LINKDESK_ADMIN_EMAIL"], AdminPassword: m["LINKDESK_ADMIN_PASSWORD"],
 		LogFormat: m["LINKDESK_LOG_FORMAT"], LogLevel: m["LINKDESK_LOG_LEVEL"], PinwheelMode: pinwheel.Mode(m["LINKDESK_PINWHEEL_MODE"]),
 		PinwheelSecret: m["LINKDESK_PINWHEEL_SECRET"], PinwheelVersion: m["LINKDESK_PINWHEEL_VERSION"], SandboxState: m["LINKDESK_SANDBOX_STATE"],
 	}
@@ -240,18 +246,33 @@ func loadConfig(m map[string]string) (config, error) {
 	} else if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		bad("LINKDESK_BASE_URL", "want an absolute http or https URL, got %q", c.BaseURL)
 	}
-	if c.SessionKeys != "" {
-		if _, _, err := db.ParseSessionKeys(c.SessionKeys); err != nil {
-			bad("LINKDESK_SESSION_KEYS", "%v", err)
+	if c.LaunchBaseURL != "" {
+		if u, err := url.Parse(c.LaunchBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			bad("LINKDESK_LAUNCH_BASE_URL", "want an absolute http or https URL of a host, without a path, got %q", c.LaunchBaseURL)
+		} else if b, err := url.Parse(c.BaseURL); err == nil && strings.EqualFold(b.Host, u.Host) {
+			bad("LINKDESK_LAUNCH_BASE_URL", "must name another host than LINKDESK_BASE_URL (%s): launch pages need an origin of their own", b.Host)
 		}
 	}
-	if k := m["LINKDESK_ENCRYPTION_KEY"]; k != "" {
-		b, err := hex.DecodeString(k)
-		if err != nil || len(b) != 32 {
-			bad("LINKDESK_ENCRYPTION_KEY", "want 64 hex characters (32 bytes)")
+	if c.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(c.MetricsAddr); err != nil || port == "" {
+			bad("LINKDESK_METRICS_ADDR", "want host:port, got %q", c.MetricsAddr)
 		}
-		c.EncryptionKey = b
 	}
+	emulator := pinwheel.Mode(m["LINKDESK_PINWHEEL_MODE"]) == pinwheel.ModeEmulator
+	c.Keys = map[string][]string{}
+	for _, k := range keySpecs {
+		keys, err := loadKey(m, k)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if len(keys) == 0 && k.generated != "" && !emulator {
+			bad(k.env, "required outside emulator mode: set it, or %s to a key file (linkdesk keys new prints fresh keys)", k.fileEnv())
+		}
+		c.Keys[k.env] = keys
+	}
+	c.SessionKeys, _ = sessionKeyPairs(c.Keys["LINKDESK_SESSION_KEYS"])
+	c.EncryptionKeys = encryptionKeys(c.Keys["LINKDESK_ENCRYPTION_KEY"])
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < db.MinPasswordLen {
 		bad("LINKDESK_ADMIN_PASSWORD", "use at least %d characters", db.MinPasswordLen)
 	}

@@ -43,6 +43,7 @@ func commands() []command {
 		{"loadgen", "send realistic signed webhook load, or serve the bare ceiling harness", cmdLoadgen},
 		{"seed", "fill a database with generated webhook events through the ingestion code", cmdSeed},
 		{"staff", "list, create, reset-password, deactivate or reactivate staff (the way back in)", cmdStaff},
+		{"keys", "print fresh keys, or re-encrypt everything with the newest encryption key after a rotation", cmdKeys},
 	}
 }
 
@@ -86,12 +87,18 @@ func newLogger(format, level string, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opt))
 }
 
-// sessionKeys uses LINKDESK_SESSION_KEYS when set, else keys kept in the DB.
-func sessionKeys(ctx context.Context, store *db.Store, env string) ([]byte, []byte, error) {
-	if env != "" {
-		return db.ParseSessionKeys(env)
+// sessionKeys returns LINKDESK_SESSION_KEYS's pairs when set, newest
+// first, else (emulator mode only: loadConfig requires them elsewhere) the
+// pair generated and kept in the database.
+func sessionKeys(ctx context.Context, store *db.Store, configured [][2][]byte) ([][2][]byte, error) {
+	if len(configured) > 0 {
+		return configured, nil
 	}
-	return store.SessionKeys(ctx)
+	h, b, err := store.SessionKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return [][2][]byte{{h, b}}, nil
 }
 
 // bootstrapAdmin creates the first admin when no staff exists and prints

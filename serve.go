@@ -37,16 +37,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 
-	store, err := db.Open(ctx, cfg.DB, db.Options{EncryptionKey: cfg.EncryptionKey})
+	opts := db.Options{}
+	if len(cfg.EncryptionKeys) > 0 {
+		opts.EncryptionKey, opts.OldEncryptionKeys = cfg.EncryptionKeys[0], cfg.EncryptionKeys[1:]
+	}
+	store, err := db.Open(ctx, cfg.DB, opts)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
 
-	hashKey, blockKey, err := sessionKeys(ctx, store, cfg.SessionKeys)
+	sessionPairs, err := sessionKeys(ctx, store, cfg.SessionKeys)
 	if err != nil {
 		return err
 	}
+	announceGeneratedKeys(stdout, cfg)
 	if err := bootstrapAdmin(ctx, store, cfg, stdout); err != nil {
 		return err
 	}
@@ -87,21 +92,30 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	streamsDone := make(chan struct{})
 	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: work.ingester, Done: streamsDone}, handlers.Config{
 		BaseURL: cfg.BaseURL, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
-		SessionHashKey: hashKey, SessionBlockKey: blockKey,
+		SessionHashKey: sessionPairs[0][0], SessionBlockKey: sessionPairs[0][1], OldSessionKeys: sessionPairs[1:],
+		LaunchBaseURL: cfg.LaunchBaseURL,
 		PinwheelMode: cfg.PinwheelMode, PinwheelSecret: pw.secret, WebhookTolerance: cfg.WebhookTolerance,
 		EmulatorURL: pw.emulatorURL, PinwheelVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime,
 	})
 	srv := &http.Server{
-		Handler:           web.New(h, store, web.Options{Logger: log, Metrics: metrics, Extra: pw.mounts}),
+		Handler:           web.New(h, store, web.Options{Logger: log, Metrics: metrics, Extra: pw.mounts, MetricsElsewhere: cfg.MetricsAddr != ""}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	srv.RegisterOnShutdown(func() { close(streamsDone) })
-	srvErr := make(chan error, 1)
+	srvErr := make(chan error, 2)
 	go func() { srvErr <- srv.Serve(ln) }()
 	fmt.Fprintf(stdout, "Linkdesk is listening on %s (Pinwheel mode: %s)\n", cfg.BaseURL, cfg.PinwheelMode)
+	if cfg.LaunchBaseURL != "" {
+		fmt.Fprintf(stdout, "Launch pages answer on %s only (LINKDESK_LAUNCH_BASE_URL); staff pages never do.\n", cfg.LaunchBaseURL)
+	}
+	metricsSrv, err := serveMetrics(cfg, metrics, log, srvErr, stdout)
+	if err != nil {
+		srv.Close()
+		return err
+	}
 	announceEmulator(stdout, cfg, pw)
 	var runErr error
 	if err := pw.start(bg); err != nil {
@@ -127,6 +141,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
 		srv.Close()
 	}
+	if metricsSrv != nil {
+		metricsSrv.Shutdown(shutCtx)
+	}
 	stopBG()
 	pw.wait()
 	work.wait()
@@ -134,6 +151,42 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		runErr = nil
 	}
 	return runErr
+}
+
+// serveMetrics starts the listener of /metrics when LINKDESK_METRICS_ADDR
+// is set (its error, if Serve fails, goes to errs), and says where
+// /metrics is either way: served on the main address it is public to
+// anyone who can reach that address.
+func serveMetrics(cfg config, m *web.Metrics, log *slog.Logger, errs chan<- error, stdout io.Writer) (*http.Server, error) {
+	if cfg.MetricsAddr == "" {
+		fmt.Fprintf(stdout, "Metrics: %s/metrics, on the main address, readable by anyone who can reach it (set LINKDESK_METRICS_ADDR to give it a listener of its own).\n", cfg.BaseURL)
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("LINKDESK_METRICS_ADDR: %w", err)
+	}
+	srv := &http.Server{Handler: web.MetricsHandler(m), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() { errs <- srv.Serve(ln) }()
+	fmt.Fprintf(stdout, "Metrics: http://%s/metrics (a listener of its own; the main address answers 404 there).\n", ln.Addr())
+	return srv, nil
+}
+
+// announceGeneratedKeys says, in emulator mode, which keys were not set
+// and so are generated and kept in the database beside the data.
+func announceGeneratedKeys(w io.Writer, cfg config) {
+	var missing []string
+	for _, k := range keySpecs {
+		if len(cfg.Keys[k.env]) == 0 && k.generated != "" {
+			missing = append(missing, k.generated+" ("+k.env+")")
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "Emulator mode: %s not set, so generated and kept in the database (%s) beside the data. Fine for trying Linkdesk, never for real data: outside emulator mode Linkdesk refuses to start without them (linkdesk keys new prints fresh ones).\n",
+		strings.Join(missing, " and "), cfg.DB)
 }
 
 // background is the work of serve that outlives requests: the group-commit

@@ -31,6 +31,9 @@ var ErrUndecryptable = errors.New("db: stored secret cannot be decrypted with th
 type keyring struct {
 	primary string
 	aeads   map[string]cipher.AEAD
+	// storedID is the id of the key generated and kept in the settings
+	// table, "" when there is none.
+	storedID string
 }
 
 // keyID names a key without revealing it: 8 hex digits of a hash of it.
@@ -56,25 +59,26 @@ func (k *keyring) add(key []byte) (string, error) {
 	return id, nil
 }
 
-// initCrypto sets up the Store's keyring. A configured key (from
-// LINKDESK_ENCRYPTION_KEY) encrypts everything new.
+// initCrypto sets up the Store's keyring. The configured key (from
+// LINKDESK_ENCRYPTION_KEY, newest first) encrypts everything new; older
+// configured keys (the rest of the list) only decrypt, until `linkdesk keys
+// reencrypt` has sealed everything again with the newest.
 //
-// Without one, a key is generated on first start and kept in the settings
-// table, as SessionKeys does, so that a demo or a development install works
-// with no configuration. That is a real weakness: the key sits in the same
-// file as the ciphertext, so anyone holding a copy of the database can
-// decrypt the account numbers and Link tokens. It still keeps them out of query results,
-// exports of single tables and screenshots, but production deployments must
-// set LINKDESK_ENCRYPTION_KEY and keep it outside the database.
+// Without a configured key, a key is generated on first start and kept in
+// the settings table, as SessionKeys does, so that the emulator mode (a
+// demo, development) works with no configuration. That is a real weakness,
+// which is why serve allows it in emulator mode only and says so at
+// start-up: the key sits in the same file as the ciphertext, so anyone
+// holding a copy of the database can decrypt what it protects.
 //
 // A generated key found in the settings table stays usable for decryption
 // after a key is configured, so rows written before the switch still open;
-// re-enter those accounts (add anew, archive the old) and delete the
-// encryption_key setting to finish the move.
+// `linkdesk keys reencrypt` seals them with the configured key and deletes
+// the generated one.
 //
 // With generate false (Options.NoGeneratedKey) and no configured key, a
 // stored key is used if present, and none is created.
-func (s *Store) initCrypto(ctx context.Context, configured []byte, generate bool) error {
+func (s *Store) initCrypto(ctx context.Context, configured []byte, old [][]byte, generate bool) error {
 	ring := &keyring{aeads: map[string]cipher.AEAD{}}
 	if configured != nil {
 		id, err := ring.add(configured)
@@ -82,6 +86,11 @@ func (s *Store) initCrypto(ctx context.Context, configured []byte, generate bool
 			return err
 		}
 		ring.primary = id
+	}
+	for _, k := range old {
+		if _, err := ring.add(k); err != nil {
+			return err
+		}
 	}
 
 	var stored string
@@ -103,6 +112,7 @@ func (s *Store) initCrypto(ctx context.Context, configured []byte, generate bool
 		if err != nil {
 			return err
 		}
+		ring.storedID = id
 		if ring.primary == "" {
 			ring.primary = id
 		}
@@ -110,6 +120,16 @@ func (s *Store) initCrypto(ctx context.Context, configured []byte, generate bool
 	s.keys = ring
 	return nil
 }
+
+// KeyIDs returns the id of the key that encrypts (KeyID of
+// Options.EncryptionKey, or of the generated key) and whether that key was
+// generated and kept in the database.
+func (s *Store) KeyIDs() (primary string, generated bool) {
+	return s.keys.primary, s.keys.primary != "" && s.keys.primary == s.keys.storedID
+}
+
+// KeyID names a key without revealing it: 8 hex digits of a hash of it.
+func KeyID(key []byte) string { return keyID(key) }
 
 // seal encrypts plaintext as "v1:<key id>:<base64 nonce+ciphertext>". The
 // purpose is authenticated data: a ciphertext made for one column does not
@@ -125,6 +145,15 @@ func (k *keyring) seal(purpose, plaintext string) string {
 	}
 	out := aead.Seal(nonce, nonce, []byte(plaintext), []byte(purpose))
 	return "v1:" + k.primary + ":" + base64.RawStdEncoding.EncodeToString(out)
+}
+
+// openLegacy is open for a column that held clear text before it was
+// encrypted: a value without seal's "v1:" prefix is returned as it is.
+func (k *keyring) openLegacy(purpose, value string) (string, error) {
+	if !strings.HasPrefix(value, "v1:") {
+		return value, nil
+	}
+	return k.open(purpose, value)
 }
 
 // open decrypts what seal produced.

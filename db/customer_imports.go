@@ -284,7 +284,7 @@ func (s *Store) CreateCustomerImport(ctx context.Context, a Actor, filename stri
 			(id, filename, created_by, created_at, expires_at, good_count, bad_count, rows, bad_rows, notes)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			ci.ID, ci.Filename, by, FormatTime(ci.CreatedAt), FormatTime(ci.ExpiresAt), ci.GoodCount, ci.BadCount,
-			string(rowsJSON), string(badJSON), string(notesJSON))
+			s.keys.seal(purposeImportRows, string(rowsJSON)), string(badJSON), string(notesJSON))
 		return err
 	})
 	if err != nil {
@@ -295,12 +295,20 @@ func (s *Store) CreateCustomerImport(ctx context.Context, a Actor, filename stri
 
 const customerImportColumns = `id, filename, COALESCE(created_by, 0), created_at, expires_at, good_count, bad_count, rows, bad_rows, notes, COALESCE(confirmed_at, ''), COALESCE(result, '{}')`
 
-func scanCustomerImport(sc interface{ Scan(...any) error }) (CustomerImport, error) {
+// purposeImportRows seals the good rows of a pending upload: full dates of
+// birth and SSN last fours, encrypted at rest like the customer records
+// they become.
+const purposeImportRows = "customer_imports.rows"
+
+func (s *Store) scanCustomerImport(sc interface{ Scan(...any) error }) (CustomerImport, error) {
 	var ci CustomerImport
 	var created, expires, rows, bad, notes, confirmed, result string
 	err := sc.Scan(&ci.ID, &ci.Filename, &ci.CreatedBy, &created, &expires, &ci.GoodCount, &ci.BadCount, &rows, &bad, &notes, &confirmed, &result)
 	if err != nil {
 		return CustomerImport{}, err
+	}
+	if rows, err = s.keys.openLegacy(purposeImportRows, rows); err != nil {
+		return CustomerImport{}, fmt.Errorf("customer import %s: %w", ci.ID, err)
 	}
 	ci.CreatedAt, ci.ExpiresAt, ci.ConfirmedAt = ParseTime(created), ParseTime(expires), ParseTime(confirmed)
 	for _, j := range []struct {
@@ -346,7 +354,7 @@ func (s *Store) CustomerImportByID(ctx context.Context, id string) (CustomerImpo
 	if err := s.purgeExpiredCustomerImports(ctx); err != nil {
 		return CustomerImport{}, err
 	}
-	ci, err := scanCustomerImport(s.r.QueryRowContext(ctx, `SELECT `+customerImportColumns+` FROM customer_imports WHERE id = ? AND expires_at > ?`,
+	ci, err := s.scanCustomerImport(s.r.QueryRowContext(ctx, `SELECT `+customerImportColumns+` FROM customer_imports WHERE id = ? AND expires_at > ?`,
 		id, FormatTime(s.now())))
 	if err != nil {
 		return CustomerImport{}, fmt.Errorf("db: customer import: %w", notFound(err))
@@ -370,7 +378,7 @@ func (s *Store) ConfirmCustomerImport(ctx context.Context, a Actor, id string) (
 			return err
 		}
 		var err error
-		ci, err = scanCustomerImport(tx.QueryRowContext(ctx, `SELECT `+customerImportColumns+` FROM customer_imports WHERE id = ? AND expires_at > ?`,
+		ci, err = s.scanCustomerImport(tx.QueryRowContext(ctx, `SELECT `+customerImportColumns+` FROM customer_imports WHERE id = ? AND expires_at > ?`,
 			id, FormatTime(now)))
 		switch {
 		case err != nil:

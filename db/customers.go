@@ -121,17 +121,38 @@ func validateDOB(s string, today time.Time) string {
 
 const customerColumns = `end_user_id, full_name, date_of_birth, ssn_last4, email, created_at, updated_at`
 
-func scanCustomer(sc interface{ Scan(...any) error }) (Customer, error) {
+// A customer's date of birth and SSN last four are encrypted at rest, each
+// sealed for its own column (crypto.go), so a copy of the database without
+// the key does not hold them; the identity match and the audited Reveal
+// decrypt them in the process. Rows written before encryption are sealed at
+// the next start (encryptLegacyRows); until then a value without the
+// sealed prefix is read as it is.
+const (
+	purposeCustomerDOB  = "customers.date_of_birth"
+	purposeCustomerSSN4 = "customers.ssn_last4"
+)
+
+// scanCustomer reads a customer row and decrypts its sealed fields.
+func (s *Store) scanCustomer(sc interface{ Scan(...any) error }) (Customer, error) {
 	var c Customer
 	var created, updated string
-	err := sc.Scan(&c.EndUserID, &c.FullName, &c.DateOfBirth, &c.SSNLast4, &c.Email, &created, &updated)
+	if err := sc.Scan(&c.EndUserID, &c.FullName, &c.DateOfBirth, &c.SSNLast4, &c.Email, &created, &updated); err != nil {
+		return c, err
+	}
 	c.CreatedAt, c.UpdatedAt = ParseTime(created), ParseTime(updated)
-	return c, err
+	var err error
+	if c.DateOfBirth, err = s.keys.openLegacy(purposeCustomerDOB, c.DateOfBirth); err != nil {
+		return c, fmt.Errorf("customer %q: %w", c.EndUserID, err)
+	}
+	if c.SSNLast4, err = s.keys.openLegacy(purposeCustomerSSN4, c.SSNLast4); err != nil {
+		return c, fmt.Errorf("customer %q: %w", c.EndUserID, err)
+	}
+	return c, nil
 }
 
 // CustomerByEndUserID returns one customer record.
 func (s *Store) CustomerByEndUserID(ctx context.Context, endUserID string) (Customer, error) {
-	c, err := scanCustomer(s.r.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE end_user_id = ?`, endUserID))
+	c, err := s.scanCustomer(s.r.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE end_user_id = ?`, endUserID))
 	if err != nil {
 		return Customer{}, fmt.Errorf("db: customer %q: %w", endUserID, notFound(err))
 	}
@@ -170,7 +191,7 @@ func (s *Store) ListCustomers(ctx context.Context, f CustomerFilter) ([]Customer
 	defer rows.Close()
 	var out []Customer
 	for rows.Next() {
-		c, err := scanCustomer(rows)
+		c, err := s.scanCustomer(rows)
 		if err != nil {
 			return nil, false, fmt.Errorf("db: list customers: %w", err)
 		}
@@ -206,7 +227,7 @@ func (s *Store) SaveCustomer(ctx context.Context, a Actor, in CustomerInput) (Cu
 		}
 		defer ct.close()
 		if in.DateOfBirth == "" || in.SSNLast4 == "" {
-			old, err := scanCustomer(ct.get.QueryRowContext(ctx, in.EndUserID))
+			old, err := s.scanCustomer(ct.get.QueryRowContext(ctx, in.EndUserID))
 			switch {
 			case err == nil:
 				in.DateOfBirth, in.SSNLast4 = cmp.Or(in.DateOfBirth, old.DateOfBirth), cmp.Or(in.SSNLast4, old.SSNLast4)
@@ -285,10 +306,11 @@ func (ct *customerTx) close() {
 // fields that changed (all set fields when created).
 func (ct *customerTx) upsert(ctx context.Context, in CustomerInput) (Customer, []string, bool, error) {
 	now := ct.s.now().UTC()
-	old, err := scanCustomer(ct.get.QueryRowContext(ctx, in.EndUserID))
+	old, err := ct.s.scanCustomer(ct.get.QueryRowContext(ctx, in.EndUserID))
 	if errors.Is(err, sql.ErrNoRows) {
 		c := Customer{EndUserID: in.EndUserID, FullName: in.FullName, DateOfBirth: in.DateOfBirth, SSNLast4: in.SSNLast4, Email: in.Email, CreatedAt: now, UpdatedAt: now}
-		_, err := ct.insert.ExecContext(ctx, c.EndUserID, c.FullName, c.DateOfBirth, c.SSNLast4, c.Email, FormatTime(now), FormatTime(now))
+		_, err := ct.insert.ExecContext(ctx, c.EndUserID, c.FullName, ct.s.keys.seal(purposeCustomerDOB, c.DateOfBirth),
+			ct.s.keys.seal(purposeCustomerSSN4, c.SSNLast4), c.Email, FormatTime(now), FormatTime(now))
 		changed := []string{"full_name", "date_of_birth", "ssn_last4"}
 		if c.Email != "" {
 			changed = append(changed, "email")
@@ -312,6 +334,7 @@ func (ct *customerTx) upsert(ctx context.Context, in CustomerInput) (Customer, [
 	}
 	c := old
 	c.FullName, c.DateOfBirth, c.SSNLast4, c.Email, c.UpdatedAt = in.FullName, in.DateOfBirth, in.SSNLast4, in.Email, now
-	_, err = ct.update.ExecContext(ctx, c.FullName, c.DateOfBirth, c.SSNLast4, c.Email, FormatTime(now), c.EndUserID)
+	_, err = ct.update.ExecContext(ctx, c.FullName, ct.s.keys.seal(purposeCustomerDOB, c.DateOfBirth), ct.s.keys.seal(purposeCustomerSSN4, c.SSNLast4),
+		c.Email, FormatTime(now), c.EndUserID)
 	return c, changed, false, err
 }

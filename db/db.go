@@ -68,10 +68,13 @@ type Options struct {
 	// from the pages' pool so that downloads never take the connections
 	// pages need; 0 means 2.
 	Exporters int
-	// EncryptionKey (32 bytes, from LINKDESK_ENCRYPTION_KEY) encrypts
-	// secrets at rest. Nil means a key generated once and kept in the
-	// settings table: convenient, but weak (see initCrypto).
+	// EncryptionKey (32 bytes, the newest of LINKDESK_ENCRYPTION_KEY)
+	// encrypts secrets at rest. Nil means a key generated once and kept in
+	// the settings table: convenient, but weak (see initCrypto).
 	EncryptionKey []byte
+	// OldEncryptionKeys (the rest of LINKDESK_ENCRYPTION_KEY) decrypt what
+	// they encrypted, until Reencrypt seals it with EncryptionKey.
+	OldEncryptionKeys [][]byte
 	// NoGeneratedKey is for tools that encrypt nothing (`linkdesk staff`):
 	// without an EncryptionKey they read a stored key if there is one but
 	// never generate and store one, so that running them against the
@@ -165,7 +168,11 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.initCrypto(ctx, opt.EncryptionKey, !opt.NoGeneratedKey); err != nil {
+	if err := s.initCrypto(ctx, opt.EncryptionKey, opt.OldEncryptionKeys, !opt.NoGeneratedKey); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.runDataMigrations(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}

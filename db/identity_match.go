@@ -305,7 +305,7 @@ func (s *Store) RecordIdentityVerdict(ctx context.Context, accountID, endUserID 
 // transaction.
 func (s *Store) recordIdentityVerdict(ctx context.Context, tx *sql.Tx, accountID, endUserID string, id IdentityData, snapshotRef string) (Verdict, error) {
 	var c *Customer
-	cu, err := scanCustomer(tx.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE end_user_id = ?`, endUserID))
+	cu, err := s.scanCustomer(tx.QueryRowContext(ctx, `SELECT `+customerColumns+` FROM customers WHERE end_user_id = ?`, endUserID))
 	switch {
 	case err == nil:
 		c = &cu

@@ -31,6 +31,14 @@ type Config struct {
 	SecureCookies bool
 	// SessionHashKey and SessionBlockKey sign and encrypt the session cookie.
 	SessionHashKey, SessionBlockKey []byte
+	// OldSessionKeys are older (hash, block) pairs, newest first: cookies
+	// they made are still read (and re-issued under the newest keys when
+	// saved), so rotating LINKDESK_SESSION_KEYS signs nobody out.
+	OldSessionKeys [][2][]byte
+	// LaunchBaseURL is the origin of launch pages when they have one of
+	// their own (LINKDESK_LAUNCH_BASE_URL); "" means BaseURL. See
+	// launchhost.go.
+	LaunchBaseURL string
 	// PinwheelMode is emulator, sandbox, development or production.
 	PinwheelMode pinwheel.Mode
 	// PinwheelSecret is the API secret: it authenticates API calls and
@@ -112,7 +120,11 @@ func New(d Deps, cfg Config) *Handler {
 	if cfg.WebhookTolerance == 0 {
 		cfg.WebhookTolerance = 5 * time.Minute
 	}
-	cs := sessions.NewCookieStore(cfg.SessionHashKey, cfg.SessionBlockKey)
+	pairs := [][]byte{cfg.SessionHashKey, cfg.SessionBlockKey}
+	for _, p := range cfg.OldSessionKeys {
+		pairs = append(pairs, p[0], p[1])
+	}
+	cs := sessions.NewCookieStore(pairs...)
 	cs.Options = &sessions.Options{
 		Path:     "/",
 		MaxAge:   int(sessionIdle / time.Second),
@@ -121,7 +133,7 @@ func New(d Deps, cfg Config) *Handler {
 		SameSite: http.SameSiteLaxMode,
 	}
 	cs.MaxAge(cs.Options.MaxAge)
-	ds := sessions.NewCookieStore(cfg.SessionHashKey, cfg.SessionBlockKey)
+	ds := sessions.NewCookieStore(pairs...)
 	ds.Options = &sessions.Options{Path: "/", MaxAge: int(deviceMaxAge / time.Second), HttpOnly: true, Secure: cfg.SecureCookies, SameSite: http.SameSiteLaxMode}
 	ds.MaxAge(ds.Options.MaxAge)
 	if d.Ingest == nil {

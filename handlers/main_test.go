@@ -58,6 +58,7 @@ type serverConfig struct {
 	dbPath   string
 	noIngest bool
 	writeTO  time.Duration
+	launch   string
 }
 
 // serverOption changes how newServer builds the server.
@@ -88,6 +89,10 @@ func onDatabase(path string) serverOption { return func(c *serverConfig) { c.dbP
 // of a stream): tests of slow readers set a short one, so that "the
 // connection was released" comes soon.
 func withWriteTimeout(d time.Duration) serverOption { return func(c *serverConfig) { c.writeTO = d } }
+
+// withLaunchBase gives launch pages an origin of their own
+// (LINKDESK_LAUNCH_BASE_URL).
+func withLaunchBase(u string) serverOption { return func(c *serverConfig) { c.launch = u } }
 
 // withoutIngester wires no Ingester, as a handler built without one:
 // webhooks are answered 503.
@@ -144,7 +149,7 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 	conf := handlers.Config{
 		BaseURL: "http://example.test", SessionHashKey: []byte(strings.Repeat("h", 64)), SessionBlockKey: []byte(strings.Repeat("b", 32)),
 		PinwheelMode: pinwheel.ModeEmulator, PinwheelSecret: testSecret, WebhookTolerance: 5 * time.Minute,
-		WriteTimeout: cfg.writeTO,
+		WriteTimeout: cfg.writeTO, LaunchBaseURL: cfg.launch,
 	}
 	if s.ing != nil {
 		deps.Ingest = s.ing

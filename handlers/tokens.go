@@ -81,7 +81,7 @@ func (h *Handler) TokenShow(c echo.Context) error {
 	p := h.page(c, "Token "+id)
 	props := views.TokenProps{Detail: d}
 	if p.Staff != nil && p.Staff.CanWrite() {
-		props.LaunchURL = h.cfg.BaseURL + "/l/" + d.LaunchID
+		props.LaunchURL = h.launchURL(d.LaunchID)
 		if props.QR, err = views.QRSVG(props.LaunchURL); err != nil {
 			return err
 		}

@@ -259,8 +259,13 @@ func LaunchAsk(org string, t db.Link) string {
 	return fmt.Sprintf("%s would like you to %s.", org, ask)
 }
 
-// Launch page states beyond db's: Pinwheel could not mint a token.
-const LaunchUnavailable = "unavailable"
+// Launch page states beyond db's: Pinwheel could not mint a token (or the
+// page is asked too often), there is no such link, or something failed.
+const (
+	LaunchUnavailable = "unavailable"
+	LaunchNotFound    = "not_found"
+	LaunchFailed      = "failed"
+)
 
 // LaunchProps is the public launch page.
 type LaunchProps struct {

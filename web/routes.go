@@ -89,7 +89,9 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	// Operations
 	p.GET("/healthz", h.Healthz)
 	p.GET("/readyz", h.Readyz)
-	p.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	if reg != nil { // nil: /metrics has a listener of its own (LINKDESK_METRICS_ADDR)
+		p.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
+	}
 	p.GET("/static/*", echo.WrapHandler(static.Handler()))
 
 	// Sign-in: the password, then (with a second factor) a code

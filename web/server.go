@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"linkdesk/db"
 	"linkdesk/handlers"
@@ -32,6 +33,17 @@ type Options struct {
 	// Extra mounts additional handlers by path prefix (the in-process
 	// emulator under "/sandbox/"), outside echo's middleware; nil for none.
 	Extra map[string]http.Handler
+	// MetricsElsewhere leaves /metrics out of this handler (404): serve
+	// runs MetricsHandler on a listener of its own (LINKDESK_METRICS_ADDR).
+	MetricsElsewhere bool
+}
+
+// MetricsHandler serves the Prometheus text format of m's registry (the
+// listener of LINKDESK_METRICS_ADDR).
+func MetricsHandler(m *Metrics) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.Registry(), promhttp.HandlerOpts{}))
+	return mux
 }
 
 // New builds the whole HTTP handler: cross-origin protection around echo,
@@ -49,7 +61,7 @@ func New(h *handlers.Handler, store *db.Store, opt Options) http.Handler {
 	// typed by the client and would let it dodge the sign-in throttle and
 	// forge audit rows. Behind a proxy, trust its range here.
 	e.IPExtractor = echo.ExtractIPDirect()
-	e.HTTPErrorHandler = errorHandler(opt.Logger)
+	e.HTTPErrorHandler = errorHandler(opt.Logger, h)
 
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: newRequestID}))
 	e.Use(requestLog(opt.Logger))
@@ -59,8 +71,13 @@ func New(h *handlers.Handler, store *db.Store, opt Options) http.Handler {
 		return err
 	}}))
 	e.Use(securityHeaders)
+	e.Use(h.SeparateLaunchHost)
 	// Body limits and the JSON error format are per route (routes.go).
-	routes(e, h, opt.Metrics.Registry())
+	var reg *prometheus.Registry
+	if !opt.MetricsElsewhere {
+		reg = opt.Metrics.Registry()
+	}
+	routes(e, h, reg)
 
 	// Extra handlers (the emulator under /sandbox/) sit beside echo, not
 	// inside it: they are another service's pages with their own headers
@@ -180,7 +197,7 @@ func securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // errorHandler is the one place errors become responses.
-func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+func errorHandler(log *slog.Logger, h *handlers.Handler) echo.HTTPErrorHandler {
 	return func(err error, c echo.Context) {
 		reqID := c.Response().Header().Get(echo.HeaderXRequestID)
 		if c.Response().Committed {
@@ -212,6 +229,16 @@ func errorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 			return
 		}
 		var buf bytes.Buffer
+		if handlers.IsLaunchPage(c) {
+			// An end user's page: the organisation's, never the staff
+			// console's.
+			if err := h.LaunchErrorPage(c, status).Render(c.Request().Context(), &buf); err != nil {
+				c.String(status, msg)
+				return
+			}
+			c.HTMLBlob(status, buf.Bytes())
+			return
+		}
 		if c.Request().Header.Get("HX-Request") == "true" {
 			views.ErrorAlert(msg, reqID).Render(c.Request().Context(), &buf)
 			c.Response().Header().Set("HX-Retarget", "#flash")
