@@ -27,7 +27,7 @@ func keysSubcommands() []keysSubcommand {
 		{name: "new", summary: "print fresh values of every key setting (LINKDESK_SESSION_KEYS, LINKDESK_ENCRYPTION_KEY), to put in a key file or a secret store",
 			run: keysNew},
 		{name: "reencrypt",
-			summary: "encrypt every encrypted value again with the newest LINKDESK_ENCRYPTION_KEY (the first of the list), after a new key was put first; then delete the keys generated and kept in the database (emulator mode) when configured ones replaced them. Safe while Linkdesk runs, and to run again",
+			summary:  "encrypt every encrypted value again with the newest LINKDESK_ENCRYPTION_KEY (the first of the list), after a new key was put first; then delete the keys generated and kept in the database (emulator mode) when configured ones replaced them. Safe while Linkdesk runs, and to run again",
 			settings: slices.Concat([]setting{staffDB}, keySettings()), run: keysReencrypt},
 	}
 }

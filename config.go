@@ -72,9 +72,9 @@ type config struct {
 	// set (emulator mode) has none.
 	Keys map[string][]string
 	// SessionKeys and EncryptionKeys are Keys parsed, newest first.
-	SessionKeys    [][2][]byte
-	EncryptionKeys [][]byte
-	AdminEmail     string
+	SessionKeys      [][2][]byte
+	EncryptionKeys   [][]byte
+	AdminEmail       string
 	AdminPassword    string
 	LogFormat        string
 	LogLevel         string

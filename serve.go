@@ -94,7 +94,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		BaseURL: cfg.BaseURL, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		SessionHashKey: sessionPairs[0][0], SessionBlockKey: sessionPairs[0][1], OldSessionKeys: sessionPairs[1:],
 		LaunchBaseURL: cfg.LaunchBaseURL,
-		PinwheelMode: cfg.PinwheelMode, PinwheelSecret: pw.secret, WebhookTolerance: cfg.WebhookTolerance,
+		PinwheelMode:  cfg.PinwheelMode, PinwheelSecret: pw.secret, WebhookTolerance: cfg.WebhookTolerance,
 		EmulatorURL: pw.emulatorURL, PinwheelVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime,
 	})
 	srv := &http.Server{
