@@ -249,8 +249,9 @@ func loadConfig(m map[string]string) (config, error) {
 	if c.LaunchBaseURL != "" {
 		if u, err := url.Parse(c.LaunchBaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
 			bad("LINKDESK_LAUNCH_BASE_URL", "want an absolute http or https URL of a host, without a path, got %q", c.LaunchBaseURL)
-		} else if b, err := url.Parse(c.BaseURL); err == nil && strings.EqualFold(b.Host, u.Host) {
-			bad("LINKDESK_LAUNCH_BASE_URL", "must name another host than LINKDESK_BASE_URL (%s): launch pages need an origin of their own", b.Host)
+		} else if b, err := url.Parse(c.BaseURL); err == nil && strings.EqualFold(b.Hostname(), u.Hostname()) {
+			// Another port is another origin, but cookies ignore ports.
+			bad("LINKDESK_LAUNCH_BASE_URL", "must name another host than LINKDESK_BASE_URL (%s): launch pages need a host of their own", b.Hostname())
 		}
 	}
 	if c.MetricsAddr != "" {
