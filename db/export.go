@@ -180,3 +180,13 @@ func (q EventQuery) auditFilter() map[string]any {
 	}
 	return m
 }
+
+// exportConn takes a connection of the export pool for a long read that
+// is not written to a client as it goes (a whole-trail verification) or
+// has not moved to exportChunks yet. It never takes a connection pages
+// need; but a connection held while writing to a client is held for as
+// long as the client stalls, so a download reads through exportChunks.
+func (s *Store) exportConn(ctx context.Context) (*sql.Conn, error) { return s.x.Conn(ctx) }
+
+// releaseExportConn returns a connection exportConn took.
+func (s *Store) releaseExportConn(conn *sql.Conn) { conn.Close() }
