@@ -317,23 +317,15 @@ func (h *Handler) throttledMessage(c echo.Context, thr *db.ThrottledError) strin
 	wait := thr.RetryAt.Sub(h.store.Now())
 	secs := max(1, int((wait+time.Second-1)/time.Second)) // rounded up
 	c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-	in := Plural(secs, "second", "seconds")
+	in := views.Plural(secs, "second", "seconds")
 	if secs > 90 {
-		in = Plural((secs+59)/60, "minute", "minutes")
+		in = views.Plural((secs+59)/60, "minute", "minutes")
 	}
 	who := "Too many failed sign-ins for this email from here."
 	if thr.ByAddress {
 		who = "Too many failed sign-ins from your network."
 	}
 	return fmt.Sprintf("%s Try again in %s (after %s).", who, in, thr.RetryAt.Format("15:04:05 UTC"))
-}
-
-// Plural is "1 second" or "n seconds".
-func Plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
 }
 
 // completeSignIn starts the session of a fully signed-in staff member,
