@@ -104,6 +104,11 @@ func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		if st.MustChangePassword && !passwordChangeAllowed(c) {
 			return h.toPasswordChange(c)
 		}
+		// A second factor required of everyone is asked for at sign-in:
+		// the session then says so, and until it is set up nothing else
+		// opens. Sessions older than the requirement run out as usual.
+		enrol, _ := s.Values["enrol"].(bool)
+		st.MustEnrolSecondFactor = st.MustEnrolSecondFactor && enrol
 		if st.MustEnrolSecondFactor && !st.MustChangePassword && !enrolmentAllowed(c) {
 			return h.toEnrolment(c)
 		}
@@ -466,11 +471,12 @@ func (h *Handler) rememberDevice(c echo.Context, email string) error {
 
 // startSession replaces whatever the cookie held with a fresh session of
 // st: its id, the session epoch (sign-out and password changes bump it),
-// and the sign-in time for the absolute expiry.
+// the sign-in time for the absolute expiry, and whether it must enrol a
+// second factor before anything else (the organisation requires one).
 func (h *Handler) startSession(c echo.Context, st db.Staff) error {
 	s := h.session(c)
 	now := h.store.Now().Unix()
-	s.Values = map[any]any{"staff_id": st.ID, "epoch": st.SessionEpoch, "seen": now, "login": now}
+	s.Values = map[any]any{"staff_id": st.ID, "epoch": st.SessionEpoch, "seen": now, "login": now, "enrol": st.MustEnrolSecondFactor}
 	s.IsNew = true
 	return s.Save(c.Request(), c.Response())
 }

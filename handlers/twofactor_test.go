@@ -160,8 +160,13 @@ func TestSecondFactor_Throttled(t *testing.T) {
 func TestSecondFactor_RequiredSendsToEnrol(t *testing.T) {
 	s := newServer(t)
 	admin := s.login(t, "admin@example.com")
+	earlier := s.login(t, "operator@example.com")
 	if rec := s.do(t, "POST", "/staff/second-factor-required", url.Values{"required": {"on"}}, admin); rec.Code != http.StatusSeeOther {
 		t.Fatalf("require: %d", rec.Code)
+	}
+	// It is asked for at the next sign-in: a session already open goes on.
+	if rec := s.do(t, "GET", "/accounts", nil, earlier); rec.Code != http.StatusOK {
+		t.Fatalf("a session open before the requirement: %d", rec.Code)
 	}
 	rec := s.do(t, "POST", "/login", url.Values{"email": {"operator@example.com"}, "password": {testPassword}, "next": {"/events"}})
 	if loc := rec.Header().Get("Location"); rec.Code != http.StatusSeeOther || loc != "/account/second-factor?next=%2Fevents" {
