@@ -34,7 +34,7 @@ func keysSubcommands() []keysSubcommand {
 
 // keysUsage prints every keys command with its settings table.
 func keysUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: linkdesk keys COMMAND [flags]\n\nKeys kept apart from the data: fresh ones, and re-encryption after a rotation (see README, Keys).")
+	fmt.Fprintln(w, "Usage: linkdesk keys COMMAND [flags]\n\nKeys kept apart from the data: fresh ones, and re-encryption after a rotation (see README, Security).")
 	for _, sc := range keysSubcommands() {
 		fmt.Fprintf(w, "\nlinkdesk keys %s\n  %s\n\n", sc.name, sc.summary)
 		printSettings(w, sc.settings)
