@@ -203,8 +203,8 @@ func (e *Emulator) deliverAll(ctx context.Context, webhookID string) {
 func (e *Emulator) deliver(ctx context.Context, d *delivery) bool {
 	attempts := d.Attempts + 1
 	status, err := e.post(ctx, d)
-	if ctx.Err() != nil {
-		return false // shutting down: the attempt does not count
+	if err != nil && ctx.Err() != nil {
+		return false // cut short by shutdown: the attempt does not count
 	}
 	if err == nil && status >= 200 && status < 300 {
 		if f := e.currentFaults(); f.DuplicateRate > 0 && rand.Float64() < f.DuplicateRate {

@@ -3,6 +3,7 @@ package sandbox_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -119,6 +120,24 @@ func (e *env) start(opts ...envOption) {
 			}
 		})
 	}
+}
+
+// waitDelivered waits until the emulator's state file holds no pending
+// delivery, read from outside as an operator would.
+func (e *env) waitDelivered(t *testing.T) {
+	t.Helper()
+	raw, err := sql.Open("sqlite", e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	waitFor(t, "every delivery recorded", time.Minute, func() bool {
+		var n int
+		if err := raw.QueryRow(`SELECT COUNT(*) FROM deliveries WHERE state = 'pending'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
 }
 
 // restart stops the emulator and opens a new one on the same state file.
