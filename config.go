@@ -91,6 +91,10 @@ type config struct {
 	// baseURLDefault is set when BaseURL was derived from Addr; serve then
 	// uses the address it actually listens on (port 0 picks a free port).
 	baseURLDefault bool
+	// now is the clock of the Store, the handlers and the emulator; nil
+	// means time.Now. Only tests set it (no flag or variable), so that a
+	// browser test can move time past an alert rule's window.
+	now func() time.Time
 }
 
 // settingsHeader opens every settings table in --help output; a test

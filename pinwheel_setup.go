@@ -54,7 +54,7 @@ func setupPinwheel(ctx context.Context, cfg config, store *db.Store, listenAddr 
 	p.emulatorURL, p.localURL = cfg.BaseURL+"/sandbox", loopback
 	emu, err := sandbox.New(sandbox.Config{
 		StatePath: cfg.SandboxState, Secret: p.secret, PublicURL: p.emulatorURL,
-		Logger: log.With("component", "emulator"), RateLimit: cfg.EmulatorRateLimit,
+		Logger: log.With("component", "emulator"), RateLimit: cfg.EmulatorRateLimit, Now: cfg.now,
 		// Linkdesk registers its own loopback URL, plain http; Pinwheel
 		// itself accepts https only.
 		AllowHTTPWebhooks: true,

@@ -18,6 +18,7 @@ import (
 	"linkdesk/db"
 	"linkdesk/demo"
 	"linkdesk/handlers"
+	"linkdesk/odu"
 	"linkdesk/pinwheel"
 	"linkdesk/pinwheel/sandbox"
 	"linkdesk/web"
@@ -35,9 +36,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	return serveConfig(ctx, cfg, stdout, stderr)
+}
+
+// serveConfig runs the web app with a checked configuration (see serve).
+func serveConfig(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	log := newLogger(cfg.LogFormat, cfg.LogLevel, stderr)
 
-	opts := db.Options{}
+	opts := db.Options{Now: cfg.now}
 	if len(cfg.EncryptionKeys) > 0 {
 		opts.EncryptionKey, opts.OldEncryptionKeys = cfg.EncryptionKeys[0], cfg.EncryptionKeys[1:]
 	}
@@ -80,7 +86,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer pw.close()
-	work, err := startBackground(ctx, bg, store, pw.client, metrics, log)
+	work, err := startBackground(ctx, bg, store, pw.client, metrics, log, cfg)
 	if err != nil {
 		ln.Close()
 		return err
@@ -90,7 +96,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// streamsDone ends live timelines (SSE) when shutdown begins: Shutdown
 	// waits for open responses but does not cancel their contexts.
 	streamsDone := make(chan struct{})
-	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: work.ingester, Done: streamsDone}, handlers.Config{
+	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: work.ingester, Done: streamsDone, Now: cfg.now}, handlers.Config{
 		BaseURL: cfg.BaseURL, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		SessionHashKey: sessionPairs[0][0], SessionBlockKey: sessionPairs[0][1], OldSessionKeys: sessionPairs[1:],
 		LaunchBaseURL: cfg.LaunchBaseURL,
@@ -191,8 +197,9 @@ func announceGeneratedKeys(w io.Writer, cfg config) {
 
 // background is the work of serve that outlives requests: the group-commit
 // ingester of webhooks, the checkpointer that keeps WAL checkpoints off the
-// commit path, the job runner (the data fetches behind the events, and
-// every later job kind) and, in emulator mode, the demo world.
+// commit path, the job runner (the data fetches behind the events, the
+// account health jobs, and every later job kind) and, in emulator mode,
+// the demo world.
 type background struct {
 	ingester *db.Ingester
 	jobs     *worker.Runner
@@ -202,15 +209,29 @@ type background struct {
 // startBackground starts the background goroutines on bg; wait returns
 // once they have all stopped after bg ends (the ingester first commits what
 // it was handed, the runner records the outcomes it knows).
-func startBackground(ctx, bg context.Context, store *db.Store, src worker.Source, m *web.Metrics, log *slog.Logger) (*background, error) {
+func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.Client, m *web.Metrics, log *slog.Logger, cfg config) (*background, error) {
 	w := &background{}
 	w.jobs = worker.NewRunner(store, worker.Options{Log: log, Finished: m.JobFinished})
-	w.jobs.Add(worker.Fetches(src, store))
 	ing, err := store.NewIngester(ctx, db.IngestOptions{Hooks: m.IngestHooks(w.jobs.Wake)})
 	if err != nil {
 		return nil, err
 	}
 	w.ingester = ing
+	w.jobs.Add(worker.Fetches(client, store))
+	// Account health: alert checks, their notifications, reconnect
+	// batches, reconciliations, the daily audit chain check.
+	minter := odu.New(odu.Config{Store: store, Client: client, APIVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime})
+	w.jobs.Add(worker.AlertChecks(store))
+	w.jobs.Add(worker.Notifications(store, worker.NotifyConfig{BaseURL: cfg.BaseURL, InsecureOK: cfg.PinwheelMode == pinwheel.ModeEmulator}))
+	w.jobs.Add(worker.Reconnects(minter, store))
+	w.jobs.Add(worker.Reconciles(client, store, ing))
+	w.jobs.Add(worker.AuditChainChecks(store))
+	if err := store.ScheduleAlertChecks(ctx); err != nil {
+		return nil, err
+	}
+	if err := worker.ScheduleAuditChainCheck(ctx, store); err != nil {
+		return nil, err
+	}
 
 	w.wg.Go(func() {
 		if err := ing.Run(bg); err != nil {

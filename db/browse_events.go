@@ -73,11 +73,14 @@ type EventRow struct {
 	LastReceivedAt time.Time
 	DeliveryCount  int
 	Projection     string
+	// Origin is OriginReconciled for an event a reconcile wrote.
+	Origin string
 }
 
 // eventRowColumns are the columns of EventRow, body last.
 const eventRowColumns = `e.id, e.event_id, e.event, COALESCE(a.account_id, ''), COALESCE(u.end_user_id, ''), COALESCE(l.link_token_id, ''),
-  COALESCE(e.outcome, ''), COALESCE(e.occurred_at, ''), e.received_at, e.last_received_at, e.delivery_count, e.projection`
+  COALESCE(e.outcome, ''), COALESCE(e.occurred_at, ''), e.received_at, e.last_received_at, e.delivery_count, e.projection,
+  COALESCE(e.origin, '')`
 
 // ListEventLog returns a page of the events log, newest first, and whether
 // older events follow.
@@ -133,7 +136,7 @@ func queryEventRows(ctx context.Context, db queryer, where []string, args []any,
 	var occ, recv, last string
 	for rows.Next() {
 		var r EventRow
-		if err := rows.Scan(&r.ID, &r.EventID, &r.Event, &r.AccountID, &r.EndUserID, &r.LinkTokenID, &r.Outcome, &occ, &recv, &last, &r.DeliveryCount, &r.Projection); err != nil {
+		if err := rows.Scan(&r.ID, &r.EventID, &r.Event, &r.AccountID, &r.EndUserID, &r.LinkTokenID, &r.Outcome, &occ, &recv, &last, &r.DeliveryCount, &r.Projection, &r.Origin); err != nil {
 			return nil, err
 		}
 		r.OccurredAt, r.ReceivedAt, r.LastReceivedAt = ParseTime(occ), ParseTime(recv), ParseTime(last)

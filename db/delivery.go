@@ -2,6 +2,7 @@ package db
 
 import (
 	"bytes"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -87,6 +88,11 @@ type Delivery struct {
 	WebhookID  string
 	APIVersion string
 	Signature  string
+	// Reconciled marks an event Linkdesk wrote from Pinwheel's API because
+	// its webhook never came (reconcile.go): stored with origin
+	// 'reconciled', shown as reconciled rather than received, and left out
+	// of the webhook traffic counters.
+	Reconciled bool
 
 	p    payload
 	perr error
@@ -327,3 +333,15 @@ func (d Delivery) jobName() string {
 	}
 	return d.Event
 }
+
+// origin is the events.origin of the delivery: NULL for one Pinwheel sent.
+func (d Delivery) origin() sql.NullString {
+	if d.Reconciled {
+		return sql.NullString{String: OriginReconciled, Valid: true}
+	}
+	return sql.NullString{}
+}
+
+// OriginReconciled is the events.origin of an event Linkdesk wrote from
+// Pinwheel's API (see Delivery.Reconciled).
+const OriginReconciled = "reconciled"

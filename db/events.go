@@ -32,12 +32,15 @@ type Event struct {
 	APIVersion      string
 	Signature       string
 	Body            string
+	// Origin is "" for a delivery Pinwheel sent, OriginReconciled for an
+	// event a reconcile wrote from the API.
+	Origin string
 }
 
 const eventColumns = `e.id, e.event_id, e.event, COALESCE(a.account_id, ''), COALESCE(u.end_user_id, ''), COALESCE(l.link_token_id, ''),
   COALESCE(e.outcome, ''), COALESCE(e.occurred_at, ''), COALESCE(e.sent_at, ''), e.received_at, e.last_received_at,
   e.delivery_count, e.projection, COALESCE(e.projection_error, ''), COALESCE(e.webhook_id, ''), COALESCE(e.api_version, ''),
-  COALESCE(e.signature, ''), e.body`
+  COALESCE(e.signature, ''), e.body, COALESCE(e.origin, '')`
 
 const eventFrom = ` FROM events e
 LEFT JOIN accounts a ON a.id = e.account_ref
@@ -48,7 +51,7 @@ func scanEvent(sc interface{ Scan(...any) error }) (Event, error) {
 	var e Event
 	var occ, sent, recv, last string
 	err := sc.Scan(&e.ID, &e.EventID, &e.Event, &e.AccountID, &e.EndUserID, &e.LinkTokenID, &e.Outcome, &occ, &sent, &recv, &last,
-		&e.DeliveryCount, &e.Projection, &e.ProjectionError, &e.WebhookID, &e.APIVersion, &e.Signature, &e.Body)
+		&e.DeliveryCount, &e.Projection, &e.ProjectionError, &e.WebhookID, &e.APIVersion, &e.Signature, &e.Body, &e.Origin)
 	e.OccurredAt, e.SentAt, e.ReceivedAt, e.LastReceivedAt = ParseTime(occ), ParseTime(sent), ParseTime(recv), ParseTime(last)
 	return e, err
 }

@@ -457,7 +457,7 @@ func (c committer) apply(ctx context.Context, st *boundStmts, it *item, agg *bat
 		if _, err := st.release.ExecContext(ctx); err != nil {
 			return IngestResult{}, &systemicError{err}
 		}
-		agg.accepted(hour, d.Event, pr)
+		agg.accepted(hour, d.Event, pr, d.Reconciled)
 		return IngestResult{ID: pr.eventRef}, nil
 	}
 	if _, rerr := st.rollbackTo.ExecContext(ctx); rerr != nil {
@@ -487,7 +487,7 @@ func (c committer) apply(ctx context.Context, st *boundStmts, it *item, agg *bat
 		if _, rerr := st.release.ExecContext(ctx); rerr != nil {
 			return IngestResult{}, &systemicError{rerr}
 		}
-		agg.accepted(hour, d.Event, projection{eventRef: ref})
+		agg.accepted(hour, d.Event, projection{eventRef: ref}, d.Reconciled)
 		return IngestResult{ID: ref}, nil
 	}
 	if _, rerr := st.rollbackTo.ExecContext(ctx); rerr != nil {
@@ -499,13 +499,17 @@ func (c committer) apply(ctx context.Context, st *boundStmts, it *item, agg *bat
 	return IngestResult{}, fmt.Errorf("db: store event %s: %w (after projection error: %v)", d.EventID, ierr, err)
 }
 
-func (a *batchAgg) accepted(hour, event string, pr projection) {
-	k := [2]string{hour, event}
-	v := a.events[k]
-	v[0]++
-	a.events[k] = v
+func (a *batchAgg) accepted(hour, event string, pr projection, reconciled bool) {
 	a.totals["events"]++
-	a.totals["deliveries"]++
+	if reconciled {
+		a.totals["reconciled"]++ // not webhook traffic: no delivery, no hourly count
+	} else {
+		k := [2]string{hour, event}
+		v := a.events[k]
+		v[0]++
+		a.events[k] = v
+		a.totals["deliveries"]++
+	}
 	if pr.newEndUser {
 		a.totals["end_users"]++
 	}

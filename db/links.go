@@ -188,13 +188,31 @@ func (a *LinkAllocation) audit() map[string]any {
 // mint_on_open link.
 func (s *Store) CreateLink(ctx context.Context, a Actor, in NewLink, m *MintResult) (Link, error) {
 	now := s.now().UTC()
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.purgeTokens(ctx, tx, now); err != nil {
+			return err
+		}
+		_, err := s.insertLink(ctx, tx, a, in, m, now)
+		return err
+	})
+	if err != nil {
+		return Link{}, fmt.Errorf("db: create link token: %w", err)
+	}
+	return s.link(ctx, s.r, `t.token_id = ?`, in.TokenID)
+}
+
+// insertLink stores one validated link (and its token, for a minted link)
+// with its audit row(s) inside tx, and returns the link's row id. It is
+// the one writer of new links: CreateLink stores one, CreateLinks and the
+// reconnect batches many.
+func (s *Store) insertLink(ctx context.Context, tx *sql.Tx, a Actor, in NewLink, m *MintResult, now time.Time) (int64, error) {
 	switch {
 	case in.Mode == ModeMinted && m == nil, in.Mode == ModeMintOnOpen && m != nil:
-		return Link{}, fmt.Errorf("db: create link token: mode %s with mint %v", in.Mode, m != nil)
+		return 0, fmt.Errorf("mode %s with mint %v", in.Mode, m != nil)
 	case in.Mode != ModeMinted && in.Mode != ModeMintOnOpen:
-		return Link{}, fmt.Errorf("db: create link token: unknown mode %q", in.Mode)
+		return 0, fmt.Errorf("unknown mode %q", in.Mode)
 	case a.StaffID == 0:
-		return Link{}, errors.New("db: create link token: no staff member")
+		return 0, errors.New("no staff member")
 	}
 	expires := in.LinkExpiresAt
 	if m != nil {
@@ -207,59 +225,54 @@ func (s *Store) CreateLink(ctx context.Context, a Actor, in NewLink, m *MintResu
 		b, _ := json.Marshal(in.Allocation)
 		alloc = string(b)
 	}
-	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if err := s.purgeTokens(ctx, tx, now); err != nil {
-			return err
-		}
-		var ref int64
-		err := tx.QueryRowContext(ctx, `INSERT INTO link_tokens (token_id, launch_id, mode, account_id, end_user_id, platform_id,
-			jobs, allocation, language, skip_intro, reason, identity_override, api_version, tags, created_by, created_at, link_expires_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			in.TokenID, in.LaunchID, in.Mode, in.AccountID, in.EndUserID, in.PlatformID, string(jobs), alloc, in.Language,
-			boolInt(in.SkipIntro), in.Reason, sql.NullString{String: in.IdentityOverride, Valid: in.IdentityOverride != ""}, in.APIVersion, string(tags), a.StaffID,
-			FormatTime(now), FormatTime(expires)).Scan(&ref)
-		if err != nil {
-			if s.d.isUnique(err) {
-				return ErrConflict
-			}
-			return err
-		}
-		detail := map[string]any{
-			"account_id": in.AccountID, "end_user_id": in.EndUserID, "jobs": in.Jobs, "reason": in.Reason,
-			"mode": in.Mode, "language": in.Language, "skip_intro_screen": in.SkipIntro, "api_version": in.APIVersion,
-			"link_expires_at": FormatTime(expires),
-		}
-		if in.Allocation != nil {
-			detail["allocation"] = in.Allocation.audit()
-		}
-		if in.IdentityOverride != "" {
-			detail["identity_override"] = in.IdentityOverride
-		}
-		action := ActionLinkTokenCreated
-		if m != nil {
-			action = ActionLinkTokenMinted
-			detail["link_token_id"] = m.LinkTokenID
-			detail["token_expires_at"] = FormatTime(m.ExpiresAt)
-			if err := s.insertMint(ctx, tx, ref, *m, a.StaffID, now); err != nil {
-				return err
-			}
-		}
-		if err := s.appendAudit(ctx, tx, a, action, "link_token", in.TokenID, detail); err != nil {
-			return err
-		}
-		if in.IdentityOverride != "" {
-			return s.appendAudit(ctx, tx, a, ActionIdentityOverride, "link_token", in.TokenID, map[string]any{
-				"account_id": in.AccountID, "end_user_id": in.EndUserID, "verdict": VerdictMismatch, "reason": in.IdentityOverride,
-			})
-		}
-		return nil
-	})
+	var ref int64
+	err := tx.QueryRowContext(ctx, `INSERT INTO link_tokens (token_id, launch_id, mode, account_id, end_user_id, platform_id,
+		jobs, allocation, language, skip_intro, reason, identity_override, api_version, tags, created_by, created_at, link_expires_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		in.TokenID, in.LaunchID, in.Mode, in.AccountID, in.EndUserID, in.PlatformID, string(jobs), alloc, in.Language,
+		boolInt(in.SkipIntro), in.Reason, sql.NullString{String: in.IdentityOverride, Valid: in.IdentityOverride != ""}, in.APIVersion, string(tags), a.StaffID,
+		FormatTime(now), FormatTime(expires)).Scan(&ref)
 	if err != nil {
-		return Link{}, fmt.Errorf("db: create link token: %w", err)
+		if s.d.isUnique(err) {
+			return 0, ErrConflict
+		}
+		return 0, err
 	}
-	return s.link(ctx, s.r, `t.token_id = ?`, in.TokenID)
+	detail := map[string]any{
+		"account_id": in.AccountID, "end_user_id": in.EndUserID, "jobs": in.Jobs, "reason": in.Reason,
+		"mode": in.Mode, "language": in.Language, "skip_intro_screen": in.SkipIntro, "api_version": in.APIVersion,
+		"link_expires_at": FormatTime(expires),
+	}
+	if in.Allocation != nil {
+		detail["allocation"] = in.Allocation.audit()
+	}
+	if in.IdentityOverride != "" {
+		detail["identity_override"] = in.IdentityOverride
+	}
+	action := ActionLinkTokenCreated
+	if m != nil {
+		action = ActionLinkTokenMinted
+		detail["link_token_id"] = m.LinkTokenID
+		detail["token_expires_at"] = FormatTime(m.ExpiresAt)
+		if err := s.insertMint(ctx, tx, ref, *m, a.StaffID, now); err != nil {
+			return 0, err
+		}
+	}
+	if err := s.appendAudit(ctx, tx, a, action, "link_token", in.TokenID, detail); err != nil {
+		return 0, err
+	}
+	if in.IdentityOverride != "" {
+		err := s.appendAudit(ctx, tx, a, ActionIdentityOverride, "link_token", in.TokenID, map[string]any{
+			"account_id": in.AccountID, "end_user_id": in.EndUserID, "verdict": VerdictMismatch, "reason": in.IdentityOverride,
+		})
+		if err != nil {
+			return 0, err
+		}
+	}
+	return ref, nil
 }
 
+// RevokeLink revokes a link: its launch page stops opening Link, its events
 // endpoint refuses events and its stored tokens are forgotten. Revoking a
 // revoked link changes nothing and writes no audit row.
 func (s *Store) RevokeLink(ctx context.Context, a Actor, tokenID string) (Link, error) {

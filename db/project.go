@@ -485,7 +485,7 @@ func (c *committer) insertEvent(ctx context.Context, st *boundStmts, d *Delivery
 	}
 	var id int64
 	err := st.eventInsert.QueryRowContext(ctx, d.EventID, d.Event, ac, eu, lt, outcome, occurred, sent, recv, recv,
-		state, perr, nullStr(d.WebhookID), nullStr(d.APIVersion), nullStr(d.Signature), string(d.Body)).Scan(&id)
+		state, perr, nullStr(d.WebhookID), nullStr(d.APIVersion), nullStr(d.Signature), string(d.Body), d.origin()).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, errDuplicate
 	}

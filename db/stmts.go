@@ -59,8 +59,8 @@ RETURNING id, event_count`
 	newerOutcome = `(excluded.last_outcome_at IS NOT NULL AND (link_tokens_seen.last_outcome_at IS NULL OR excluded.last_outcome_at >= link_tokens_seen.last_outcome_at))`
 
 	sqlEventInsert = `INSERT INTO events (event_id, event, account_ref, end_user_ref, link_token_ref, outcome, occurred_at, sent_at,
-  received_at, last_received_at, delivery_count, projection, projection_error, webhook_id, api_version, signature, body)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)
+  received_at, last_received_at, delivery_count, projection, projection_error, webhook_id, api_version, signature, body, origin)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (event_id) DO NOTHING
 RETURNING id`
 

@@ -128,6 +128,9 @@ type TimelineEntry struct {
 	// how long it is.
 	Body     string
 	BodySize int
+	// Origin is OriginReconciled for a webhook event a reconcile wrote from
+	// the API (it was not received).
+	Origin string
 
 	// Staff actions and Link events: Action is the audit action or the
 	// Link event's name.
@@ -468,7 +471,7 @@ func (s *Store) timelineEvents(ctx context.Context, tx *sql.Tx, r timelineRefs, 
 	for rows.Next() {
 		e := TimelineEntry{Kind: KindWebhook}
 		var occ, recv string
-		if err := rows.Scan(&e.ID, &e.EventID, &e.Event, &e.Outcome, &occ, &recv, &e.DeliveryCount, &e.AccountID, &e.EndUserID, &e.LinkTokenID, &e.Body, &e.BodySize); err != nil {
+		if err := rows.Scan(&e.ID, &e.EventID, &e.Event, &e.Outcome, &occ, &recv, &e.DeliveryCount, &e.AccountID, &e.EndUserID, &e.LinkTokenID, &e.Body, &e.BodySize, &e.Origin); err != nil {
 			return nil, err
 		}
 		e.OccurredAt, e.At = ParseTime(occ), ParseTime(recv)
@@ -482,7 +485,7 @@ func (s *Store) timelineEvents(ctx context.Context, tx *sql.Tx, r timelineRefs, 
 func timelineEventsSQL(col, bound, dir string) string {
 	return `SELECT e.id, e.event_id, e.event, COALESCE(e.outcome, ''), COALESCE(e.occurred_at, ''), e.received_at,
   e.delivery_count, COALESCE(a.account_id, ''), COALESCE(u.end_user_id, ''), COALESCE(l.link_token_id, ''),
-  substr(e.body, 1, ` + bodyPrefixSQL + `), octet_length(e.body)
+  substr(e.body, 1, ` + bodyPrefixSQL + `), octet_length(e.body), COALESCE(e.origin, '')
 FROM events e
 LEFT JOIN accounts a ON a.id = e.account_ref
 LEFT JOIN end_users u ON u.id = e.end_user_ref

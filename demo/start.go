@@ -33,7 +33,10 @@ func FirstStart(ctx context.Context, cfg Config) error {
 	if err := Underwriting(ctx, cfg); err != nil {
 		return err
 	}
-	return seedCustomers(ctx, cfg.Store)
+	if err := seedCustomers(ctx, cfg.Store); err != nil {
+		return err
+	}
+	return Health(ctx, cfg)
 }
 
 // customersKey is the settings row that records the customer records as

@@ -162,6 +162,9 @@ func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.
 	if props.Decisions, err = h.store.DecisionsAbout(ctx, db.ScopeAccount, id); err != nil {
 		return props, err
 	}
+	if props.Health, err = h.accountHealth(c, id); err != nil {
+		return props, err
+	}
 	props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id))
 	return props, err
 }

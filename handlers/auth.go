@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -101,6 +102,7 @@ func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 		// Every staff page may show personal data: never kept in a cache
 		// (the browser's, or a proxy's).
 		c.Response().Header().Set("Cache-Control", "no-store")
+		c.Set(openAlertsKey, alertCounter(h.store))
 		if st.MustChangePassword && !passwordChangeAllowed(c) {
 			return h.toPasswordChange(c)
 		}
@@ -232,11 +234,26 @@ func (h *Handler) RequireRole(p Permission) echo.MiddlewareFunc {
 // PageOf builds the layout data of the request; the error handler uses it
 // too, so it tolerates a missing session.
 func PageOf(c echo.Context, title string) views.Page {
-	p := views.Page{Title: title, Path: c.Request().URL.Path}
+	p := views.Page{Title: title, Path: c.Request().URL.Path, OpenAlerts: -1}
 	p.Nonce, _ = c.Get(NonceKey).(string)
 	p.Staff = staff(c)
 	p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
+	if ac, ok := c.Get(openAlertsKey).(alertCounter); ok && p.Staff != nil {
+		if n, err := ac.OpenAlerts(c.Request().Context()); err == nil {
+			p.OpenAlerts = n
+		}
+	}
 	return p
+}
+
+// openAlertsKey is the echo context key of what counts the open alerts for
+// the header (set for signed-in staff; counted only when a page is built).
+const openAlertsKey = "open_alerts"
+
+// alertCounter counts the open alerts; *db.Store implements it with one
+// small index range.
+type alertCounter interface {
+	OpenAlerts(ctx context.Context) (int, error)
 }
 
 // page builds the layout data and consumes the flash message.

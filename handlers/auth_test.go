@@ -103,6 +103,27 @@ var routeAccess = map[string]string{
 	"GET /events/rejected/:rejection_id/raw":               anyone,
 	"GET /tokens/:token_id/events/:launch_event_id/raw":    anyone,
 	"GET /accounts/:account_id/snapshots/:snapshot_id/raw": anyone,
+	"GET /monitoring":                                      anyone,
+	"POST /monitoring/reconnect":                           write,
+	"GET /monitoring/reconnect/:batch_id":                  anyone,
+	"GET /monitoring/reconnect/:batch_id/live":             anyone,
+	"GET /monitoring/reconnect/:batch_id/links.csv":        write, // each link opens Link for its user
+	"GET /monitoring/reconnect/:batch_id/links.jsonl":      write,
+	"GET /alerts":                                      anyone,
+	"GET /alerts/settings":                             admin,
+	"POST /alerts/settings":                            admin,
+	"POST /alerts/destinations":                        admin,
+	"GET /alerts/destinations/:destination_id":         admin,
+	"POST /alerts/destinations/:destination_id":        admin,
+	"POST /alerts/destinations/:destination_id/rotate": admin,
+	"POST /alerts/destinations/:destination_id/test":   admin,
+	"GET /alerts/destinations/:destination_id/live":    admin,
+	"GET /alerts/:alert_id":                            anyone,
+	"POST /alerts/:alert_id/acknowledge":               write,
+	"POST /alerts/:alert_id/snooze":                    write,
+	"POST /alerts/:alert_id/resolve":                   write,
+	"POST /alerts/:alert_id/reconcile":                 write,
+	"POST /accounts/:account_id/reconcile":             write,
 }
 
 func allowed(class, role string) bool {
@@ -200,6 +221,9 @@ var sampleFixtures = map[string]func(t *testing.T, s *testServer) string{
 	":rejection_id":    sampleRejection,
 	":launch_event_id": sampleLaunchEvent,
 	":snapshot_id":     sampleSnapshot,
+	":batch_id":        sampleBatch,
+	":alert_id":        sampleAlert,
+	":destination_id":  sampleDestination,
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -2,11 +2,14 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"linkdesk/db"
@@ -254,4 +257,79 @@ func sseMessage(event, id string, data []byte) []byte {
 	}
 	b.WriteByte('\n')
 	return b.Bytes()
+}
+
+// watch streams a fragment that changes over time (a batch's progress, a
+// delivery log) as server-sent events named event: render builds it and
+// says whether it is final; it is polled every livePoll and sent when its
+// bytes changed, and the stream ends after the final one (its markup
+// carries no sse-connect, so the browser stops listening). A request that
+// does not accept text/event-stream gets the fragment once. The same
+// database-driven polling as the timelines: correct with several
+// processes, no in-memory signal.
+func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Context) (templ.Component, bool, error)) error {
+	ctx := c.Request().Context()
+	comp, final, err := render(ctx)
+	if err != nil {
+		return err
+	}
+	if !strings.Contains(c.Request().Header.Get("Accept"), "text/event-stream") {
+		return h.render(c, http.StatusOK, comp)
+	}
+	w := c.Response()
+	hd := w.Header()
+	hd.Set("Content-Type", "text/event-stream")
+	hd.Set("Cache-Control", "no-cache")
+	hd.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	var last []byte
+	send := func(comp templ.Component) error {
+		var buf bytes.Buffer
+		if err := comp.Render(ctx, &buf); err != nil {
+			return err
+		}
+		if bytes.Equal(buf.Bytes(), last) {
+			return nil
+		}
+		last = buf.Bytes()
+		if _, err := w.Write(sseMessage(event, strconv.FormatInt(time.Now().UnixNano(), 10), last)); err != nil {
+			return err
+		}
+		w.Flush()
+		return nil
+	}
+	if _, err := w.Write([]byte("retry: 3000\n\n")); err != nil {
+		return nil
+	}
+	if err := send(comp); err != nil || final {
+		return nil
+	}
+	poll := time.NewTicker(livePoll)
+	defer poll.Stop()
+	beat := time.NewTicker(liveHeartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-h.done:
+			return nil
+		case <-beat.C:
+			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil {
+				return nil
+			}
+			w.Flush()
+		case <-poll.C:
+			comp, final, err := render(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			if err := send(comp); err != nil || final {
+				return nil
+			}
+		}
+	}
 }

@@ -73,6 +73,9 @@ type emuOptions struct {
 	version       string
 	clientSecret  string        // "" means the right one
 	clientTimeout time.Duration // 0 means a minute: only a test of timeouts sets a short one
+	// sharedClock gives the emulator the server's clock, so that moving it
+	// (past an alert rule's window) moves both and webhooks stay fresh.
+	sharedClock bool
 }
 
 // withEmulator serves the app on a real listener with the emulator mounted
@@ -168,13 +171,17 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 		clk.set(time.Time{}) // the wall clock, as the emulator's
 		srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { s.ServeHTTP(w, r) }))
 		s.url, s.version = srv.URL, o.version
+		var emuNow func() time.Time
+		if o.sharedClock {
+			emuNow = clk.now
+		}
 		// Untidy delivery stays on (the default); the rate limit is off:
 		// these tests give the client no sleep between retries, so a
 		// limiter on the wall clock would refuse by machine speed.
 		// ratelimit_test.go in pinwheel/sandbox drives the client against
 		// the limiter on a test clock.
 		s.emu, err = sandbox.New(sandbox.Config{StatePath: filepath.Join(dir, "sandbox.db"), Secret: testSecret, PublicURL: srv.URL + "/sandbox",
-			RetryBase: 50 * time.Millisecond, RetryMax: time.Second, AllowHTTPWebhooks: true, RateLimit: -1})
+			RetryBase: 50 * time.Millisecond, RetryMax: time.Second, AllowHTTPWebhooks: true, RateLimit: -1, Now: emuNow})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -174,6 +174,8 @@ type AccountProps struct {
 	Tokens []db.LinkSummary
 	// Decisions are the underwriting decisions bound to the account.
 	Decisions []db.Decision
+	// Health is the reconcile and reconnect panel.
+	Health AccountHealthProps
 }
 
 // EndUserProps is the end user page.

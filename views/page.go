@@ -22,6 +22,9 @@ type Page struct {
 	Search string
 	// RequestID identifies the request in logs.
 	RequestID string
+	// OpenAlerts is the number of open alerts the header shows (-1 when
+	// unknown: no staff member, or the count failed).
+	OpenAlerts int
 }
 
 // Flash is a one-time message shown at the top of the next page.
@@ -54,7 +57,7 @@ func (p Page) Nav() []NavItem {
 }
 
 // extraNav holds entries of later features, between Home and Audit.
-var extraNav = []NavItem{{"/accounts", "Accounts"}, {"/end-users", "End users"}, {"/events", "Events"}, {"/customers", "Customers"}, {"/tokens", "Tokens"}}
+var extraNav = []NavItem{{"/accounts", "Accounts"}, {"/end-users", "End users"}, {"/events", "Events"}, {"/customers", "Customers"}, {"/tokens", "Tokens"}, {"/monitoring", "Health"}}
 
 // Current reports whether href is the page being shown (or its parent).
 func (p Page) Current(href string) bool {

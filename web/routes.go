@@ -193,6 +193,32 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	g.GET("/tokens/:token_id/events/:launch_event_id/raw", h.LaunchEventRaw)
 	g.GET("/accounts/:account_id/snapshots/:snapshot_id/raw", h.SnapshotRaw)
 
+	// Account health: the monitoring board and its reconnect links (the
+	// links' export is for operators: each opens Link for its user),
+	// alerts and their staff actions, the admins' thresholds and
+	// notification destinations, reconciliation with Pinwheel.
+	g.GET("/monitoring", h.MonitoringIndex)
+	w.POST("/monitoring/reconnect", h.ReconnectCreate)
+	g.GET("/monitoring/reconnect/:batch_id", h.ReconnectShow)
+	g.GET("/monitoring/reconnect/:batch_id/live", h.ReconnectLive)
+	w.GET("/monitoring/reconnect/:batch_id/links.csv", h.ReconnectExportCSV)
+	w.GET("/monitoring/reconnect/:batch_id/links.jsonl", h.ReconnectExportJSONL)
+	g.GET("/alerts", h.AlertsIndex)
+	a.GET("/alerts/settings", h.AlertSettingsEdit)
+	a.POST("/alerts/settings", h.AlertSettingsUpdate)
+	a.POST("/alerts/destinations", h.DestinationCreate)
+	a.GET("/alerts/destinations/:destination_id", h.DestinationShow)
+	a.POST("/alerts/destinations/:destination_id", h.DestinationUpdate)
+	a.POST("/alerts/destinations/:destination_id/rotate", h.DestinationRotate)
+	a.POST("/alerts/destinations/:destination_id/test", h.DestinationTest)
+	a.GET("/alerts/destinations/:destination_id/live", h.DestinationLive)
+	g.GET("/alerts/:alert_id", h.AlertShow)
+	w.POST("/alerts/:alert_id/acknowledge", h.AlertAcknowledge)
+	w.POST("/alerts/:alert_id/snooze", h.AlertSnooze)
+	w.POST("/alerts/:alert_id/resolve", h.AlertResolve)
+	w.POST("/alerts/:alert_id/reconcile", h.AlertReconcile)
+	w.POST("/accounts/:account_id/reconcile", h.AccountReconcile)
+
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
 }
 

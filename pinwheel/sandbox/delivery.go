@@ -256,7 +256,11 @@ func (e *Emulator) post(ctx context.Context, d *delivery) (int, error) {
 	h.Set("Accept-Encoding", "gzip, deflate")
 	h.Set("User-Agent", userAgent)
 	h.Set(pinwheel.HeaderVersion, d.Version)
-	h.Set(pinwheel.HeaderSignature, pinwheel.Sign(e.cfg.Secret, ts, d.Body))
+	secret := e.cfg.Secret
+	if d.BadSignature {
+		secret += "-not-the-secret"
+	}
+	h.Set(pinwheel.HeaderSignature, pinwheel.Sign(secret, ts, d.Body))
 	h.Set(pinwheel.HeaderWebhookID, d.WebhookID)
 	h.Set(pinwheel.HeaderTimestamp, ts)
 	resp, err := e.cfg.HTTPClient.Do(req)

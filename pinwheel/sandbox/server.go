@@ -222,6 +222,11 @@ func (e *Emulator) routes() *http.ServeMux {
 	m.HandleFunc("POST /emulator/pay_profiles", e.emulatorPresetPay)
 	m.HandleFunc("POST /emulator/accounts/{id}/paystubs", e.emulatorAddPaystub)
 	m.HandleFunc("POST /emulator/accounts/{id}/paystubs/{paystub_id}/delete", e.emulatorDeletePaystub)
+	m.HandleFunc("POST /emulator/platforms/{id}/monitoring_status", e.emulatorPlatformStatus)
+	m.HandleFunc("GET /emulator/webhooks/rules", e.emulatorRules)
+	m.HandleFunc("POST /emulator/webhooks/rules", e.emulatorAddRule)
+	m.HandleFunc("DELETE /emulator/webhooks/rules", e.emulatorDeleteRule)
+	m.HandleFunc("DELETE /emulator/webhooks/rules/{id}", e.emulatorDeleteRule)
 
 	m.HandleFunc("/", e.notFound)
 	return m

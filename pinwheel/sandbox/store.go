@@ -146,6 +146,20 @@ var migrations = []string{
 		deleted_at TEXT NOT NULL,
 		PRIMARY KEY (account_id, item_id)
 	);`,
+	// 3: emulator-only delivery rules (knobs.go); a dropped delivery keeps
+	// state 'dropped' and the rule that dropped or delayed it.
+	`CREATE TABLE delivery_rules (
+		id INTEGER PRIMARY KEY AUTOINCREMENT,
+		action TEXT NOT NULL,
+		event TEXT NOT NULL,
+		account_id TEXT NOT NULL DEFAULT '',
+		delay_ms INTEGER NOT NULL DEFAULT 0,
+		remaining INTEGER NOT NULL DEFAULT 0,
+		matched INTEGER NOT NULL DEFAULT 0,
+		created_at TEXT NOT NULL
+	);
+	ALTER TABLE deliveries ADD COLUMN rule_id INTEGER;
+	ALTER TABLE deliveries ADD COLUMN bad_signature INTEGER NOT NULL DEFAULT 0;`,
 }
 
 // openStore opens (creating if needed) and migrates the SQLite file at path.
@@ -664,15 +678,42 @@ func (e *Emulator) enqueue(ctx context.Context, tx *sql.Tx, events []*event) err
 	defer stmt.Close()
 	now := dbTime(e.now())
 	wall := time.Now()
+	rules, err := loadRules(ctx, tx)
+	if err != nil {
+		return err
+	}
 	for _, ev := range events {
+		var rule *DeliveryRule
 		for _, w := range hooks {
 			if w.Status != "active" || !slices.Contains(w.EnabledEvents, ev.Name) {
 				continue
+			}
+			if rule == nil && len(rules) > 0 {
+				if rule, err = applyRule(ctx, tx, rules, ev); err != nil {
+					return err
+				}
 			}
 			var id int64
 			if err := stmt.QueryRowContext(ctx, ev.ID, ev.Name, w.ID, ev.AccountID, ev.body(w.Version), wall.UnixMilli(),
 				now).Scan(&id); err != nil {
 				return fmt.Errorf("sandbox: enqueue: %w", err)
+			}
+			switch {
+			case rule != nil && rule.Action == RuleDrop:
+				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET state = 'dropped', rule_id = ?, last_error = 'dropped by an emulator delivery rule' WHERE id = ?`,
+					rule.ID, id); err != nil {
+					return fmt.Errorf("sandbox: enqueue: %w", err)
+				}
+				continue
+			case rule != nil && rule.Action == RuleBadSignature:
+				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET bad_signature = 1, rule_id = ? WHERE id = ?`, rule.ID, id); err != nil {
+					return fmt.Errorf("sandbox: enqueue: %w", err)
+				}
+			case rule != nil && rule.Action == RuleDelay:
+				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_at = ?, rule_id = ? WHERE id = ?`, ruleDelayUntil(rule, wall), rule.ID, id); err != nil {
+					return fmt.Errorf("sandbox: enqueue: %w", err)
+				}
+				continue
 			}
 			if d, ok := e.cfg.Delivery.holdBack(id); ok {
 				if _, err := tx.ExecContext(ctx, `UPDATE deliveries SET next_at = ? WHERE id = ?`, wall.Add(d).UnixMilli(), id); err != nil {
@@ -698,6 +739,8 @@ type delivery struct {
 	NextAt       int64 // unix ms, wall clock
 	URL          string
 	Version      string
+	// BadSignature: an emulator rule spoils its signature (knobs.go).
+	BadSignature bool
 }
 
 // pendingDeliveries returns pending deliveries of one active webhook, in
@@ -708,7 +751,7 @@ func (s *store) pendingDeliveries(ctx context.Context, webhookID string, limit i
 		order = "d.next_at, d.id"
 	}
 	rows, err := s.db.QueryContext(ctx, `SELECT d.id, COALESCE(d.redelivery_of, 0), d.event_id, d.event, d.webhook_id,
-		d.account_id, d.body, d.attempts, d.next_at, w.url, w.version FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
+		d.account_id, d.body, d.attempts, d.next_at, w.url, w.version, d.bad_signature FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id
 		WHERE d.state = 'pending' AND d.webhook_id = ? AND w.status = 'active' ORDER BY `+order+` LIMIT ?`, webhookID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sandbox: pending deliveries: %w", err)
@@ -718,7 +761,7 @@ func (s *store) pendingDeliveries(ctx context.Context, webhookID string, limit i
 	for rows.Next() {
 		var d delivery
 		if err := rows.Scan(&d.ID, &d.RedeliveryOf, &d.EventID, &d.Event, &d.WebhookID, &d.AccountID, &d.Body, &d.Attempts,
-			&d.NextAt, &d.URL, &d.Version); err != nil {
+			&d.NextAt, &d.URL, &d.Version, &d.BadSignature); err != nil {
 			return nil, err
 		}
 		out = append(out, &d)
