@@ -438,13 +438,15 @@ WHERE kind = ? AND dismissed_at IS NULL AND since <= ? ORDER BY since, id LIMIT 
 	for i, n := range jobEventNames {
 		names[i] = n
 	}
-	metSQL := `SELECT COUNT(*) FROM events e WHERE e.link_token_ref = (SELECT id FROM link_tokens_seen WHERE link_token_id = ?) AND e.event IN (` + placeholders(len(names)) + `)`
+	// The unary + keeps SQLite off events_event (a range of every event of
+	// that name) and on events_link_token (the session's few events).
+	metSQL := `SELECT COUNT(*) FROM events e WHERE e.link_token_ref = (SELECT id FROM link_tokens_seen WHERE link_token_id = ?) AND +e.event IN (` + placeholders(len(names)) + `)`
 	var open []exp
 	for _, e := range list {
 		var n int
 		args := []any{e.token}
 		if e.want != "" {
-			err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events e WHERE e.link_token_ref = (SELECT id FROM link_tokens_seen WHERE link_token_id = ?) AND e.event = ?`, e.token, e.want).Scan(&n)
+			err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM events e WHERE e.link_token_ref = (SELECT id FROM link_tokens_seen WHERE link_token_id = ?) AND +e.event = ?`, e.token, e.want).Scan(&n)
 		} else {
 			err = tx.QueryRowContext(ctx, metSQL, append(args, names...)...).Scan(&n)
 		}

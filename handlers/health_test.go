@@ -4,10 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -722,5 +725,123 @@ func TestAlerts_AcknowledgeSnoozeResolve(t *testing.T) {
 	list := get(t, s, op, "/alerts?state=resolved").Body.String()
 	if rows := tableRows(t, list, "alerts", "/alerts/"); len(rows) != 2 {
 		t.Errorf("resolved alerts: %v", rows)
+	}
+}
+
+// ---- notification destinations and reconciles from the pages ----
+
+// TestDestinations_FormAndTest: the admin adds a webhook destination
+// (bad input re-renders with inline messages), sees its signing secret
+// once, sends a test that a local receiver gets, signed, and the
+// destination's log shows it sent.
+func TestDestinations_FormAndTest(t *testing.T) {
+	s := newServer(t, withEmulator(emuOptions{}))
+	s.runJobs(t, nil)
+	adm := s.login(t, "admin@example.com")
+	var got []http.Header
+	var mu sync.Mutex
+	rcv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Header.Clone())
+		mu.Unlock()
+	}))
+	defer rcv.Close()
+
+	for _, tc := range []struct {
+		form url.Values
+		want string
+	}{
+		{url.Values{"name": {"Ops"}, "kind": {"webhook"}, "url": {"http://hooks.example.com/x"}}, "The URL must start with https://"},
+		{url.Values{"name": {""}, "kind": {"webhook"}, "url": {"https://hooks.example.com/x"}}, "Give it a name"},
+		{url.Values{"name": {"Mail"}, "kind": {"email"}, "smtp_host": {"smtp.example.com"}, "from": {"nobody"}, "to": {"ops@example.com"}}, "Enter one email address"},
+		{url.Values{"name": {"Mail"}, "kind": {"email"}, "smtp_host": {"smtp.example.com"}, "from": {"a@example.com"}, "to": {"ops@, x"}}, "Enter email addresses separated by commas"},
+	} {
+		rec := s.do(t, "POST", "/alerts/destinations", tc.form, adm)
+		if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), tc.want) {
+			t.Errorf("%v: %d, want 422 with %q", tc.form, rec.Code, tc.want)
+		}
+	}
+	rec := s.do(t, "POST", "/alerts/destinations", url.Values{"name": {"Local receiver"}, "kind": {"webhook"}, "url": {rcv.URL + "/hook"}, "enabled": {"1"}}, adm)
+	loc := rec.Header().Get("Location")
+	if rec.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/alerts/destinations/") {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body.String())
+	}
+	page := s.do(t, "GET", loc, nil, updatedCookie(rec, adm)).Body.String()
+	m := regexp.MustCompile(`signing secret, shown this once: (whsec_[0-9a-f]+)`).FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("no secret shown:\n%s", page)
+	}
+	if again := get(t, s, adm, loc).Body.String(); strings.Contains(again, m[1]) {
+		t.Error("the secret is shown a second time")
+	}
+	rec = s.do(t, "POST", loc+"/test", url.Values{}, adm)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("test: %d", rec.Code)
+	}
+	waitFor(t, "the test delivery", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1
+	})
+	mu.Lock()
+	h := got[0]
+	mu.Unlock()
+	if h.Get(worker.HeaderEvent) != "test" || !strings.HasPrefix(h.Get(worker.HeaderSignature), "v1=") {
+		t.Errorf("headers %v", h)
+	}
+	waitFor(t, "the log to say sent", func() bool {
+		return strings.Contains(s.do(t, "GET", loc+"/live", nil, adm).Body.String(), `data-state="sent"`)
+	})
+	live := s.do(t, "GET", loc+"/live", nil, adm).Body.String()
+	if strings.Contains(live, "sse-connect") {
+		t.Error("the log keeps listening with nothing in flight")
+	}
+	// Alert settings: a bad threshold is refused inline.
+	rec = s.do(t, "POST", "/alerts/settings", url.Values{"on": {"silence"}, "silence_minutes": {"1"}}, adm)
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "Enter 5 to 10080 minutes.") {
+		t.Fatalf("bad settings: %d", rec.Code)
+	}
+}
+
+// TestReconcile_RefusedChangesNothing: an account Pinwheel does not know
+// (written by a webhook the emulator never sent) cannot be reconciled:
+// the run says why, nothing is written, the refusal is audited.
+func TestReconcile_RefusedChangesNothing(t *testing.T) {
+	s := newServer(t, withEmulator(emuOptions{}))
+	s.runJobs(t, nil)
+	ctx := context.Background()
+	const acc = "0b6f0f6e-0000-4000-8000-00000000beef"
+	s.ingest(t, accountAddedJSON("unknown-added", acc, "eu-unknown", true, "active"))
+	before, _, _ := s.store.ListEventLog(ctx, db.EventQuery{AccountID: acc})
+	op := s.login(t, "operator@example.com")
+	rec := s.do(t, "POST", "/accounts/"+acc+"/reconcile", url.Values{}, op)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("reconcile: %d", rec.Code)
+	}
+	if rec := s.do(t, "POST", "/accounts/"+acc+"/reconcile", url.Values{}, op); rec.Code != http.StatusSeeOther {
+		t.Fatalf("a second click: %d", rec.Code)
+	}
+	var run db.ReconcileRun
+	waitFor(t, "the refusal", func() bool {
+		runs, _ := s.store.AccountReconcileRuns(ctx, acc)
+		run = runs[len(runs)-1]
+		return run.Finished()
+	})
+	if run.State != db.ReconcileRefused || !strings.Contains(run.Error, "Pinwheel does not know this account") || !strings.Contains(run.Error, "Nothing was changed.") {
+		t.Fatalf("run %+v", run)
+	}
+	after, _, _ := s.store.ListEventLog(ctx, db.EventQuery{AccountID: acc})
+	if len(after) != len(before) {
+		t.Errorf("events %d → %d", len(before), len(after))
+	}
+	page := get(t, s, op, "/accounts/"+acc).Body.String()
+	mustContain(t, "the account page", page, "Pinwheel does not know this account", `id="reconcile-account"`)
+	audit, _, _ := s.store.ListAudit(ctx, db.AuditFilter{Action: db.ActionAccountReconcileRefuse})
+	if len(audit) == 0 {
+		t.Error("the refusal is not audited")
+	}
+	// An account Linkdesk never heard of is not found.
+	if rec := s.do(t, "POST", "/accounts/no-such-account/reconcile", url.Values{}, op); rec.Code != http.StatusNotFound {
+		t.Errorf("unknown account: %d", rec.Code)
 	}
 }
