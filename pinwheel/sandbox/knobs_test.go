@@ -168,4 +168,3 @@ func TestKnobs_PlatformStatus(t *testing.T) {
 		t.Errorf("without the secret: %d", r.Status)
 	}
 }
-
