@@ -114,7 +114,7 @@ func TestHealthQueriesUseTheirIndexes(t *testing.T) {
 func TestHealthMigration_Backfills(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "old.db")
-	raw, err := sql.Open("sqlite", sqliteDSN(path, true))
+	raw, err := sql.Open("sqlite", sqliteDSN(path, sqliteWriter))
 	if err != nil {
 		t.Fatal(err)
 	}

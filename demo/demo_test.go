@@ -137,4 +137,23 @@ func TestRun_BuildsTheWorldFromWebhooks(t *testing.T) {
 	if len(hooked) != 0 || after["link_tokens"] != before["link_tokens"] {
 		t.Errorf("second run drove %d sessions; link tokens %d → %d", len(hooked), before["link_tokens"], after["link_tokens"])
 	}
+
+	// The health story (demo/health.go): one platform alert resolved, one
+	// left open, through the emulator's knobs and the real rule.
+	if err := demo.Health(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	open, _, _ := store.ListAlerts(ctx, db.AlertQuery{Rule: db.RulePlatformDegraded})
+	resolved, _, _ := store.ListAlerts(ctx, db.AlertQuery{Rule: db.RulePlatformDegraded, State: db.AlertResolved})
+	if len(open) != 1 || len(resolved) != 1 || open[0].Scope == resolved[0].Scope || !strings.HasPrefix(open[0].Subject, "Paychex: ") ||
+		!strings.HasPrefix(resolved[0].Subject, "Paycom: ") || resolved[0].Resolution != db.ResolvedCleared {
+		t.Fatalf("demo alerts: open %+v, resolved %+v", open, resolved)
+	}
+	before, _ = store.Totals(ctx)
+	if err := demo.Health(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := store.Totals(ctx); after["link_tokens"] != before["link_tokens"] {
+		t.Error("a second health run drove sessions")
+	}
 }

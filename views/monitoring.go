@@ -122,6 +122,9 @@ type TransitionBar struct {
 type TransitionLabel struct {
 	X    int
 	Text string
+	// Anchor is the SVG text-anchor: the first label starts at its day,
+	// the last ends at it, so neither is cut at the edge.
+	Anchor string
 }
 
 // chart geometry.
@@ -161,8 +164,13 @@ func TransitionChart(days []db.TransitionDay) TransitionsChart {
 			c.Bars = append(c.Bars, TransitionBar{X: x + 1 + k*(bw+1), Y: tchartTop + plot - h, W: bw, H: h, Class: class,
 				Title: fmt.Sprintf("%s: %d %s", d.Day.Format("2 Jan"), v, what)})
 		}
-		if i == 0 || i == len(days)-1 || i == len(days)/2 {
-			c.Labels = append(c.Labels, TransitionLabel{X: x + slot/2, Text: d.Day.Format("2 Jan")})
+		switch i {
+		case 0:
+			c.Labels = append(c.Labels, TransitionLabel{X: x, Text: d.Day.Format("2 Jan"), Anchor: "start"})
+		case len(days) / 2:
+			c.Labels = append(c.Labels, TransitionLabel{X: x + slot/2, Text: d.Day.Format("2 Jan"), Anchor: "middle"})
+		case len(days) - 1:
+			c.Labels = append(c.Labels, TransitionLabel{X: x + slot, Text: d.Day.Format("2 Jan"), Anchor: "end"})
 		}
 	}
 	return c
