@@ -173,8 +173,8 @@ func checkSignatureFailures(ctx context.Context, s *Store, tx *sql.Tx, set Alert
 	}
 	args = append(args, since)
 	where := `reason IN (` + placeholders(len(signatureReasons)) + `) AND at >= ?`
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_rejections WHERE `+where, args...).Scan(&n); err != nil {
+	n, err := countUpTo(ctx, tx, `SELECT 1 FROM webhook_rejections WHERE `+where, args...)
+	if err != nil {
 		return nil, err
 	}
 	if n < set.SignatureThreshold {
@@ -186,7 +186,7 @@ func checkSignatureFailures(ctx context.Context, s *Store, tx *sql.Tx, set Alert
 	}
 	defer rows.Close()
 	ev := AlertEvidence{Value: float64(n), Threshold: float64(set.SignatureThreshold),
-		Summary: fmt.Sprintf("%d refused in the last %s (threshold %d).", n, minutes(set.SignatureWindowMinutes), set.SignatureThreshold)}
+		Summary: fmt.Sprintf("%s refused in the last %s (threshold %d).", atLeast(n), minutes(set.SignatureWindowMinutes), set.SignatureThreshold)}
 	for rows.Next() {
 		var id int64
 		var reason, at string
@@ -196,7 +196,7 @@ func checkSignatureFailures(ctx context.Context, s *Store, tx *sql.Tx, set Alert
 		ev.Items = append(ev.Items, EvidenceItem{Kind: EvidenceRejection, ID: reason, Label: strings.ReplaceAll(reason, "_", " ") + " #" + strconv.FormatInt(id, 10), At: ParseTime(at)})
 	}
 	ev.More = n - len(ev.Items)
-	return []Finding{{Subject: fmt.Sprintf("%d webhook deliveries failed the signature or timestamp check in %s", n, minutes(set.SignatureWindowMinutes)), Evidence: ev}}, rows.Err()
+	return []Finding{{Subject: fmt.Sprintf("%s webhook deliveries failed the signature or timestamp check in %s", atLeast(n), minutes(set.SignatureWindowMinutes)), Evidence: ev}}, rows.Err()
 }
 
 // ---- silence ----
@@ -467,8 +467,8 @@ WHERE kind = ? AND dismissed_at IS NULL AND since <= ? ORDER BY since, id LIMIT 
 	if len(open) == 0 {
 		return nil, nil
 	}
-	var total int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM webhook_expectations WHERE kind = ? AND dismissed_at IS NULL AND since <= ?`, kind, FormatTime(due)).Scan(&total); err != nil {
+	total, err := countUpTo(ctx, tx, `SELECT 1 FROM webhook_expectations WHERE kind = ? AND dismissed_at IS NULL AND since <= ?`, kind, FormatTime(due))
+	if err != nil {
 		return nil, err
 	}
 	subject, summary := words(total, now.Sub(ParseTime(open[0].since)))
@@ -535,13 +535,12 @@ func checkFetchFailing(ctx context.Context, s *Store, tx *sql.Tx, set AlertSetti
 	}
 	in := placeholders(len(kinds))
 	since := FormatTime(now.Add(-time.Duration(set.FetchFailWindowMinutes) * time.Minute))
-	var failed, retrying int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE state = 'failed' AND updated_at >= ? AND kind IN (`+in+`)`,
-		append([]any{since}, kinds...)...).Scan(&failed); err != nil {
+	failed, err := countUpTo(ctx, tx, `SELECT 1 FROM jobs WHERE state = 'failed' AND updated_at >= ? AND kind IN (`+in+`)`, append([]any{since}, kinds...)...)
+	if err != nil {
 		return nil, err
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state IN ('queued', 'running') AND kind IN (`+in+`) AND attempts >= ? LIMIT 100000) x`,
-		append(kinds, retryingAttempts)...).Scan(&retrying); err != nil {
+	retrying, err := countUpTo(ctx, tx, `SELECT 1 FROM jobs WHERE state IN ('queued', 'running') AND kind IN (`+in+`) AND attempts >= ?`, append(kinds, retryingAttempts)...)
+	if err != nil {
 		return nil, err
 	}
 	n := failed + retrying
@@ -549,7 +548,7 @@ func checkFetchFailing(ctx context.Context, s *Store, tx *sql.Tx, set AlertSetti
 		return nil, nil
 	}
 	ev := AlertEvidence{Value: float64(n), Threshold: float64(set.FetchFailThreshold),
-		Summary: fmt.Sprintf("%d gave up in the last %s, %d still retrying after %d attempts (threshold %d).", failed, minutes(set.FetchFailWindowMinutes), retrying, retryingAttempts, set.FetchFailThreshold)}
+		Summary: fmt.Sprintf("%s gave up in the last %s, %s still retrying after %d attempts (threshold %d).", atLeast(failed), minutes(set.FetchFailWindowMinutes), atLeast(retrying), retryingAttempts, set.FetchFailThreshold)}
 	rows, err := tx.QueryContext(ctx, `SELECT * FROM (
   SELECT id, kind, COALESCE(dedupe_key, ''), COALESCE(last_error, ''), updated_at FROM jobs WHERE state = 'failed' AND updated_at >= ? AND kind IN (`+in+`) ORDER BY updated_at DESC LIMIT ?)
 UNION ALL SELECT * FROM (
@@ -569,7 +568,7 @@ UNION ALL SELECT * FROM (
 			Label: strings.TrimPrefix(kind, fetchJobPrefix) + " fetch: " + truncate(lastErr, 120), At: ParseTime(at)})
 	}
 	ev.More = n - len(ev.Items)
-	return []Finding{{Subject: fmt.Sprintf("%d data %s failing (%d gave up in %s, %d retrying)", n, word(n, "fetch", "fetches"), failed, minutes(set.FetchFailWindowMinutes), retrying), Evidence: ev}}, rows.Err()
+	return []Finding{{Subject: fmt.Sprintf("%s data %s failing (%s gave up in %s, %s retrying)", atLeast(n), word(n, "fetch", "fetches"), atLeast(failed), minutes(set.FetchFailWindowMinutes), atLeast(retrying)), Evidence: ev}}, rows.Err()
 }
 
 // stuckJobs reads the pending jobs of kinds that fell due before cutoff and
@@ -581,8 +580,8 @@ func stuckJobs(ctx context.Context, tx *sql.Tx, kinds []string, cutoff time.Time
 		args = append(args, k)
 	}
 	where := `state IN ('queued', 'running') AND run_at <= ? AND kind IN (` + placeholders(len(kinds)) + `)`
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM jobs WHERE `+where, args...).Scan(&n); err != nil {
+	n, err := countUpTo(ctx, tx, `SELECT 1 FROM jobs WHERE `+where, args...)
+	if err != nil {
 		return 0, nil, err
 	}
 	if n == 0 {
@@ -617,8 +616,8 @@ func checkFetchStuck(ctx context.Context, s *Store, tx *sql.Tx, set AlertSetting
 		return nil, err
 	}
 	ev := AlertEvidence{Value: float64(n), Threshold: float64(set.FetchStuckMinutes), Items: items, More: n - len(items),
-		Summary: fmt.Sprintf("%d due for over %s without a worker running them: is the job runner stopped, or Pinwheel unreachable?", n, minutes(set.FetchStuckMinutes))}
-	return []Finding{{Subject: fmt.Sprintf("%d data %s waiting over %s to run", n, word(n, "fetch", "fetches"), minutes(set.FetchStuckMinutes)), Evidence: ev}}, nil
+		Summary: fmt.Sprintf("%s due for over %s without a worker running them: is the job runner stopped, or Pinwheel unreachable?", atLeast(n), minutes(set.FetchStuckMinutes))}
+	return []Finding{{Subject: fmt.Sprintf("%s data %s waiting over %s to run", atLeast(n), word(n, "fetch", "fetches"), minutes(set.FetchStuckMinutes)), Evidence: ev}}, nil
 }
 
 // ---- a platform going bad ----
@@ -816,6 +815,28 @@ WHERE state IN ('queued', 'running') AND updated_at <= ? ORDER BY updated_at LIM
 	ev := AlertEvidence{Value: float64(total), Threshold: float64(set.BulkStuckMinutes), Items: items, More: max(0, total-len(items)),
 		Summary: fmt.Sprintf("%d bulk %s without progress for over %s.", total, word(total, "job", "jobs"), minutes(set.BulkStuckMinutes))}
 	return []Finding{{Subject: fmt.Sprintf("%d bulk %s stuck for over %s", total, word(total, "job", "jobs"), minutes(set.BulkStuckMinutes)), Evidence: ev}}, nil
+}
+
+// ---- counting ----
+
+// countCap bounds what a rule counts: past it, the figure reads "10000 or
+// more", and a flood (a million failed fetches in the window) costs a
+// check no more than ten thousand index entries.
+const countCap = 10_000
+
+// countUpTo counts the rows of query (a SELECT 1 …), at most countCap.
+func countUpTo(ctx context.Context, tx *sql.Tx, query string, args ...any) (int, error) {
+	var n int
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+query+` LIMIT `+strconv.Itoa(countCap)+`) x`, args...).Scan(&n)
+	return n, err
+}
+
+// atLeast words a capped count.
+func atLeast(n int) string {
+	if n >= countCap {
+		return strconv.Itoa(countCap) + " or more"
+	}
+	return strconv.Itoa(n)
 }
 
 // ---- words ----
