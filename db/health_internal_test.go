@@ -191,3 +191,37 @@ func TestHealthMigration_Backfills(t *testing.T) {
 		t.Errorf("waiting after the return: %d", n)
 	}
 }
+
+// TestScheduleNextCheck_PrunesOldChecks: a rule's finished checks older
+// than an hour go; its next check is queued once.
+func TestScheduleNextCheck_PrunesOldChecks(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "prune.db"), Options{Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, at := range []string{"2026-11-26T10:00:00.000000Z", "2026-11-26T11:30:00.000000Z"} {
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO jobs (kind, payload, dedupe_key, state, run_at, created_at, updated_at, finished_at)
+VALUES (?, '{}', ?, 'done', ?, ?, ?, ?)`, JobAlertCheck, RuleSilence, at, at, at, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if err := s.ScheduleNextCheck(ctx, RuleSilence); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := s.Jobs(ctx, []string{JobAlertCheck}, RuleSilence)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []string
+	for _, j := range jobs {
+		states = append(states, j.State+"@"+FormatTime(j.RunAt))
+	}
+	if len(jobs) != 2 || jobs[0].State != JobQueued || jobs[1].State != JobDone {
+		t.Fatalf("jobs of the rule: %v", states)
+	}
+}

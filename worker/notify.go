@@ -103,8 +103,12 @@ func notify(ctx context.Context, store *db.Store, cfg NotifyConfig, j db.Job) er
 	case err != nil:
 		return err
 	}
-	if o.Event != db.NotifyTest && (o.Destination.State == db.DestinationFailing || !o.Destination.Enabled) {
-		return store.GiveUpNotification(ctx, o.ID, "the destination is "+map[bool]string{true: "marked failing", false: "disabled"}[o.Destination.Enabled]+"; not sent")
+	switch {
+	case o.Event == db.NotifyTest:
+	case !o.Destination.Enabled:
+		return store.GiveUpNotification(ctx, o.ID, "the destination was disabled; not sent")
+	case o.Destination.State == db.DestinationFailing:
+		return store.GiveUpNotification(ctx, o.ID, "the destination is marked failing; not sent")
 	}
 	var resp string
 	var sendErr error
@@ -298,7 +302,11 @@ func sendEmail(ctx context.Context, cfg NotifyConfig, o db.Outgoing, now time.Ti
 		return "", fmt.Errorf("DATA: %w", err)
 	}
 	_ = client.Quit()
-	return fmt.Sprintf("accepted by %s for %d %s", addr, len(c.To), map[bool]string{true: "recipient", false: "recipients"}[len(c.To) == 1]), nil
+	recipients := "recipients"
+	if len(c.To) == 1 {
+		recipients = "recipient"
+	}
+	return fmt.Sprintf("accepted by %s for %d %s", addr, len(c.To), recipients), nil
 }
 
 // helloName is the name we greet SMTP servers with: our public host.
