@@ -581,6 +581,15 @@ func TestAlertRule_FetchFailingAndStuck(t *testing.T) {
 
 	// Stuck: no worker runs the fetches the webhooks queue.
 	s.connectAccount(t, "eu-stuck", "user_good")
+	waitFor(t, "the identity fetch queued", func() bool {
+		stats, _ := s.store.JobStats(context.Background())
+		for _, k := range stats {
+			if k.Kind == db.FetchJobKind(db.FetchIdentity) && k.Depth() > 0 {
+				return true
+			}
+		}
+		return false
+	})
 	if a := s.check(t, db.RuleFetchStuck); a.ID != 0 {
 		t.Fatal("stuck at once")
 	}
@@ -598,9 +607,10 @@ func TestAlertRule_FetchFailingAndStuck(t *testing.T) {
 			p.MaxAttempts = 1
 		}
 	})
-	waitFor(t, "the stuck fetches to run (and fail)", func() bool { return s.check(t, db.RuleFetchStuck).ID == 0 })
-	failing := s.check(t, db.RuleFetchFailing)
-	if failing.ID == 0 || !strings.Contains(failing.Subject, "gave up in 1 h") {
+	waitFor(t, "the stuck fetches to run", func() bool { return s.check(t, db.RuleFetchStuck).ID == 0 })
+	var failing db.Alert
+	waitFor(t, "two of them to fail", func() bool { failing = s.check(t, db.RuleFetchFailing); return failing.ID != 0 })
+	if !strings.Contains(failing.Subject, "gave up in 1 h") {
 		t.Fatalf("failing: %+v", failing)
 	}
 	s.emu.SetFaults(sandbox.Faults{})
@@ -843,5 +853,34 @@ func TestReconcile_RefusedChangesNothing(t *testing.T) {
 	// An account Linkdesk never heard of is not found.
 	if rec := s.do(t, "POST", "/accounts/no-such-account/reconcile", url.Values{}, op); rec.Code != http.StatusNotFound {
 		t.Errorf("unknown account: %d", rec.Code)
+	}
+}
+
+// TestWatch_StreamEndsWithDone: the progress stream of a finished batch
+// sends the fragment as a server-sent event, then "done" (the page closes
+// the connection on it, so the browser does not reconnect).
+func TestWatch_StreamEndsWithDone(t *testing.T) {
+	s := newServer(t)
+	op := s.login(t, "operator@example.com")
+	id := sampleBatch(t, s)
+	get := func(ctx context.Context) string {
+		req := httptest.NewRequest("GET", "/monitoring/reconnect/"+id+"/live", nil).WithContext(ctx)
+		req.Header.Set("Accept", "text/event-stream")
+		req.AddCookie(op)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		return rec.Body.String()
+	}
+	r := worker.NewRunner(s.store, worker.Options{Poll: 5 * time.Millisecond})
+	r.Add(worker.Reconnects(odu.New(odu.Config{Store: s.store}), s.store))
+	rctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.Run(rctx); close(done) }()
+	defer func() { stop(); <-done }()
+	n, _ := strconv.ParseInt(id, 10, 64)
+	waitFor(t, "the batch", func() bool { b, _ := s.store.ReconnectBatchByID(context.Background(), n); return b.Finished() })
+	body := get(context.Background())
+	if !strings.Contains(body, "event: progress\n") || !strings.Contains(body, `data-state="done"`) || !strings.HasSuffix(body, "event: done\nid: done\ndata: \n\n") {
+		t.Errorf("the finished batch's stream:\n%s", body)
 	}
 }

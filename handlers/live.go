@@ -262,8 +262,10 @@ func sseMessage(event, id string, data []byte) []byte {
 // watch streams a fragment that changes over time (a batch's progress, a
 // delivery log) as server-sent events named event: render builds it and
 // says whether it is final; it is polled every livePoll and sent when its
-// bytes changed, and the stream ends after the final one (its markup
-// carries no sse-connect, so the browser stops listening). A request that
+// bytes changed, and the stream ends after the final one with a "done"
+// event (the element closes its connection on it, sse-close, and the
+// final markup carries no sse-connect, so the browser does not reconnect).
+// A request that
 // does not accept text/event-stream gets the fragment once. The same
 // database-driven polling as the timelines: correct with several
 // processes, no in-memory signal.
@@ -301,7 +303,16 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 	if _, err := w.Write([]byte("retry: 3000\n\n")); err != nil {
 		return nil
 	}
-	if err := send(comp); err != nil || final {
+	finish := func() {
+		if _, err := w.Write(sseMessage("done", "done", nil)); err == nil {
+			w.Flush()
+		}
+	}
+	if err := send(comp); err != nil {
+		return nil
+	}
+	if final {
+		finish()
 		return nil
 	}
 	poll := time.NewTicker(livePoll)
@@ -327,7 +338,11 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 				}
 				return err
 			}
-			if err := send(comp); err != nil || final {
+			if err := send(comp); err != nil {
+				return nil
+			}
+			if final {
+				finish()
 				return nil
 			}
 		}

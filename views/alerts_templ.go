@@ -2557,7 +2557,7 @@ func DestinationLog(id int64, log []db.Notification) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 248, "\" sse-swap=\"log\" hx-swap=\"outerHTML\"><h2 id=\"dest-log-h\">Delivery log</h2>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 248, "\" sse-swap=\"log\" sse-close=\"done\" hx-swap=\"outerHTML\"><h2 id=\"dest-log-h\">Delivery log</h2>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
