@@ -447,3 +447,28 @@ func (s *Store) alertAction(ctx context.Context, a Actor, id int64, action strin
 	}
 	return nil
 }
+
+// AlertCount is how many alerts of one rule are in one state.
+type AlertCount struct {
+	Rule, State string
+	N           int
+}
+
+// ActiveAlertCounts counts the alerts that are not resolved by rule and
+// state, for the metrics (a handful of rows through alerts_state).
+func (s *Store) ActiveAlertCounts(ctx context.Context) ([]AlertCount, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT rule, state, COUNT(*) FROM alerts WHERE state IN ('open', 'acknowledged', 'snoozed') GROUP BY rule, state ORDER BY rule, state`)
+	if err != nil {
+		return nil, fmt.Errorf("db: active alert counts: %w", err)
+	}
+	defer rows.Close()
+	var out []AlertCount
+	for rows.Next() {
+		var c AlertCount
+		if err := rows.Scan(&c.Rule, &c.State, &c.N); err != nil {
+			return nil, fmt.Errorf("db: active alert counts: %w", err)
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}

@@ -689,6 +689,8 @@ func TestAlerts_AcknowledgeSnoozeResolve(t *testing.T) {
 	}
 	rec := get(t, s, op, "/alerts/"+id)
 	mustContain(t, "the alert", rec.Body.String(), "The audit trail&#39;s hash chain is broken at row 2", `href="/audit"`, "Acknowledge")
+	mustContain(t, "/metrics", s.do(t, "GET", "/metrics", nil).Body.String(), `linkdesk_alerts{rule="audit_chain",state="open"} 1`,
+		`linkdesk_alerts{rule="silence",state="open"} 0`)
 
 	if rec := s.do(t, "POST", "/alerts/"+id+"/acknowledge", url.Values{}, op); rec.Code != http.StatusSeeOther {
 		t.Fatalf("acknowledge: %d", rec.Code)

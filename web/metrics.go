@@ -86,7 +86,7 @@ func NewMetrics(reg *prometheus.Registry, store *db.Store) *Metrics {
 	reg.MustRegister(m.requests, m.duration, m.deliveries, m.rejected, m.latency, m.batchSize, m.commit, m.checkpoints,
 		m.jobAttempts, m.jobSeconds)
 	if store != nil {
-		reg.MustRegister(dbStats{store}, jobStats{store})
+		reg.MustRegister(dbStats{store}, jobStats{store}, alertStats{store})
 	}
 	return m
 }
@@ -207,5 +207,31 @@ func (j jobStats) Collect(ch chan<- prometheus.Metric) {
 			age = j.s.Now().Sub(k.Oldest).Seconds()
 		}
 		ch <- prometheus.MustNewConstMetric(jobOldestDesc, prometheus.GaugeValue, age, k.Kind)
+	}
+}
+
+// alertStats reads the alerts that are not resolved on each scrape, so that
+// a monitoring system outside Linkdesk can page on them too.
+type alertStats struct{ s *db.Store }
+
+var alertsDesc = prometheus.NewDesc("linkdesk_alerts", "Alerts not resolved, by rule and state (open, acknowledged, snoozed); every rule appears, 0 when it has none.", []string{"rule", "state"}, nil)
+
+func (a alertStats) Describe(ch chan<- *prometheus.Desc) { ch <- alertsDesc }
+
+func (a alertStats) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	counts, err := a.s.ActiveAlertCounts(ctx)
+	if err != nil {
+		return
+	}
+	n := map[[2]string]int{}
+	for _, c := range counts {
+		n[[2]string{c.Rule, c.State}] = c.N
+	}
+	for _, r := range db.Rules {
+		for _, st := range []string{db.AlertOpen, db.AlertAcknowledged, db.AlertSnoozed} {
+			ch <- prometheus.MustNewConstMetric(alertsDesc, prometheus.GaugeValue, float64(n[[2]string{r.Name, st}]), r.Name, st)
+		}
 	}
 }
