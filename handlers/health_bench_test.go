@@ -84,11 +84,12 @@ func BenchmarkHealthRules(b *testing.B) {
 				times = append(times, time.Since(start))
 			}
 			b.StopTimer()
+			first := times[0] // the run that read what was new since the setup
 			slices.Sort(times)
 			ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 			b.ReportMetric(ms(times[len(times)/2]), "p50-ms")
 			b.ReportMetric(ms(times[min(len(times)-1, len(times)*99/100)]), "p99-ms")
-			b.ReportMetric(ms(times[0]), "first-ms")
+			b.ReportMetric(ms(first), "first-ms")
 		})
 	}
 }
