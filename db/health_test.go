@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -288,48 +287,5 @@ func TestStore_CheckAuditChain(t *testing.T) {
 	res, err := s.CheckRule(ctx, db.RuleAuditChain)
 	if err != nil || len(res.Changes) != 1 || res.Changes[0].Kind != db.ChangeOpened {
 		t.Fatalf("rule: %+v %v", res, err)
-	}
-}
-
-// TestStore_CreateLinks stores many mint-on-open links in one call, each
-// audited, and refuses minted ones and oversized calls.
-func TestStore_CreateLinks(t *testing.T) {
-	s, _ := newStore(t)
-	ctx := context.Background()
-	st, err := s.CreateStaff(ctx, admin, db.StaffCreate{Email: "op@example.com", Name: "Op", Role: db.RoleOperator, Password: "correct horse battery"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := db.Actor{StaffID: st.ID, Email: st.Email}
-	mk := func(i int) db.NewLink {
-		n := db.NewLink{Mode: db.ModeMintOnOpen, AccountID: fmt.Sprintf("acc-%d", i), EndUserID: "eu", PlatformID: "p", Jobs: []string{"identity"},
-			Language: "en", Reason: "bulk", APIVersion: pinwheel.DefaultVersion, LinkExpiresAt: time.Now().Add(time.Hour)}
-		n.TokenID, n.LaunchID = db.NewLinkIDs()
-		n.Tags = map[string]string{"linkdesk_token_id": n.TokenID}
-		return n
-	}
-	var links []db.NewLink
-	for i := range 30 {
-		links = append(links, mk(i))
-	}
-	refs, err := s.CreateLinks(ctx, a, links)
-	if err != nil || len(refs) != 30 {
-		t.Fatalf("created %d: %v", len(refs), err)
-	}
-	audit, _, _ := s.ListAudit(ctx, db.AuditFilter{Action: db.ActionLinkTokenCreated, Limit: 100})
-	if len(audit) != 30 {
-		t.Errorf("%d audit rows, want one per link", len(audit))
-	}
-	minted := mk(99)
-	minted.Mode = db.ModeMinted
-	if _, err := s.CreateLinks(ctx, a, []db.NewLink{mk(98), minted}); err == nil {
-		t.Error("a minted link was created in bulk")
-	}
-	if l, _, _ := s.ListLinks(ctx, db.LinkFilter{AccountID: "acc-98"}); len(l) != 0 {
-		t.Error("a refused call stored part of its links")
-	}
-	many := make([]db.NewLink, db.MaxLinksPerCall+1)
-	if _, err := s.CreateLinks(ctx, a, many); err == nil || errors.Is(err, db.ErrConflict) {
-		t.Errorf("an oversized call: %v", err)
 	}
 }

@@ -203,8 +203,8 @@ func (s *Store) CreateLink(ctx context.Context, a Actor, in NewLink, m *MintResu
 
 // insertLink stores one validated link (and its token, for a minted link)
 // with its audit row(s) inside tx, and returns the link's row id. It is
-// the one writer of new links: CreateLink stores one, CreateLinks and the
-// reconnect batches many.
+// the one writer of new links: CreateLink stores one, a reconnect batch
+// (AddReconnectLinks) a chunk at a time beside its own rows.
 func (s *Store) insertLink(ctx context.Context, tx *sql.Tx, a Actor, in NewLink, m *MintResult, now time.Time) (int64, error) {
 	switch {
 	case in.Mode == ModeMinted && m == nil, in.Mode == ModeMintOnOpen && m != nil:

@@ -44,7 +44,8 @@ const DefaultReconnectJob = pinwheel.JobIdentity
 const (
 	// MaxReconnectBatch bounds the members of one batch.
 	MaxReconnectBatch = 50_000
-	// ReconnectChunk is how many members one transaction links.
+	// ReconnectChunk is how many members one transaction links: one
+	// transaction holds the single writer while it runs.
 	ReconnectChunk = 200
 )
 

@@ -281,6 +281,9 @@ func TestMonitoring_ReconnectLinksBringAccountsBack(t *testing.T) {
 	if minted := len(s.linkTokenRequests()) - before; minted != 0 {
 		t.Fatalf("the batch minted %d tokens; links mint only when opened", minted)
 	}
+	if audit, _, _ := s.store.ListAudit(ctx, db.AuditFilter{Action: db.ActionLinkTokenCreated}); len(audit) != 3 || audit[0].ActorEmail != "operator@example.com" {
+		t.Errorf("links audited: %d rows, want one per link, as the operator", len(audit))
+	}
 
 	// The export, for the messaging tool.
 	rec = get(t, s, op, loc+"/links.csv")

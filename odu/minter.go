@@ -135,32 +135,12 @@ func (m *Minter) CreateOnOpen(ctx context.Context, a db.Actor, n db.NewLink) (db
 
 // PrepareOnOpen fills in what a mint-on-open link gets before it is stored
 // (fresh ids, mode, API version, tags, the end of its life), for callers
-// that store many at once (CreateOnOpenMany, reconnect batches, campaigns).
+// that store many at once in a transaction of their own (reconnect
+// batches: db.AddReconnectLinks).
 func (m *Minter) PrepareOnOpen(n db.NewLink) db.NewLink {
 	n = m.prepare(n, db.ModeMintOnOpen)
 	n.LinkExpiresAt = m.store.Now().Add(m.lifetime)
 	return n
-}
-
-// CreateOnOpenMany stores validated links that mint on open, in chunks of
-// db.MaxLinksPerCall (one transaction each, every link audited as a's), and
-// returns their row ids in order. No call reaches Pinwheel.
-func (m *Minter) CreateOnOpenMany(ctx context.Context, a db.Actor, links []db.NewLink) ([]int64, error) {
-	refs := make([]int64, 0, len(links))
-	for len(links) > 0 {
-		chunk := links[:min(len(links), db.MaxLinksPerCall)]
-		links = links[len(chunk):]
-		prepared := make([]db.NewLink, len(chunk))
-		for i, n := range chunk {
-			prepared[i] = m.PrepareOnOpen(n)
-		}
-		got, err := m.store.CreateLinks(ctx, a, prepared)
-		if err != nil {
-			return refs, err
-		}
-		refs = append(refs, got...)
-	}
-	return refs, nil
 }
 
 // prepare fills in what every new link gets: fresh ids (unless set), the
