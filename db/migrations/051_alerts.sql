@@ -34,8 +34,9 @@ CREATE INDEX alerts_state ON alerts (state, id);
 CREATE INDEX alerts_rule ON alerts (rule, id);
 
 -- alert_rule_state: what a rule remembers between checks (the position it
--- has read up to in a source it follows, e.g. launch events), so that a
--- check reads only what is new.
+-- has read up to in a source it follows, e.g. launch events; -1 before it
+-- starts, at the source's end), so that a check reads only what is new,
+-- and when it last ran.
 CREATE TABLE alert_rule_state (
     rule       TEXT PRIMARY KEY,
     cursor     INTEGER NOT NULL DEFAULT 0,
