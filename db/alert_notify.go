@@ -60,8 +60,9 @@ const (
 // destination failing.
 const DestinationFailLimit = 5
 
-// cryptoDestination is the purpose of destination secrets' ciphertext.
-const cryptoDestination = "alert_destination"
+// purposeDestinationSecrets is the purpose of destination secrets'
+// ciphertext (a line of sealedColumns, so key rotation reseals them).
+const purposeDestinationSecrets = "alert_destinations.secret_enc"
 
 // DestinationConfig is what a destination's settings say, without
 // secrets.
@@ -243,7 +244,7 @@ func (s *Store) CreateDestination(ctx context.Context, a Actor, f DestinationFor
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO alert_destinations (name, kind, enabled, config, secret_enc, created_by, created_at, updated_at)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`, strings.TrimSpace(f.Name), f.Kind, boolInt(f.Enabled), string(cj),
-			s.keys.seal(cryptoDestination, string(sj)), by, now, now).Scan(&id)
+			s.keys.seal(purposeDestinationSecrets, string(sj)), by, now, now).Scan(&id)
 		if err != nil {
 			return err
 		}
@@ -289,7 +290,7 @@ func (s *Store) UpdateDestination(ctx context.Context, a Actor, id int64, f Dest
   state = CASE WHEN ? = 1 AND enabled = 0 THEN 'ok' ELSE state END,
   failures = CASE WHEN ? = 1 AND enabled = 0 THEN 0 ELSE failures END,
   failing_since = CASE WHEN ? = 1 AND enabled = 0 THEN NULL ELSE failing_since END
-WHERE id = ?`, strings.TrimSpace(f.Name), boolInt(f.Enabled), string(cj), s.keys.seal(cryptoDestination, string(sj)), now,
+WHERE id = ?`, strings.TrimSpace(f.Name), boolInt(f.Enabled), string(cj), s.keys.seal(purposeDestinationSecrets, string(sj)), now,
 			boolInt(f.Enabled), boolInt(f.Enabled), boolInt(f.Enabled), id)
 		if err != nil {
 			return err
@@ -321,7 +322,7 @@ func (s *Store) RotateDestinationSecret(ctx context.Context, a Actor, id int64) 
 	sj, _ := json.Marshal(sec)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE alert_destinations SET secret_enc = ?, updated_at = ? WHERE id = ?`,
-			s.keys.seal(cryptoDestination, string(sj)), FormatTime(s.now()), id); err != nil {
+			s.keys.seal(purposeDestinationSecrets, string(sj)), FormatTime(s.now()), id); err != nil {
 			return err
 		}
 		return s.appendAudit(ctx, tx, a, ActionDestinationUpdated, "alert_destination", fmt.Sprint(id), map[string]any{"signing_secret": "rotated"})
@@ -380,7 +381,7 @@ func (s *Store) DestinationSecrets(ctx context.Context, id int64) (DestinationSe
 	if err := s.r.QueryRowContext(ctx, `SELECT secret_enc FROM alert_destinations WHERE id = ?`, id).Scan(&enc); err != nil {
 		return DestinationSecrets{}, fmt.Errorf("db: destination %d: %w", id, notFound(err))
 	}
-	plain, err := s.keys.open(cryptoDestination, enc)
+	plain, err := s.keys.open(purposeDestinationSecrets, enc)
 	if err != nil {
 		return DestinationSecrets{}, fmt.Errorf("db: destination %d: %w", id, err)
 	}

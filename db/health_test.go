@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -246,6 +247,20 @@ func TestPlanReconcile(t *testing.T) {
 			t.Fatalf("plan %+v %v", p.Result, err)
 		}
 	})
+	t.Run("pay data is read whole, by its time alone", func(t *testing.T) {
+		acc := acc
+		acc.DataUpdatedAt = map[string]pinwheel.Time{"paystubs": at(-30), "shifts": at(-30)}
+		jobs := []pinwheel.Job{{ID: "j5", Name: "paystubs", Timestamp: at(-30), Outcome: "success", LinkTokenID: "tok-3"}}
+		local := db.ReconcileLocal{AccountID: "acc-1", Known: true, Added: true, Status: "active",
+			Jobs: map[string]time.Time{}, Snapshots: map[string]time.Time{"shifts": now.Add(-30 * time.Minute)}}
+		p, err := db.PlanReconcile(local, acc, jobs, "Workday", now)
+		// The filled paystubs.added names no ids: its own fetch would read
+		// nothing, so the paystubs are fetched anyway; the shifts fetched
+		// since Pinwheel's last change are not.
+		if err != nil || len(p.Result.Filled) != 1 || !reflect.DeepEqual(p.Result.Fetches, []string{"paystubs"}) {
+			t.Fatalf("plan %+v %v", p.Result, err)
+		}
+	})
 	t.Run("the same facts give the same ids", func(t *testing.T) {
 		a, _ := db.PlanReconcile(db.ReconcileLocal{}, acc, jobs, "Workday", now)
 		b, _ := db.PlanReconcile(db.ReconcileLocal{}, acc, jobs, "Workday", now.Add(time.Hour))
@@ -287,5 +302,29 @@ func TestStore_CheckAuditChain(t *testing.T) {
 	res, err := s.CheckRule(ctx, db.RuleAuditChain)
 	if err != nil || len(res.Changes) != 1 || res.Changes[0].Kind != db.ChangeOpened {
 		t.Fatalf("rule: %+v %v", res, err)
+	}
+}
+
+// TestDestinations_KeyRotation: destination secrets are a sealed column,
+// so a rotation reseals them and the new key alone reads them.
+func TestDestinations_KeyRotation(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "rot.db")
+	s := openWith(t, path, db.Options{EncryptionKey: key('a')})
+	d, secret, err := s.CreateDestination(ctx, admin, db.DestinationForm{Name: "Ops", Kind: db.DestinationWebhook, URL: "https://hooks.example.com/x", Enabled: true}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openWith(t, path, db.Options{EncryptionKey: key('b'), OldEncryptionKeys: [][]byte{key('a')}})
+	r, err := s.Reencrypt(ctx, admin, false)
+	if err != nil || r.Resealed["alert_destinations.secret_enc"] != 1 {
+		t.Fatalf("rotation: %+v %v", r, err)
+	}
+	s.Close()
+	s = openWith(t, path, db.Options{EncryptionKey: key('b')})
+	defer s.Close()
+	if sec, err := s.DestinationSecrets(ctx, d.ID); err != nil || sec.SigningSecret != secret || sec.URL != "https://hooks.example.com/x" {
+		t.Fatalf("after rotation: %+v %v", sec, err)
 	}
 }

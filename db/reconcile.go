@@ -241,7 +241,8 @@ type ReconcileLocal struct {
 	// Jobs is the time of the latest outcome per job name.
 	Jobs map[string]time.Time
 	// Snapshots is the time of the latest snapshot per data kind (its
-	// refreshed_at when Pinwheel gave one, else when it was fetched).
+	// refreshed_at when Pinwheel gave one, else when it was fetched); for
+	// paystubs and shifts, of the latest fetch of pay data (pay_sync).
 	Snapshots map[string]time.Time
 }
 
@@ -296,7 +297,11 @@ func (s *Store) StartReconcile(ctx context.Context, runID int64) (ReconcileRun, 
 		}
 		for _, kind := range FetchKinds {
 			var at string
-			err := tx.QueryRowContext(ctx, `SELECT COALESCE(refreshed_at, fetched_at) FROM data_snapshots WHERE account_ref = ? AND kind = ? ORDER BY id DESC LIMIT 1`, ref, kind).Scan(&at)
+			q := `SELECT COALESCE(refreshed_at, fetched_at) FROM data_snapshots WHERE account_ref = ? AND kind = ? ORDER BY id DESC LIMIT 1`
+			if isPayKind(kind) {
+				q = `SELECT COALESCE(last_refreshed_at, last_fetched_at) FROM pay_sync WHERE account_ref = ? AND kind = ? AND last_fetched_at IS NOT NULL`
+			}
+			err := tx.QueryRowContext(ctx, q, ref, kind).Scan(&at)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue
 			}
@@ -445,7 +450,10 @@ func PlanReconcile(local ReconcileLocal, acc pinwheel.Account, jobs []pinwheel.J
 		}
 	}
 	for _, kind := range FetchKinds {
-		if kind == FetchAccount || fetching[kind] {
+		// A filled paystubs or shifts event names no ids (the API's job
+		// does not list them), so its fetch would read nothing: pay data
+		// is decided by its time alone, and read whole (FinishReconcile).
+		if kind == FetchAccount || fetching[kind] && !isPayKind(kind) {
 			continue
 		}
 		updated, ok := acc.DataUpdatedAt[kind]
@@ -459,6 +467,10 @@ func PlanReconcile(local ReconcileLocal, acc pinwheel.Account, jobs []pinwheel.J
 	}
 	return p, nil
 }
+
+// isPayKind reports whether a fetch kind is pay data (pay_items and
+// pay_sync rather than data_snapshots).
+func isPayKind(kind string) bool { return kind == FetchPaystubs || kind == FetchShifts }
 
 // KnownEvents returns which of the event ids are stored already.
 func (s *Store) KnownEvents(ctx context.Context, ids []string) (map[string]bool, error) {
@@ -514,6 +526,18 @@ func (s *Store) FinishReconcile(ctx context.Context, a Actor, runID int64, res R
 			return err
 		}
 		for _, kind := range res.Fetches {
+			if isPayKind(kind) {
+				// Which pay dates changed is what the missing webhooks
+				// said: ask for the whole history (items are stored once
+				// per content, so what is held already costs only the
+				// reading).
+				if _, err := tx.ExecContext(ctx, `INSERT INTO pay_sync (account_ref, kind, version, want_full, updated_at)
+SELECT id, ?, 1, 1, ? FROM accounts WHERE account_id = ?
+ON CONFLICT (account_ref, kind) DO UPDATE SET version = pay_sync.version + 1, want_full = 1, updated_at = excluded.updated_at`,
+					kind, now, run.AccountID); err != nil {
+					return err
+				}
+			}
 			if _, err := s.enqueueJob(ctx, tx, newFetchJob(kind, run.AccountID, latest)); err != nil {
 				return err
 			}

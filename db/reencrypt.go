@@ -28,6 +28,7 @@ var sealedColumns = []sealedColumn{
 	{"customers", "end_user_id", "date_of_birth", purposeCustomerDOB, true},
 	{"customers", "end_user_id", "ssn_last4", purposeCustomerSSN4, true},
 	{"customer_imports", "id", "rows", purposeImportRows, true},
+	{"alert_destinations", "id", "secret_enc", purposeDestinationSecrets, false},
 }
 
 // ActionKeysReencrypted is the audit action of `linkdesk keys reencrypt`.

@@ -1,8 +1,10 @@
 package handlers_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -538,7 +540,21 @@ func TestAlertRule_MissingLinkWebhooks(t *testing.T) {
 	if !slices.Contains(actions, db.ActionReconcileRequested) || !slices.Contains(actions, db.ActionAccountReconciled) {
 		t.Errorf("audit of the account: %v", actions)
 	}
-	// A second reconcile finds nothing missing and writes nothing.
+	// Once the fetches are done (the pay data read whole, by the
+	// reconcile or by a milestone webhook that was not dropped), a second
+	// reconcile finds nothing missing and writes nothing.
+	waitFor(t, "the fetches", func() bool {
+		fs, _ := s.store.AccountFetches(ctx, acc)
+		for _, f := range fs {
+			if f.State == db.JobQueued || f.State == db.JobRunning {
+				return false
+			}
+		}
+		return len(fs) > 0
+	})
+	if ps, err := s.store.PaySyncState(ctx, acc, db.FetchPaystubs); err != nil || ps.FullFetchedAt.IsZero() {
+		t.Errorf("paystubs after the reconcile: %+v %v", ps, err)
+	}
 	if _, err := s.store.RequestReconcile(ctx, staffActor(t, s, db.RoleOperator), acc, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -887,5 +903,60 @@ func TestWatch_StreamEndsWithDone(t *testing.T) {
 	body := get(context.Background())
 	if !strings.Contains(body, "event: progress\n") || !strings.Contains(body, `data-state="done"`) || !strings.HasSuffix(body, "event: done\nid: done\ndata: \n\n") {
 		t.Errorf("the finished batch's stream:\n%s", body)
+	}
+}
+
+// TestWatch_StreamEndsForADeactivatedViewer: the progress stream of a batch
+// that has not finished re-checks its viewer like the timelines' streams,
+// and ends once they are deactivated.
+func TestWatch_StreamEndsForADeactivatedViewer(t *testing.T) {
+	s := newServer(t)
+	id := sampleBatch(t, s) // no runner: the batch stays pending
+	srv := httptest.NewServer(s.Handler)
+	defer srv.Close()
+	defer srv.CloseClientConnections()
+	ctx := context.Background()
+	cookie := s.login(t, "operator@example.com")
+	op, err := s.store.StaffByEmail(ctx, "operator@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", srv.URL+"/monitoring/reconnect/"+id+"/live", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.AddCookie(cookie)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK || res.Header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("stream: %d %v", res.StatusCode, res.Header)
+	}
+	r := bufio.NewReader(res.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("before the first fragment: %v", err)
+		}
+		if line == "event: progress\n" {
+			break
+		}
+	}
+	off := false
+	if _, err := s.store.UpdateStaff(ctx, db.Actor{Email: "system"}, op.ID, db.StaffUpdate{Active: &off}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, r)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the stream ended oddly: %v", err)
+		}
+	case <-time.After(time.Minute): // a guard, not a speed limit
+		t.Fatal("the stream of a deactivated person went on")
 	}
 }

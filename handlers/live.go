@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -259,6 +260,9 @@ func sseMessage(event, id string, data []byte) []byte {
 	return b.Bytes()
 }
 
+// errStreamEnded ends a watch whose viewer is no longer signed in.
+var errStreamEnded = errors.New("stream ended")
+
 // watch streams a fragment that changes over time (a batch's progress, a
 // delivery log) as server-sent events named event: render builds it and
 // says whether it is final; it is polled every livePoll and sent when its
@@ -268,7 +272,9 @@ func sseMessage(event, id string, data []byte) []byte {
 // A request that
 // does not accept text/event-stream gets the fragment once. The same
 // database-driven polling as the timelines: correct with several
-// processes, no in-memory signal.
+// processes, no in-memory signal. Like the timelines' streams, it re-reads
+// its viewer every liveRecheck and before each change it sends, and ends
+// when they are no longer signed in.
 func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Context) (templ.Component, bool, error)) error {
 	ctx := c.Request().Context()
 	comp, final, err := render(ctx)
@@ -281,9 +287,10 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 	w := c.Response()
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
-	hd.Set("Cache-Control", "no-cache")
+	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	viewer := *staff(c)
 	var last []byte
 	send := func(comp templ.Component) error {
 		var buf bytes.Buffer
@@ -292,6 +299,9 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 		}
 		if bytes.Equal(buf.Bytes(), last) {
 			return nil
+		}
+		if last != nil && !h.stillSignedIn(c, &viewer) {
+			return errStreamEnded
 		}
 		last = buf.Bytes()
 		if _, err := w.Write(sseMessage(event, strconv.FormatInt(time.Now().UnixNano(), 10), last)); err != nil {
@@ -319,6 +329,8 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 	defer poll.Stop()
 	beat := time.NewTicker(liveHeartbeat)
 	defer beat.Stop()
+	recheck := time.NewTicker(liveRecheck)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -330,6 +342,10 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 				return nil
 			}
 			w.Flush()
+		case <-recheck.C:
+			if !h.stillSignedIn(c, &viewer) {
+				return nil
+			}
 		case <-poll.C:
 			comp, final, err := render(ctx)
 			if err != nil {
