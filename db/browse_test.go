@@ -354,7 +354,7 @@ func TestStore_Timeline(t *testing.T) {
 		want = append([]string{fmt.Sprintf("webhook:w%d", i)}, want...)
 		if i%3 == 0 { // a staff action half a minute later
 			f.clk.t = at.Add(30 * time.Second)
-			if err := f.s.RevealPII(ctx, admin, "acc-1", []string{db.PIIDateOfBirth}); err != nil {
+			if err := f.s.RevealPII(ctx, admin, "acc-1", []string{db.PIIDateOfBirth}, ""); err != nil {
 				t.Fatal(err)
 			}
 			want = append([]string{fmt.Sprintf("staff:%d", i)}, want...)
@@ -414,7 +414,7 @@ func TestStore_Timeline(t *testing.T) {
 		at := base.Add(time.Hour)
 		f.add(t, jobAt("w8", "income.added", "acc-1", "eu-1", "error", at), at)
 		f.clk.t = at.Add(time.Second)
-		if err := f.s.RevealPII(ctx, admin, "acc-1", []string{db.PIISSNLastFour}); err != nil {
+		if err := f.s.RevealPII(ctx, admin, "acc-1", []string{db.PIISSNLastFour}, ""); err != nil {
 			t.Fatal(err)
 		}
 		got, pos, err = f.s.TimelineSince(ctx, q, pg.Latest, 0)

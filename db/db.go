@@ -81,6 +81,14 @@ type Options struct {
 	// database of a server configured with LINKDESK_ENCRYPTION_KEY leaves
 	// no key beside the data. Such a Store must not write encrypted values.
 	NoGeneratedKey bool
+	// AuditKey (32 bytes, from LINKDESK_AUDIT_KEY) keys the audit trail's
+	// hash chain and signs evidence packs. Nil means a key generated once
+	// and kept in the settings table (with NoGeneratedKey: a kept key if
+	// there is one, else none, and the Store cannot append to the trail).
+	AuditKey []byte
+	// AuditAnchor is the anchor file the chain head is published to; ""
+	// means the database path + ".audit-anchor".
+	AuditAnchor string
 }
 
 // Store is Linkdesk's database. Writes go through the writer pool, reads
@@ -94,6 +102,8 @@ type Store struct {
 	cost int
 	path string
 	keys *keyring
+	// chain is the audit trail's keys and anchor (audit.go).
+	chain *auditChain
 	// dummy is compared against for an unknown email, at the same cost as
 	// real hashes, so the response time does not reveal which emails have
 	// accounts. It is made on first use (see burnDummyHash), not at Open:
@@ -173,6 +183,10 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	if err := s.runDataMigrations(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.initAudit(ctx, opt.AuditKey, !opt.NoGeneratedKey, opt.AuditAnchor); err != nil {
 		s.Close()
 		return nil, err
 	}
@@ -276,9 +290,12 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
+		s.txDone(tx, false)
 		return err
 	}
-	return tx.Commit()
+	err = tx.Commit()
+	s.txDone(tx, err == nil)
+	return err
 }
 
 // rtx runs fn in a read-only transaction on the reader pool, so that several

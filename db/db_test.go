@@ -198,13 +198,17 @@ func TestStore_AuditChain(t *testing.T) {
 		t.Fatalf("keyset page 2 starts at %d, want %d", next[0].ID, page[1].ID-1)
 	}
 
-	// Tamper with a row behind the Store's back: verification must catch it.
+	// Tamper with a row behind the Store's back (the database refuses an
+	// UPDATE, so the trigger goes first): verification must catch it.
 	raw, err := sql.Open("sqlite", s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec(`UPDATE audit_log SET ip = '6.6.6.6' WHERE id = 3`); err != nil {
+	if _, err := raw.Exec(`UPDATE audit_log SET ip = '6.6.6.6' WHERE id = 3`); err == nil {
+		t.Fatal("the database let an audit row change")
+	}
+	if _, err := raw.Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET ip = '6.6.6.6' WHERE id = 3`); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.VerifyAuditChain(ctx)

@@ -97,6 +97,10 @@ func (e SnapshotFetched) applyJob(ctx context.Context, s *Store, tx *sql.Tx, j J
 	if !ok || f.Data == FetchPaystubs || f.Data == FetchShifts {
 		return fmt.Errorf("db: %s is not a snapshot fetch", j.Kind)
 	}
+	// A fetch that began before its end user was erased stores nothing.
+	if erased, err := erasedSince(ctx, tx, f.AccountID, FormatTime(j.CreatedAt)); err != nil || erased {
+		return err
+	}
 	sum := sha256.Sum256(e.Body)
 	var refreshed sql.NullString
 	if !e.RefreshedAt.IsZero() {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Reveal: the one audited exception to masking. The account page masks
@@ -20,12 +22,20 @@ const (
 	PIISSNLastFour = "last_four_ssn"
 )
 
+// MaxRevealReason bounds the reason given for a Reveal.
+const MaxRevealReason = 300
+
 // RevealPII records that a staff member revealed masked identity fields of
-// an account (the audit row is the whole effect: the caller then shows the
-// values). Unknown field names are refused.
-func (s *Store) RevealPII(ctx context.Context, a Actor, accountID string, fields []string) error {
+// an account, with the reason they gave (optional; it lands in the row),
+// the audit row being the whole effect: the caller then shows the values.
+// Unknown field names are refused.
+func (s *Store) RevealPII(ctx context.Context, a Actor, accountID string, fields []string, reason string) error {
 	if len(fields) == 0 {
 		return FieldErrors{"fields": "Choose what to reveal."}
+	}
+	reason = strings.Join(strings.Fields(reason), " ")
+	if utf8.RuneCountInString(reason) > MaxRevealReason {
+		return FieldErrors{"reason": fmt.Sprintf("Use at most %d characters for the reason.", MaxRevealReason)}
 	}
 	for _, f := range fields {
 		if f != PIIDateOfBirth && f != PIISSNLastFour {
@@ -40,7 +50,11 @@ func (s *Store) RevealPII(ctx context.Context, a Actor, accountID string, fields
 		if n == 0 {
 			return ErrNotFound
 		}
-		return s.appendAudit(ctx, tx, a, ActionPIIRevealed, "account", accountID, map[string]any{"fields": fields})
+		detail := map[string]any{"fields": fields}
+		if reason != "" {
+			detail["reason"] = reason
+		}
+		return s.appendAudit(ctx, tx, a, ActionPIIRevealed, "account", accountID, detail)
 	})
 	if err != nil {
 		return fmt.Errorf("db: reveal pii of %s: %w", accountID, err)

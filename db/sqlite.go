@@ -83,7 +83,11 @@ const (
 // every pooled connection gets them. The writer uses synchronous=FULL: an
 // acknowledged webhook must survive a power cut, and group commit keeps that
 // cheap. Its transactions take the write lock when they begin
-// (_txlock=immediate), so two never deadlock upgrading. Readers are
+// (_txlock=immediate), so two never deadlock upgrading. It zeroes what it
+// deletes or overwrites (secure_delete), so that a value removed by
+// retention or erasure does not live on in the file's free space: the cost
+// is a memset on pages being written anyway, and zero-filled pages when
+// whole pages are freed, which Linkdesk rarely does. Readers are
 // query_only.
 func sqliteDSN(path string, kind int) string {
 	q := url.Values{}
@@ -92,6 +96,7 @@ func sqliteDSN(path string, kind int) string {
 	q.Add("_pragma", "foreign_keys(1)")
 	if kind == sqliteWriter {
 		q.Add("_pragma", "synchronous(FULL)")
+		q.Add("_pragma", "secure_delete(on)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")

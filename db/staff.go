@@ -51,6 +51,14 @@ type Staff struct {
 	// second factor and this person has none: after sign-in, the
 	// enrolment page comes before anything else.
 	MustEnrolSecondFactor bool
+	// AccessUntil is when the staff member's access ends (time-boxed
+	// access, given to auditors); zero means no end.
+	AccessUntil time.Time
+}
+
+// AccessEnded reports whether time-boxed access has ended at now.
+func (st Staff) AccessEnded(now time.Time) bool {
+	return !st.AccessUntil.IsZero() && !now.Before(st.AccessUntil)
 }
 
 // CanWrite reports whether the role may change state (mint tokens, run
@@ -79,20 +87,21 @@ type StaffUpdate struct {
 }
 
 // staffColumns are a staff row's columns, with whether a second factor is
-// enrolled and whether the organisation requires one (settingRequire2FA):
-// RequireStaff reads all it needs in one query.
+// enrolled and whether the organisation requires one (settingRequire2FA),
+// and when time-boxed access ends: RequireStaff reads all it needs in one
+// query.
 const staffColumns = `id, email, name, role, active, created_at, updated_at, session_epoch, must_change_password,
 	CASE WHEN totp_enabled_at IS NULL THEN 0 ELSE 1 END,
-	COALESCE((SELECT value FROM settings WHERE key = '` + settingRequire2FA + `'), '')`
+	COALESCE((SELECT value FROM settings WHERE key = '` + settingRequire2FA + `'), ''), COALESCE(access_until, '')`
 
 func scanStaff(sc interface{ Scan(...any) error }, extra ...any) (Staff, error) {
 	var st Staff
 	var active, mustChange, second int
-	var created, updated, required string
-	err := sc.Scan(append([]any{&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &st.SessionEpoch, &mustChange, &second, &required}, extra...)...)
+	var created, updated, required, until string
+	err := sc.Scan(append([]any{&st.ID, &st.Email, &st.Name, &st.Role, &active, &created, &updated, &st.SessionEpoch, &mustChange, &second, &required, &until}, extra...)...)
 	st.Active, st.MustChangePassword, st.SecondFactor = active == 1, mustChange == 1, second == 1
 	st.MustEnrolSecondFactor = required == "on" && !st.SecondFactor
-	st.CreatedAt, st.UpdatedAt = ParseTime(created), ParseTime(updated)
+	st.CreatedAt, st.UpdatedAt, st.AccessUntil = ParseTime(created), ParseTime(updated), ParseTime(until)
 	return st, err
 }
 
@@ -370,6 +379,14 @@ func (s *Store) ResetPassword(ctx context.Context, a Actor, id int64, password s
 // password and a deactivated account, so the answer leaks nothing.
 var ErrBadCredentials = errors.New("db: bad credentials")
 
+// AccessEndedError is the failure of a right password whose time-boxed
+// access has ended: only someone who knows the password learns it.
+type AccessEndedError struct{ Until time.Time }
+
+func (e *AccessEndedError) Error() string {
+	return "db: access ended at " + e.Until.Format(time.RFC3339)
+}
+
 // maxEmailLen bounds what a sign-in attempt stores: a longer "email" is
 // cut, so a hostile form cannot grow the database.
 const maxEmailLen = 254
@@ -465,6 +482,7 @@ func (s *Store) SignIn(ctx context.Context, at SignInAttempt) (Staff, error) {
 		}
 		return Staff{}, ErrBadCredentials
 	}
+	ended := st.AccessEnded(now)
 	err = s.tx(ctx, func(tx *sql.Tx) error {
 		// The right password clears the failures of its own key (only:
 		// the owner signing in from their browser must not reset a
@@ -482,6 +500,9 @@ func (s *Store) SignIn(ctx context.Context, at SignInAttempt) (Staff, error) {
 				return err
 			}
 		}
+		if ended {
+			return s.appendAudit(ctx, tx, a, ActionSignInExpired, "staff", fmt.Sprint(st.ID), map[string]any{"access_until": FormatTime(st.AccessUntil)})
+		}
 		// With a second factor, this was only the first of two steps.
 		action := ActionSignIn
 		if st.SecondFactor {
@@ -491,6 +512,9 @@ func (s *Store) SignIn(ctx context.Context, at SignInAttempt) (Staff, error) {
 	})
 	if err != nil {
 		return Staff{}, fmt.Errorf("db: record sign-in: %w", err)
+	}
+	if ended {
+		return Staff{}, &AccessEndedError{Until: st.AccessUntil}
 	}
 	return st, nil
 }
@@ -504,6 +528,57 @@ func (s *Store) SignOut(ctx context.Context, a Actor) error {
 		}
 		return s.appendAudit(ctx, tx, a, ActionSignOut, "staff", fmt.Sprint(a.StaffID), nil)
 	})
+}
+
+// Audit actions of time-boxed access.
+const (
+	// ActionStaffAccessUntil sets or clears when a staff member's access
+	// ends.
+	ActionStaffAccessUntil = "staff.access_until"
+	// ActionSignInExpired is a right password refused because access ended.
+	ActionSignInExpired = "staff.sign_in_expired"
+)
+
+// SetAccessUntil sets when a staff member's access ends (until zero
+// clears it): after it they cannot sign in and their open sessions end.
+// Admins give end dates to auditor accounts only (an outside auditor's
+// engagement has an end; operators and admins are deactivated instead).
+func (s *Store) SetAccessUntil(ctx context.Context, a Actor, id int64, until time.Time) (Staff, error) {
+	var st Staff
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if st, err = scanStaff(tx.QueryRowContext(ctx, `SELECT `+staffColumns+` FROM staff WHERE id = ?`, id)); err != nil {
+			return notFound(err)
+		}
+		if st.Role != RoleAuditor && !until.IsZero() {
+			return FieldErrors{"access_until": "Only auditor accounts get an access end date; deactivate others instead."}
+		}
+		if st.AccessUntil.Equal(until) {
+			return nil
+		}
+		var v any
+		detail := map[string]any{"access_until": nil}
+		if !until.IsZero() {
+			v = FormatTime(until)
+			detail["access_until"] = v
+		}
+		if !st.AccessUntil.IsZero() {
+			detail["was"] = FormatTime(st.AccessUntil)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE staff SET access_until = ?, updated_at = ? WHERE id = ?`, v, FormatTime(s.now()), id); err != nil {
+			return err
+		}
+		st.AccessUntil = until.UTC()
+		return s.appendAudit(ctx, tx, a, ActionStaffAccessUntil, "staff", fmt.Sprint(id), detail)
+	})
+	var fe FieldErrors
+	switch {
+	case errors.As(err, &fe), errors.Is(err, ErrNotFound):
+		return Staff{}, err
+	case err != nil:
+		return Staff{}, fmt.Errorf("db: set access end of %d: %w", id, err)
+	}
+	return st, nil
 }
 
 // EnsureAdmin creates an admin with the given email and password when no

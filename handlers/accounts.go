@@ -113,7 +113,7 @@ func (h *Handler) AccountReveal(c echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, "The request was not understood.")
 	}
 	fields := c.Request().PostForm["fields"]
-	err = h.store.RevealPII(c.Request().Context(), actor(c), id, fields)
+	err = h.store.RevealPII(c.Request().Context(), actor(c), id, fields, c.FormValue("reason"))
 	var fe db.FieldErrors
 	if errors.As(err, &fe) {
 		return echo.NewHTTPError(http.StatusBadRequest, "Choose the date of birth or the SSN's last four to reveal.")
