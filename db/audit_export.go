@@ -190,14 +190,8 @@ func (s *Store) ExportAudit(ctx context.Context, a Actor, f AuditFilter, filter 
 		if x.Header.Head, err = chainHead(ctx, tx); err != nil {
 			return err
 		}
-		var keyed sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT MIN(id) FROM audit_log WHERE action = ?`, ActionChainKeyed).Scan(&keyed); err != nil {
-			return err
-		}
-		if keyed.Valid {
-			x.Header.KeyedFrom = keyed.Int64
-		}
-		return nil
+		x.Header.KeyedFrom, err = keyedFrom(ctx, tx)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("db: export audit: %w", err)
@@ -379,6 +373,25 @@ func VerifyAuditExport(r io.Reader, keys *AuditKeys) (ExportVerification, error)
 		return v, &ExportError{0, 0, "no end record: the file was cut short"}
 	}
 	return v, nil
+}
+
+// VerifyAuditRow checks one exported row's own hash with keys (rows before
+// keyedFrom carry the unkeyed hash); "" means it holds, else why not.
+func VerifyAuditRow(keys *AuditKeys, r AuditExportRow, keyedFrom int64) string {
+	return checkExportRow(newHasher(keys), keys, &r, keyedFrom)
+}
+
+// keyedFrom is the first keyed row of the trail (1 when it was keyed from
+// the start).
+func keyedFrom(ctx context.Context, q queryer) (int64, error) {
+	var keyed sql.NullInt64
+	if err := q.QueryRowContext(ctx, `SELECT MIN(id) FROM audit_log WHERE action = ?`, ActionChainKeyed).Scan(&keyed); err != nil {
+		return 0, err
+	}
+	if keyed.Valid {
+		return keyed.Int64, nil
+	}
+	return 1, nil
 }
 
 // checkExportRow checks one exported row's own hash; "" means it holds.

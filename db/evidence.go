@@ -35,7 +35,10 @@ type Evidence struct {
 	EndUserID string
 	// Accounts are the accounts covered: the account, or the end user's.
 	Accounts    []string
-	Head        ChainHead
+	Head ChainHead
+	// KeyedFrom is the first keyed row of the trail (rows before it carry
+	// the unkeyed hash).
+	KeyedFrom   int64
 	GeneratedAt time.Time
 	By          Actor
 
@@ -72,7 +75,10 @@ func (s *Store) StartEvidence(ctx context.Context, a Actor, kind, id string) (*E
 			return err
 		}
 		var err error
-		ev.Head, err = chainHead(ctx, tx)
+		if ev.Head, err = chainHead(ctx, tx); err != nil {
+			return err
+		}
+		ev.KeyedFrom, err = keyedFrom(ctx, tx)
 		return err
 	})
 	if err != nil {
