@@ -84,6 +84,10 @@ func TestHelp_OneStyle(t *testing.T) {
 		{[]string{"serve", "--help"}, wantFlags(serveSettings)},
 		{[]string{"sandbox", "--help"}, wantFlags(sandboxSettings)},
 		{[]string{"seed", "--help"}, wantFlags(seedSettings)},
+		{[]string{"audit", "verify", "--help"}, wantFlags(auditVerifySettings)},
+		{[]string{"audit", "--help"}, wantFlags(auditVerifySettings)},
+		{[]string{"evidence", "verify", "--help"}, wantFlags(evidenceVerifySettings)},
+		{[]string{"evidence", "--help"}, wantFlags(evidenceVerifySettings)},
 	}
 	var allLoads, allStaff []string
 	for _, l := range loadgenLoads {

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -41,24 +42,23 @@ type staffContext struct {
 func staffSubcommands() []staffSubcommand {
 	return []staffSubcommand{
 		{name: "list", summary: "list staff: email, name, role, active, last sign-in",
-			settings: []setting{staffDB}, run: staffList},
+			settings: slices.Concat([]setting{staffDB}, auditSettings()), run: staffList},
 		{name: "create", args: "--email EMAIL --name NAME [--role ROLE]",
 			summary: "add a staff member with a one-time password (printed); they choose their own at first sign-in",
-			settings: []setting{
-				staffDB,
+			settings: slices.Concat([]setting{staffDB}, auditSettings(), []setting{
 				{"", "email", "", "email address they sign in with (required)"},
 				{"", "name", "", "their name as shown in Linkdesk and the audit trail (required)"},
 				{"", "role", db.RoleOperator, "admin, operator or auditor"},
-			}, run: staffCreate},
+			}), run: staffCreate},
 		{name: "reset-password", args: "EMAIL", email: true,
 			summary:  "give EMAIL a one-time password (printed) and sign out their sessions; their next sign-in leads to choosing a new password before anything else",
-			settings: []setting{staffDB}, run: staffResetPassword},
+			settings: slices.Concat([]setting{staffDB}, auditSettings()), run: staffResetPassword},
 		{name: "deactivate", args: "EMAIL", email: true,
 			summary:  "stop EMAIL from signing in, with immediate effect on open sessions (never the last active admin)",
-			settings: []setting{staffDB}, run: staffSetActive(false)},
+			settings: slices.Concat([]setting{staffDB}, auditSettings()), run: staffSetActive(false)},
 		{name: "reactivate", args: "EMAIL", email: true,
 			summary:  "let a deactivated EMAIL sign in again",
-			settings: []setting{staffDB}, run: staffSetActive(true)},
+			settings: slices.Concat([]setting{staffDB}, auditSettings()), run: staffSetActive(true)},
 	}
 }
 
@@ -100,7 +100,11 @@ func cmdStaff(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			c.email = pos[0]
 		}
-		store, err := openStaffStore(ctx, m["LINKDESK_DB"])
+		key, anchor, err := loadAuditConfig(m)
+		if err != nil {
+			return err
+		}
+		store, err := openStaffStore(ctx, m["LINKDESK_DB"], key, anchor)
 		if err != nil {
 			return err
 		}
@@ -114,9 +118,15 @@ func cmdStaff(ctx context.Context, args []string, getenv func(string) string, st
 
 // openStaffStore opens an existing database: a mistyped path must not
 // create an empty one. It never stores a generated encryption key (staff
-// commands encrypt nothing).
-func openStaffStore(ctx context.Context, path string) (*db.Store, error) {
-	return openExistingStore(ctx, path, db.Options{NoGeneratedKey: true})
+// commands encrypt nothing). Its changes are audited, so it needs the
+// audit key: LINKDESK_AUDIT_KEY, or the key kept in the database in
+// emulator mode.
+func openStaffStore(ctx context.Context, path string, auditKeys [][]byte, anchor string) (*db.Store, error) {
+	opt := db.Options{NoGeneratedKey: true, AuditAnchor: anchor}
+	if len(auditKeys) > 0 {
+		opt.AuditKey, opt.OldAuditKeys = auditKeys[0], auditKeys[1:]
+	}
+	return openExistingStore(ctx, path, opt)
 }
 
 // openExistingStore opens the database at path, which must exist.

@@ -45,6 +45,7 @@ var serveSettings = slices.Concat([]setting{
 	{"LINKDESK_LAUNCH_BASE_URL", "launch-base-url", "", "public URL of the end users' launch pages (/l/ID) on a host of their own; when set, launch links, QR codes and exports use it, launch pages answer only on that host and staff pages never do (default: BASE_URL, one origin for both)"},
 	{"LINKDESK_METRICS_ADDR", "metrics-addr", "", "address of a listener of its own for /metrics (then the main address answers 404 there); unset: /metrics is served on LINKDESK_ADDR to anyone who can reach it"},
 }, keySettings(), []setting{
+	auditAnchorSetting,
 	{"LINKDESK_ADMIN_EMAIL", "admin-email", "", "email of the bootstrap admin, created when no staff exists (default admin@linkdesk.local)"},
 	{"LINKDESK_ADMIN_PASSWORD", "admin-password", "", "password of the bootstrap admin (at least 12 characters); unset: a random one is printed once"},
 	{"LINKDESK_LOG_FORMAT", "log-format", "text", "log format: text or json"},
@@ -74,6 +75,10 @@ type config struct {
 	// SessionKeys and EncryptionKeys are Keys parsed, newest first.
 	SessionKeys      [][2][]byte
 	EncryptionKeys   [][]byte
+	// AuditKeys are LINKDESK_AUDIT_KEY parsed, newest first; AuditAnchor
+	// the anchor file (cmd_audit.go).
+	AuditKeys   [][]byte
+	AuditAnchor string
 	AdminEmail       string
 	AdminPassword    string
 	LogFormat        string
@@ -278,6 +283,7 @@ func loadConfig(m map[string]string) (config, error) {
 	}
 	c.SessionKeys, _ = sessionKeyPairs(c.Keys["LINKDESK_SESSION_KEYS"])
 	c.EncryptionKeys = encryptionKeys(c.Keys["LINKDESK_ENCRYPTION_KEY"])
+	c.AuditKeys, c.AuditAnchor = auditKeysOf(c.Keys["LINKDESK_AUDIT_KEY"]), m["LINKDESK_AUDIT_ANCHOR"]
 	if c.AdminPassword != "" && len([]rune(c.AdminPassword)) < db.MinPasswordLen {
 		bad("LINKDESK_ADMIN_PASSWORD", "use at least %d characters", db.MinPasswordLen)
 	}

@@ -55,6 +55,8 @@ var keySpecs = []keySpec{
 		help: "cookie keys, newest first, comma-separated: each HEX_HASH_KEY:HEX_BLOCK_KEY (64 and 32 bytes). The newest signs and encrypts new cookies; older ones still read theirs. Required outside emulator mode"},
 	{env: "LINKDESK_ENCRYPTION_KEY", flag: "encryption-key", parse: parseEncryptionKey, generated: "the encryption key", help: encryptionKeyHelp,
 		gen: func() string { return db.RandomHex(db.EncryptionKeySize) }},
+	{env: "LINKDESK_AUDIT_KEY", flag: "audit-key", parse: parseAuditKey, generated: "the audit key", help: auditKeyHelp,
+		gen: func() string { return db.RandomHex(db.AuditKeySize) }},
 }
 
 // keySettings are the settings of every key spec.

@@ -44,6 +44,8 @@ func commands() []command {
 		{"seed", "fill a database with generated webhook events through the ingestion code", cmdSeed},
 		{"staff", "list, create, reset-password, deactivate or reactivate staff (the way back in)", cmdStaff},
 		{"keys", "print fresh keys, or re-encrypt everything with the newest encryption key after a rotation", cmdKeys},
+		{"audit", "verify the audit trail offline: its chain, anchor file, or an export (linkdesk audit verify)", cmdAudit},
+		{"evidence", "verify an evidence pack offline (linkdesk evidence verify PACK.zip)", cmdEvidence},
 	}
 }
 

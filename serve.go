@@ -47,6 +47,10 @@ func serveConfig(ctx context.Context, cfg config, stdout, stderr io.Writer) erro
 	if len(cfg.EncryptionKeys) > 0 {
 		opts.EncryptionKey, opts.OldEncryptionKeys = cfg.EncryptionKeys[0], cfg.EncryptionKeys[1:]
 	}
+	if len(cfg.AuditKeys) > 0 {
+		opts.AuditKey, opts.OldAuditKeys = cfg.AuditKeys[0], cfg.AuditKeys[1:]
+	}
+	opts.AuditAnchor = cfg.AuditAnchor
 	store, err := db.Open(ctx, cfg.DB, opts)
 	if err != nil {
 		return err
@@ -61,6 +65,7 @@ func serveConfig(ctx context.Context, cfg config, stdout, stderr io.Writer) erro
 	if err := bootstrapAdmin(ctx, store, cfg, stdout); err != nil {
 		return err
 	}
+	announceAudit(stdout, store)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -212,6 +217,10 @@ type background struct {
 func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.Client, m *web.Metrics, log *slog.Logger, cfg config) (*background, error) {
 	w := &background{}
 	w.jobs = worker.NewRunner(store, worker.Options{Log: log, Finished: m.JobFinished})
+	w.jobs.Add(worker.Retention(store))
+	if err := worker.ScheduleRetention(ctx, store); err != nil {
+		return nil, err
+	}
 	ing, err := store.NewIngester(ctx, db.IngestOptions{Hooks: m.IngestHooks(w.jobs.Wake)})
 	if err != nil {
 		return nil, err

@@ -743,19 +743,15 @@ func (s *Store) RecordAuditChainCheck(ctx context.Context, c AuditChainCheck) er
 	})
 }
 
-// CheckAuditChain walks the audit trail's hash chain and records the
-// result (see RecordAuditChainCheck).
+// CheckAuditChain walks the audit trail's hash chain as the daily check
+// (VerifyNow: the verification is recorded for /audit and the metrics, and
+// in audit_chain_checks for the alert rule) and returns the result.
 func (s *Store) CheckAuditChain(ctx context.Context) (AuditChainCheck, error) {
-	n, err := s.verifyAuditChain(ctx)
-	c := AuditChainCheck{CheckedAt: s.now(), OK: err == nil, RowsChecked: n}
-	var ce *ChainError
-	switch {
-	case errors.As(err, &ce):
-		c.BrokenAt, c.Reason = ce.ID, ce.Reason
-	case err != nil:
-		return c, err
+	rec, err := s.VerifyNow(ctx, SystemActor, VerifyDaily)
+	if err != nil {
+		return AuditChainCheck{}, err
 	}
-	return c, s.RecordAuditChainCheck(ctx, c)
+	return AuditChainCheck{CheckedAt: rec.FinishedAt, OK: rec.OK, RowsChecked: int(rec.Rows), BrokenAt: rec.BadSeq, Reason: rec.Reason}, nil
 }
 
 // checkAuditChain reads the newest chain check.

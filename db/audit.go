@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"hash"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -373,10 +374,12 @@ func (s *Store) AnchorError() error {
 // initAudit sets up the audit keys and the anchor file, and makes the
 // chain keyed: a first key seals the unkeyed rows of an older trail
 // (audit.chain_keyed); a configured key replacing the generated one kept
-// in the database is recorded as audit.key_changed. A configured key that
-// is neither the chain's key nor replaces the kept one is refused: rows
-// hashed with it would not verify.
-func (s *Store) initAudit(ctx context.Context, configured []byte, generate bool, anchor string) error {
+// in the database, or an older configured key (a rotation: the new key
+// first in LINKDESK_AUDIT_KEY, the old one after it), is recorded as
+// audit.key_changed. A configured key that neither is the chain's key nor
+// replaces a key the Store holds is refused: the rows hashed before it
+// could not be verified.
+func (s *Store) initAudit(ctx context.Context, configured []byte, old [][]byte, generate bool, anchor string) error {
 	s.chain = &auditChain{anchor: anchor, pending: map[*sql.Tx]ChainHead{}}
 	if s.chain.anchor == "" {
 		s.chain.anchor = s.path + ".audit-anchor"
@@ -400,7 +403,7 @@ func (s *Store) initAudit(ctx context.Context, configured []byte, generate bool,
 			return errors.New("db: the stored audit key is not 32 bytes of hex")
 		}
 	}
-	if s.chain.keys, err = NewAuditKeys(configured, kept); err != nil {
+	if s.chain.keys, err = NewAuditKeys(slices.Concat([][]byte{configured}, old, [][]byte{kept})...); err != nil {
 		return err
 	}
 	if s.chain.keys.Current == "" {
@@ -456,6 +459,27 @@ func (s *Store) initAudit(ctx context.Context, configured []byte, generate bool,
 			ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at`, settingAuditKeyID, id, FormatTime(s.now()))
 		return err
 	})
+}
+
+// initReadOnly sets up the keys of a read-only Store (a check): the
+// configured key and the one kept in the database, if any; nothing is
+// written.
+func (s *Store) initReadOnly(ctx context.Context, configured []byte, old [][]byte, anchor string) error {
+	s.chain = &auditChain{anchor: anchor, pending: map[*sql.Tx]ChainHead{}}
+	if s.chain.anchor == "" {
+		s.chain.anchor = s.path + ".audit-anchor"
+	}
+	var kept []byte
+	if v, err := s.Setting(ctx, settingAuditKey); err == nil {
+		if kept, err = hex.DecodeString(v); err != nil || len(kept) != AuditKeySize {
+			return errors.New("db: the stored audit key is not 32 bytes of hex")
+		}
+	} else if !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	var err error
+	s.chain.keys, err = NewAuditKeys(slices.Concat([][]byte{configured}, old, [][]byte{kept})...)
+	return err
 }
 
 // appendAudit writes one audit row inside tx, chained to the previous row.

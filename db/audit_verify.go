@@ -357,6 +357,16 @@ func (s *Store) VerifyNow(ctx context.Context, a Actor, source string) (Verifica
 		if err != nil {
 			return err
 		}
+		// The alert rule's seam (alert_rules.go): every check is recorded
+		// there too, so a broken chain found by Verify now raises the alert.
+		var broken any
+		if !rec.OK {
+			broken = rec.BadSeq
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_chain_checks (checked_at, ok, rows_checked, broken_at, reason) VALUES (?, ?, ?, ?, ?)`,
+			FormatTime(rec.FinishedAt), boolInt(rec.OK), rec.Rows, broken, truncate(rec.Reason, 500)); err != nil {
+			return err
+		}
 		detail := map[string]any{"source": source, "rows": rec.Rows, "head_sequence": rec.Head.Seq, "head_hash": rec.Head.Hash, "ok": rec.OK}
 		if !rec.OK {
 			detail["bad_sequence"], detail["reason"] = rec.BadSeq, rec.Reason

@@ -86,9 +86,17 @@ type Options struct {
 	// and kept in the settings table (with NoGeneratedKey: a kept key if
 	// there is one, else none, and the Store cannot append to the trail).
 	AuditKey []byte
+	// OldAuditKeys are older audit keys (LINKDESK_AUDIT_KEY's list after
+	// the first): they verify what they keyed; a trail last keyed with one
+	// of them moves to AuditKey with an audit.key_changed row.
+	OldAuditKeys [][]byte
 	// AuditAnchor is the anchor file the chain head is published to; ""
 	// means the database path + ".audit-anchor".
 	AuditAnchor string
+	// ReadOnly opens the database for checking only (`linkdesk audit
+	// verify`): no migration, no key generated or sealing row written,
+	// and every connection refuses writes.
+	ReadOnly bool
 }
 
 // Store is Linkdesk's database. Writes go through the writer pool, reads
@@ -138,8 +146,9 @@ func (s *Store) burnDummyHash(password string) {
 // (browse.go) and instr (search.go).
 type dialect struct {
 	// open returns the writer pool, the read-only pool of pages and the
-	// read-only pool of exports (at most exporters connections).
-	open func(path string, readers, exporters int) (w, r, x *sql.DB, err error)
+	// read-only pool of exports (at most exporters connections); with
+	// readOnly, a writer that refuses writes too.
+	open func(path string, readers, exporters int, readOnly bool) (w, r, x *sql.DB, err error)
 	// isUnique reports whether err is a unique or primary-key violation.
 	isUnique func(err error) bool
 	// jsonText is the SQL expression of the value at path ("$.a.b") of a
@@ -171,8 +180,15 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	}
 	s := &Store{d: sqliteDialect, now: opt.Now, cost: opt.PasswordCost, path: path}
 	var err error
-	if s.w, s.r, s.x, err = s.d.open(path, opt.Readers, opt.Exporters); err != nil {
+	if s.w, s.r, s.x, err = s.d.open(path, opt.Readers, opt.Exporters, opt.ReadOnly); err != nil {
 		return nil, fmt.Errorf("db: open: %w", err)
+	}
+	if opt.ReadOnly {
+		if err := s.initReadOnly(ctx, opt.AuditKey, opt.OldAuditKeys, opt.AuditAnchor); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return s, nil
 	}
 	if err := s.migrate(ctx); err != nil {
 		s.Close()
@@ -186,7 +202,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	if err := s.initAudit(ctx, opt.AuditKey, !opt.NoGeneratedKey, opt.AuditAnchor); err != nil {
+	if err := s.initAudit(ctx, opt.AuditKey, opt.OldAuditKeys, !opt.NoGeneratedKey, opt.AuditAnchor); err != nil {
 		s.Close()
 		return nil, err
 	}

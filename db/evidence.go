@@ -34,8 +34,8 @@ type Evidence struct {
 	// EndUserID is the subject's end user ("" for an account without one).
 	EndUserID string
 	// Accounts are the accounts covered: the account, or the end user's.
-	Accounts    []string
-	Head ChainHead
+	Accounts []string
+	Head     ChainHead
 	// KeyedFrom is the first keyed row of the trail (rows before it carry
 	// the unkeyed hash).
 	KeyedFrom   int64

@@ -48,8 +48,15 @@ const (
 // map and cache the whole file and the resident set would grow by hundreds
 // of MiB. Exports read through the OS page cache with a small private cache
 // instead, so their memory stays flat.
-func openSQLite(path string, readers, exporters int) (w, r, x *sql.DB, err error) {
-	if w, err = sql.Open("sqlite", sqliteDSN(path, sqliteWriter)); err != nil {
+//
+// With readOnly (a check of the file, `linkdesk audit verify`) the writer
+// refuses writes too.
+func openSQLite(path string, readers, exporters int, readOnly bool) (w, r, x *sql.DB, err error) {
+	writer := sqliteWriter
+	if readOnly {
+		writer = sqliteReader
+	}
+	if w, err = sql.Open("sqlite", sqliteDSN(path, writer)); err != nil {
 		return nil, nil, nil, err
 	}
 	w.SetMaxOpenConns(1)

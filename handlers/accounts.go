@@ -165,6 +165,10 @@ func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.
 	if props.Health, err = h.accountHealth(c, id); err != nil {
 		return props, err
 	}
-	props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id))
+	if props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id)); err != nil {
+		return props, err
+	}
+	all := "/audit?" + url.Values{"target_type": {"account"}, "target_id": {id}}.Encode()
+	props.WhoSaw, err = h.whoSaw(c, db.WhoSawQuery{AccountID: id}, all, views.AccountPath(id)+"/evidence.zip")
 	return props, err
 }

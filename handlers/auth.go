@@ -90,7 +90,7 @@ func (h *Handler) RequireStaff(next echo.HandlerFunc) echo.HandlerFunc {
 			return h.toLogin(c)
 		}
 		st, err := h.store.StaffByID(c.Request().Context(), id)
-		if errors.Is(err, db.ErrNotFound) || err == nil && (!st.Active || st.SessionEpoch != epoch) {
+		if errors.Is(err, db.ErrNotFound) || err == nil && (!st.Active || st.SessionEpoch != epoch || st.AccessEnded(now)) {
 			s.Options.MaxAge = -1
 			s.Save(c.Request(), c.Response())
 			return h.toLogin(c)
@@ -259,6 +259,7 @@ type alertCounter interface {
 // page builds the layout data and consumes the flash message.
 func (h *Handler) page(c echo.Context, title string) views.Page {
 	p := PageOf(c, title)
+	p.Now = h.store.Now()
 	s := h.session(c)
 	if fl := s.Flashes(); len(fl) > 0 {
 		if text, ok := fl[0].(string); ok {
@@ -314,6 +315,7 @@ func (h *Handler) LoginCreate(c echo.Context) error {
 	st, err := h.store.SignIn(c.Request().Context(), db.SignInAttempt{Email: f.Email, Password: c.FormValue("password"),
 		IP: c.RealIP(), UserAgent: c.Request().UserAgent(), Device: h.knownDevice(c, f.Email)})
 	var thr *db.ThrottledError
+	var ended *db.AccessEndedError
 	switch {
 	case errors.As(err, &thr):
 		f.Error = h.throttledMessage(c, thr)
@@ -321,6 +323,10 @@ func (h *Handler) LoginCreate(c echo.Context) error {
 	case errors.Is(err, db.ErrBadCredentials):
 		f.Error = loginFailed
 		return h.render(c, http.StatusUnauthorized, views.Login(h.page(c, "Sign in"), f))
+	case errors.As(err, &ended):
+		// Only someone who knows the password gets this far.
+		f.Error = fmt.Sprintf("Your access ended on %s (UTC). Ask an admin to extend it.", ended.Until.Add(-time.Second).Format(time.DateOnly))
+		return h.render(c, http.StatusForbidden, views.Login(h.page(c, "Sign in"), f))
 	case err != nil:
 		return err
 	}

@@ -48,6 +48,11 @@ var routeAccess = map[string]string{
 	"POST /account/password":                     self,
 	"GET /":                                      anyone,
 	"GET /audit":                                 audit,
+	"GET /audit/export.csv":                      audit,
+	"GET /audit/export.jsonl":                    audit,
+	"POST /audit/verify":                         audit,
+	"GET /audit/reveals":                         audit,
+	"POST /staff/:id/access":                     admin,
 	"GET /staff":                                 admin,
 	"POST /staff":                                admin,
 	"POST /staff/:id/role":                       admin,
@@ -124,6 +129,12 @@ var routeAccess = map[string]string{
 	"POST /alerts/:alert_id/resolve":                   write,
 	"POST /alerts/:alert_id/reconcile":                 write,
 	"POST /accounts/:account_id/reconcile":             write,
+
+	"GET /accounts/:account_id/evidence.zip":   audit,
+	"GET /end-users/:end_user_id/evidence.zip": audit,
+	"GET /end-users/:end_user_id/erase":        admin,
+	"POST /end-users/:end_user_id/erase":       admin,
+	"POST /settings/retention":                 admin,
 }
 
 func allowed(class, role string) bool {

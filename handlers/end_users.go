@@ -77,5 +77,13 @@ func (h *Handler) EndUserShow(c echo.Context) error {
 	if props.Decisions, err = h.store.DecisionsAbout(ctx, db.ScopeEndUser, id); err != nil {
 		return err
 	}
+	all := "/audit?" + url.Values{"q": {"target:end_user:" + id}}.Encode()
+	if props.WhoSaw, err = h.whoSaw(c, db.WhoSawQuery{EndUserID: id}, all, views.EndUserPath(id)+"/evidence.zip"); err != nil {
+		return err
+	}
+	if props.Erasures, err = h.store.Erasures(ctx, id); err != nil {
+		return err
+	}
+	props.CanErase = IsAdmin(*staff(c))
 	return h.render(c, http.StatusOK, views.EndUserShow(h.page(c, "End user "+id), props))
 }

@@ -3,13 +3,9 @@ package handlers
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
-
-	"linkdesk/db"
-	"linkdesk/views"
 )
 
 // Healthz handles GET /healthz: 200 while the process runs.
@@ -24,26 +20,4 @@ func (h *Handler) Readyz(c echo.Context) error {
 		return c.String(http.StatusServiceUnavailable, "not ready")
 	}
 	return c.String(http.StatusOK, "ready")
-}
-
-// AuditIndex handles GET /audit (admins and auditors): newest first, keyset
-// pagination through ?before=<id>.
-func (h *Handler) AuditIndex(c echo.Context) error {
-	f := db.AuditFilter{Limit: 50}
-	if b := c.QueryParam("before"); b != "" {
-		n, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || n <= 0 {
-			return echo.NewHTTPError(http.StatusBadRequest, "Invalid page cursor.")
-		}
-		f.Before = n
-	}
-	rows, more, err := h.store.ListAudit(c.Request().Context(), f)
-	if err != nil {
-		return err
-	}
-	next := ""
-	if more {
-		next = "/audit?before=" + strconv.FormatInt(rows[len(rows)-1].ID, 10)
-	}
-	return h.render(c, http.StatusOK, views.AuditIndex(h.page(c, "Audit"), rows, next))
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,20 +23,53 @@ func (h *Handler) SettingsIndex(c echo.Context) error {
 }
 
 // settingsPage renders the settings page with the given forms; a nil stale
-// form shows the current threshold.
-func (h *Handler) settingsPage(c echo.Context, status int, org views.OrgForm, acct views.DepositAccountForm, stale *views.StaleForm) error {
-	list, err := h.store.ListDepositAccounts(c.Request().Context(), false)
+// form shows the current threshold, and no retention form the periods in
+// force.
+func (h *Handler) settingsPage(c echo.Context, status int, org views.OrgForm, acct views.DepositAccountForm, stale *views.StaleForm, ret ...views.RetentionForm) error {
+	ctx := c.Request().Context()
+	list, err := h.store.ListDepositAccounts(ctx, false)
 	if err != nil {
 		return err
 	}
 	if stale == nil {
-		days, err := h.store.StaleDays(c.Request().Context())
+		days, err := h.store.StaleDays(ctx)
 		if err != nil {
 			return err
 		}
 		stale = &views.StaleForm{Days: strconv.Itoa(days)}
 	}
-	return h.render(c, status, views.SettingsIndex(h.page(c, "Settings"), views.SettingsProps{Org: org, Accounts: list, Account: acct, Stale: *stale}))
+	props := views.SettingsProps{Org: org, Accounts: list, Account: acct, Stale: *stale}
+	if props.RetentionNow, err = h.store.Retention(ctx); err != nil {
+		return err
+	}
+	if len(ret) > 0 {
+		props.Retention = ret[0]
+	} else {
+		props.Retention = views.RetentionFormOf(props.RetentionNow)
+	}
+	return h.render(c, status, views.SettingsIndex(h.page(c, "Settings"), props))
+}
+
+// RetentionUpdate handles POST /settings/retention (admins): how many days
+// raw webhook bodies and launch-page event payloads are kept (empty:
+// forever). Audited; the retention job applies it at once.
+func (h *Handler) RetentionUpdate(c echo.Context) error {
+	ctx := c.Request().Context()
+	f := views.RetentionForm{WebhookBodyDays: strings.TrimSpace(c.FormValue("webhook_body_days")), LaunchPayloadDays: strings.TrimSpace(c.FormValue("launch_payload_days"))}
+	r, fe := db.ValidateRetention(f.WebhookBodyDays, f.LaunchPayloadDays)
+	if fe != nil {
+		f.Errors = views.Errors(fe)
+		name, err := h.store.OrgName(ctx)
+		if err != nil {
+			return err
+		}
+		return h.settingsPage(c, http.StatusUnprocessableEntity, views.OrgForm{Name: name}, views.DepositAccountForm{Type: db.AccountChecking}, nil, f)
+	}
+	if err := h.store.SetRetention(ctx, actor(c), r); err != nil {
+		return err
+	}
+	h.flash(c, "ok", "Retention saved: raw webhook bodies "+views.DaysText(r.WebhookBodyDays)+", launch-page payloads "+views.DaysText(r.LaunchPayloadDays)+".")
+	return c.Redirect(http.StatusSeeOther, "/settings#retention")
 }
 
 // SettingsOrgUpdate handles POST /settings/org (admins).

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -83,5 +84,39 @@ func (h *Handler) staffUpdate(c echo.Context, u db.StaffUpdate, done string) err
 		return err
 	}
 	h.flash(c, "ok", done)
+	return c.Redirect(http.StatusSeeOther, "/staff")
+}
+
+// StaffAccess handles POST /staff/:id/access (admins): the last day
+// (UTC, included) an auditor account may sign in; empty clears it. After
+// it the person cannot sign in and their open sessions end.
+func (h *Handler) StaffAccess(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	var until time.Time
+	if v := c.FormValue("access_until"); v != "" {
+		d, err := time.Parse(time.DateOnly, v)
+		if err != nil {
+			h.flash(c, "error", "Enter the last day of access as YYYY-MM-DD.")
+			return c.Redirect(http.StatusSeeOther, "/staff")
+		}
+		until = d.AddDate(0, 0, 1) // access ends when the day does
+	}
+	st, err := h.store.SetAccessUntil(c.Request().Context(), actor(c), id, until)
+	var fe db.FieldErrors
+	switch {
+	case errors.As(err, &fe):
+		h.flash(c, "error", fe["access_until"])
+		return c.Redirect(http.StatusSeeOther, "/staff")
+	case err != nil:
+		return err
+	}
+	if until.IsZero() {
+		h.flash(c, "ok", st.Email+" has no access end date.")
+	} else {
+		h.flash(c, "ok", st.Email+" can sign in until the end of "+until.AddDate(0, 0, -1).Format(time.DateOnly)+" (UTC).")
+	}
 	return c.Redirect(http.StatusSeeOther, "/staff")
 }

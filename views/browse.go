@@ -176,6 +176,9 @@ type AccountProps struct {
 	Decisions []db.Decision
 	// Health is the reconcile and reconnect panel.
 	Health AccountHealthProps
+	// WhoSaw is the "Who saw this" panel (admins and auditors; nil for
+	// others).
+	WhoSaw *WhoSawProps
 }
 
 // EndUserProps is the end user page.
@@ -185,6 +188,13 @@ type EndUserProps struct {
 	Role     string
 	// Decisions are the underwriting decisions about the end user.
 	Decisions []db.Decision
+	// WhoSaw is the "Who saw this" panel (admins and auditors; nil for
+	// others).
+	WhoSaw *WhoSawProps
+	// Erasures are the tombstones of the end user's erasures; CanErase
+	// offers an erasure (admins).
+	Erasures []db.Erasure
+	CanErase bool
 }
 
 // Hidden lists the identity keys still masked on this response.

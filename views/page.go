@@ -4,6 +4,8 @@
 package views
 
 import (
+	"time"
+
 	"linkdesk/db"
 )
 
@@ -25,6 +27,9 @@ type Page struct {
 	// OpenAlerts is the number of open alerts the header shows (-1 when
 	// unknown: no staff member, or the count failed).
 	OpenAlerts int
+	// Now is the request's time on the Store's clock (time-boxed access
+	// shows as ended or not by it).
+	Now time.Time
 }
 
 // Flash is a one-time message shown at the top of the next page.

@@ -86,7 +86,7 @@ func NewMetrics(reg *prometheus.Registry, store *db.Store) *Metrics {
 	reg.MustRegister(m.requests, m.duration, m.deliveries, m.rejected, m.latency, m.batchSize, m.commit, m.checkpoints,
 		m.jobAttempts, m.jobSeconds)
 	if store != nil {
-		reg.MustRegister(dbStats{store}, jobStats{store}, alertStats{store})
+		reg.MustRegister(dbStats{store}, jobStats{store}, alertStats{store}, auditStats{store})
 	}
 	return m
 }
@@ -234,4 +234,49 @@ func (a alertStats) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(alertsDesc, prometheus.GaugeValue, float64(n[[2]string{r.Name, st}]), r.Name, st)
 		}
 	}
+}
+
+// auditStats reads the audit chain's state on each scrape: the outcome and
+// time of the last verification (the daily check or Verify now) and
+// whether the anchor file took the last head, so that an alert can watch
+// for a broken chain (linkdesk_audit_chain_ok == 0), a check that stopped
+// running (time() - linkdesk_audit_verified_at > 2 days) or an anchor
+// that cannot be written.
+type auditStats struct{ s *db.Store }
+
+var (
+	auditOKDesc     = prometheus.NewDesc("linkdesk_audit_chain_ok", "1 when the last verification of the audit chain found it intact, 0 when it found a bad row (absent before the first).", nil, nil)
+	auditAtDesc     = prometheus.NewDesc("linkdesk_audit_verified_at", "Unix time the last verification of the audit chain finished (0 before the first).", nil, nil)
+	auditRowsDesc   = prometheus.NewDesc("linkdesk_audit_verified_rows", "Rows the last verification of the audit chain checked.", nil, nil)
+	auditBadDesc    = prometheus.NewDesc("linkdesk_audit_bad_row", "The first bad row the last verification found (0 when intact).", nil, nil)
+	auditAnchorDesc = prometheus.NewDesc("linkdesk_audit_anchor_ok", "1 when the last write of the chain head to the anchor file succeeded.", nil, nil)
+)
+
+func (a auditStats) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{auditOKDesc, auditAtDesc, auditRowsDesc, auditBadDesc, auditAnchorDesc} {
+		ch <- d
+	}
+}
+
+func (a auditStats) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	anchorOK := 1.0
+	if a.s.AnchorError() != nil {
+		anchorOK = 0
+	}
+	ch <- prometheus.MustNewConstMetric(auditAnchorDesc, prometheus.GaugeValue, anchorOK)
+	v, err := a.s.LastVerification(ctx)
+	if err != nil {
+		ch <- prometheus.MustNewConstMetric(auditAtDesc, prometheus.GaugeValue, 0)
+		return
+	}
+	ok := 0.0
+	if v.OK {
+		ok = 1
+	}
+	ch <- prometheus.MustNewConstMetric(auditOKDesc, prometheus.GaugeValue, ok)
+	ch <- prometheus.MustNewConstMetric(auditAtDesc, prometheus.GaugeValue, float64(v.FinishedAt.Unix()))
+	ch <- prometheus.MustNewConstMetric(auditRowsDesc, prometheus.GaugeValue, float64(v.Rows))
+	ch <- prometheus.MustNewConstMetric(auditBadDesc, prometheus.GaugeValue, float64(v.BadSeq))
 }

@@ -119,8 +119,20 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	// Home
 	g.GET("/", h.Home)
 
-	// Audit trail
+	// Auditors' workspace: the audit trail (filters, query, exports,
+	// verification, the reveals report), evidence packs, erasure,
+	// time-boxed access and retention
 	r.GET("/audit", h.AuditIndex)
+	r.GET("/audit/export.csv", h.AuditExportCSV)
+	r.GET("/audit/export.jsonl", h.AuditExportJSONL)
+	r.POST("/audit/verify", h.AuditVerify)
+	r.GET("/audit/reveals", h.AuditReveals)
+	r.GET("/accounts/:account_id/evidence.zip", h.AccountEvidence)
+	r.GET("/end-users/:end_user_id/evidence.zip", h.EndUserEvidence)
+	a.GET("/end-users/:end_user_id/erase", h.EraseNew)
+	a.POST("/end-users/:end_user_id/erase", h.EraseCreate)
+	a.POST("/staff/:id/access", h.StaffAccess)
+	a.POST("/settings/retention", h.RetentionUpdate)
 
 	// Staff
 	a.GET("/staff", h.StaffIndex)
