@@ -202,7 +202,7 @@ func WhoSaw(props WhoSawProps) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "\" download id=\"evidence-download\">Download the evidence pack (ZIP)</a> <small>(building one is recorded here)</small>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "\" download hx-boost=\"false\" id=\"evidence-download\">Download the evidence pack (ZIP)</a> <small>(building one is recorded here)</small>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
