@@ -144,7 +144,7 @@ func writeExport(t *testing.T, s *db.Store, path string) {
 	enc := json.NewEncoder(&buf)
 	x, err := s.ExportAudit(context.Background(), db.Actor{Email: "aud@example.com"}, db.AuditFilter{}, map[string]any{}, "jsonl",
 		func(h db.AuditExportHeader) error { return enc.Encode(h) },
-		func(e db.AuditEntry) error { return enc.Encode(e.ExportRow()) })
+		func(r *db.AuditExportRow) error { return enc.Encode(r) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ var seedSettings = []setting{
 	{"", "days", "30", "the events' times spread over this many days up to now"},
 	{"", "seed", "0", "random seed (0: random)"},
 	{"", "concurrency", "512", "deliveries in flight (the group-commit batch size follows)"},
+	{"", "audit-rows", "0", "audit trail rows to append after the events (sign-ins, Reveals, exports, token and customer actions), keyed and chained"},
 }
 
 // cmdSeed runs `linkdesk seed`: it fills a database with generated webhook
@@ -43,7 +44,8 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 		errs = append(errs, err)
 		return n
 	}
-	endUsers, accounts, events, days, workers := num("--end-users", 0), num("--accounts", 1), num("--events", 1), num("--days", 1), num("--concurrency", 1)
+	endUsers, accounts, events, days, workers := num("--end-users", 0), num("--accounts", 1), num("--events", 0), num("--days", 1), num("--concurrency", 1)
+	auditRows := num("--audit-rows", 0)
 	seed, err := settingUint(m, "--seed")
 	if err := errors.Join(append(errs, err)...); err != nil {
 		return fmt.Errorf("seed:\n%w", err)
@@ -68,7 +70,7 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 	// counters and the timelines look like a month of traffic.
 	end := time.Now().UTC()
 	start := end.Add(-time.Duration(days) * 24 * time.Hour)
-	step := end.Sub(start) / time.Duration(events)
+	step := end.Sub(start) / time.Duration(max(events, 1))
 	var i atomic.Int64
 	clock := func() time.Time { return start.Add(time.Duration(i.Load()) * step) }
 	gen := loadgen.NewGenerator(loadgen.GenConfig{Seed: seed, Accounts: accounts, EndUsers: endUsers, Now: clock})
@@ -124,5 +126,15 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 	}
 	fmt.Fprintf(stdout, "seeded %s: %d deliveries (%d duplicates) for %d accounts in %s, %.0f/s; %d queued fetches marked failed\n",
 		path, acked.Load(), dups.Load(), gen.AccountsCreated(), took.Round(time.Millisecond), float64(acked.Load())/took.Seconds(), skipped)
+	if auditRows > 0 {
+		stop() // the ingester and its checkpointer are done: the trail has the writer to itself
+		wg.Wait()
+		began := time.Now()
+		if err := store.SeedAuditTrail(ctx, auditRows, start, end, seed); err != nil {
+			return err
+		}
+		took := time.Since(began)
+		fmt.Fprintf(stdout, "seeded %d audit rows in %s, %.0f/s\n", auditRows, took.Round(time.Millisecond), float64(auditRows)/took.Seconds())
+	}
 	return nil
 }

@@ -99,9 +99,13 @@ var AuditCSVHeader = []string{"record", "sequence", "at", "actor_id", "actor_ema
 	"target_type", "target_id", "ip", "user_agent", "detail", "prev_hash", "hash"}
 
 // CSV is the row as a CSV record.
-func (r AuditExportRow) CSV() []string {
-	return []string{RecordRow, strconv.FormatInt(r.Sequence, 10), r.At, strconv.FormatInt(r.ActorID, 10), r.ActorEmail, r.ActorName,
-		r.Action, r.Group, r.Sentence, r.TargetType, r.TargetID, r.IP, r.UserAgent, r.Detail, r.PrevHash, r.Hash}
+func (r *AuditExportRow) CSV() []string { return r.AppendCSV(nil) }
+
+// AppendCSV appends the row's CSV record to rec[:0] (an export reuses one
+// slice for every row).
+func (r *AuditExportRow) AppendCSV(rec []string) []string {
+	return append(rec[:0], RecordRow, strconv.FormatInt(r.Sequence, 10), r.At, strconv.FormatInt(r.ActorID, 10), r.ActorEmail, r.ActorName,
+		r.Action, r.Group, r.Sentence, r.TargetType, r.TargetID, r.IP, r.UserAgent, r.Detail, r.PrevHash, r.Hash)
 }
 
 // CSV is the header as a CSV record: the head's sequence, time and hash in
@@ -136,6 +140,7 @@ func (h AuditExportHeader) sealed() []byte {
 type exportSeal struct {
 	mac  hash.Hash
 	rows int64
+	buf  []byte
 }
 
 func newExportSeal(key []byte, h AuditExportHeader) *exportSeal {
@@ -147,7 +152,11 @@ func newExportSeal(key []byte, h AuditExportHeader) *exportSeal {
 }
 
 func (s *exportSeal) add(seq int64, hash string) {
-	fmt.Fprintf(s.mac, "%d %s\n", seq, hash)
+	s.buf = strconv.AppendInt(s.buf[:0], seq, 10)
+	s.buf = append(s.buf, ' ')
+	s.buf = append(s.buf, hash...)
+	s.buf = append(s.buf, '\n')
+	s.mac.Write(s.buf)
 	s.rows++
 }
 
@@ -172,10 +181,13 @@ const auditExportChunk = 2000
 // ExportAudit records the export in the trail (its filter and format),
 // then calls start with the header (the chain head is that audit row) and
 // row for every row matching f, newest first, in keyset chunks with flat
-// memory. f.Before and f.Limit are ignored. The returned export gives the
+// memory: a filter of one index range reads its rows straight from it,
+// others merge their ranges' ids first (as a page does). Each chunk is its
+// own read, so no snapshot is held for the whole export (rows never
+// change). f.Before and f.Limit are ignored. The returned export gives the
 // end record.
 func (s *Store) ExportAudit(ctx context.Context, a Actor, f AuditFilter, filter map[string]any, format string,
-	start func(AuditExportHeader) error, row func(AuditEntry) error) (*AuditExport, error) {
+	start func(AuditExportHeader) error, row func(*AuditExportRow) error) (*AuditExport, error) {
 	keys := s.chain.keys
 	if keys == nil || keys.Current == "" {
 		return nil, ErrNoAuditKey
@@ -206,41 +218,114 @@ func (s *Store) ExportAudit(ctx context.Context, a Actor, f AuditFilter, filter 
 		return x, fmt.Errorf("db: export audit: %w", err)
 	}
 	defer s.releaseExportConn(conn)
-	tx, err := conn.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	names, err := staffNames(ctx, conn)
 	if err != nil {
 		return x, fmt.Errorf("db: export audit: %w", err)
 	}
-	defer tx.Rollback()
 	p := f.plan()
 	if !p.empty {
-		if err := p.bound(ctx, tx, f); err != nil {
+		if err := p.bound(ctx, conn, f); err != nil {
 			return x, fmt.Errorf("db: export audit: %w", err)
 		}
 	}
 	if p.empty {
 		return x, nil
 	}
+	w := &exportRowWriter{names: names, seal: x.seal, row: row}
 	before := x.Header.Head.Seq + 1
 	for {
-		ids, err := p.ids(ctx, tx, before, auditExportChunk)
-		if err != nil {
-			return x, fmt.Errorf("db: export audit: %w", err)
-		}
-		rows, err := auditRowsByID(ctx, tx, ids)
-		if err != nil {
-			return x, fmt.Errorf("db: export audit: %w", err)
-		}
-		for _, e := range rows {
-			x.seal.add(e.ID, e.Hash)
-			if err := row(e); err != nil {
-				return x, err
+		var n int
+		if len(p.streams) == 1 {
+			where, args := p.streamSQL(p.streams[0], before)
+			n, err = w.rows(ctx, conn, `SELECT `+rawAuditColumns+` FROM audit_log WHERE `+where+` ORDER BY id DESC LIMIT ?`, append(args, auditExportChunk))
+		} else {
+			var ids []int64
+			if ids, err = p.ids(ctx, conn, before, auditExportChunk); err == nil && len(ids) > 0 {
+				args := make([]any, len(ids))
+				for i, id := range ids {
+					args[i] = id
+				}
+				_, err = w.rows(ctx, conn, `SELECT `+rawAuditColumns+` FROM audit_log WHERE id IN (`+sqlParams(len(ids))+`) ORDER BY id DESC`, args)
 			}
+			n = len(ids)
 		}
-		if len(ids) < auditExportChunk {
+		if err != nil {
+			return x, err
+		}
+		if n < auditExportChunk {
 			return x, nil
 		}
-		before = ids[len(ids)-1]
+		before = w.last
 	}
+}
+
+// rawAuditColumns are the stored columns of a row, as exportRowWriter
+// scans them.
+const rawAuditColumns = `id, at, COALESCE(actor_id, 0), actor_email, action, target_type, target_id, ip, user_agent, detail, prev_hash, hash`
+
+// exportRowWriter turns stored rows into export rows: the times as stored
+// (no parsing), the staff names from a map read once, the sentence.
+type exportRowWriter struct {
+	names map[int64]string
+	seal  *exportSeal
+	row   func(*AuditExportRow) error
+	r     AuditExportRow
+	last  int64
+}
+
+// rows streams one query's rows to the row function.
+func (w *exportRowWriter) rows(ctx context.Context, q queryer, query string, args []any) (int, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
+	if err != nil {
+		return 0, fmt.Errorf("db: export audit: %w", err)
+	}
+	defer rows.Close()
+	n := 0
+	r := &w.r
+	for rows.Next() {
+		*r = AuditExportRow{Record: RecordRow}
+		if err := rows.Scan(&r.Sequence, &r.At, &r.ActorID, &r.ActorEmail, &r.Action, &r.TargetType, &r.TargetID, &r.IP, &r.UserAgent,
+			&r.Detail, &r.PrevHash, &r.Hash); err != nil {
+			return n, fmt.Errorf("db: export audit: %w", err)
+		}
+		r.ActorName = w.names[r.ActorID]
+		e := AuditEntry{Action: r.Action, ActorEmail: r.ActorEmail, ActorName: r.ActorName, TargetType: r.TargetType, TargetID: r.TargetID}
+		if r.TargetType == "staff" {
+			if id, err := strconv.ParseInt(r.TargetID, 10, 64); err == nil {
+				e.TargetName = w.names[id]
+			}
+		}
+		r.Group, r.Sentence = AuditActionOf(r.Action).Group, e.SentenceText()
+		w.seal.add(r.Sequence, r.Hash)
+		if err := w.row(r); err != nil {
+			return n, err
+		}
+		w.last = r.Sequence
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("db: export audit: %w", err)
+	}
+	return n, nil
+}
+
+// staffNames maps staff ids to names (a small table, read once per export).
+func staffNames(ctx context.Context, q queryer) (map[int64]string, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, name FROM staff`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	m := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var name string
+		if err := rows.Scan(&id, &name); err != nil {
+			return nil, err
+		}
+		m[id] = name
+	}
+	return m, rows.Err()
 }
 
 // ExportVerification is what VerifyAuditExport found.

@@ -31,7 +31,7 @@ func exportTo(t *testing.T, s *db.Store, a db.Actor, f db.AuditFilter, format st
 	}
 	x, err := s.ExportAudit(context.Background(), a, f, map[string]any{"q": "test"}, format,
 		func(h db.AuditExportHeader) error { return write(h.CSV(), h) },
-		func(e db.AuditEntry) error { r := e.ExportRow(); return write(r.CSV(), r) })
+		func(r *db.AuditExportRow) error { return write(r.CSV(), r) })
 	must(t, err)
 	end := x.End()
 	must(t, write(end.CSV(), end))

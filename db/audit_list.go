@@ -18,8 +18,8 @@ import (
 // the index made for it (migrations/040_audit_trail.sql) and stops after a
 // page, so a page costs a few dozen index probes whatever the trail's size
 // and however rare the match; the page's rows are then read by id. A time
-// range becomes an id range (rows are appended in time order), checked
-// exactly on the rows.
+// range becomes an id range (rows are appended in time order: see
+// auditIDRange), so every range stays inside its index.
 
 // AuditFilter selects audit rows. Nil slices mean any value; an empty
 // non-nil slice matches nothing (an actor that names nobody).
@@ -144,43 +144,48 @@ func (f AuditFilter) plan() auditPlan {
 		p.post = append(p.post, "target_type = ?")
 		p.postArg = append(p.postArg, f.TargetType)
 	}
-	if !f.From.IsZero() {
-		p.post = append(p.post, "at >= ?")
-		p.postArg = append(p.postArg, FormatTime(f.From))
-	}
-	if !f.To.IsZero() {
-		p.post = append(p.post, "at < ?")
-		p.postArg = append(p.postArg, FormatTime(f.To))
-	}
 	return p
 }
 
 // bound resolves the time range into the plan's id range, inside tx.
-func (p *auditPlan) bound(ctx context.Context, tx *sql.Tx, f AuditFilter) error {
-	if !f.From.IsZero() {
-		err := tx.QueryRowContext(ctx, `SELECT id FROM audit_log WHERE at >= ? ORDER BY at, id LIMIT 1`, FormatTime(f.From)).Scan(&p.lo)
+func (p *auditPlan) bound(ctx context.Context, tx queryer, f AuditFilter) error {
+	var ok bool
+	var err error
+	p.lo, p.hi, ok, err = auditIDRange(ctx, tx, f.From, f.To)
+	p.empty = p.empty || !ok
+	return err
+}
+
+// auditIDRange turns a time range into the ids that hold it: the first row
+// at or after from and the last row before to, found through the
+// audit_log_at index. Rows are appended in time order (their times come
+// from the Store's clock as they are written), so the ids between are the
+// rows of the range; a clock set back would blur the edges by the rows
+// written meanwhile. ok is false when no row can match; 0 leaves a side
+// open.
+func auditIDRange(ctx context.Context, q queryer, from, to time.Time) (lo, hi int64, ok bool, err error) {
+	if !from.IsZero() {
+		err := q.QueryRowContext(ctx, `SELECT id FROM audit_log WHERE at >= ? ORDER BY at, id LIMIT 1`, FormatTime(from)).Scan(&lo)
 		if err == sql.ErrNoRows {
-			p.empty = true
-			return nil
+			return 0, 0, false, nil
 		}
 		if err != nil {
-			return err
+			return 0, 0, false, err
 		}
 	}
-	if !f.To.IsZero() {
-		err := tx.QueryRowContext(ctx, `SELECT id FROM audit_log WHERE at < ? ORDER BY at DESC, id DESC LIMIT 1`, FormatTime(f.To)).Scan(&p.hi)
+	if !to.IsZero() {
+		err := q.QueryRowContext(ctx, `SELECT id FROM audit_log WHERE at < ? ORDER BY at DESC, id DESC LIMIT 1`, FormatTime(to)).Scan(&hi)
 		if err == sql.ErrNoRows {
-			p.empty = true
-			return nil
+			return 0, 0, false, nil
 		}
 		if err != nil {
-			return err
+			return 0, 0, false, err
 		}
 	}
-	if p.lo > 0 && p.hi > 0 && p.lo > p.hi {
-		p.empty = true
+	if lo > 0 && hi > 0 && lo > hi {
+		return 0, 0, false, nil
 	}
-	return nil
+	return lo, hi, true, nil
 }
 
 // streamSQL is stream s with the plan's bounds and checks, below before
@@ -271,7 +276,7 @@ func (s *Store) searchAudit(ctx context.Context, f AuditFilter, count bool) (Aud
 
 // ids reads up to limit ids of every stream below before and merges them,
 // newest first.
-func (p *auditPlan) ids(ctx context.Context, tx *sql.Tx, before int64, limit int) ([]int64, error) {
+func (p *auditPlan) ids(ctx context.Context, tx queryer, before int64, limit int) ([]int64, error) {
 	var all []int64
 	for _, st := range p.streams {
 		where, args := p.streamSQL(st, before)

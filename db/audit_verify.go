@@ -78,7 +78,7 @@ type chainWalker struct {
 	keyed     bool
 	unkeyed   bool
 	keyID     string
-	head      ChainHead
+	lastAt    []byte
 	anchor    []AnchorLine
 	anchorPos int
 }
@@ -116,8 +116,16 @@ func (w *chainWalker) row(r *chainRow) *ChainError {
 	w.rows++
 	w.lastID = r.ID
 	w.prev = append(w.prev[:0], r.Hash...)
-	w.head = ChainHead{Seq: r.ID, Hash: string(r.Hash), At: ParseTime(string(r.At))}
+	w.lastAt = append(w.lastAt[:0], r.At...)
 	return nil
+}
+
+// headNow is the newest row checked so far.
+func (w *chainWalker) headNow() ChainHead {
+	if w.rows == 0 {
+		return ChainHead{Hash: genesisHash}
+	}
+	return ChainHead{Seq: w.lastID, Hash: string(w.prev), At: ParseTime(string(w.lastAt))}
 }
 
 // checkHash applies the hash rules to r; "" means it holds.
@@ -293,10 +301,7 @@ FROM audit_log WHERE id > ? AND id <= ? ORDER BY id LIMIT ?`, after, head.Seq, v
 	if v.Bad == nil {
 		v.Bad = w.finish()
 	}
-	v.Rows, v.Head, v.FinishedAt = w.rows, w.head, s.now().UTC()
-	if v.Head.Seq == 0 {
-		v.Head.Hash = genesisHash
-	}
+	v.Rows, v.Head, v.FinishedAt = w.rows, w.headNow(), s.now().UTC()
 	return v, nil
 }
 

@@ -263,7 +263,7 @@ type RevealQuery struct {
 	// EndUserID or AccountID narrows to one person's accounts.
 	EndUserID string
 	AccountID string
-	// Limit is how many rows to list; 0 means 500.
+	// Limit is how many rows to list; 0 means 200.
 	Limit int
 }
 
@@ -294,39 +294,51 @@ type RevealReport struct {
 	Rows   []Reveal
 	// Total is every Reveal matching; Rows may hold fewer (Limit).
 	Total int64
+	// Summarized is how many of the newest Reveals People sums: all of
+	// them, or revealSummaryCap when there are more.
+	Summarized int64
 }
 
+// revealSummaryCap bounds the Reveals the per-person summary reads.
+const revealSummaryCap = 2000
+
 // Reveals returns the report of Reveals matching q: per person (count,
-// distinct accounts, how many without a reason, first and last) and the
-// Reveals themselves, newest first.
+// distinct accounts, how many without a reason, first and last) over the
+// newest revealSummaryCap of them, the total, and the Reveals themselves,
+// newest first. The period becomes an id range (auditIDRange), so every
+// read stays inside an index range: the total is counted in the index, and
+// only the summarized rows are read.
 func (s *Store) Reveals(ctx context.Context, q RevealQuery) (RevealReport, error) {
 	if q.Limit <= 0 {
-		q.Limit = 500
+		q.Limit = 200
 	}
 	var r RevealReport
-	where, args := []string{"a.action = ?"}, []any{ActionPIIRevealed}
-	if !q.From.IsZero() {
-		where, args = append(where, "a.at >= ?"), append(args, FormatTime(q.From))
-	}
-	if !q.To.IsZero() {
-		where, args = append(where, "a.at < ?"), append(args, FormatTime(q.To))
-	}
-	if q.Actors != nil {
-		if len(q.Actors) == 0 {
-			return r, nil
-		}
-		where = append(where, "a.actor_email IN ("+sqlParams(len(q.Actors))+")")
-		for _, e := range q.Actors {
-			args = append(args, e)
-		}
+	if q.Actors != nil && len(q.Actors) == 0 {
+		return r, nil
 	}
 	err := s.rtx(ctx, func(tx *sql.Tx) error {
-		accounts := []string{}
+		lo, hi, ok, err := auditIDRange(ctx, tx, q.From, q.To)
+		if err != nil || !ok {
+			return err
+		}
+		where, args := []string{"a.action = ?"}, []any{ActionPIIRevealed}
+		if lo > 0 {
+			where, args = append(where, "a.id >= ?"), append(args, lo)
+		}
+		if hi > 0 {
+			where, args = append(where, "a.id <= ?"), append(args, hi)
+		}
+		if q.Actors != nil {
+			where = append(where, "a.actor_email IN ("+sqlParams(len(q.Actors))+")")
+			for _, e := range q.Actors {
+				args = append(args, e)
+			}
+		}
+		var accounts []string
 		switch {
 		case q.AccountID != "":
-			accounts = append(accounts, q.AccountID)
+			accounts = []string{q.AccountID}
 		case q.EndUserID != "":
-			var err error
 			if accounts, _, err = whoSawSubject(ctx, tx, WhoSawQuery{EndUserID: q.EndUserID}); err != nil {
 				return err
 			}
@@ -334,17 +346,21 @@ func (s *Store) Reveals(ctx context.Context, q RevealQuery) (RevealReport, error
 				return nil
 			}
 		}
-		w, a := slices.Clone(where), slices.Clone(args)
 		if len(accounts) > 0 {
-			w = append(w, "a.target_type = 'account'", "a.target_id IN ("+sqlParams(len(accounts))+")")
+			where = append(where, "a.target_type = 'account'", "a.target_id IN ("+sqlParams(len(accounts))+")")
 			for _, id := range accounts {
-				a = append(a, id)
+				args = append(args, id)
 			}
 		}
-		cond := strings.Join(w, " AND ")
-		rows, err := tx.QueryContext(ctx, `SELECT a.actor_email, COALESCE(MAX(sa.name), ''), COUNT(*), COUNT(DISTINCT a.target_id),
-  SUM(CASE WHEN `+s.d.jsonText("a.detail", "$.reason")+` IS NULL THEN 1 ELSE 0 END), MIN(a.at), MAX(a.at)
-FROM audit_log a LEFT JOIN staff sa ON sa.id = a.actor_id WHERE `+cond+` GROUP BY a.actor_email ORDER BY COUNT(*) DESC, a.actor_email`, a...)
+		cond := strings.Join(where, " AND ")
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM audit_log a WHERE `+cond, args...).Scan(&r.Total); err != nil {
+			return err
+		}
+		r.Summarized = min(r.Total, revealSummaryCap)
+		rows, err := tx.QueryContext(ctx, `SELECT t.actor_email, COALESCE(MAX(sa.name), ''), COUNT(*), COUNT(DISTINCT t.target_id),
+  SUM(CASE WHEN `+s.d.jsonText("t.detail", "$.reason")+` IS NULL THEN 1 ELSE 0 END), MIN(t.at), MAX(t.at)
+FROM (SELECT a.actor_email, a.actor_id, a.target_id, a.detail, a.at FROM audit_log a WHERE `+cond+` ORDER BY a.id DESC LIMIT ?) t
+LEFT JOIN staff sa ON sa.id = t.actor_id GROUP BY t.actor_email ORDER BY COUNT(*) DESC, t.actor_email`, append(append([]any{}, args...), revealSummaryCap)...)
 		if err != nil {
 			return err
 		}
@@ -357,7 +373,6 @@ FROM audit_log a LEFT JOIN staff sa ON sa.id = a.actor_id WHERE `+cond+` GROUP B
 			}
 			p.First, p.Last = ParseTime(first), ParseTime(last)
 			r.People = append(r.People, p)
-			r.Total += p.Reveals
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -366,7 +381,7 @@ FROM audit_log a LEFT JOIN staff sa ON sa.id = a.actor_id WHERE `+cond+` GROUP B
 		rows, err = tx.QueryContext(ctx, `SELECT a.id, a.at, a.actor_email, COALESCE(sa.name, ''), a.target_id, COALESCE(u.end_user_id, ''), a.detail
 FROM audit_log a LEFT JOIN staff sa ON sa.id = a.actor_id
 LEFT JOIN accounts ac ON ac.account_id = a.target_id LEFT JOIN end_users u ON u.id = ac.end_user_ref
-WHERE `+cond+` ORDER BY a.id DESC LIMIT ?`, append(a, q.Limit)...)
+WHERE `+cond+` ORDER BY a.id DESC LIMIT ?`, append(args, q.Limit)...)
 		if err != nil {
 			return err
 		}

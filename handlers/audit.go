@@ -211,9 +211,16 @@ func (h *Handler) auditExport(c echo.Context, format string) error {
 		}
 		return x.line(v)
 	}
+	var rec []string
 	ax, err := h.store.ExportAudit(c.Request().Context(), actor(c), f, filter, format,
 		func(hd db.AuditExportHeader) error { return write(hd.CSV(), hd) },
-		func(e db.AuditEntry) error { r := e.ExportRow(); return write(r.CSV(), r) })
+		func(r *db.AuditExportRow) error {
+			if format == formatCSV {
+				rec = r.AppendCSV(rec)
+				return x.record(rec)
+			}
+			return x.line(r)
+		})
 	if err == nil {
 		end := ax.End()
 		err = write(end.CSV(), end)
