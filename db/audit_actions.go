@@ -89,6 +89,7 @@ var AuditActions = []AuditAction{
 	{ActionDepositAccountCreated, GroupSettings, "{actor} added deposit account {target}"},
 	{ActionDepositAccountArchived, GroupSettings, "{actor} archived deposit account {target}"},
 	{ActionRetentionChanged, GroupSettings, "{actor} changed how long raw data is kept"},
+	{ActionStaleDaysChanged, GroupSettings, "{actor} changed when income data counts as stale"},
 
 	{ActionCustomerCreated, GroupCustomers, "{actor} created the customer record of {target}"},
 	{ActionCustomerUpdated, GroupCustomers, "{actor} updated the customer record of {target}"},
@@ -110,6 +111,9 @@ var AuditActions = []AuditAction{
 	{ActionEventsExported, GroupExports, "{actor} exported the events log"},
 	{ActionAuditExported, GroupExports, "{actor} exported the audit trail"},
 	{ActionEvidenceExported, GroupExports, "{actor} downloaded the evidence pack of {target}"},
+	{ActionPayItemsExported, GroupExports, "{actor} exported the paystubs and shifts of {target}"},
+
+	{ActionUnderwritingDecision, GroupUnderwriting, "{actor} recorded an underwriting decision ({target})"},
 
 	{ActionChainKeyed, GroupAudit, "{actor} sealed the audit trail with its key"},
 	{ActionChainKeyChanged, GroupAudit, "{actor} moved the audit trail to a new key"},
@@ -219,6 +223,7 @@ func (e AuditEntry) ActorLabel() string {
 var targetNouns = map[string]string{
 	"account": "account", "end_user": "end user", "customer": "end user", "staff": "", "link_token": "",
 	"deposit_account": "", "customer_import": "import", "settings": "setting", "events": "events", "audit": "audit trail",
+	"underwriting_decision": "decision",
 }
 
 // TargetLabel names what the row concerns, as its sentence shows it.
@@ -245,7 +250,7 @@ func (e AuditEntry) TargetLabel() string {
 var TargetTypes = []AuditGroup{
 	{"account", "Account"}, {"end_user", "End user"}, {"customer", "Customer record"}, {"link_token", "Token (launch link)"},
 	{"staff", "Staff member"}, {"deposit_account", "Deposit account"}, {"customer_import", "Customer import"},
-	{"settings", "Setting"}, {"events", "Events log"}, {"audit", "Audit trail"},
+	{"settings", "Setting"}, {"events", "Events log"}, {"audit", "Audit trail"}, {"underwriting_decision", "Underwriting decision"},
 }
 
 // knownTargetType reports whether t is one of TargetTypes.

@@ -165,9 +165,12 @@ func (s *Store) RecordDecision(ctx context.Context, a Actor, in DecisionInput) (
 				return err
 			}
 		}
+		// The figures themselves (pay, employer) stay in the decision's
+		// row, which erasure can reach; the append-only trail keeps the
+		// fingerprint that binds them.
 		return s.appendAudit(ctx, tx, a, ActionUnderwritingDecision, "underwriting_decision", strconv.FormatInt(d.ID, 10), map[string]any{
 			"outcome": d.Outcome, "note": d.Note, "scope": d.Scope, "subject": d.SubjectID, "fingerprint": d.Fingerprint,
-			"items": d.Items, "summary": d.Summary,
+			"items": d.Items,
 		})
 	})
 	if errors.Is(err, ErrBasisChanged) {

@@ -24,6 +24,9 @@ import (
 //   - the customer record is deleted, and so are identity verdicts (which
 //     copy the identity compared);
 //   - launch events' payloads of their links become {};
+//   - paystubs and shifts keep their ids, kinds and pay dates, losing their
+//     bodies, amounts and employer; underwriting decisions keep their
+//     outcome, note and fingerprint, losing the figures they summarised;
 //   - the deposit switch facts lose the target's name and last four;
 //   - refused deliveries naming them lose their bodies; pending customer
 //     imports that name them lose their rows;
@@ -66,12 +69,15 @@ type ErasureCounts struct {
 	SwitchTargets    int64 `json:"switch_targets"`
 	Rejections       int64 `json:"refused_deliveries"`
 	Imports          int64 `json:"customer_imports"`
+	PayItems         int64 `json:"pay_items"`
+	Decisions        int64 `json:"decision_summaries"`
 	FetchesCancelled int64 `json:"fetches_cancelled"`
 }
 
 // Total is the number of things erased.
 func (c ErasureCounts) Total() int64 {
-	return c.WebhookBodies + c.Snapshots + c.CustomerRecords + c.IdentityVerdicts + c.LaunchPayloads + c.SwitchTargets + c.Rejections + c.Imports
+	return c.WebhookBodies + c.Snapshots + c.CustomerRecords + c.IdentityVerdicts + c.LaunchPayloads + c.SwitchTargets + c.Rejections + c.Imports +
+		c.PayItems + c.Decisions
 }
 
 // ErasurePreview is what the confirmation page shows before an erasure.
@@ -174,6 +180,9 @@ func (s *Store) PreviewErasure(ctx context.Context, endUserID string) (ErasurePr
 			{&p.Counts.CustomerRecords, `SELECT COUNT(*) FROM customers WHERE end_user_id = ?`, []any{endUserID}},
 			{&p.Counts.IdentityVerdicts, `SELECT COUNT(*) FROM identity_verdicts WHERE end_user_id = ? OR account_id IN ` + ids, append([]any{endUserID}, iargs...)},
 			{&p.Counts.LaunchPayloads, `SELECT COUNT(*) FROM launch_events WHERE (end_user_id = ? OR account_id IN ` + ids + `) AND payload <> '{}'`, append([]any{endUserID}, iargs...)},
+			{&p.Counts.PayItems, `SELECT COUNT(*) FROM pay_items WHERE account_ref IN ` + refs + ` AND body <> '{}'`, rargs},
+			{&p.Counts.Decisions, `SELECT COUNT(*) FROM underwriting_decisions WHERE (end_user_id = ? OR (scope = 'account' AND subject_id IN ` + ids + `)) AND summary <> '{}'`,
+				append([]any{endUserID}, iargs...)},
 		} {
 			if err := tx.QueryRowContext(ctx, c.q, c.args...).Scan(c.dst); err != nil {
 				return err
@@ -302,6 +311,15 @@ func (s *Store) erase(ctx context.Context, tx *sql.Tx, endUserID string, sc eras
 	if err := exec(&c.SwitchTargets, `UPDATE dd_switches SET target_name = NULL, target_last4 = NULL, card_name = NULL
 		WHERE (end_user_ref = ? OR account_ref IN `+refs+`) AND (target_name IS NOT NULL OR target_last4 IS NOT NULL OR card_name IS NOT NULL)`,
 		append([]any{sc.endUserRef}, rargs...)...); err != nil {
+		return c, err
+	}
+	if err := exec(&c.PayItems, `UPDATE pay_items SET body = '{}', lines = '{}', body_sha256 = 'erased:' || id, employer_name = NULL, document_id = NULL,
+		gross = NULL, net = NULL, taxes = NULL, deductions = NULL, hours = NULL, overtime_hours = NULL, overtime_amount = NULL, rate = NULL
+		WHERE account_ref IN `+refs+` AND body <> '{}'`, rargs...); err != nil {
+		return c, err
+	}
+	if err := exec(&c.Decisions, `UPDATE underwriting_decisions SET summary = '{}'
+		WHERE (end_user_id = ? OR (scope = 'account' AND subject_id IN `+ids+`)) AND summary <> '{}'`, append([]any{endUserID}, iargs...)...); err != nil {
 		return c, err
 	}
 	// Refused deliveries and pending imports are found by the id in their

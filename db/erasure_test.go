@@ -3,6 +3,7 @@ package db_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -43,7 +44,20 @@ func personWorld(t *testing.T, f *browseFixture, eu, acc, name string) []string 
 	must(t, f.s.FinishJobs(ctx, results))
 	_, _, err = f.s.SaveCustomer(ctx, admin, db.CustomerInput{EndUserID: eu, FullName: name, DateOfBirth: dob, SSNLast4: "4417", Email: email})
 	must(t, err)
-	return []string{name, bank, email, "12 " + strings.Fields(name)[1] + " Lane"}
+	// A paystub and an underwriting decision's figures (written as the pay
+	// fetch and the decision would, through a second handle).
+	employer := strings.Fields(name)[1] + " Widgets Ltd"
+	raw, err := sql.Open("sqlite", f.s.Path())
+	must(t, err)
+	defer raw.Close()
+	_, err = raw.Exec(`INSERT INTO pay_items (account_ref, kind, item_id, pay_date, currency, gross, net, employer_name, body_sha256, body, first_seen_at, last_seen_at)
+		SELECT id, 'paystubs', 'ps-1', '2026-11-01', 'USD', 512300, 400000, ?, 'x', ?, '2026-11-02T00:00:00.000000Z', '2026-11-02T00:00:00.000000Z' FROM accounts WHERE account_id = ?`,
+		employer, fmt.Sprintf(`{"id": "ps-1", "employer_name": %q, "gross_pay_amount": 512300}`, employer), acc)
+	must(t, err)
+	_, err = raw.Exec(`INSERT INTO underwriting_decisions (scope, subject_id, end_user_id, outcome, note, staff_email, basis_sha256, summary, decided_at)
+		VALUES ('account', ?, ?, 'approved', 'ok', 'a@example.com', 'f', ?, '2026-11-02T00:00:00.000000Z')`, acc, eu, fmt.Sprintf(`{"accounts":[{"employer":%q}]}`, employer))
+	must(t, err)
+	return []string{name, bank, email, "12 " + strings.Fields(name)[1] + " Lane", employer}
 }
 
 // fileHolds reports which of values occur in the database file or its WAL.
@@ -90,7 +104,8 @@ func TestStore_EraseEndUser(t *testing.T) {
 	}
 	e, err := f.s.EraseEndUser(ctx, admin, "eu-zeb", "GDPR request 17")
 	must(t, err)
-	if e.Erased.WebhookBodies != 3 || e.Erased.Snapshots != 1 || e.Erased.CustomerRecords != 1 || e.Erased.SwitchTargets != 1 || e.Erased.IdentityVerdicts != 1 {
+	if e.Erased.WebhookBodies != 3 || e.Erased.Snapshots != 1 || e.Erased.CustomerRecords != 1 || e.Erased.SwitchTargets != 1 || e.Erased.IdentityVerdicts != 1 ||
+		e.Erased.PayItems != 1 || e.Erased.Decisions != 1 {
 		t.Errorf("erased %+v", e.Erased)
 	}
 

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -285,6 +286,34 @@ func (s *Store) evidenceTargets(ctx context.Context, ev *Evidence) ([][2]string,
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
+	}
+	// Underwriting decisions bound to its data, or made about its end user.
+	var ids []any
+	cond := "0 = 1"
+	if len(ev.Accounts) > 0 {
+		cond = "id IN (SELECT decision_id FROM underwriting_decision_items WHERE account_id IN (" + sqlParams(len(ev.Accounts)) + "))"
+		for _, a := range ev.Accounts {
+			ids = append(ids, a)
+		}
+	}
+	if ev.EndUserID != "" {
+		cond += " OR end_user_id = ?"
+		ids = append(ids, ev.EndUserID)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT id FROM underwriting_decisions WHERE `+cond+` ORDER BY id`, ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		t = append(t, [2]string{"underwriting_decision", strconv.FormatInt(id, 10)})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
 	}
 	return t, nil
 }

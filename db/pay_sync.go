@@ -281,6 +281,10 @@ func (e PayItemsFetched) applyJob(ctx context.Context, s *Store, tx *sql.Tx, j J
 		return fmt.Errorf("db: %s is not a pay data fetch", j.Kind)
 	}
 	kind := f.Data
+	// A fetch that began before its end user was erased stores nothing.
+	if erased, err := erasedSince(ctx, tx, f.AccountID, FormatTime(j.CreatedAt)); err != nil || erased {
+		return err
+	}
 	var ref int64
 	if err := tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE account_id = ?`, f.AccountID).Scan(&ref); err != nil {
 		return fmt.Errorf("pay items of %s: %w", f.AccountID, notFound(err))

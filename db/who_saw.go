@@ -12,7 +12,7 @@ import (
 
 // Who saw personal data: the "Who saw this" panel of an account or an end
 // user (Reveals of its identity fields, events exports whose rows included
-// it, evidence packs built of it, erasures), and the report of Reveals by
+// it, exports of its paystubs, evidence packs built of it, erasures), and the report of Reveals by
 // person and period. Both are read from the audit trail: the trail is the
 // record of access.
 
@@ -22,6 +22,8 @@ const (
 	SawExport   = "export"
 	SawEvidence = "evidence"
 	SawErasure  = "erasure"
+	// SawPayExport is an export of paystubs and shifts.
+	SawPayExport = "pay_export"
 )
 
 // Sighting is one access to a subject's personal data.
@@ -75,7 +77,7 @@ func (s *Store) WhoSaw(ctx context.Context, q WhoSawQuery) ([]Sighting, bool, er
 			targets = append(targets, [2]string{"end_user", endUser})
 		}
 		for _, t := range targets {
-			for _, action := range []string{ActionPIIRevealed, ActionEvidenceExported, ActionEndUserErased} {
+			for _, action := range []string{ActionPIIRevealed, ActionEvidenceExported, ActionEndUserErased, ActionPayItemsExported} {
 				rows, err := tx.QueryContext(ctx, auditSelect+` WHERE a.target_type = ? AND a.target_id = ? AND a.action = ? ORDER BY a.id DESC LIMIT ?`,
 					t[0], t[1], action, q.Limit+1)
 				if err != nil {
@@ -158,6 +160,15 @@ func sightingOf(e AuditEntry) Sighting {
 		}
 	case ActionEndUserErased:
 		sg.Kind = SawErasure
+	case ActionPayItemsExported:
+		var f struct {
+			Format string `json:"format"`
+		}
+		json.Unmarshal([]byte(e.Detail), &f)
+		sg.Kind, sg.Format = SawPayExport, f.Format
+		if e.TargetType == "account" {
+			sg.AccountID = e.TargetID
+		}
 	}
 	return sg
 }

@@ -37,6 +37,7 @@ const (
 	FileTokens       = "tokens.jsonl"
 	FileStaffActions = "staff_actions.jsonl"
 	FileSnapshots    = "snapshots.jsonl"
+	FileDecisions    = "decisions.jsonl"
 	FileManifest     = "manifest.json"
 	FileSignature    = "manifest.sig"
 )

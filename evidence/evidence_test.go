@@ -109,7 +109,7 @@ func rezip(t *testing.T, names []string, fs map[string][]byte) []byte {
 }
 
 var order = []string{evidence.FileReadme, evidence.FileTimeline, evidence.FileWebhooks, evidence.FileTokens, evidence.FileStaffActions,
-	evidence.FileSnapshots, evidence.FileManifest, evidence.FileSignature}
+	evidence.FileSnapshots, evidence.FileDecisions, evidence.FileManifest, evidence.FileSignature}
 
 func TestPack_RoundTrip(t *testing.T) {
 	s, pack := world(t)
@@ -126,7 +126,7 @@ func TestPack_RoundTrip(t *testing.T) {
 	}
 	m := rep.Manifest
 	head, _ := s.ChainHead(context.Background())
-	if m.ChainHead != head || m.ExportedBy.Email != "auditor@example.com" || m.Subject != (evidence.Subject{"account", "acc-1"}) || len(m.Files) != 6 {
+	if m.ChainHead != head || m.ExportedBy.Email != "auditor@example.com" || m.Subject != (evidence.Subject{"account", "acc-1"}) || len(m.Files) != 7 {
 		t.Errorf("manifest %+v (head %+v)", m, head)
 	}
 	rep, err = evidence.Verify(bytes.NewReader(pack), int64(len(pack)), evidence.Trust{Keys: s.AuditKeys()})
@@ -175,7 +175,7 @@ func TestPack_Tampered(t *testing.T) {
 			return order
 		}, evidence.FileWebhooks, "differs from the manifest", nil},
 		{"a snapshot removed", func(fs map[string][]byte) []string {
-			return []string{evidence.FileReadme, evidence.FileTimeline, evidence.FileWebhooks, evidence.FileTokens, evidence.FileStaffActions, evidence.FileManifest, evidence.FileSignature}
+			return []string{evidence.FileReadme, evidence.FileTimeline, evidence.FileWebhooks, evidence.FileTokens, evidence.FileStaffActions, evidence.FileDecisions, evidence.FileManifest, evidence.FileSignature}
 		}, evidence.FileSnapshots, "missing", nil},
 		{"a file added", func(fs map[string][]byte) []string {
 			fs["extra.txt"] = []byte("hello")

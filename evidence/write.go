@@ -49,6 +49,7 @@ func Write(ctx context.Context, w io.Writer, store *db.Store, ev *db.Evidence, o
 		{FileTokens, func(f *zipFile) error { return writeTokens(ctx, f, store, ev) }},
 		{FileStaffActions, func(f *zipFile) error { return writeStaffActions(ctx, f, store, ev) }},
 		{FileSnapshots, func(f *zipFile) error { return writeSnapshots(ctx, f, store, ev, opt) }},
+		{FileDecisions, func(f *zipFile) error { return writeDecisions(ctx, f, store, ev) }},
 	}
 	for _, s := range steps {
 		if err := p.file(s.name, s.write); err != nil {
@@ -320,6 +321,59 @@ func writeSnapshots(ctx context.Context, f *zipFile, store *db.Store, ev *db.Evi
 	})
 }
 
+// decisionLine is one line of decisions.jsonl: an underwriting decision,
+// the data it was bound to, and whether that data is still as it was.
+type decisionLine struct {
+	db.Decision
+	// BindingsHold is set when every bound snapshot, paystub and shift is
+	// still stored with the same SHA-256; Changed lists those that are not.
+	BindingsHold bool           `json:"bindings_hold"`
+	Changed      []db.BasisItem `json:"changed,omitempty"`
+}
+
+func writeDecisions(ctx context.Context, f *zipFile, store *db.Store, ev *db.Evidence) error {
+	line := jsonLines(f)
+	seen := map[int64]bool{}
+	write := func(d db.Decision) error {
+		if seen[d.ID] {
+			return nil
+		}
+		seen[d.ID] = true
+		l := decisionLine{Decision: d}
+		if len(d.Bindings) > 0 {
+			bad, err := store.VerifyDecision(ctx, d)
+			if err != nil && len(bad) == 0 {
+				return err
+			}
+			l.BindingsHold, l.Changed = err == nil && len(bad) == 0, bad
+		}
+		return line(l)
+	}
+	for _, a := range ev.Accounts {
+		ds, err := store.AccountDecisions(ctx, a)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if err := write(d); err != nil {
+				return err
+			}
+		}
+	}
+	if ev.Kind == db.SubjectEndUser {
+		ds, err := store.DecisionsAbout(ctx, db.ScopeEndUser, ev.ID)
+		if err != nil {
+			return err
+		}
+		for _, d := range ds {
+			if err := write(d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // readme explains the pack to whoever receives it.
 func readme(ev *db.Evidence, opt Options, publicKey string) string {
 	subject := "account " + ev.ID
@@ -340,6 +394,8 @@ Files
                        hash and previous hash (checkable with the audit key)
   snapshots.jsonl      the data Linkdesk fetched from Pinwheel (identity, employment, income,
                        deposit allocations), masked for the role
+  decisions.jsonl      underwriting decisions about it, with the data each was bound to and
+                       whether that data is still stored unchanged
   manifest.json        each file's SHA-256 and size, the chain head, who exported the pack
   manifest.sig         the Ed25519 signature of manifest.json (hex)
 

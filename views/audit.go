@@ -246,6 +246,11 @@ func SightingText(s db.Sighting) string {
 		return "downloaded an evidence pack of the end user"
 	case db.SawErasure:
 		return "erased the personal data"
+	case db.SawPayExport:
+		if s.AccountID != "" {
+			return "exported the paystubs and shifts of account " + s.AccountID + " (" + s.Format + ")"
+		}
+		return "exported the end user's paystubs and shifts (" + s.Format + ")"
 	}
 	return s.Kind
 }
