@@ -240,35 +240,6 @@ func signerOf(key []byte) ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(m.Sum(nil))
 }
 
-// MAC is HMAC-SHA-256 of msg under the current key, hex ("" without one):
-// what an export's last line seals its rows with.
-func (k *AuditKeys) MAC(msg []byte) string {
-	key := k.key(k.Current)
-	if key == nil {
-		return ""
-	}
-	m := hmac.New(sha256.New, key)
-	m.Write(msg)
-	return hex.EncodeToString(m.Sum(nil))
-}
-
-// CheckMAC reports whether mac is HMAC-SHA-256 of msg under any key of the
-// ring.
-func (k *AuditKeys) CheckMAC(msg []byte, mac string) bool {
-	want, err := hex.DecodeString(mac)
-	if err != nil || k == nil {
-		return false
-	}
-	for _, key := range k.byID {
-		m := hmac.New(sha256.New, key)
-		m.Write(msg)
-		if hmac.Equal(m.Sum(nil), want) {
-			return true
-		}
-	}
-	return false
-}
-
 // chainRow is a row as stored (times as text): the input of its hash.
 // Fields are bytes so that verification hashes rows straight from the
 // driver's buffers.
@@ -601,18 +572,6 @@ func chainHead(ctx context.Context, q readQuerier) (ChainHead, error) {
 	}
 	h.At = ParseTime(at)
 	return h, nil
-}
-
-// PublishHead appends the current head to the anchor file now (after a
-// verification, and at shutdown), so that the file names the head even if
-// the last commits' writes failed.
-func (s *Store) PublishHead(ctx context.Context) error {
-	h, err := s.ChainHead(ctx)
-	if err != nil || h.Seq == 0 {
-		return err
-	}
-	s.publishHead(h)
-	return s.AnchorError()
 }
 
 func truncate(s string, n int) string {

@@ -1,7 +1,6 @@
 package db
 
 import (
-	"slices"
 	"strings"
 )
 
@@ -251,9 +250,4 @@ var TargetTypes = []AuditGroup{
 	{"account", "Account"}, {"end_user", "End user"}, {"customer", "Customer record"}, {"link_token", "Token (launch link)"},
 	{"staff", "Staff member"}, {"deposit_account", "Deposit account"}, {"customer_import", "Customer import"},
 	{"settings", "Setting"}, {"events", "Events log"}, {"audit", "Audit trail"}, {"underwriting_decision", "Underwriting decision"},
-}
-
-// knownTargetType reports whether t is one of TargetTypes.
-func knownTargetType(t string) bool {
-	return slices.ContainsFunc(TargetTypes, func(g AuditGroup) bool { return g.ID == t })
 }

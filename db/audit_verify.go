@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"slices"
-	"strconv"
 	"time"
 )
 
@@ -399,10 +398,4 @@ FROM audit_verifications ORDER BY id DESC LIMIT 1`).Scan(&r.ID, &started, &finis
 	}
 	r.StartedAt, r.FinishedAt, r.Head.At, r.OK, r.BadSeq = ParseTime(started), ParseTime(finished), ParseTime(headAt), ok == 1, bad.Int64
 	return r, nil
-}
-
-// parseSeq reads a sequence number.
-func parseSeq(s string) (int64, bool) {
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil && n > 0
 }

@@ -23,16 +23,15 @@ var auditFilterKeys = []string{"q", "actor", "group", "action", "target_type", "
 // the query's parts take precedence) and resolves its actors and action
 // patterns into the rows' values. Dates that do not parse become field
 // errors; query parts that do not parse become problems; the rest applies.
-func (h *Handler) auditFilter(c echo.Context) (views.AuditProps, db.AuditFilter, error) {
+func (h *Handler) auditFilter(c echo.Context) (props views.AuditProps, f db.AuditFilter, err error) {
 	ctx := c.Request().Context()
-	props := views.AuditProps{
+	props = views.AuditProps{
 		Q: strings.TrimSpace(c.QueryParam("q")), Actor: strings.TrimSpace(c.QueryParam("actor")), Group: c.QueryParam("group"),
 		Action: strings.TrimSpace(c.QueryParam("action")), TargetType: c.QueryParam("target_type"), TargetID: strings.TrimSpace(c.QueryParam("target_id")),
 		From: c.QueryParam("from"), To: c.QueryParam("to"), Errors: views.Errors{},
 	}
 	q := db.ParseAuditQuery(props.Q)
 	props.Problems = q.Problems
-	var f db.AuditFilter
 	actors := q.Actors
 	if len(actors) == 0 && props.Actor != "" {
 		actors = []string{props.Actor}
@@ -54,6 +53,11 @@ func (h *Handler) auditFilter(c echo.Context) (views.AuditProps, db.AuditFilter,
 		props.Errors["target_id"] = "Choose the target type too."
 	}
 	f.From, f.To = q.From, q.To
+	defer func() {
+		// The effective filter as a query, so that a filter made with the
+		// fields teaches the query box.
+		props.AsQuery = db.AuditQuery{Actors: actors, Actions: patterns, TargetType: f.TargetType, TargetID: f.TargetID, From: f.From, To: f.To}.String()
+	}()
 	for _, d := range []struct {
 		key, v string
 		dst    *time.Time
@@ -75,7 +79,6 @@ func (h *Handler) auditFilter(c echo.Context) (views.AuditProps, db.AuditFilter,
 	if !f.From.IsZero() && !f.To.IsZero() && !f.From.Before(f.To) {
 		props.Errors["to"] = "The end of the range must be after its start."
 	}
-	var err error
 	if len(actors) > 0 {
 		if f.Actors, err = h.store.ResolveActors(ctx, actors...); err != nil {
 			return props, f, err

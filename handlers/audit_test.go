@@ -74,7 +74,7 @@ func TestAudit_FiltersAndQuery(t *testing.T) {
 		has    []string
 	}{
 		{"the actor field", "/audit?actor=auditor&group=pii", []string{db.ActionPIIRevealed}, "1 row matches",
-			[]string{`href="/accounts/acc-audit-b"`, "Auditor (auditor@example.com)</a> revealed masked identity fields of <a href=\"/accounts/acc-audit-b\" class=\"target\">account acc-audit-b</a>"}},
+			[]string{`href="/accounts/acc-audit-b"`, "as a query: <a href=\"/audit?q=actor%3Aauditor+action%3Apii.%2A\"><code>actor:auditor action:pii.*</code>", "Auditor (auditor@example.com)</a> revealed masked identity fields of <a href=\"/accounts/acc-audit-b\" class=\"target\">account acc-audit-b</a>"}},
 		{"the query box", "/audit?q=" + url.QueryEscape("actor:admin action:pii.* target:account:acc-audit-a created:>2000-01-01"),
 			[]string{db.ActionPIIRevealed}, "1 row matches", []string{"<dt>reason</dt>", "ticket 4411"}},
 		{"a group", "/audit?group=sign-in", []string{db.ActionSignIn, db.ActionSignIn, db.ActionSignIn}, "3 rows match", nil},

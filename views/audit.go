@@ -20,6 +20,8 @@ type AuditProps struct {
 	Actor, Group, Action, TargetType, TargetID, From, To string
 	Problems                                             []db.QueryProblem
 	Errors                                               Errors
+	// AsQuery is the filter in effect, written as a query.
+	AsQuery string
 	// Filtered is set when anything filters the trail.
 	Filtered bool
 	Page     db.AuditPage
