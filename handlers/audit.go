@@ -238,8 +238,8 @@ func (h *Handler) auditExport(c echo.Context, format string) error {
 func (h *Handler) AuditReveals(c echo.Context) error {
 	ctx := c.Request().Context()
 	props := views.RevealsProps{From: c.QueryParam("from"), To: c.QueryParam("to"), Actor: strings.TrimSpace(c.QueryParam("actor")),
-		EndUser: strings.TrimSpace(c.QueryParam("end_user")), Errors: views.Errors{}}
-	q := db.RevealQuery{EndUserID: props.EndUser}
+		EndUser: strings.TrimSpace(c.QueryParam("end_user")), Account: strings.TrimSpace(c.QueryParam("account")), Errors: views.Errors{}}
+	q := db.RevealQuery{EndUserID: props.EndUser, AccountID: props.Account}
 	for _, d := range []struct {
 		key, v string
 		dst    *time.Time
@@ -258,11 +258,15 @@ func (h *Handler) AuditReveals(c echo.Context) error {
 		}
 		*d.dst = t
 	}
-	props.Filtered = props.From != "" || props.To != "" || props.Actor != "" || props.EndUser != ""
+	props.Filtered = props.From != "" || props.To != "" || props.Actor != "" || props.EndUser != "" || props.Account != ""
 	export := url.Values{"action": {db.ActionPIIRevealed}}
 	setIf(export, "from", props.From)
 	setIf(export, "to", props.To)
 	setIf(export, "actor", props.Actor)
+	if props.Account != "" {
+		export.Set("target_type", "account")
+		export.Set("target_id", props.Account)
+	}
 	props.Export = "/audit/export.csv?" + export.Encode()
 	status := http.StatusOK
 	if len(props.Errors) > 0 {
@@ -292,7 +296,11 @@ func (h *Handler) whoSaw(c echo.Context, q db.WhoSawQuery, all, pack string) (*v
 	if err != nil {
 		return nil, err
 	}
-	return &views.WhoSawProps{Rows: rows, More: more, All: all, Evidence: pack}, nil
+	reveals := "/audit/reveals?" + url.Values{"end_user": {q.EndUserID}}.Encode()
+	if q.AccountID != "" {
+		reveals = "/audit/reveals?" + url.Values{"account": {q.AccountID}}.Encode()
+	}
+	return &views.WhoSawProps{Rows: rows, More: more, All: all, Evidence: pack, Reveals: reveals}, nil
 }
 
 func isNotFound(err error) bool { return errors.Is(err, db.ErrNotFound) }

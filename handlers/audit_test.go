@@ -267,6 +267,13 @@ func TestAudit_WhoSawAndReveals(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
+	body = get(t, w.testServer, w.auditor, "/audit/reveals?account="+w.accA).Body.String()
+	if !strings.Contains(body, "ticket 4411") || strings.Contains(body, "none given") {
+		t.Error("the report of one account")
+	}
+	if body := get(t, w.testServer, w.auditor, "/accounts/"+w.accA).Body.String(); !strings.Contains(body, `href="/audit/reveals?account=acc-audit-a"`) {
+		t.Error("the panel does not link the account's reveals report")
+	}
 	if rec := w.do(t, http.MethodPost, "/accounts/"+w.accA+"/reveal", url.Values{"fields": {db.PIISSNLastFour}, "reason": {strings.Repeat("x", 400)}}, w.auditor); rec.Code != http.StatusBadRequest {
 		t.Errorf("a reason too long: %d", rec.Code)
 	}

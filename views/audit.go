@@ -199,10 +199,10 @@ func ShortHash(h string) string {
 
 // RevealsProps is the report of Reveals by person and period.
 type RevealsProps struct {
-	From, To, Actor, EndUser string
-	Errors                   Errors
-	Report                   db.RevealReport
-	Filtered                 bool
+	From, To, Actor, EndUser, Account string
+	Errors                            Errors
+	Report                            db.RevealReport
+	Filtered                          bool
 	// Export is the audit export of the same Reveals.
 	Export string
 }
@@ -215,6 +215,8 @@ type WhoSawProps struct {
 	All string
 	// Evidence is the pack's download ("" when the reader may not build one).
 	Evidence string
+	// Reveals is the reveals report of the subject.
+	Reveals string
 }
 
 // SightingText says what a sighting was, for people.
