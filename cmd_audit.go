@@ -131,10 +131,10 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		took := time.Since(start)
 		if v.Bad != nil {
-			fmt.Fprintf(stdout, "FAILED: the audit trail of %s is broken at row %d: %s\n(%d rows before it verified)\n", path, v.Bad.ID, v.Bad.Reason, v.Rows)
+			fmt.Fprintf(stdout, "FAILED: the audit trail of %s is broken at row %d: %s\n(%d row%s before it verified)\n", path, v.Bad.ID, v.Bad.Reason, v.Rows, plural(int(v.Rows)))
 			return fmt.Errorf("audit verify: row %d: %s", v.Bad.ID, v.Bad.Reason)
 		}
-		fmt.Fprintf(stdout, "OK: %d rows of %s verified in %s (%.0f rows/s); head row %d, hash %s, %s\n", v.Rows, path, took.Round(time.Millisecond),
+		fmt.Fprintf(stdout, "OK: %d row%s of %s verified in %s (%.0f rows/s); head row %d, hash %s, %s\n", v.Rows, plural(int(v.Rows)), path, took.Round(time.Millisecond),
 			float64(v.Rows)/max(took.Seconds(), 1e-9), v.Head.Seq, v.Head.Hash, db.FormatTime(v.Head.At))
 		if anchor != "-" {
 			fmt.Fprintf(stdout, "Anchor %s: %s\n", anchor, v.Anchor)
