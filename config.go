@@ -73,12 +73,12 @@ type config struct {
 	// set (emulator mode) has none.
 	Keys map[string][]string
 	// SessionKeys and EncryptionKeys are Keys parsed, newest first.
-	SessionKeys      [][2][]byte
-	EncryptionKeys   [][]byte
+	SessionKeys    [][2][]byte
+	EncryptionKeys [][]byte
 	// AuditKeys are LINKDESK_AUDIT_KEY parsed, newest first; AuditAnchor
 	// the anchor file (cmd_audit.go).
-	AuditKeys   [][]byte
-	AuditAnchor string
+	AuditKeys        [][]byte
+	AuditAnchor      string
 	AdminEmail       string
 	AdminPassword    string
 	LogFormat        string

@@ -217,8 +217,8 @@ type background struct {
 func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.Client, m *web.Metrics, log *slog.Logger, cfg config) (*background, error) {
 	w := &background{}
 	w.jobs = worker.NewRunner(store, worker.Options{Log: log, Finished: m.JobFinished})
-	w.jobs.Add(worker.Retention(store))
-	if err := worker.ScheduleRetention(ctx, store); err != nil {
+	w.jobs.Add(worker.AuditJobs(store))
+	if err := worker.ScheduleAuditJobs(ctx, store); err != nil {
 		return nil, err
 	}
 	ing, err := store.NewIngester(ctx, db.IngestOptions{Hooks: m.IngestHooks(w.jobs.Wake)})
@@ -228,17 +228,13 @@ func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.
 	w.ingester = ing
 	w.jobs.Add(worker.Fetches(client, store))
 	// Account health: alert checks, their notifications, reconnect
-	// batches, reconciliations, the daily audit chain check.
+	// batches, reconciliations.
 	minter := odu.New(odu.Config{Store: store, Client: client, APIVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime})
 	w.jobs.Add(worker.AlertChecks(store))
 	w.jobs.Add(worker.Notifications(store, worker.NotifyConfig{BaseURL: cfg.BaseURL, InsecureOK: cfg.PinwheelMode == pinwheel.ModeEmulator}))
 	w.jobs.Add(worker.Reconnects(minter, store))
 	w.jobs.Add(worker.Reconciles(client, store, ing))
-	w.jobs.Add(worker.AuditChainChecks(store))
 	if err := store.ScheduleAlertChecks(ctx); err != nil {
-		return nil, err
-	}
-	if err := worker.ScheduleAuditChainCheck(ctx, store); err != nil {
 		return nil, err
 	}
 

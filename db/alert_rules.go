@@ -725,8 +725,8 @@ type AuditChainCheck struct {
 }
 
 // RecordAuditChainCheck stores the result of a check of the audit chain:
-// the seam between whoever checks the chain (worker.AuditChainChecks, or
-// the auditors' workspace) and the audit-chain alert rule, which reads the
+// the seam between whoever checks the chain (VerifyNow: the daily job,
+// Verify now on /audit) and the audit-chain alert rule, which reads the
 // newest row.
 func (s *Store) RecordAuditChainCheck(ctx context.Context, c AuditChainCheck) error {
 	if c.CheckedAt.IsZero() {
@@ -741,17 +741,6 @@ func (s *Store) RecordAuditChainCheck(ctx context.Context, c AuditChainCheck) er
 			FormatTime(c.CheckedAt), boolInt(c.OK), c.RowsChecked, broken, truncate(c.Reason, 500))
 		return err
 	})
-}
-
-// CheckAuditChain walks the audit trail's hash chain as the daily check
-// (VerifyNow: the verification is recorded for /audit and the metrics, and
-// in audit_chain_checks for the alert rule) and returns the result.
-func (s *Store) CheckAuditChain(ctx context.Context) (AuditChainCheck, error) {
-	rec, err := s.VerifyNow(ctx, SystemActor, VerifyDaily)
-	if err != nil {
-		return AuditChainCheck{}, err
-	}
-	return AuditChainCheck{CheckedAt: rec.FinishedAt, OK: rec.OK, RowsChecked: int(rec.Rows), BrokenAt: rec.BadSeq, Reason: rec.Reason}, nil
 }
 
 // checkAuditChain reads the newest chain check.

@@ -275,7 +275,7 @@ func TestPlanReconcile(t *testing.T) {
 // TestStore_CheckAuditChain: a check of an intact chain records a pass; a
 // row changed behind Linkdesk's back records the row where it breaks, and
 // the rule raises an alert.
-func TestStore_CheckAuditChain(t *testing.T) {
+func TestStore_VerifyNowRaisesAlert(t *testing.T) {
 	s, _ := newStore(t)
 	ctx := context.Background()
 	for i := range 3 {
@@ -283,8 +283,8 @@ func TestStore_CheckAuditChain(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c, err := s.CheckAuditChain(ctx)
-	if err != nil || !c.OK || c.RowsChecked != 3 {
+	c, err := s.VerifyNow(ctx, db.SystemActor, db.VerifyDaily)
+	if err != nil || !c.OK || c.Rows != 3 {
 		t.Fatalf("intact: %+v %v", c, err)
 	}
 	raw, err := sql.Open("sqlite", "file:"+s.Path())
@@ -295,8 +295,8 @@ func TestStore_CheckAuditChain(t *testing.T) {
 	if _, err := raw.Exec(`UPDATE audit_log SET actor_email = 'mallory@example.com' WHERE id = 2`); err != nil {
 		t.Fatal(err)
 	}
-	c, err = s.CheckAuditChain(ctx)
-	if err != nil || c.OK || c.BrokenAt != 2 {
+	c, err = s.VerifyNow(ctx, db.SystemActor, db.VerifyDaily)
+	if err != nil || c.OK || c.BadSeq != 2 {
 		t.Fatalf("tampered: %+v %v", c, err)
 	}
 	res, err := s.CheckRule(ctx, db.RuleAuditChain)

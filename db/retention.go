@@ -27,8 +27,11 @@ const (
 	ActionRetentionPurged = "retention.purged"
 )
 
-// JobRetention is the daily retention job.
-const JobRetention = "retention.purge"
+// The audit trail's daily jobs (worker.AuditJobs).
+const (
+	JobRetention   = "retention.purge"
+	JobAuditVerify = "audit.verify"
+)
 
 // Settings rows of retention.
 const (

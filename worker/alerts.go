@@ -32,36 +32,3 @@ func AlertChecks(store *db.Store) Pool {
 		},
 	}
 }
-
-// JobAuditChainCheck is the job kind of the daily audit chain check.
-const JobAuditChainCheck = "audit.chain_check"
-
-// AuditChainCheckEvery is how often the audit chain is checked.
-const AuditChainCheckEvery = 24 * time.Hour
-
-// AuditChainChecks is the pool of the daily check of the audit trail's hash
-// chain: it walks the chain (db.CheckAuditChain), records the result, which
-// the audit-chain alert rule reads, and queues the next check. It is the
-// seam with the auditors' workspace: anything that checks the chain
-// records its result the same way (db.RecordAuditChainCheck).
-func AuditChainChecks(store *db.Store) Pool {
-	return Pool{
-		Kinds:       []string{JobAuditChainCheck},
-		Concurrency: 1,
-		Lease:       30 * time.Minute,
-		Handle: func(ctx context.Context, j db.Job) (db.JobEffect, error) {
-			if _, err := store.EnqueueJob(ctx, db.NewJob{Kind: JobAuditChainCheck, DedupeKey: "daily", RunAt: store.Now().Add(AuditChainCheckEvery)}); err != nil {
-				return nil, err
-			}
-			_, err := store.CheckAuditChain(ctx)
-			return nil, err
-		},
-	}
-}
-
-// ScheduleAuditChainCheck queues the first check (at start; the dedupe key
-// keeps one queued).
-func ScheduleAuditChainCheck(ctx context.Context, store *db.Store) error {
-	_, err := store.EnqueueJob(ctx, db.NewJob{Kind: JobAuditChainCheck, DedupeKey: "daily"})
-	return err
-}

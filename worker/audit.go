@@ -7,23 +7,31 @@ import (
 	"linkdesk/db"
 )
 
-// Daily is how often the retention job runs.
+// Daily is how often the audit trail's daily jobs run.
 const Daily = 24 * time.Hour
 
-// Retention is the pool of the retention job (db.PurgeExpired): raw
-// webhook bodies and launch-page payloads past their retention period are
-// replaced by what identifies them. A scheduled run queues the next one a
-// day later on the Store's clock; a run asked for by a change of the
-// periods (db.SetRetention) runs once. A run cut short runs again: the job
-// resumes where it stopped. (The daily check of the audit chain is
-// AuditChainChecks, which records through db.VerifyNow.)
-func Retention(store *db.Store) Pool {
+// AuditJobs is the pool of the audit trail's daily jobs: the check of the
+// hash chain (db.JobAuditVerify: db.VerifyNow records it for /audit, the
+// metrics and the audit-chain alert rule) and retention (db.JobRetention:
+// db.PurgeExpired replaces raw webhook bodies and launch-page payloads past
+// their retention period by what identifies them). A scheduled run queues
+// the next one a day later on the Store's clock; a run asked for by a
+// change of the periods (db.SetRetention) runs once. A run cut short runs
+// again: retention resumes where it stopped, a check starts over.
+func AuditJobs(store *db.Store) Pool {
 	return Pool{
-		Kinds:       []string{db.JobRetention},
+		Kinds:       []string{db.JobAuditVerify, db.JobRetention},
 		Concurrency: 1,
 		Lease:       30 * time.Minute,
 		Handle: func(ctx context.Context, j db.Job) (db.JobEffect, error) {
-			if _, err := store.PurgeExpired(ctx); err != nil {
+			var err error
+			switch j.Kind {
+			case db.JobAuditVerify:
+				_, err = store.VerifyNow(ctx, db.SystemActor, db.VerifyDaily)
+			case db.JobRetention:
+				_, err = store.PurgeExpired(ctx)
+			}
+			if err != nil {
 				return nil, err
 			}
 			if j.DedupeKey == "daily" {
@@ -34,8 +42,13 @@ func Retention(store *db.Store) Pool {
 	}
 }
 
-// ScheduleRetention makes sure the daily retention run is pending: the
-// first soon after the first start, and a restart keeps the schedule.
-func ScheduleRetention(ctx context.Context, store *db.Store) error {
-	return store.EnsureScheduled(ctx, db.JobRetention, store.Now().Add(time.Minute))
+// ScheduleAuditJobs makes sure each daily run is pending: the first soon
+// after the first start, and a restart keeps the schedule.
+func ScheduleAuditJobs(ctx context.Context, store *db.Store) error {
+	for _, kind := range []string{db.JobAuditVerify, db.JobRetention} {
+		if err := store.EnsureScheduled(ctx, kind, store.Now().Add(time.Minute)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
