@@ -101,9 +101,7 @@ const (
 )
 
 // Audit actions of account health (the monitoring board, alerts and their
-// notifications, reconciliation), here with their group and sentence in
-// the form of the audit action catalogue, so that wiring them into it is
-// moving these lines.
+// notifications, reconciliation); their lines are in AuditActions.
 const (
 	ActionReconnectBatchCreated  = "reconnect.batch_created"
 	ActionReconnectExported      = "reconnect.exported"
@@ -118,21 +116,6 @@ const (
 	ActionAccountReconciled      = "account.reconciled"
 	ActionAccountReconcileRefuse = "account.reconcile_refused"
 )
-
-var healthActionLabels = []struct{ Code, Group, Template string }{
-	{ActionReconnectBatchCreated, "alerts", "{actor} sent reconnect links ({target})"},
-	{ActionReconnectExported, "exports", "{actor} exported the reconnect links of {target}"},
-	{ActionAlertAcknowledged, "alerts", "{actor} acknowledged {target}"},
-	{ActionAlertSnoozed, "alerts", "{actor} snoozed {target}"},
-	{ActionAlertResolved, "alerts", "{actor} resolved {target} by hand"},
-	{ActionAlertSettingsUpdated, "settings", "{actor} changed the alert thresholds"},
-	{ActionDestinationCreated, "settings", "{actor} added the notification destination {target}"},
-	{ActionDestinationUpdated, "settings", "{actor} changed the notification destination {target}"},
-	{ActionDestinationTested, "alerts", "{actor} sent a test notification to {target}"},
-	{ActionReconcileRequested, "alerts", "{actor} asked to reconcile {target} with Pinwheel"},
-	{ActionAccountReconciled, "alerts", "{actor}'s reconcile filled in {target} from Pinwheel's API"},
-	{ActionAccountReconcileRefuse, "alerts", "Pinwheel refused {actor}'s reconcile of {target}"},
-}
 
 // genesisHash is the prev_hash of the first row.
 const genesisHash = "0000000000000000000000000000000000000000000000000000000000000000"

@@ -112,6 +112,19 @@ var AuditActions = []AuditAction{
 	{ActionEvidenceExported, GroupExports, "{actor} downloaded the evidence pack of {target}"},
 	{ActionPayItemsExported, GroupExports, "{actor} exported the paystubs and shifts of {target}"},
 
+	{ActionReconnectBatchCreated, GroupAlerts, "{actor} sent reconnect links ({target})"},
+	{ActionReconnectExported, GroupExports, "{actor} exported the reconnect links of {target}"},
+	{ActionAlertAcknowledged, GroupAlerts, "{actor} acknowledged {target}"},
+	{ActionAlertSnoozed, GroupAlerts, "{actor} snoozed {target}"},
+	{ActionAlertResolved, GroupAlerts, "{actor} resolved {target} by hand"},
+	{ActionAlertSettingsUpdated, GroupSettings, "{actor} changed the alert thresholds"},
+	{ActionDestinationCreated, GroupSettings, "{actor} added the notification destination {target}"},
+	{ActionDestinationUpdated, GroupSettings, "{actor} changed the notification destination {target}"},
+	{ActionDestinationTested, GroupAlerts, "{actor} sent a test notification to {target}"},
+	{ActionReconcileRequested, GroupAlerts, "{actor} asked to reconcile {target} with Pinwheel"},
+	{ActionAccountReconciled, GroupAlerts, "{actor}'s reconcile filled in {target} from Pinwheel's API"},
+	{ActionAccountReconcileRefuse, GroupAlerts, "Pinwheel refused {actor}'s reconcile of {target}"},
+
 	{ActionUnderwritingDecision, GroupUnderwriting, "{actor} recorded an underwriting decision ({target})"},
 
 	{ActionChainKeyed, GroupAudit, "{actor} sealed the audit trail with its key"},

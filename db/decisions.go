@@ -32,14 +32,6 @@ var DecisionOutcomes = []string{OutcomeApproved, OutcomeDeclined, OutcomeMoreInf
 // its target is the decision ("underwriting_decision", its id).
 const ActionUnderwritingDecision = "underwriting.decision_recorded"
 
-// UnderwritingActionLabels are short labels of underwriting's audit
-// actions, for the audit action catalogue.
-var UnderwritingActionLabels = map[string]string{
-	ActionUnderwritingDecision: "Underwriting decision recorded",
-	ActionStaleDaysChanged:     "Income report stale threshold changed",
-	ActionPayItemsExported:     "Paystubs exported",
-}
-
 // maxDecisionNote bounds a decision's note.
 const maxDecisionNote = 2000
 

@@ -292,7 +292,7 @@ func TestStore_VerifyNowRaisesAlert(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec(`UPDATE audit_log SET actor_email = 'mallory@example.com' WHERE id = 2`); err != nil {
+	if _, err := raw.Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor_email = 'mallory@example.com' WHERE id = 2`); err != nil {
 		t.Fatal(err)
 	}
 	c, err = s.VerifyNow(ctx, db.SystemActor, db.VerifyDaily)

@@ -417,7 +417,8 @@ func PlanReconcile(local ReconcileLocal, acc pinwheel.Account, jobs []pinwheel.J
 		}
 	}
 
-	// The newest job of each name, oldest name first.
+	// The newest job of each name, oldest name first (by name at the same
+	// time: the order of the plan does not depend on the map's).
 	latest := map[string]pinwheel.Job{}
 	for _, j := range jobs {
 		if cur, ok := latest[j.Name]; !ok || j.Timestamp.After(cur.Timestamp.Time) {
@@ -428,7 +429,10 @@ func PlanReconcile(local ReconcileLocal, acc pinwheel.Account, jobs []pinwheel.J
 	for n := range latest {
 		names = append(names, n)
 	}
-	sort.Slice(names, func(i, k int) bool { return latest[names[i]].Timestamp.Before(latest[names[k]].Timestamp.Time) })
+	sort.Slice(names, func(i, k int) bool {
+		a, b := latest[names[i]].Timestamp.Time, latest[names[k]].Timestamp.Time
+		return a.Before(b) || a.Equal(b) && names[i] < names[k]
+	})
 	fetching := map[string]bool{}
 	for _, name := range names {
 		j := latest[name]
