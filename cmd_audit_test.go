@@ -26,9 +26,10 @@ func TestLoadConfig_AuditKey(t *testing.T) {
 	}{
 		{},
 		{args: []string{"--audit-key", key}},
-		{args: []string{"--audit-key", "abc"}, bad: "LINKDESK_AUDIT_KEY: want 64 hex"},
-		{args: []string{"--pinwheel-mode", "production", "--pinwheel-secret", "s"}, bad: "LINKDESK_AUDIT_KEY: required in production mode"},
-		{args: []string{"--pinwheel-mode", "sandbox", "--pinwheel-secret", "s", "--audit-key", key, "--audit-anchor", "/var/lib/x"}},
+		{args: []string{"--audit-key", "abc"}, bad: "LINKDESK_AUDIT_KEY: key 1 of 1: want 64 hex"},
+		{args: []string{"--pinwheel-mode", "production", "--pinwheel-secret", "s"}, bad: "LINKDESK_AUDIT_KEY: required outside emulator mode"},
+		{args: []string{"--pinwheel-mode", "sandbox", "--pinwheel-secret", "s", "--session-keys", sessionKeyA, "--encryption-key", encryptionKeyA,
+			"--audit-key", key, "--audit-anchor", "/var/lib/x"}},
 	} {
 		m, err := parseSettings("serve", "", serveSettings, tc.args, func(string) string { return "" }, io.Discard)
 		if err != nil {

@@ -31,6 +31,7 @@ var (
 	sessionKeyB    = strings.Repeat("a2", 64) + ":" + strings.Repeat("b2", 32)
 	encryptionKeyA = strings.Repeat("c1", 32)
 	encryptionKeyB = strings.Repeat("c2", 32)
+	auditKeyA      = strings.Repeat("d1", 32)
 )
 
 // TestKeys_RequiredOutsideEmulatorMode: a real Pinwheel mode refuses to
@@ -38,7 +39,8 @@ var (
 func TestKeys_RequiredOutsideEmulatorMode(t *testing.T) {
 	real := map[string]string{"LINKDESK_PINWHEEL_MODE": "production", "LINKDESK_PINWHEEL_SECRET": "sk_live"}
 	_, err := configOf(t, real)
-	for _, want := range []string{"LINKDESK_SESSION_KEYS: required outside emulator mode", "LINKDESK_ENCRYPTION_KEY: required outside emulator mode", "LINKDESK_ENCRYPTION_KEY_FILE"} {
+	for _, want := range []string{"LINKDESK_SESSION_KEYS: required outside emulator mode", "LINKDESK_ENCRYPTION_KEY: required outside emulator mode", "LINKDESK_ENCRYPTION_KEY_FILE",
+		"LINKDESK_AUDIT_KEY: required outside emulator mode"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("production without keys: %v, want %q", err, want)
 		}
@@ -53,6 +55,7 @@ func TestKeys_RequiredOutsideEmulatorMode(t *testing.T) {
 		t.Error("serve created the database before refusing")
 	}
 	real["LINKDESK_SESSION_KEYS"], real["LINKDESK_ENCRYPTION_KEY"] = sessionKeyB+","+sessionKeyA, encryptionKeyB+", "+encryptionKeyA
+	real["LINKDESK_AUDIT_KEY"] = auditKeyA
 	c, err := configOf(t, real)
 	if err != nil {
 		t.Fatal(err)
@@ -98,10 +101,10 @@ func TestKeys_Files(t *testing.T) {
 // says nothing of the kind.
 func TestServe_SaysWhatItGenerates(t *testing.T) {
 	_, out := startServe(t, nil)
-	if !strings.Contains(out.String(), "Emulator mode: session keys (LINKDESK_SESSION_KEYS) and the encryption key (LINKDESK_ENCRYPTION_KEY) not set") {
+	if !strings.Contains(out.String(), "Emulator mode: session keys (LINKDESK_SESSION_KEYS), the encryption key (LINKDESK_ENCRYPTION_KEY) and the audit key (LINKDESK_AUDIT_KEY) not set") {
 		t.Errorf("no word of generated keys:\n%s", out.String())
 	}
-	_, out = startServe(t, map[string]string{"LINKDESK_SESSION_KEYS": sessionKeyA, "LINKDESK_ENCRYPTION_KEY": encryptionKeyA})
+	_, out = startServe(t, map[string]string{"LINKDESK_SESSION_KEYS": sessionKeyA, "LINKDESK_ENCRYPTION_KEY": encryptionKeyA, "LINKDESK_AUDIT_KEY": auditKeyA})
 	if strings.Contains(out.String(), "generated and kept") {
 		t.Errorf("keys set, yet:\n%s", out.String())
 	}
@@ -243,7 +246,8 @@ func TestKeysCommand(t *testing.T) {
 		}
 	}
 	if _, err := configOf(t, map[string]string{"LINKDESK_PINWHEEL_MODE": "sandbox", "LINKDESK_PINWHEEL_SECRET": "s",
-		"LINKDESK_SESSION_KEYS": fresh["LINKDESK_SESSION_KEYS"], "LINKDESK_ENCRYPTION_KEY": fresh["LINKDESK_ENCRYPTION_KEY"]}); err != nil {
+		"LINKDESK_SESSION_KEYS": fresh["LINKDESK_SESSION_KEYS"], "LINKDESK_ENCRYPTION_KEY": fresh["LINKDESK_ENCRYPTION_KEY"],
+		"LINKDESK_AUDIT_KEY": fresh["LINKDESK_AUDIT_KEY"]}); err != nil {
 		t.Fatalf("keys new printed unusable keys: %v\n%s", err, out.String())
 	}
 

@@ -197,7 +197,15 @@ func announceGeneratedKeys(w io.Writer, cfg config) {
 		return
 	}
 	fmt.Fprintf(w, "Emulator mode: %s not set, so generated and kept in the database (%s) beside the data. Fine for trying Linkdesk, never for real data: outside emulator mode Linkdesk refuses to start without them (linkdesk keys new prints fresh ones).\n",
-		strings.Join(missing, " and "), cfg.DB)
+		joinAnd(missing), cfg.DB)
+}
+
+// joinAnd joins "a", "a and b", "a, b and c".
+func joinAnd(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
 }
 
 // background is the work of serve that outlives requests: the group-commit
