@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -101,7 +102,7 @@ func serveConfig(ctx context.Context, cfg config, stdout, stderr io.Writer) erro
 	// streamsDone ends live timelines (SSE) when shutdown begins: Shutdown
 	// waits for open responses but does not cancel their contexts.
 	streamsDone := make(chan struct{})
-	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: work.ingester, Done: streamsDone, Now: cfg.now}, handlers.Config{
+	h := handlers.New(handlers.Deps{Store: store, Logger: log, Pinwheel: pw.client, Ingest: work.ingester, Done: streamsDone, Now: cfg.now, Wake: work.jobs.Wake}, handlers.Config{
 		BaseURL: cfg.BaseURL, SecureCookies: strings.HasPrefix(cfg.BaseURL, "https://"),
 		SessionHashKey: sessionPairs[0][0], SessionBlockKey: sessionPairs[0][1], OldSessionKeys: sessionPairs[1:],
 		LaunchBaseURL: cfg.LaunchBaseURL,
@@ -134,7 +135,7 @@ func serveConfig(ctx context.Context, cfg config, stdout, stderr io.Writer) erro
 			runErr = err
 		}
 	} else {
-		work.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String())+"/sandbox", pw.secret, log)
+		work.startDemo(bg, cfg, store, pw.client, loopbackURL(ln.Addr().String()), pw.secret, log)
 		select {
 		case runErr = <-srvErr:
 		case <-ctx.Done():
@@ -242,6 +243,10 @@ func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.
 	w.jobs.Add(worker.Notifications(store, worker.NotifyConfig{BaseURL: cfg.BaseURL, InsecureOK: cfg.PinwheelMode == pinwheel.ModeEmulator}))
 	w.jobs.Add(worker.Reconnects(minter, store))
 	w.jobs.Add(worker.Reconciles(client, store, ing))
+	// Campaigns: launches, incentive holds, the allocation projection.
+	w.jobs.Add(worker.CampaignLaunches(minter, store))
+	w.jobs.Add(worker.CampaignHolds(store))
+	w.jobs.Add(worker.CohortAllocations(store))
 	if err := store.ScheduleAlertChecks(ctx); err != nil {
 		return nil, err
 	}
@@ -265,15 +270,16 @@ func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.
 }
 
 // startDemo builds the demo world in the background (emulator mode with
-// LINKDESK_DEMO on) through the emulator at emulatorBase (secret: the
-// emulator's, for its emulator-only status knob): see demo.FirstStart.
-func (w *background) startDemo(bg context.Context, cfg config, store *db.Store, client *pinwheel.Client, emulatorBase, secret string, log *slog.Logger) {
+// LINKDESK_DEMO on) through the emulator under base + /sandbox (secret:
+// the emulator's, for its emulator-only knobs), its campaign's launch
+// pages at base: see demo.FirstStart.
+func (w *background) startDemo(bg context.Context, cfg config, store *db.Store, client *pinwheel.Client, base, secret string, log *slog.Logger) {
 	if !cfg.Demo || cfg.PinwheelMode != pinwheel.ModeEmulator {
 		return
 	}
 	w.wg.Go(func() {
 		err := demo.FirstStart(bg, demo.Config{
-			Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: emulatorBase, Secret: secret},
+			Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: base + "/sandbox", Secret: secret}, LinkdeskURL: base, LaunchHost: launchHost(cfg),
 			Version: cfg.PinwheelVersion, Log: log.With("component", "demo"),
 		})
 		if err != nil && bg.Err() == nil {
@@ -284,3 +290,16 @@ func (w *background) startDemo(bg context.Context, cfg config, store *db.Store, 
 
 // wait blocks until every background goroutine has returned.
 func (w *background) wait() { w.wg.Wait() }
+
+// launchHost is the host of the launch origin (LINKDESK_LAUNCH_BASE_URL),
+// "" when launch pages share the staff console's.
+func launchHost(cfg config) string {
+	if cfg.LaunchBaseURL == "" {
+		return ""
+	}
+	u, err := url.Parse(cfg.LaunchBaseURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}

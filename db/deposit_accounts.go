@@ -227,6 +227,11 @@ func (s *Store) CreateDepositAccount(ctx context.Context, a Actor, c DepositAcco
 			}
 			return err
 		}
+		// Allocations to the new account are ours from now on: project
+		// every account's allocations again (allocations.go).
+		if _, err := s.enqueueJob(ctx, tx, NewJob{Kind: JobCohortAllocations, DedupeKey: "all"}); err != nil {
+			return err
+		}
 		return s.appendAudit(ctx, tx, a, ActionDepositAccountCreated, "deposit_account", fmt.Sprint(d.ID),
 			map[string]any{"name": d.Name, "type": d.Type, "routing_number": d.RoutingNumber, "last4": d.Last4})
 	})

@@ -115,9 +115,20 @@ RETURNING account_ref, id, source_event_ref`, f.Data, now, refreshed, f.EventID,
 	if err != nil {
 		return fmt.Errorf("snapshot of %s: %w", f.AccountID, notFound(err))
 	}
+	at := s.now().UTC()
+	if !e.RefreshedAt.IsZero() {
+		at = e.RefreshedAt.UTC()
+	}
 	switch f.Data {
 	case FetchIdentity:
-		return s.verdictFromSnapshot(ctx, tx, accountRef, snap, e.Body)
+		if err := s.verdictFromSnapshot(ctx, tx, accountRef, snap, e.Body); err != nil {
+			return err
+		}
+		return s.judgeMembers(ctx, tx, accountRef, f.Data, AllocationLevel{}, at)
+	case FetchIncome, FetchEmployment:
+		return s.judgeMembers(ctx, tx, accountRef, f.Data, AllocationLevel{}, at)
+	case FetchDDAllocations:
+		return s.projectAllocations(ctx, tx, accountRef, snap, e.Body, at)
 	case FetchAccount:
 		if !eventRef.Valid {
 			return fmt.Errorf("account fetch of %s: event %s is unknown", f.AccountID, f.EventID)

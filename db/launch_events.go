@@ -290,6 +290,9 @@ func (s *Store) RecordLaunchEvent(ctx context.Context, launchID, name string, pa
 		}
 		e = LaunchEvent{ID: id, At: now, TokenID: tokenID, LaunchID: launchID, AccountID: account, EndUserID: endUser,
 			LinkTokenID: ltid.String, Name: name, Payload: p, linkRef: ref, mintRef: mintRef.Int64}
+		if err := s.trackLaunchEvent(ctx, tx, ref, name, now); err != nil {
+			return err
+		}
 		return s.purgeTokens(ctx, tx, now)
 	})
 	var fe FieldErrors

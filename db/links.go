@@ -126,6 +126,11 @@ type Link struct {
 	ClosedReason string
 	// MintAttempts counts the mint-on-open attempts (calls to Pinwheel).
 	MintAttempts int
+	// CampaignID, CampaignName and Incentive: the campaign that made the
+	// link (0 and "" for a link staff made), and its incentive in words.
+	CampaignID   int64
+	CampaignName string
+	Incentive    string
 
 	// LinkTokenID and TokenExpiresAt describe the latest mint ("" and zero
 	// before the first); FirstMintedAt the first; Mints counts them.
@@ -162,6 +167,8 @@ type NewLink struct {
 	// LinkExpiresAt is the end of a mint_on_open link's life; for a minted
 	// link the token's expiry is used.
 	LinkExpiresAt time.Time
+	// CampaignID is the campaign whose launch made the link (0: none).
+	CampaignID int64
 }
 
 // audit is the allocation as audited: masked, in dollars.
@@ -201,23 +208,30 @@ func (s *Store) CreateLink(ctx context.Context, a Actor, in NewLink, m *MintResu
 	return s.link(ctx, s.r, `t.token_id = ?`, in.TokenID)
 }
 
-// insertLink stores one validated link (and its token, for a minted link)
-// with its audit row(s) inside tx, and returns the link's row id. It is
-// the one writer of new links: CreateLink stores one, a reconnect batch
-// (AddReconnectLinks) a chunk at a time beside its own rows.
-func (s *Store) insertLink(ctx context.Context, tx *sql.Tx, a Actor, in NewLink, m *MintResult, now time.Time) (int64, error) {
+// sqlLinkInsert stores one link row (linkInsertArgs); insertLink runs it,
+// and a campaign's launch batch (CreateCampaignLinks) prepares it once per
+// batch and audits the batch rather than each link.
+const sqlLinkInsert = `INSERT INTO link_tokens (token_id, launch_id, mode, account_id, end_user_id, platform_id,
+		jobs, allocation, language, skip_intro, reason, identity_override, api_version, tags, created_by, created_at, link_expires_at, campaign_id)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+
+// checkNewLink refuses a link whose mode and mint disagree, or without the
+// staff member who creates it.
+func checkNewLink(a Actor, in NewLink, m *MintResult) error {
 	switch {
 	case in.Mode == ModeMinted && m == nil, in.Mode == ModeMintOnOpen && m != nil:
-		return 0, fmt.Errorf("mode %s with mint %v", in.Mode, m != nil)
+		return fmt.Errorf("mode %s with mint %v", in.Mode, m != nil)
 	case in.Mode != ModeMinted && in.Mode != ModeMintOnOpen:
-		return 0, fmt.Errorf("unknown mode %q", in.Mode)
+		return fmt.Errorf("unknown mode %q", in.Mode)
 	case a.StaffID == 0:
-		return 0, errors.New("no staff member")
+		return errors.New("no staff member")
 	}
-	expires := in.LinkExpiresAt
-	if m != nil {
-		expires = m.ExpiresAt
-	}
+	return nil
+}
+
+// linkInsertArgs are sqlLinkInsert's arguments for in, created by a at now
+// and living until expires.
+func linkInsertArgs(a Actor, in NewLink, now, expires time.Time) []any {
 	jobs, _ := json.Marshal(in.Jobs)
 	tags, _ := json.Marshal(in.Tags)
 	var alloc any
@@ -225,13 +239,25 @@ func (s *Store) insertLink(ctx context.Context, tx *sql.Tx, a Actor, in NewLink,
 		b, _ := json.Marshal(in.Allocation)
 		alloc = string(b)
 	}
-	var ref int64
-	err := tx.QueryRowContext(ctx, `INSERT INTO link_tokens (token_id, launch_id, mode, account_id, end_user_id, platform_id,
-		jobs, allocation, language, skip_intro, reason, identity_override, api_version, tags, created_by, created_at, link_expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		in.TokenID, in.LaunchID, in.Mode, in.AccountID, in.EndUserID, in.PlatformID, string(jobs), alloc, in.Language,
+	return []any{in.TokenID, in.LaunchID, in.Mode, in.AccountID, in.EndUserID, in.PlatformID, string(jobs), alloc, in.Language,
 		boolInt(in.SkipIntro), in.Reason, sql.NullString{String: in.IdentityOverride, Valid: in.IdentityOverride != ""}, in.APIVersion, string(tags), a.StaffID,
-		FormatTime(now), FormatTime(expires)).Scan(&ref)
+		FormatTime(now), FormatTime(expires), sql.NullInt64{Int64: in.CampaignID, Valid: in.CampaignID != 0}}
+}
+
+// insertLink stores one validated link (and its token, for a minted link)
+// with its audit row(s) inside tx, and returns the link's row id. It is
+// the one writer of new links: CreateLink stores one, a reconnect batch
+// (AddReconnectLinks) a chunk at a time beside its own rows.
+func (s *Store) insertLink(ctx context.Context, tx *sql.Tx, a Actor, in NewLink, m *MintResult, now time.Time) (int64, error) {
+	if err := checkNewLink(a, in, m); err != nil {
+		return 0, err
+	}
+	expires := in.LinkExpiresAt
+	if m != nil {
+		expires = m.ExpiresAt
+	}
+	var ref int64
+	err := tx.QueryRowContext(ctx, sqlLinkInsert, linkInsertArgs(a, in, now, expires)...).Scan(&ref)
 	if err != nil {
 		if s.d.isUnique(err) {
 			return 0, ErrConflict
@@ -314,9 +340,11 @@ const linkSelect = `SELECT t.id, t.token_id, t.launch_id, t.mode, t.account_id, 
 	COALESCE(m.link_token_id, ''), COALESCE(m.expires_at, ''),
 	COALESCE((SELECT MIN(minted_at) FROM link_token_mints WHERE link_ref = t.id), ''),
 	(SELECT COUNT(*) FROM link_token_mints WHERE link_ref = t.id),
-	COALESCE(t.closed_at, ''), COALESCE(t.closed_reason, ''), t.mint_attempts
+	COALESCE(t.closed_at, ''), COALESCE(t.closed_reason, ''), t.mint_attempts,
+	COALESCE(t.campaign_id, 0), COALESCE(cp.name, ''), COALESCE(cp.incentive_text, '')
 	FROM link_tokens t
 	LEFT JOIN staff st ON st.id = t.created_by
+	LEFT JOIN campaigns cp ON cp.id = t.campaign_id
 	LEFT JOIN link_token_mints m ON m.id = (SELECT MAX(id) FROM link_token_mints WHERE link_ref = t.id)`
 
 func scanLink(sc interface{ Scan(...any) error }) (Link, error) {
@@ -326,7 +354,8 @@ func scanLink(sc interface{ Scan(...any) error }) (Link, error) {
 	err := sc.Scan(&t.ID, &t.TokenID, &t.LaunchID, &t.Mode, &t.AccountID, &t.EndUserID, &t.PlatformID, &jobs,
 		&alloc, &t.Language, &skip, &t.Reason, &t.IdentityOverride, &t.APIVersion, &tags,
 		&t.CreatedBy, &t.CreatedByName, &created, &expires, &revoked, &t.RevokedBy,
-		&t.LinkTokenID, &tokExp, &firstMint, &t.Mints, &closed, &t.ClosedReason, &t.MintAttempts)
+		&t.LinkTokenID, &tokExp, &firstMint, &t.Mints, &closed, &t.ClosedReason, &t.MintAttempts,
+		&t.CampaignID, &t.CampaignName, &t.Incentive)
 	if err != nil {
 		return t, err
 	}

@@ -317,6 +317,11 @@ func (c *committer) jobEvent(ctx context.Context, st *boundStmts, d *Delivery, r
 		if _, err := st.jobUpsert.ExecContext(ctx, e.acRef, job, p.Outcome, e.at, nullStrP(p.ErrorType), nullStrP(p.ErrorCode), nullStr(p.LinkTokenID), e.eventRef); err != nil {
 			return e, fmt.Errorf("account job: %w", err)
 		}
+		if p.LinkTokenID != "" {
+			if err := trackJobOutcome(ctx, st, p.LinkTokenID, job, p.Outcome, ParseTime(e.at), d.ReceivedAt.UTC()); err != nil {
+				return e, err
+			}
+		}
 	}
 	if k := pinwheel.FetchAfter(d.Event, p.Outcome); k != "" {
 		return e, e.enqueueFetch(ctx, st, d, k)

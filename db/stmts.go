@@ -103,6 +103,11 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlEndUserRef   = `SELECT id FROM end_users WHERE end_user_id = ?`
 	sqlAccountRef   = `SELECT id FROM accounts WHERE account_id = ?`
 	sqlLinkTokenRef = `SELECT id FROM link_tokens_seen WHERE link_token_id = ?`
+
+	// sqlCampaignLink is the campaign launch link that minted a Pinwheel
+	// token, if any (campaign_tracking.go).
+	sqlCampaignLink = `SELECT t.id FROM link_token_mints mt JOIN link_tokens t ON t.id = mt.link_ref
+WHERE mt.link_token_id = ? AND t.campaign_id IS NOT NULL`
 )
 
 // boundStmts are the statements bound to one transaction.
@@ -110,9 +115,13 @@ type boundStmts struct {
 	endUserUpsert, endUserAddAccount, accountGet, accountInsert, accountUpdate, accountTouch, linkTokenUpsert *sql.Stmt
 	eventInsert, eventDuplicate, jobUpsert, historyInsert, switchInsert, jobEnqueue                           *sql.Stmt
 	eventCounts, jobCounts, rejectionCounts, statusCounts, totals, rejectionInsert, rejectionPrune            *sql.Stmt
-	endUserRef, accountRef, linkTokenRef                                                                      *sql.Stmt
+	endUserRef, accountRef, linkTokenRef, campaignLink                                                        *sql.Stmt
 	paySyncRequest, paySyncMilestone, payPendingInsert, payDeletionInsert, payItemDelete, payPendingDrop      *sql.Stmt
 	savepoint, release, rollbackTo                                                                            *sql.Stmt
+	// tx is the transaction the statements are bound to (nil before
+	// bind), for the rare writes without a prepared statement (campaign
+	// tracking).
+	tx *sql.Tx
 }
 
 // fields pairs each boundStmts field with its SQL.
@@ -130,7 +139,7 @@ func (b *boundStmts) fields() []struct {
 		{&b.historyInsert, sqlHistoryInsert}, {&b.switchInsert, sqlSwitchInsert}, {&b.jobEnqueue, sqlJobEnqueue},
 		{&b.eventCounts, sqlEventCounts}, {&b.jobCounts, sqlJobCounts}, {&b.rejectionCounts, sqlRejectionCounts},
 		{&b.statusCounts, sqlStatusCounts}, {&b.totals, sqlTotals}, {&b.rejectionInsert, sqlRejectionInsert}, {&b.rejectionPrune, sqlRejectionPrune},
-		{&b.endUserRef, sqlEndUserRef}, {&b.accountRef, sqlAccountRef}, {&b.linkTokenRef, sqlLinkTokenRef},
+		{&b.endUserRef, sqlEndUserRef}, {&b.accountRef, sqlAccountRef}, {&b.linkTokenRef, sqlLinkTokenRef}, {&b.campaignLink, sqlCampaignLink},
 		{&b.paySyncRequest, sqlPaySyncRequest}, {&b.paySyncMilestone, sqlPaySyncMilestone}, {&b.payPendingInsert, sqlPayPendingInsert},
 		{&b.payDeletionInsert, sqlPayDeletionInsert}, {&b.payItemDelete, sqlPayItemDelete}, {&b.payPendingDrop, sqlPayPendingDrop},
 		{&b.savepoint, `SAVEPOINT ev`}, {&b.release, `RELEASE SAVEPOINT ev`}, {&b.rollbackTo, `ROLLBACK TO SAVEPOINT ev`},
@@ -159,6 +168,7 @@ func (b *boundStmts) bind(ctx context.Context, tx *sql.Tx) *boundStmts {
 	for i := range src {
 		*dst[i].p = tx.StmtContext(ctx, *src[i].p)
 	}
+	out.tx = tx
 	return &out
 }
 

@@ -138,6 +138,11 @@ type TimelineEntry struct {
 	ActorEmail string
 	// TokenID is Linkdesk's id of the launch link (Link events).
 	TokenID string
+	// CampaignID and CampaignName: the campaign whose launch link the
+	// entry is about (Link events, and webhooks naming a Pinwheel token a
+	// campaign link minted); 0 and "" otherwise.
+	CampaignID   int64
+	CampaignName string
 }
 
 // TimelinePage is one page of a timeline.
@@ -471,7 +476,8 @@ func (s *Store) timelineEvents(ctx context.Context, tx *sql.Tx, r timelineRefs, 
 	for rows.Next() {
 		e := TimelineEntry{Kind: KindWebhook}
 		var occ, recv string
-		if err := rows.Scan(&e.ID, &e.EventID, &e.Event, &e.Outcome, &occ, &recv, &e.DeliveryCount, &e.AccountID, &e.EndUserID, &e.LinkTokenID, &e.Body, &e.BodySize, &e.Origin); err != nil {
+		if err := rows.Scan(&e.ID, &e.EventID, &e.Event, &e.Outcome, &occ, &recv, &e.DeliveryCount, &e.AccountID, &e.EndUserID, &e.LinkTokenID, &e.Body, &e.BodySize, &e.Origin,
+			&e.CampaignID, &e.CampaignName); err != nil {
 			return nil, err
 		}
 		e.OccurredAt, e.At = ParseTime(occ), ParseTime(recv)
@@ -485,11 +491,14 @@ func (s *Store) timelineEvents(ctx context.Context, tx *sql.Tx, r timelineRefs, 
 func timelineEventsSQL(col, bound, dir string) string {
 	return `SELECT e.id, e.event_id, e.event, COALESCE(e.outcome, ''), COALESCE(e.occurred_at, ''), e.received_at,
   e.delivery_count, COALESCE(a.account_id, ''), COALESCE(u.end_user_id, ''), COALESCE(l.link_token_id, ''),
-  substr(e.body, 1, ` + bodyPrefixSQL + `), octet_length(e.body), COALESCE(e.origin, '')
+  substr(e.body, 1, ` + bodyPrefixSQL + `), octet_length(e.body), COALESCE(e.origin, ''), COALESCE(cp.id, 0), COALESCE(cp.name, '')
 FROM events e
 LEFT JOIN accounts a ON a.id = e.account_ref
 LEFT JOIN end_users u ON u.id = e.end_user_ref
 LEFT JOIN link_tokens_seen l ON l.id = e.link_token_ref
+LEFT JOIN link_token_mints mt ON mt.link_token_id = l.link_token_id
+LEFT JOIN link_tokens lt ON lt.id = mt.link_ref
+LEFT JOIN campaigns cp ON cp.id = lt.campaign_id
 WHERE e.` + col + ` = ? AND e.` + bound + ` ORDER BY e.id ` + dir + ` LIMIT ?`
 }
 
@@ -543,8 +552,9 @@ func (s *Store) timelineLinks(ctx context.Context, tx *sql.Tx, r timelineRefs, b
 		terms = append(terms, "(e.account_id = ? AND e."+bound+")")
 		args = append(args, a, id)
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.at, e.name, e.account_id, e.end_user_id, COALESCE(e.link_token_id, ''), t.token_id, e.payload
-FROM launch_events e JOIN link_tokens t ON t.id = e.link_ref
+	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.at, e.name, e.account_id, e.end_user_id, COALESCE(e.link_token_id, ''), t.token_id, e.payload,
+  COALESCE(t.campaign_id, 0), COALESCE(cp.name, '')
+FROM launch_events e JOIN link_tokens t ON t.id = e.link_ref LEFT JOIN campaigns cp ON cp.id = t.campaign_id
 WHERE `+strings.Join(terms, " OR ")+` ORDER BY e.id `+dir+` LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, err
@@ -554,7 +564,7 @@ WHERE `+strings.Join(terms, " OR ")+` ORDER BY e.id `+dir+` LIMIT ?`, append(arg
 	for rows.Next() {
 		e := TimelineEntry{Kind: KindLink}
 		var at string
-		if err := rows.Scan(&e.ID, &at, &e.Action, &e.AccountID, &e.EndUserID, &e.LinkTokenID, &e.TokenID, &e.Body); err != nil {
+		if err := rows.Scan(&e.ID, &at, &e.Action, &e.AccountID, &e.EndUserID, &e.LinkTokenID, &e.TokenID, &e.Body, &e.CampaignID, &e.CampaignName); err != nil {
 			return nil, err
 		}
 		e.At = ParseTime(at)

@@ -51,6 +51,13 @@ type Config struct {
 	// Seed makes the world reproducible; 0 means 2026.
 	Seed uint64
 	Log  *slog.Logger
+	// LinkdeskURL is Linkdesk's own base URL, where the demo campaign's
+	// users open their launch pages (RunCampaign); "" builds no campaign.
+	// LaunchHost, when launch pages have an origin of their own
+	// (LINKDESK_LAUNCH_BASE_URL), is its host: the demo's requests to
+	// LinkdeskURL name it.
+	LinkdeskURL string
+	LaunchHost  string
 	// OnAccount, if set, is called after each account's session, e.g. to
 	// create the customer record of identity matching (issue 6). An error
 	// stops the run.

@@ -36,6 +36,9 @@ func FirstStart(ctx context.Context, cfg Config) error {
 	if err := seedCustomers(ctx, cfg.Store); err != nil {
 		return err
 	}
+	if err := RunCampaign(ctx, cfg); err != nil {
+		return err
+	}
 	return Health(ctx, cfg)
 }
 

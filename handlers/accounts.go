@@ -165,6 +165,9 @@ func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.
 	if props.Health, err = h.accountHealth(c, id); err != nil {
 		return props, err
 	}
+	if props.Campaigns, err = h.store.AccountCampaigns(ctx, id); err != nil {
+		return props, err
+	}
 	if props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id)); err != nil {
 		return props, err
 	}

@@ -130,11 +130,30 @@ var routeAccess = map[string]string{
 	"POST /alerts/:alert_id/reconcile":                 write,
 	"POST /accounts/:account_id/reconcile":             write,
 
-	"GET /accounts/:account_id/evidence.zip":   audit,
-	"GET /end-users/:end_user_id/evidence.zip": audit,
-	"GET /end-users/:end_user_id/erase":        admin,
-	"POST /end-users/:end_user_id/erase":       admin,
-	"POST /settings/retention":                 admin,
+	"GET /accounts/:account_id/evidence.zip":    audit,
+	"GET /end-users/:end_user_id/evidence.zip":  audit,
+	"GET /end-users/:end_user_id/erase":         admin,
+	"POST /end-users/:end_user_id/erase":        admin,
+	"POST /settings/retention":                  admin,
+	"GET /campaigns":                            anyone,
+	"GET /campaigns/new":                        write,
+	"POST /campaigns":                           write,
+	"GET /campaigns/cohort":                     anyone,
+	"GET /campaigns/:campaign_id":               anyone,
+	"GET /campaigns/:campaign_id/edit":          write,
+	"POST /campaigns/:campaign_id":              write,
+	"POST /campaigns/:campaign_id/approve":      admin,
+	"POST /campaigns/:campaign_id/launch":       write,
+	"POST /campaigns/:campaign_id/pause":        write,
+	"POST /campaigns/:campaign_id/resume":       write,
+	"POST /campaigns/:campaign_id/cancel":       write,
+	"POST /campaigns/:campaign_id/end":          write,
+	"POST /campaigns/:campaign_id/payouts":      admin,
+	"GET /campaigns/:campaign_id/progress":      anyone,
+	"GET /campaigns/:campaign_id/members":       anyone,
+	"GET /campaigns/:campaign_id/members.csv":   anyone,
+	"GET /campaigns/:campaign_id/members.jsonl": anyone,
+	"POST /settings/campaigns":                  admin,
 }
 
 func allowed(class, role string) bool {
@@ -235,6 +254,7 @@ var sampleFixtures = map[string]func(t *testing.T, s *testServer) string{
 	":batch_id":        sampleBatch,
 	":alert_id":        sampleAlert,
 	":destination_id":  sampleDestination,
+	":campaign_id":     sampleCampaign,
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

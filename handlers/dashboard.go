@@ -15,5 +15,9 @@ func (h *Handler) Home(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, views.Dashboard(h.page(c, "Home"), views.DashboardProps{D: d, Now: h.store.Now()}))
+	live, err := h.store.LiveCampaigns(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return h.render(c, http.StatusOK, views.Dashboard(h.page(c, "Home"), views.DashboardProps{D: d, Now: h.store.Now(), Campaigns: live}))
 }

@@ -79,6 +79,8 @@ type Handler struct {
 	exports  *exportLimiter
 	// done is closed when the server shuts down; live streams end then.
 	done <-chan struct{}
+	// wake tells the job runner that jobs were queued (nil: it polls).
+	wake func()
 }
 
 // Ingester stores verified webhook deliveries exactly once, answering after
@@ -109,6 +111,10 @@ type Deps struct {
 	// Shutdown waits for them but does not cancel their contexts. Nil means
 	// never.
 	Done <-chan struct{}
+	// Wake tells the job runner that a request queued a job (a campaign
+	// launch), so that it starts at once rather than at its next poll; nil
+	// means the runner finds it by polling.
+	Wake func()
 	// Now is the clock of in-process limits (the launch-event buckets);
 	// nil means time.Now. Tests pass a controlled clock so that a limit
 	// never depends on how fast the machine runs the test.
@@ -154,7 +160,7 @@ func New(d Deps, cfg Config) *Handler {
 	}
 	minter := odu.New(odu.Config{Store: d.Store, Client: d.Pinwheel, APIVersion: cfg.PinwheelVersion, LinkLifetime: cfg.LinkLifetime})
 	return &Handler{store: d.Store, cfg: cfg, sessions: cs, devices: ds, log: d.Logger, pw: d.Pinwheel, ingest: d.Ingest,
-		minter: minter, launches: launches, exports: newExportLimiter(), done: d.Done}
+		minter: minter, launches: launches, exports: newExportLimiter(), done: d.Done, wake: d.Wake}
 }
 
 // WriteTimeout is the write deadline web.New gives every response.

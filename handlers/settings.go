@@ -42,6 +42,9 @@ func (h *Handler) settingsPage(c echo.Context, status int, org views.OrgForm, ac
 	if props.RetentionNow, err = h.store.Retention(ctx); err != nil {
 		return err
 	}
+	if props.CampaignApproval, err = h.store.CampaignApprovalRequired(ctx); err != nil {
+		return err
+	}
 	if len(ret) > 0 {
 		props.Retention = ret[0]
 	} else {

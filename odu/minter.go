@@ -136,7 +136,7 @@ func (m *Minter) CreateOnOpen(ctx context.Context, a db.Actor, n db.NewLink) (db
 // PrepareOnOpen fills in what a mint-on-open link gets before it is stored
 // (fresh ids, mode, API version, tags, the end of its life), for callers
 // that store many at once in a transaction of their own (reconnect
-// batches: db.AddReconnectLinks).
+// batches: db.AddReconnectLinks; campaign launches: CreateCampaignLinks).
 func (m *Minter) PrepareOnOpen(n db.NewLink) db.NewLink {
 	n = m.prepare(n, db.ModeMintOnOpen)
 	n.LinkExpiresAt = m.store.Now().Add(m.lifetime)
@@ -144,14 +144,41 @@ func (m *Minter) PrepareOnOpen(n db.NewLink) db.NewLink {
 }
 
 // prepare fills in what every new link gets: fresh ids (unless set), the
-// mode, the API version, and the tag that names our link at Pinwheel.
+// mode, the API version, and the tag that names our link at Pinwheel,
+// beside the tags the link already carries (a campaign's).
 func (m *Minter) prepare(n db.NewLink, mode string) db.NewLink {
 	if n.TokenID == "" || n.LaunchID == "" {
 		n.TokenID, n.LaunchID = db.NewLinkIDs()
 	}
 	n.Mode, n.APIVersion = mode, m.version
-	n.Tags = map[string]string{"linkdesk_token_id": n.TokenID}
+	tags := make(map[string]string, len(n.Tags)+1)
+	for k, v := range n.Tags {
+		tags[k] = v
+	}
+	tags["linkdesk_token_id"] = n.TokenID
+	n.Tags = tags
 	return n
+}
+
+// CreateCampaignLinks creates the launch links of a batch of a campaign's
+// treatment members (db.NextLaunchBatch): one mint-on-open link each, with
+// the campaign's jobs, deposit switch and tags, living the campaign's link
+// lifetime, stored in one transaction by db.CreateCampaignLinks (a member
+// that already has a link is skipped). Nothing reaches Pinwheel until a
+// user opens a link. done reports that the launch should stop.
+func (m *Minter) CreateCampaignLinks(ctx context.Context, b db.LaunchBatch) (done bool, err error) {
+	c := b.Campaign
+	jobs, alloc := c.LinkSettings()
+	expires := m.store.Now().AddDate(0, 0, c.LifetimeDays)
+	links := make([]db.NewLink, len(b.Members))
+	ids := make([]int64, len(b.Members))
+	for i, mem := range b.Members {
+		n := m.PrepareOnOpen(db.NewLink{AccountID: mem.AccountID, EndUserID: mem.EndUserID, PlatformID: mem.PlatformID, Jobs: jobs,
+			Allocation: alloc, Language: "en", Reason: c.LinkReason(), Tags: c.LinkTags(), CampaignID: c.ID})
+		n.LinkExpiresAt = expires // the campaign's link lifetime, not the configured one
+		links[i], ids[i] = n, mem.ID
+	}
+	return m.store.CreateCampaignLinks(ctx, b.Actor, c.ID, links, ids)
 }
 
 // Open gets a token for the live mint-on-open launch link l that needs one

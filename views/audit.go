@@ -52,7 +52,7 @@ type ChainProps struct {
 func ActorPath(email string) string { return "/audit?actor=" + url.QueryEscape(email) }
 
 // AuditTargetPath is the page of what a row concerns: the account, end
-// user, customer record, token or events log; for targets whose page is
+// user, customer record, token, campaign or events log; for targets whose page is
 // not for every reader of the trail (staff, settings, imports), the trail
 // filtered to that target.
 func AuditTargetPath(e db.AuditEntry) string {
@@ -72,6 +72,10 @@ func AuditTargetPath(e db.AuditEntry) string {
 	case "link_token":
 		if e.TargetID != "" {
 			return TokenPath(url.PathEscape(e.TargetID))
+		}
+	case "campaign":
+		if id, err := strconv.ParseInt(e.TargetID, 10, 64); err == nil {
+			return CampaignPath(id)
 		}
 	case "events":
 		return "/events"

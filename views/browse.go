@@ -20,6 +20,8 @@ import (
 type DashboardProps struct {
 	D   db.Dashboard
 	Now time.Time
+	// Campaigns are the live campaigns.
+	Campaigns []db.CampaignSummary
 }
 
 // Overdue says how long the earliest due fetch has waited ("" when none is
@@ -179,6 +181,8 @@ type AccountProps struct {
 	// WhoSaw is the "Who saw this" panel (admins and auditors; nil for
 	// others).
 	WhoSaw *WhoSawProps
+	// Campaigns are the campaigns the account is a member of.
+	Campaigns []db.AccountCampaign
 }
 
 // EndUserProps is the end user page.

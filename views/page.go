@@ -62,7 +62,7 @@ func (p Page) Nav() []NavItem {
 }
 
 // extraNav holds entries of later features, between Home and Audit.
-var extraNav = []NavItem{{"/accounts", "Accounts"}, {"/end-users", "End users"}, {"/events", "Events"}, {"/customers", "Customers"}, {"/tokens", "Tokens"}, {"/monitoring", "Health"}}
+var extraNav = []NavItem{{"/accounts", "Accounts"}, {"/end-users", "End users"}, {"/events", "Events"}, {"/customers", "Customers"}, {"/tokens", "Tokens"}, {"/monitoring", "Health"}, {"/campaigns", "Campaigns"}}
 
 // Current reports whether href is the page being shown (or its parent).
 func (p Page) Current(href string) bool {

@@ -230,6 +230,29 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	w.POST("/alerts/:alert_id/resolve", h.AlertResolve)
 	w.POST("/alerts/:alert_id/reconcile", h.AlertReconcile)
 	w.POST("/accounts/:account_id/reconcile", h.AccountReconcile)
+	// Campaigns: every role reads; operators and admins draft, launch,
+	// pause, resume, cancel and end; admins approve (a second person) and
+	// mark incentives paid. The cohort preview is the form's fragment; the
+	// progress a server-sent event stream; the exports are audited.
+	g.GET("/campaigns", h.CampaignsIndex)
+	w.GET("/campaigns/new", h.CampaignNew)
+	w.POST("/campaigns", h.CampaignCreate)
+	g.GET("/campaigns/cohort", h.CampaignCohort)
+	g.GET("/campaigns/:campaign_id", h.CampaignShow)
+	w.GET("/campaigns/:campaign_id/edit", h.CampaignEdit)
+	w.POST("/campaigns/:campaign_id", h.CampaignUpdate)
+	a.POST("/campaigns/:campaign_id/approve", h.CampaignApprove)
+	w.POST("/campaigns/:campaign_id/launch", h.CampaignLaunch)
+	w.POST("/campaigns/:campaign_id/pause", h.CampaignPause)
+	w.POST("/campaigns/:campaign_id/resume", h.CampaignResume)
+	w.POST("/campaigns/:campaign_id/cancel", h.CampaignCancel)
+	w.POST("/campaigns/:campaign_id/end", h.CampaignEnd)
+	a.POST("/campaigns/:campaign_id/payouts", h.CampaignPayout)
+	g.GET("/campaigns/:campaign_id/progress", h.CampaignProgress)
+	g.GET("/campaigns/:campaign_id/members", h.CampaignMembers)
+	g.GET("/campaigns/:campaign_id/members.csv", h.CampaignMembersCSV)
+	g.GET("/campaigns/:campaign_id/members.jsonl", h.CampaignMembersJSONL)
+	a.POST("/settings/campaigns", h.SettingsCampaignsUpdate)
 
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
 }

@@ -32,9 +32,17 @@ type Driver struct {
 // knob exists for demo data and tests that need the others. The emulator
 // sends account.monitoring_status.updated as for the PATCH.
 func (d *Driver) SetMonitoringStatus(ctx context.Context, accountID, status string) error {
-	body, _ := json.Marshal(map[string]string{"monitoring_status": status})
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		strings.TrimRight(d.BaseURL, "/")+"/emulator/accounts/"+url.PathEscape(accountID)+"/monitoring_status", bytes.NewReader(body))
+	return d.emulatorPost(ctx, "/emulator/accounts/"+url.PathEscape(accountID)+"/monitoring_status", map[string]string{"monitoring_status": status})
+}
+
+// emulatorPost sends v as JSON to an emulator-only endpoint with the API
+// secret and expects 200.
+func (d *Driver) emulatorPost(ctx context.Context, path string, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(d.BaseURL, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
@@ -42,15 +50,18 @@ func (d *Driver) SetMonitoringStatus(ctx context.Context, accountID, status stri
 	req.Header.Set("x-api-secret", d.Secret)
 	resp, err := d.client().Do(req)
 	if err != nil {
-		return fmt.Errorf("sandbox: set monitoring status: %w", err)
+		return fmt.Errorf("sandbox: POST %s: %w", path, err)
 	}
 	defer resp.Body.Close()
 	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("sandbox: set monitoring status: %s: %s", resp.Status, raw)
+		return fmt.Errorf("sandbox: POST %s: %s: %s", path, resp.Status, raw)
 	}
 	return nil
 }
+
+// urlPathEscape escapes one path segment.
+func urlPathEscape(s string) string { return url.PathEscape(s) }
 
 // AllocationChoice is what the user picks on the deposit switch screen.
 type AllocationChoice struct {

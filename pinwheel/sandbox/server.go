@@ -227,6 +227,7 @@ func (e *Emulator) routes() *http.ServeMux {
 	m.HandleFunc("POST /emulator/webhooks/rules", e.emulatorAddRule)
 	m.HandleFunc("DELETE /emulator/webhooks/rules", e.emulatorDeleteRule)
 	m.HandleFunc("DELETE /emulator/webhooks/rules/{id}", e.emulatorDeleteRule)
+	m.HandleFunc("POST /emulator/accounts/{id}/allocations", e.emulatorSetAllocations)
 
 	m.HandleFunc("/", e.notFound)
 	return m
