@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -10,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 
 	"linkdesk/db"
@@ -424,47 +424,26 @@ func (h *Handler) CampaignPayout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, views.CampaignPath(id))
 }
 
-// campaignPoll is how often the progress stream reads the campaign.
-const campaignPoll = time.Second
-
 // CampaignProgress handles GET /campaigns/:id/progress: the launch's
-// progress as server-sent events ("progress", the fragment), sent when it
-// changes, until the launch stops, which a last "done" event says (the
-// page closes the stream then rather than reconnecting); without
-// text/event-stream, the fragment once.
+// progress as server-sent events ("progress", the fragment; the shared
+// watch stream), sent when it changes, until the launch stops, which a
+// last "done" event says (the page closes the stream then rather than
+// reconnecting); without text/event-stream, the fragment once.
 func (h *Handler) CampaignProgress(c echo.Context) error {
-	ctx := c.Request().Context()
 	id, err := campaignParam(c)
 	if err != nil {
 		return err
 	}
-	p, err := h.store.CampaignProgress(ctx, id)
-	if err != nil {
+	if _, err := h.store.CampaignProgress(c.Request().Context(), id); err != nil {
 		return err
 	}
-	if !strings.Contains(c.Request().Header.Get("Accept"), "text/event-stream") {
-		return h.render(c, http.StatusOK, views.CampaignProgress(id, p, false))
-	}
-	last := ""
-	return h.stream(c, campaignPoll, func(ctx context.Context, _ *liveViewer) ([]byte, bool, error) {
+	return h.watch(c, "progress", func(ctx context.Context) (templ.Component, bool, error) {
 		p, err := h.store.CampaignProgress(ctx, id)
 		if err != nil {
 			return nil, false, err
 		}
 		running := p.State == db.CampaignLaunching || p.State == db.CampaignPaused
-		if p.Key() == last {
-			return nil, running, nil
-		}
-		last = p.Key()
-		var buf bytes.Buffer
-		if err := views.CampaignProgress(id, p, true).Render(ctx, &buf); err != nil {
-			return nil, false, err
-		}
-		msg := sseMessage("progress", last, buf.Bytes())
-		if !running {
-			msg = append(msg, sseMessage("done", last, []byte("done"))...)
-		}
-		return msg, running, nil
+		return views.CampaignProgress(id, p, true), !running, nil
 	})
 }
 

@@ -158,63 +158,6 @@ func (h *Handler) live(c echo.Context, q db.TimelineQuery) error {
 		return err
 	}
 
-	var buf bytes.Buffer
-	return h.stream(c, livePoll, func(ctx context.Context, v *liveViewer) ([]byte, bool, error) {
-		var msg []byte
-		es, next, err := h.store.TimelineSince(ctx, q, after, 0)
-		if err != nil {
-			return nil, true, err
-		}
-		if len(es) > 0 {
-			// The viewer may have lost access, or their role, since the
-			// last check: entries are rendered for who they are now.
-			if !v.recheck() {
-				return nil, false, nil
-			}
-			buf.Reset()
-			if err := views.TimelineEntries(es, v.st.Role, q.AccountID).Render(ctx, &buf); err != nil {
-				return nil, false, err
-			}
-			msg = sseMessage("entry", next.String(), buf.Bytes())
-			after = next
-		}
-		if !watch {
-			return msg, true, nil
-		}
-		ver, err := h.store.IncomeVersion(ctx, scope, subject)
-		if err != nil {
-			return msg, true, err
-		}
-		if ver != version {
-			msg = append(msg, sseMessage("income", after.String(), []byte(ver))...)
-			version = ver
-		}
-		return msg, true, nil
-	})
-}
-
-// liveViewer is the staff member a stream is for, as last checked.
-type liveViewer struct {
-	h  *Handler
-	c  echo.Context
-	st db.Staff
-}
-
-// recheck re-reads the viewer's staff row: false when they may no longer
-// see the stream (signed out, deactivated).
-func (v *liveViewer) recheck() bool { return v.h.stillSignedIn(v.c, &v.st) }
-
-// stream answers with server-sent events: it calls next every poll (and
-// once at once) and writes the message it returns, if any, until next
-// says there is nothing more to come (after writing its last message), the
-// client goes away or stops reading (each message moves the write
-// deadline), the viewer may no longer see it (re-checked every
-// liveRecheck; next re-checks before sending anything that depends on
-// the role), or the server shuts down; a comment every liveHeartbeat keeps
-// proxies from closing the connection. The live timelines (with the income
-// report's watch) and a campaign launch's progress share it.
-func (h *Handler) stream(c echo.Context, poll time.Duration, next func(ctx context.Context, v *liveViewer) (msg []byte, more bool, err error)) error {
-	ctx := c.Request().Context()
 	w := c.Response()
 	hd := w.Header()
 	hd.Set("Content-Type", "text/event-stream")
@@ -236,45 +179,68 @@ func (h *Handler) stream(c echo.Context, poll time.Duration, next func(ctx conte
 		return nil
 	}
 
-	viewer := &liveViewer{h: h, c: c, st: *staff(c)}
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
+	viewer := *staff(c)
+	poll := time.NewTicker(livePoll)
+	defer poll.Stop()
 	beat := time.NewTicker(liveHeartbeat)
 	defer beat.Stop()
 	recheck := time.NewTicker(liveRecheck)
 	defer recheck.Stop()
-	for first := true; ; first = false {
-		if !first {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-h.done:
-				return nil
-			case <-beat.C:
-				if !send([]byte(": heartbeat\n\n")) {
-					return nil
-				}
-				continue
-			case <-recheck.C:
-				if !viewer.recheck() {
-					return nil
-				}
-				continue
-			case <-tick.C:
-			}
-		}
-		msg, more, err := next(ctx, viewer)
-		if len(msg) > 0 && !send(msg) {
+	var buf bytes.Buffer
+	for {
+		select {
+		case <-ctx.Done():
 			return nil
-		}
-		if err != nil {
-			if ctx.Err() != nil {
+		case <-h.done:
+			return nil
+		case <-beat.C:
+			if !send([]byte(": heartbeat\n\n")) {
 				return nil
 			}
-			return err // logged by the error handler; the browser reconnects
-		}
-		if !more {
-			return nil
+		case <-recheck.C:
+			if !h.stillSignedIn(c, &viewer) {
+				return nil
+			}
+		case <-poll.C:
+			es, next, err := h.store.TimelineSince(ctx, q, after, 0)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err // logged by the error handler; the browser reconnects
+			}
+			if len(es) > 0 {
+				// The viewer may have lost access, or their role, since
+				// the last check: entries are rendered for who they are
+				// now.
+				if !h.stillSignedIn(c, &viewer) {
+					return nil
+				}
+				buf.Reset()
+				if err := views.TimelineEntries(es, viewer.Role, q.AccountID).Render(ctx, &buf); err != nil {
+					return err
+				}
+				if !send(sseMessage("entry", next.String(), buf.Bytes())) {
+					return nil
+				}
+				after = next
+			}
+			if !watch {
+				continue
+			}
+			v, err := h.store.IncomeVersion(ctx, scope, subject)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
+			}
+			if v != version {
+				if !send(sseMessage("income", after.String(), []byte(v))) {
+					return nil
+				}
+				version = v
+			}
 		}
 	}
 }
