@@ -492,6 +492,21 @@ func TestCampaign_LaunchTrackAndPay(t *testing.T) {
 	if int64(len(rows)) != c.Members {
 		t.Errorf("exported %d of %d", len(rows), c.Members)
 	}
+	// The export is a sighting of each member's account in Who saw this;
+	// a holdout-only export is not one of a treatment member's.
+	if _, err := f.s.ExportCampaignMembers(ctx, f.olga, id, db.MemberFilter{Group: db.GroupHoldout}, "jsonl", func(db.MemberRow) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	seen, _, err := f.s.WhoSaw(ctx, db.WhoSawQuery{AccountID: treat[3].AccountID})
+	var sightings []string
+	for _, sg := range seen {
+		if sg.Kind == db.SawCampaignExport && sg.CampaignID == id {
+			sightings = append(sightings, sg.Format)
+		}
+	}
+	if err != nil || len(sightings) != 1 || sightings[0] != "csv" {
+		t.Errorf("who saw a treatment member: %v %v", sightings, err)
+	}
 
 	// Ending the campaign frees its members for the next one.
 	if err := f.s.EndCampaign(ctx, f.olga, id); err != nil {

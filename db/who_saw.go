@@ -6,13 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // Who saw personal data: the "Who saw this" panel of an account or an end
 // user (Reveals of its identity fields, events exports whose rows included
-// it, exports of its paystubs, evidence packs built of it, erasures), and the report of Reveals by
+// it, exports of its paystubs, exports of campaign members that held it, evidence packs built of it, erasures), and the report of Reveals by
 // person and period. Both are read from the audit trail: the trail is the
 // record of access.
 
@@ -24,6 +25,10 @@ const (
 	SawErasure  = "erasure"
 	// SawPayExport is an export of paystubs and shifts.
 	SawPayExport = "pay_export"
+	// SawCampaignExport is an export of a campaign's members (names and
+	// emails from customer records) that held one of the subject's
+	// accounts.
+	SawCampaignExport = "campaign_export"
 )
 
 // Sighting is one access to a subject's personal data.
@@ -43,6 +48,8 @@ type Sighting struct {
 	// Format and Filter describe an export.
 	Format string
 	Filter map[string]string
+	// CampaignID is the campaign whose members were exported.
+	CampaignID int64
 }
 
 // WhoSawQuery names the subject: an account or an end user.
@@ -98,7 +105,12 @@ func (s *Store) WhoSaw(ctx context.Context, q WhoSawQuery) ([]Sighting, bool, er
 			}
 		}
 		exports, err := s.exportsIncluding(ctx, tx, accounts, endUser, q.AccountID == "", q.Limit+1)
+		if err != nil {
+			return err
+		}
 		out = append(out, exports...)
+		members, err := campaignExportsIncluding(ctx, tx, accounts, q.Limit+1)
+		out = append(out, members...)
 		return err
 	})
 	if err != nil {
@@ -171,6 +183,81 @@ func sightingOf(e AuditEntry) Sighting {
 		}
 	}
 	return sg
+}
+
+// campaignExportsIncluding returns the exports of the members of the
+// campaigns the accounts belong to that held them: made after the member
+// was frozen into the campaign, with no group filter or the member's
+// group (a stage filter is not judged: the member's stage then is not
+// kept, so such an export is listed as one that may have held it). At most
+// limit per account and campaign, through the members' account index and
+// the trail's target index.
+func campaignExportsIncluding(ctx context.Context, tx *sql.Tx, accounts []string, limit int) ([]Sighting, error) {
+	type membership struct {
+		campaign int64
+		grp      string
+		frozen   time.Time
+	}
+	var ms []membership
+	for _, a := range accounts {
+		rows, err := tx.QueryContext(ctx, `SELECT m.campaign_id, m.grp, m.frozen_at FROM campaign_members m
+WHERE m.account_ref = (SELECT id FROM accounts WHERE account_id = ?) ORDER BY m.campaign_id`, a)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var m membership
+			var frozen string
+			if err := rows.Scan(&m.campaign, &m.grp, &frozen); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			m.frozen = ParseTime(frozen)
+			ms = append(ms, m)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	var out []Sighting
+	for _, m := range ms {
+		rows, err := tx.QueryContext(ctx, auditSelect+` WHERE a.target_type = 'campaign' AND a.target_id = ? AND a.action = ? ORDER BY a.id DESC LIMIT ?`,
+			strconv.FormatInt(m.campaign, 10), ActionCampaignMembersExport, limit)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			e, err := scanAuditFull(rows)
+			if err != nil {
+				rows.Close()
+				return nil, err
+			}
+			var d struct {
+				Format string `json:"format"`
+				Group  string `json:"group"`
+				Stage  string `json:"stage"`
+			}
+			json.Unmarshal([]byte(e.Detail), &d)
+			if e.At.Before(m.frozen) || (d.Group != "" && d.Group != m.grp) {
+				continue
+			}
+			filter := map[string]string{}
+			if d.Group != "" {
+				filter["group"] = d.Group
+			}
+			if d.Stage != "" {
+				filter["stage"] = d.Stage
+			}
+			out = append(out, Sighting{Kind: SawCampaignExport, At: e.At, AuditID: e.ID, ActorEmail: e.ActorEmail, ActorName: e.ActorName,
+				Format: d.Format, Filter: filter, CampaignID: m.campaign})
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
 // exportsIncluding returns the events exports, newest first, whose rows

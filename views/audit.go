@@ -254,6 +254,18 @@ func SightingText(s db.Sighting) string {
 		return "downloaded an evidence pack of the end user"
 	case db.SawErasure:
 		return "erased the personal data"
+	case db.SawCampaignExport:
+		f := []string{s.Format}
+		for _, k := range []string{"group", "stage"} {
+			if v := s.Filter[k]; v != "" {
+				f = append(f, k+"="+v)
+			}
+		}
+		t := "exported the members of campaign " + strconv.FormatInt(s.CampaignID, 10) + " (" + strings.Join(f, ", ") + ")"
+		if s.Filter["stage"] != "" {
+			return t + ", which may have included it"
+		}
+		return t + " including it"
 	case db.SawPayExport:
 		if s.AccountID != "" {
 			return "exported the paystubs and shifts of account " + s.AccountID + " (" + s.Format + ")"
