@@ -247,7 +247,9 @@ func linkInsertArgs(a Actor, in NewLink, now, expires time.Time) []any {
 // insertLink stores one validated link (and its token, for a minted link)
 // with its audit row(s) inside tx, and returns the link's row id. It is
 // the one writer of new links: CreateLink stores one, a reconnect batch
-// (AddReconnectLinks) a chunk at a time beside its own rows.
+// (AddReconnectLinks) a chunk at a time beside its own rows; a campaign's
+// launch batch (CreateCampaignLinks) runs its statement and arguments
+// (sqlLinkInsert, linkInsertArgs) with one audit row per batch.
 func (s *Store) insertLink(ctx context.Context, tx *sql.Tx, a Actor, in NewLink, m *MintResult, now time.Time) (int64, error) {
 	if err := checkNewLink(a, in, m); err != nil {
 		return 0, err
