@@ -960,3 +960,55 @@ func TestWatch_StreamEndsForADeactivatedViewer(t *testing.T) {
 		t.Fatal("the stream of a deactivated person went on")
 	}
 }
+
+// TestWatch_StreamOutlivesTheWriteTimeout: a progress stream idle for
+// longer than the write timeout still delivers the batch's progress and its
+// end: each write moves the deadline on (a reader that stops reading is
+// still cut, as TestExports_WriteDeadlineCutsStalledReader checks).
+func TestWatch_StreamOutlivesTheWriteTimeout(t *testing.T) {
+	const writeTimeout = 200 * time.Millisecond
+	s := newServer(t, withWriteTimeout(writeTimeout))
+	id := sampleBatch(t, s) // no runner yet: the batch stays pending
+	srv := httptest.NewServer(s.Handler)
+	defer srv.Close()
+	defer srv.CloseClientConnections()
+	req, _ := http.NewRequest("GET", srv.URL+"/monitoring/reconnect/"+id+"/live", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.AddCookie(s.login(t, "operator@example.com"))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	r := bufio.NewReader(res.Body)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("before the first fragment: %v", err)
+		}
+		if line == "event: progress\n" {
+			break
+		}
+	}
+	// Idle for longer than the write timeout, then the batch runs.
+	time.Sleep(3 * writeTimeout)
+	run := worker.NewRunner(s.store, worker.Options{Poll: 5 * time.Millisecond})
+	run.Add(worker.Reconnects(odu.New(odu.Config{Store: s.store}), s.store))
+	rctx, stop := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { run.Run(rctx); close(stopped) }()
+	defer func() { stop(); <-stopped }()
+	rest := make(chan string, 1)
+	go func() {
+		b, _ := io.ReadAll(r)
+		rest <- string(b)
+	}()
+	select {
+	case body := <-rest:
+		if !strings.Contains(body, `data-state="done"`) || !strings.HasSuffix(body, "event: done\nid: done\ndata: \n\n") {
+			t.Errorf("after an idle spell the stream lost its end:\n%s", body)
+		}
+	case <-time.After(time.Minute): // a guard, not a speed limit
+		t.Fatal("the stream never ended")
+	}
+}

@@ -290,6 +290,9 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 	hd.Set("Cache-Control", "no-store")
 	hd.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	// Each write moves the write deadline on, as the timelines' do: the
+	// stream lasts as long as its reader keeps reading.
+	out := &deadlineWriter{w: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout}
 	viewer := *staff(c)
 	var last []byte
 	send := func(comp templ.Component) error {
@@ -304,17 +307,17 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 			return errStreamEnded
 		}
 		last = buf.Bytes()
-		if _, err := w.Write(sseMessage(event, strconv.FormatInt(time.Now().UnixNano(), 10), last)); err != nil {
+		if _, err := out.Write(sseMessage(event, strconv.FormatInt(time.Now().UnixNano(), 10), last)); err != nil {
 			return err
 		}
 		w.Flush()
 		return nil
 	}
-	if _, err := w.Write([]byte("retry: 3000\n\n")); err != nil {
+	if _, err := out.Write([]byte("retry: 3000\n\n")); err != nil {
 		return nil
 	}
 	finish := func() {
-		if _, err := w.Write(sseMessage("done", "done", nil)); err == nil {
+		if _, err := out.Write(sseMessage("done", "done", nil)); err == nil {
 			w.Flush()
 		}
 	}
@@ -338,7 +341,7 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 		case <-h.done:
 			return nil
 		case <-beat.C:
-			if _, err := w.Write([]byte(": heartbeat\n\n")); err != nil {
+			if _, err := out.Write([]byte(": heartbeat\n\n")); err != nil {
 				return nil
 			}
 			w.Flush()
