@@ -21,6 +21,12 @@ import (
 // skips); see browsertest.
 func newBrowser(t *testing.T) context.Context {
 	t.Helper()
+	return newBrowserFor(t, 5*time.Minute)
+}
+
+// newBrowserFor is newBrowser whose context ends after limit.
+func newBrowserFor(t *testing.T, limit time.Duration) context.Context {
+	t.Helper()
 	path := browsertest.Chromium(t)
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(path),
@@ -40,7 +46,7 @@ func newBrowser(t *testing.T) context.Context {
 		cancelA()
 		t.Fatalf("start chromium: %v", err)
 	}
-	tctx, cancelT := context.WithTimeout(ctx, 5*time.Minute)
+	tctx, cancelT := context.WithTimeout(ctx, limit)
 	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
 	return tctx
 }

@@ -247,6 +247,7 @@ func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.
 	w.jobs.Add(worker.CampaignLaunches(minter, store))
 	w.jobs.Add(worker.CampaignHolds(store))
 	w.jobs.Add(worker.CohortAllocations(store))
+	w.jobs.Add(worker.SearchReindex(store))
 	if err := store.ScheduleAlertChecks(ctx); err != nil {
 		return nil, err
 	}

@@ -86,6 +86,9 @@ type AccountQuery struct {
 	// After is the keyset cursor; Limit the page size (0 means 50).
 	After Cursor
 	Limit int
+	// Oldest lists least recent activity first (the same index, walked
+	// the other way).
+	Oldest bool
 }
 
 // Validate reports filter values that cannot match.
@@ -230,10 +233,44 @@ const accountRowColumns = `a.id, a.account_id, COALESCE(u.end_user_id, ''), COAL
 // accountsSQL is the accounts list query and its arguments.
 func accountsSQL(q AccountQuery, now time.Time, p accountPlan) (string, []any) {
 	where, args := accountWhere(q, now, p)
+	dir := orderDir(q.Oldest)
 	return `SELECT ` + accountRowColumns + `
 FROM accounts a LEFT JOIN end_users u ON u.id = a.end_user_ref
 WHERE ` + strings.Join(where, " AND ") + `
-ORDER BY a.last_event_at DESC, a.id DESC LIMIT ?`, append(args, q.Limit+1)
+ORDER BY a.last_event_at ` + dir + `, a.id ` + dir + ` LIMIT ?`, append(args, q.Limit+1)
+}
+
+// orderDir is the SQL direction of a list: newest first unless oldest.
+func orderDir(oldest bool) string {
+	if oldest {
+		return "ASC"
+	}
+	return "DESC"
+}
+
+// CountAccounts counts the accounts q selects (its cursor aside), up to
+// limit; more reports that there are more.
+func (s *Store) CountAccounts(ctx context.Context, q AccountQuery, limit int) (n int64, more bool, err error) {
+	if err := q.Validate(); err != nil {
+		return 0, false, err
+	}
+	q.After, q.Oldest = Cursor{}, false
+	err = s.rtx(ctx, func(tx *sql.Tx) error {
+		plan, err := s.accountPlan(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		where, args := accountWhere(q, s.now(), plan)
+		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM accounts a WHERE `+strings.Join(where, " AND ")+` LIMIT ?) x`,
+			append(args, limit+1)...).Scan(&n)
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("db: count accounts: %w", err)
+	}
+	if n > int64(limit) {
+		return int64(limit), true, nil
+	}
+	return n, false, nil
 }
 
 // page trims a result fetched with limit+1 rows and returns the next cursor.
@@ -281,6 +318,10 @@ func accountWhere(q AccountQuery, now time.Time, p accountPlan) ([]string, []any
 	if q.QuietDays > 0 {
 		cut := now.UTC().Add(-time.Duration(q.QuietDays) * 24 * time.Hour)
 		where, args = append(where, "a.last_event_at < ?"), append(args, FormatTime(cut))
+	}
+	if q.Oldest {
+		where, args = append(where, "(a.last_event_at, a.id) > (?, ?)"), append(args, q.After.At, q.After.ID)
+		return where, args
 	}
 	after := q.After.orTop()
 	where, args = append(where, "(a.last_event_at, a.id) < (?, ?)"), append(args, after.At, after.ID)
@@ -395,6 +436,8 @@ type EndUserQuery struct {
 	// After is the keyset cursor; Limit the page size (0 means 50).
 	After Cursor
 	Limit int
+	// Oldest lists least recent activity first.
+	Oldest bool
 }
 
 // Validate reports filter values that cannot match.
@@ -407,7 +450,9 @@ func (q EndUserQuery) Validate() error {
 
 // EndUserRow is one line of the end users list.
 type EndUserRow struct {
-	EndUserID    string
+	EndUserID string
+	// Name is the person's name (EndUser.Name).
+	Name         string
 	AccountCount int
 	EventCount   int
 	FirstSeenAt  time.Time
@@ -452,7 +497,7 @@ func (s *Store) ListEndUsers(ctx context.Context, q EndUserQuery) ([]EndUserRow,
 			var id int64
 			var first, last string
 			var statuses sql.NullString
-			if err := rows.Scan(&id, &r.EndUserID, &r.AccountCount, &r.EventCount, &first, &last, &statuses); err != nil {
+			if err := rows.Scan(&id, &r.EndUserID, &r.AccountCount, &r.EventCount, &first, &last, &statuses, &r.Name); err != nil {
 				return err
 			}
 			r.FirstSeenAt, r.LastSeenAt = ParseTime(first), ParseTime(last)
@@ -475,8 +520,9 @@ func (s *Store) ListEndUsers(ctx context.Context, q EndUserQuery) ([]EndUserRow,
 // (counted by status_counts / account_facet_counts), the query starts from
 // those accounts instead, through their own index, and sorts the few users.
 func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery) (string, []any, error) {
-	const cols = `u.id, u.end_user_id, u.account_count, u.event_count, u.first_seen_at, u.last_seen_at,
-  (SELECT group_concat(DISTINCT x.monitoring_status) FROM accounts x WHERE x.end_user_ref = u.id AND x.monitoring_status IS NOT NULL)`
+	cols := `u.id, u.end_user_id, u.account_count, u.event_count, u.first_seen_at, u.last_seen_at,
+  (SELECT group_concat(DISTINCT x.monitoring_status) FROM accounts x WHERE x.end_user_ref = u.id AND x.monitoring_status IS NOT NULL), ` +
+		fmt.Sprintf(personName, "u.end_user_id")
 	where, args := []string{"1=1"}, []any{}
 	var accTerm string
 	var accArgs []any
@@ -504,9 +550,14 @@ func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery) (str
 	if !q.ActiveSince.IsZero() {
 		where, args = append(where, "u.last_seen_at >= ?"), append(args, FormatTime(q.ActiveSince))
 	}
-	after := q.After.orTop()
-	where, args = append(where, "(u.last_seen_at, u.id) < (?, ?)"), append(args, after.At, after.ID)
-	order := ` ORDER BY u.last_seen_at DESC, u.id DESC LIMIT ?`
+	if q.Oldest {
+		where, args = append(where, "(u.last_seen_at, u.id) > (?, ?)"), append(args, q.After.At, q.After.ID)
+	} else {
+		after := q.After.orTop()
+		where, args = append(where, "(u.last_seen_at, u.id) < (?, ?)"), append(args, after.At, after.ID)
+	}
+	dir := orderDir(q.Oldest)
+	order := ` ORDER BY u.last_seen_at ` + dir + `, u.id ` + dir + ` LIMIT ?`
 	limit := q.Limit + 1
 	if accTerm == "" {
 		return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(args, limit), nil
@@ -522,6 +573,29 @@ CROSS JOIN end_users u ON u.id = m.ref WHERE ` + strings.Join(where, " AND ") + 
 	probe := strings.ReplaceAll(accTerm, "a.", "+a.")
 	where = append(where, `EXISTS (SELECT 1 FROM accounts a WHERE a.end_user_ref = u.id AND `+probe+`)`)
 	return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(append(args, accArgs...), limit), nil
+}
+
+// CountEndUsers counts the end users q selects (its cursor aside), up to
+// limit; more reports that there are more.
+func (s *Store) CountEndUsers(ctx context.Context, q EndUserQuery, limit int) (n int64, more bool, err error) {
+	if err := q.Validate(); err != nil {
+		return 0, false, err
+	}
+	q.After, q.Oldest, q.Limit = Cursor{}, false, limit
+	err = s.rtx(ctx, func(tx *sql.Tx) error {
+		query, args, err := s.endUserSQL(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+query+`) x`, args...).Scan(&n)
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("db: count end users: %w", err)
+	}
+	if n > int64(limit) {
+		return int64(limit), true, nil
+	}
+	return n, false, nil
 }
 
 // EndUserOverview is what the end user page shows above the timeline.

@@ -37,6 +37,9 @@ type EventQuery struct {
 	Status string
 	// Before is the keyset cursor: only events with a smaller id.
 	Before int64
+	// Oldest lists oldest first, after the cursor After (a larger id).
+	Oldest bool
+	After  int64
 	// Limit is the page size; 0 means 50.
 	Limit int
 }
@@ -97,6 +100,11 @@ func (s *Store) ListEventLog(ctx context.Context, q EventQuery) ([]EventRow, boo
 		if err != nil || !ok {
 			return err
 		}
+		if q.Oldest {
+			where, args = append(where, "e.id > ?"), append(args, q.After)
+			out, err = queryEventRowsOrder(ctx, tx, where, args, q.Limit+1, "ASC")
+			return err
+		}
 		out, err = queryEventRows(ctx, tx, where, args, q.Limit+1)
 		return err
 	})
@@ -116,18 +124,48 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// eventRowsSQL is the events log query over WHERE terms; its last
-// parameter is the limit.
-func eventRowsSQL(where []string) string {
+// eventRowsSQL is the events log query over WHERE terms, newest first;
+// its last parameter is the limit.
+func eventRowsSQL(where []string) string { return eventRowsSQLOrder(where, "DESC") }
+
+func eventRowsSQLOrder(where []string, dir string) string {
 	return `SELECT ` + eventRowColumns + ` FROM events e
 LEFT JOIN accounts a ON a.id = e.account_ref
 LEFT JOIN end_users u ON u.id = e.end_user_ref
 LEFT JOIN link_tokens_seen l ON l.id = e.link_token_ref
-WHERE ` + strings.Join(where, " AND ") + ` ORDER BY e.id DESC LIMIT ?`
+WHERE ` + strings.Join(where, " AND ") + ` ORDER BY e.id ` + dir + ` LIMIT ?`
+}
+
+// CountEvents counts the events q selects (its cursor aside), up to limit;
+// more reports that there are more.
+func (s *Store) CountEvents(ctx context.Context, q EventQuery, limit int) (n int64, more bool, err error) {
+	if err := q.Validate(); err != nil {
+		return 0, false, err
+	}
+	q.Before, q.After, q.Oldest = 0, 0, false
+	err = s.rtx(ctx, func(tx *sql.Tx) error {
+		where, args, ok, err := s.eventWhere(ctx, tx, q)
+		if err != nil || !ok {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events e WHERE `+strings.Join(where, " AND ")+` LIMIT ?) x`,
+			append(args, limit+1)...).Scan(&n)
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("db: count events: %w", err)
+	}
+	if n > int64(limit) {
+		return int64(limit), true, nil
+	}
+	return n, false, nil
 }
 
 func queryEventRows(ctx context.Context, db queryer, where []string, args []any, limit int) ([]EventRow, error) {
-	rows, err := db.QueryContext(ctx, eventRowsSQL(where), append(args[:len(args):len(args)], limit)...)
+	return queryEventRowsOrder(ctx, db, where, args, limit, "DESC")
+}
+
+func queryEventRowsOrder(ctx context.Context, db queryer, where []string, args []any, limit int, dir string) ([]EventRow, error) {
+	rows, err := db.QueryContext(ctx, eventRowsSQLOrder(where, dir), append(args[:len(args):len(args)], limit)...)
 	if err != nil {
 		return nil, err
 	}

@@ -90,6 +90,9 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 		{"last job failed", AccountQuery{LastOutcome: "error"}, accountPlan{}, "accounts_last_job_rare"},
 		{"quiet", AccountQuery{QuietDays: 30}, accountPlan{}, "accounts_activity"},
 		{"page 2", AccountQuery{After: Cursor{At: FormatTime(now), ID: 9}}, accountPlan{}, "accounts_activity"},
+		{"oldest first", AccountQuery{Oldest: true}, accountPlan{}, "accounts_activity"},
+		{"oldest first, page 2", AccountQuery{Oldest: true, After: Cursor{At: FormatTime(now), ID: 9}}, accountPlan{}, "accounts_activity"},
+		{"oldest first, status, walk", AccountQuery{Oldest: true, Status: "active"}, accountPlan{}, "SEARCH a USING INDEX accounts_activity"},
 	}
 	for _, c := range accounts {
 		t.Run("accounts/"+c.name, func(t *testing.T) {
@@ -143,6 +146,9 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 			}
 			check(t, explain(t, s, eventRowsSQL(where), append(args, 50)...), c.index)
 			check(t, explain(t, s, exportSQL(where, true), append(args, 50)...), c.index)
+			// Oldest first walks the same index the other way.
+			asc := append(where[:len(where):len(where)], "e.id > ?")
+			check(t, explain(t, s, eventRowsSQLOrder(asc, "ASC"), append(args, 0, 50)...), c.index)
 		})
 	}
 	// Account, end user and link token filters name a ref (an id).
@@ -168,6 +174,7 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 		index string
 	}{
 		{"all", EndUserQuery{}, 3000, "end_users_activity"},
+		{"oldest first", EndUserQuery{Oldest: true}, 3000, "end_users_activity"},
 		{"active since", EndUserQuery{ActiveSince: now.Add(-24 * time.Hour)}, 3000, "end_users_activity"},
 		{"status, walk", EndUserQuery{Status: "active"}, -1, "EXISTS USING INDEX accounts_end_user"},
 		{"platform, walk", EndUserQuery{Platform: "p1"}, -1, "EXISTS USING INDEX accounts_end_user"},

@@ -270,10 +270,17 @@ func (s *Store) SaveCustomer(ctx context.Context, a Actor, in CustomerInput) (Cu
 type customerTx struct {
 	s                                         *Store
 	get, insert, update, verdicts, setVerdict *sql.Stmt
+	// search keeps the search index in step with the records.
+	search *searchIndexer
 }
 
 func (s *Store) prepareCustomerTx(ctx context.Context, tx *sql.Tx) (*customerTx, error) {
 	ct := &customerTx{s: s}
+	search, err := newSearchIndexer(ctx, tx)
+	if err != nil {
+		return nil, err
+	}
+	ct.search = search
 	for _, p := range []struct {
 		dst **sql.Stmt
 		q   string
@@ -295,6 +302,7 @@ func (s *Store) prepareCustomerTx(ctx context.Context, tx *sql.Tx) (*customerTx,
 }
 
 func (ct *customerTx) close() {
+	ct.search.close()
 	for _, st := range []*sql.Stmt{ct.get, ct.insert, ct.update, ct.verdicts, ct.setVerdict} {
 		if st != nil {
 			st.Close()
@@ -314,6 +322,9 @@ func (ct *customerTx) upsert(ctx context.Context, in CustomerInput) (Customer, [
 		changed := []string{"full_name", "date_of_birth", "ssn_last4"}
 		if c.Email != "" {
 			changed = append(changed, "email")
+		}
+		if err == nil {
+			err = ct.search.replace(ctx, c.EndUserID, searchSourceCustomer, customerTerms(c))
 		}
 		return c, changed, true, err
 	}
@@ -336,5 +347,8 @@ func (ct *customerTx) upsert(ctx context.Context, in CustomerInput) (Customer, [
 	c.FullName, c.DateOfBirth, c.SSNLast4, c.Email, c.UpdatedAt = in.FullName, in.DateOfBirth, in.SSNLast4, in.Email, now
 	_, err = ct.update.ExecContext(ctx, c.FullName, ct.s.keys.seal(purposeCustomerDOB, c.DateOfBirth), ct.s.keys.seal(purposeCustomerSSN4, c.SSNLast4),
 		c.Email, FormatTime(now), c.EndUserID)
+	if err == nil && (old.FullName != c.FullName || old.Email != c.Email) {
+		err = ct.search.replace(ctx, c.EndUserID, searchSourceCustomer, customerTerms(c))
+	}
 	return c, changed, false, err
 }

@@ -28,7 +28,62 @@ type Dashboard struct {
 	Newest []EventRow
 	// Since is the start of the 24-hour window (hour buckets).
 	Since time.Time
+	// Funnel is the story of the links created in the last 30 days.
+	Funnel Funnel
+	// Attention counts what needs someone.
+	Attention Attention
 }
+
+// FunnelDays is how many days the dashboard's funnel covers.
+const FunnelDays = 30
+
+// FunnelCounts counts links by how far they got: created (minted, or to mint
+// when opened), their page opened, Link opened, succeeded.
+type FunnelCounts struct {
+	Created, PageOpened, LinkOpened, Succeeded int64
+}
+
+// FunnelDay is the links created on one day (UTC).
+type FunnelDay struct {
+	Day time.Time
+	FunnelCounts
+}
+
+// Funnel is one FunnelDay per day of the last FunnelDays, oldest first,
+// days without links included.
+type Funnel []FunnelDay
+
+// Last sums the last n days.
+func (f Funnel) Last(n int) FunnelCounts {
+	var s FunnelCounts
+	for i := max(0, len(f)-n); i < len(f); i++ {
+		d := f[i]
+		s.Created += d.Created
+		s.PageOpened += d.PageOpened
+		s.LinkOpened += d.LinkOpened
+		s.Succeeded += d.Succeeded
+	}
+	return s
+}
+
+// Attention counts what needs someone, each with a list to open.
+type Attention struct {
+	// UserActionRequired: accounts whose user must log in again.
+	UserActionRequired int64
+	// Rejected: webhook deliveries refused in the last 24 hours.
+	Rejected int64
+	// StuckJobs: background jobs that gave up, or waited more than
+	// StuckAfter past their time (counted up to 1,000).
+	StuckJobs int64
+	// Expiring: links that expire within a day without an outcome.
+	Expiring int64
+}
+
+// StuckAfter is how long a due job may wait before it counts as stuck.
+const StuckAfter = 10 * time.Minute
+
+// ExpiringWithin is the window of Attention.Expiring.
+const ExpiringWithin = 24 * time.Hour
 
 // EventCount is how many events of one name were accepted, and how many
 // duplicate deliveries of them arrived.
@@ -98,7 +153,13 @@ func (s *Store) Dashboard(ctx context.Context) (Dashboard, error) {
 		if d.Queue, err = queueHealth(ctx, tx); err != nil {
 			return err
 		}
-		d.Newest, err = queryEventRows(ctx, tx, []string{"e.id < ?"}, []any{int64(1 << 62)}, 10)
+		if d.Newest, err = queryEventRows(ctx, tx, []string{"e.id < ?"}, []any{int64(1 << 62)}, 10); err != nil {
+			return err
+		}
+		if d.Funnel, err = funnel(ctx, tx, now); err != nil {
+			return err
+		}
+		d.Attention, err = attention(ctx, tx, now, d)
 		return err
 	})
 	if err != nil {
@@ -184,4 +245,68 @@ func queueHealth(ctx context.Context, tx *sql.Tx) (QueueHealth, error) {
 		q.Failures = append(q.Failures, f)
 	}
 	return q, nil
+}
+
+// funnel reads the link funnel of the last FunnelDays days
+// (link_funnel_days, migration 072).
+func funnel(ctx context.Context, tx *sql.Tx, now time.Time) (Funnel, error) {
+	today := now.UTC().Truncate(24 * time.Hour)
+	first := today.AddDate(0, 0, -(FunnelDays - 1))
+	out := make(Funnel, FunnelDays)
+	for i := range out {
+		out[i].Day = first.AddDate(0, 0, i)
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT day, stage, n FROM link_funnel_days WHERE day >= ?`, first.Format(time.DateOnly))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var day, stage string
+		var n int64
+		if err := rows.Scan(&day, &stage, &n); err != nil {
+			return nil, err
+		}
+		t, err := time.Parse(time.DateOnly, day)
+		if err != nil {
+			continue
+		}
+		i := int(t.Sub(first) / (24 * time.Hour))
+		if i < 0 || i >= len(out) {
+			continue
+		}
+		switch stage {
+		case "created":
+			out[i].Created = n
+		case "page_opened":
+			out[i].PageOpened = n
+		case "link_opened":
+			out[i].LinkOpened = n
+		case "succeeded":
+			out[i].Succeeded = n
+		}
+	}
+	return out, rows.Err()
+}
+
+// attention counts what needs someone: from counters, and two bounded
+// index ranges (overdue jobs, links about to expire unused).
+func attention(ctx context.Context, tx *sql.Tx, now time.Time, d Dashboard) (Attention, error) {
+	a := Attention{Rejected: Total24h(d.Rejected24h), StuckJobs: d.Queue.Failed}
+	for _, st := range d.Statuses {
+		if st.Value == "user_action_required" {
+			a.UserActionRequired = st.N
+		}
+	}
+	var overdue int64
+	err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE state IN ('queued', 'running') AND run_at < ? LIMIT 1000) x`,
+		FormatTime(now.Add(-StuckAfter))).Scan(&overdue)
+	if err != nil {
+		return a, err
+	}
+	a.StuckJobs += overdue
+	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM link_tokens
+WHERE revoked_at IS NULL AND succeeded_at IS NULL AND closed_at IS NULL AND link_expires_at >= ? AND link_expires_at < ?`,
+		FormatTime(now), FormatTime(now.Add(ExpiringWithin))).Scan(&a.Expiring)
+	return a, err
 }

@@ -83,7 +83,8 @@ func (s *Store) AccountFetches(ctx context.Context, accountID string) ([]FetchJo
 
 // SnapshotFetched is the result of a fetch job: the data Pinwheel returned,
 // stored as a snapshot in the transaction that finishes the job; there too,
-// an identity is compared with the customer record and an account's
+// an identity is compared with the customer record (and indexed for
+// search) and an account's
 // monitoring status applied (account_fetch.go).
 type SnapshotFetched struct {
 	// Body is the JSON data object.
@@ -121,6 +122,9 @@ RETURNING account_ref, id, source_event_ref`, f.Data, now, refreshed, f.EventID,
 	}
 	switch f.Data {
 	case FetchIdentity:
+		if err := indexIdentity(ctx, tx, accountRef, e.Body); err != nil {
+			return fmt.Errorf("search index of %s: %w", f.AccountID, err)
+		}
 		if err := s.verdictFromSnapshot(ctx, tx, accountRef, snap, e.Body); err != nil {
 			return err
 		}

@@ -9,9 +9,6 @@ import (
 	"sort"
 	"strings"
 	"time"
-	"unicode"
-
-	"golang.org/x/text/unicode/norm"
 )
 
 // Identity verdicts: does the identity Pinwheel returned for a payroll
@@ -201,23 +198,7 @@ var ignoredNameTokens = map[string]bool{
 // "garcia", "lopez"). Single letters (initials) and honorifics are dropped
 // unless nothing else is left.
 func nameTokens(s string) []string {
-	var b strings.Builder
-	for _, r := range norm.NFD.String(s) {
-		switch {
-		case unicode.Is(unicode.Mn, r):
-			// combining accent: dropped with NFD, so é becomes e
-		case r == '\'' || r == '’' || r == 'ʼ' || r == '`' || r == '´':
-		case unicode.IsLetter(r) || unicode.IsDigit(r):
-			if f, ok := foldSpecial[unicode.ToLower(r)]; ok {
-				b.WriteString(f)
-			} else {
-				b.WriteRune(unicode.ToLower(r))
-			}
-		default:
-			b.WriteByte(' ')
-		}
-	}
-	all := strings.Fields(b.String())
+	all := foldWords(s)
 	var kept []string
 	for _, t := range all {
 		if len([]rune(t)) > 1 && !ignoredNameTokens[t] {

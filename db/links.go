@@ -504,10 +504,48 @@ type LinkFilter struct {
 	State     string
 	AccountID string
 	CreatedBy int64
+	// Expiring keeps links that expire within ExpiringWithin of now with
+	// no outcome yet, neither revoked nor closed.
+	Expiring bool
 	// Before is the keyset cursor: only links with a smaller ID.
 	Before int64
+	// Oldest lists oldest first, from the cursor After (a larger ID).
+	Oldest bool
+	After  int64
 	// Limit defaults to 50 (at most 200).
 	Limit int
+}
+
+// linkWhere is the SQL filter of f (its state aside, computed in Go).
+func (f LinkFilter) where(now time.Time) ([]string, []any) {
+	where, args := []string{"1=1"}, []any{}
+	if f.AccountID != "" {
+		where, args = append(where, "t.account_id = ?"), append(args, f.AccountID)
+	}
+	if f.CreatedBy != 0 {
+		where, args = append(where, "t.created_by = ?"), append(args, f.CreatedBy)
+	}
+	if f.Expiring {
+		where = append(where, "t.revoked_at IS NULL AND t.succeeded_at IS NULL AND t.closed_at IS NULL AND t.link_expires_at >= ? AND t.link_expires_at < ?")
+		args = append(args, FormatTime(now), FormatTime(now.Add(ExpiringWithin)))
+	}
+	return where, args
+}
+
+// CountLinks counts the links f selects, up to limit (its state filter
+// aside: the state is computed from each link's events); more reports that
+// there are at least limit.
+func (s *Store) CountLinks(ctx context.Context, f LinkFilter, limit int) (n int64, more bool, err error) {
+	where, args := f.where(s.now().UTC())
+	err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM link_tokens t WHERE `+strings.Join(where, " AND ")+` LIMIT ?) x`,
+		append(args, limit+1)...).Scan(&n)
+	if err != nil {
+		return 0, false, fmt.Errorf("db: count tokens: %w", err)
+	}
+	if n > int64(limit) {
+		return int64(limit), true, nil
+	}
+	return n, false, nil
 }
 
 // tokenScanMax bounds the rows one state-filtered page examines: the state
@@ -522,18 +560,19 @@ func (s *Store) ListLinks(ctx context.Context, f LinkFilter) ([]LinkSummary, int
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
-	where, args := []string{"1=1"}, []any{}
-	if f.AccountID != "" {
-		where, args = append(where, "t.account_id = ?"), append(args, f.AccountID)
-	}
-	if f.CreatedBy != 0 {
-		where, args = append(where, "t.created_by = ?"), append(args, f.CreatedBy)
-	}
+	now := s.now().UTC()
+	where, args := f.where(now)
 	var out []LinkSummary
 	var next int64
-	now := s.now().UTC()
 	err := s.rtx(ctx, func(tx *sql.Tx) error {
 		before, scanned := f.Before, 0
+		if f.Oldest {
+			before = f.After
+		}
+		bound, order := "t.id < ?", "DESC"
+		if f.Oldest {
+			bound, order = "t.id > ?", "ASC"
+		}
 		batch := f.Limit + 1
 		if f.State != "" {
 			batch = 200
@@ -541,10 +580,10 @@ func (s *Store) ListLinks(ctx context.Context, f LinkFilter) ([]LinkSummary, int
 		for {
 			w, a := slices.Clone(where), slices.Clone(args)
 			if before > 0 {
-				w, a = append(w, "t.id < ?"), append(a, before)
+				w, a = append(w, bound), append(a, before)
 			}
 			a = append(a, batch)
-			rows, err := tx.QueryContext(ctx, linkSelect+` WHERE `+strings.Join(w, " AND ")+` ORDER BY t.id DESC LIMIT ?`, a...)
+			rows, err := tx.QueryContext(ctx, linkSelect+` WHERE `+strings.Join(w, " AND ")+` ORDER BY t.id `+order+` LIMIT ?`, a...)
 			if err != nil {
 				return err
 			}
@@ -591,4 +630,14 @@ func (s *Store) ListLinks(ctx context.Context, f LinkFilter) ([]LinkSummary, int
 		return nil, 0, fmt.Errorf("db: list tokens: %w", err)
 	}
 	return out, next, nil
+}
+
+// LinkTotal is the number of links ever created, from the funnel's daily
+// counters (migration 072) rather than a count of the table.
+func (s *Store) LinkTotal(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM link_funnel_days WHERE stage = 'created'`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("db: link total: %w", err)
+	}
+	return n, nil
 }

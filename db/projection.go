@@ -18,14 +18,23 @@ type EndUser struct {
 	LastSeenAt   time.Time
 	AccountCount int
 	EventCount   int
+	// Name is the person's name as the customer record (else an identity
+	// Pinwheel returned) gives it; "" when neither does.
+	Name string
 }
+
+// personName reads a person's name from the search index: the customer
+// record's first, else an identity's.
+const personName = `COALESCE((SELECT n.shown FROM search_terms n WHERE n.person = %[1]s AND n.field = 'name' AND n.source = 'customer' LIMIT 1),
+  (SELECT n.shown FROM search_terms n WHERE n.person = %[1]s AND n.field = 'name' LIMIT 1), '')`
 
 // endUserByEndUserID returns the end user with Pinwheel's end_user_id.
 func (s *Store) endUserByEndUserID(ctx context.Context, endUserID string) (EndUser, error) {
 	var u EndUser
 	var first, last string
-	err := s.r.QueryRowContext(ctx, `SELECT id, end_user_id, first_seen_at, last_seen_at, account_count, event_count
-FROM end_users WHERE end_user_id = ?`, endUserID).Scan(&u.ID, &u.EndUserID, &first, &last, &u.AccountCount, &u.EventCount)
+	err := s.r.QueryRowContext(ctx, `SELECT id, end_user_id, first_seen_at, last_seen_at, account_count, event_count, `+
+		fmt.Sprintf(personName, "end_users.end_user_id")+`
+FROM end_users WHERE end_user_id = ?`, endUserID).Scan(&u.ID, &u.EndUserID, &first, &last, &u.AccountCount, &u.EventCount, &u.Name)
 	if err != nil {
 		return EndUser{}, fmt.Errorf("db: end user %s: %w", endUserID, notFound(err))
 	}

@@ -8,11 +8,16 @@ import (
 	"unicode/utf8"
 )
 
-// Search: the header box. A person pastes an ID (end_user_id, account_id,
+// Search: the header box. A person types a name (any word order, any case,
+// with or without accents, whole words or their beginnings), an email
+// address or a phone number, pastes an ID (end_user_id, account_id,
 // event_id, a Pinwheel link_token_id or Linkdesk's token id) or types a
 // platform name. Every ID column has a unique index, so an exact lookup is
 // one probe per kind; when nothing matches exactly, an ID of 6 or more
-// characters is tried as a prefix (an index range, never LIKE).
+// characters is tried as a prefix (an index range, never LIKE). Names,
+// emails and phone numbers are read from the search index
+// (search_index.go): a range of its term index for the rarest word, and
+// probes of its person index for the others.
 
 // Search hit kinds.
 const (
@@ -27,26 +32,45 @@ const (
 // SearchHit is one match.
 type SearchHit struct {
 	Kind string
-	// ID is the matched identifier (platform_id for platforms).
+	// ID is the matched identifier (platform_id for platforms, the
+	// end_user_id of a person).
 	ID string
 	// Label describes the match in a few words (platform name, event name,
 	// account's platform).
 	Label string
-	// Accounts is the number of accounts on a platform (platform hits).
+	// Accounts is the number of accounts of an end user or on a platform;
+	// for a Pinwheel link token, the number of events that name it.
 	Accounts int64
 	// TokenID is Linkdesk's token of a minted link_token_id ("" otherwise).
 	TokenID string
+
+	// People found through the search index (Kind HitEndUser):
+	// Name is their name as a customer record or identity gives it, Field
+	// what matched (SearchName, SearchEmail, SearchPhone; "" for an ID) and
+	// Match the value that matched, as stored: pages mask it. EndUser says
+	// whether Pinwheel's webhooks know them (else only a customer record
+	// does).
+	Name    string
+	Field   string
+	Match   string
+	EndUser bool
+	// Source is where the name or value came from: "customer" or
+	// "identity".
+	Source string
 }
 
-// maxHits bounds each kind's matches on the results page.
-const maxHits = 20
+// MaxSearchHits bounds each kind's matches on the results page.
+const MaxSearchHits = 20
+
+const maxHits = MaxSearchHits
 
 // minPrefix is the shortest query tried as an ID prefix.
 const minPrefix = 6
 
 // Search returns the matches of q: exact ID matches first; if there are
-// none, ID prefix matches; platform names always (case-insensitive
-// substring of the few platform names seen).
+// none, ID prefix matches and people by name, email or phone; platform
+// names always (case-insensitive substring of the few platform names
+// seen).
 func (s *Store) Search(ctx context.Context, q string) ([]SearchHit, error) {
 	q = strings.TrimSpace(q)
 	if q == "" || len(q) > 255 || !utf8.ValidString(q) {
@@ -62,6 +86,13 @@ func (s *Store) Search(ctx context.Context, q string) ([]SearchHit, error) {
 			if hits, err = searchIDs(ctx, tx, ">= ? AND %s < ?", []any{q, q + string(utf8.MaxRune)}); err != nil {
 				return err
 			}
+		}
+		if len(hits) == 0 {
+			people, err := searchPeople(ctx, tx, q)
+			if err != nil {
+				return err
+			}
+			hits = append(hits, people...)
 		}
 		ps, err := searchPlatforms(ctx, tx, q)
 		hits = append(hits, ps...)
@@ -85,12 +116,14 @@ func searchIDs(ctx context.Context, tx *sql.Tx, cond string, args []any) ([]Sear
 	queries := []struct {
 		kind, sql string
 	}{
-		{HitEndUser, `SELECT end_user_id, account_count || ' account(s)', '' FROM end_users WHERE ` + on("end_user_id")},
-		{HitAccount, `SELECT account_id, COALESCE(platform_name, ''), '' FROM accounts WHERE ` + on("account_id")},
-		{HitEvent, `SELECT event_id, event, '' FROM events WHERE ` + on("event_id")},
-		{HitLinkToken, `SELECT link_token_id, 'seen in ' || event_count || ' event(s)', '' FROM link_tokens_seen WHERE ` + on("link_token_id")},
-		{HitLinkToken, `SELECT m.link_token_id, 'minted by Linkdesk', t.token_id FROM link_token_mints m JOIN link_tokens t ON t.id = m.link_ref WHERE ` + on("m.link_token_id")},
-		{HitToken, `SELECT token_id, 'launch link for account ' || account_id, token_id FROM link_tokens WHERE ` + on("token_id")},
+		{HitEndUser, `SELECT end_user_id, '', '', account_count FROM end_users WHERE ` + on("end_user_id")},
+		// A person known only from a customer record (no webhook yet).
+		{HitEndUser, `SELECT end_user_id, 'customer', '', 0 FROM customers WHERE ` + on("end_user_id")},
+		{HitAccount, `SELECT account_id, COALESCE(platform_name, ''), '', 0 FROM accounts WHERE ` + on("account_id")},
+		{HitEvent, `SELECT event_id, event, '', 0 FROM events WHERE ` + on("event_id")},
+		{HitLinkToken, `SELECT link_token_id, 'seen in events', '', event_count FROM link_tokens_seen WHERE ` + on("link_token_id")},
+		{HitLinkToken, `SELECT m.link_token_id, 'minted by Linkdesk', t.token_id, 0 FROM link_token_mints m JOIN link_tokens t ON t.id = m.link_ref WHERE ` + on("m.link_token_id")},
+		{HitToken, `SELECT token_id, account_id, token_id, 0 FROM link_tokens WHERE ` + on("token_id")},
 	}
 	var out []SearchHit
 	seen := map[string]int{}
@@ -100,16 +133,20 @@ func searchIDs(ctx context.Context, tx *sql.Tx, cond string, args []any) ([]Sear
 			return nil, err
 		}
 		for rows.Next() {
-			h := SearchHit{Kind: qq.kind}
-			if err := rows.Scan(&h.ID, &h.Label, &h.TokenID); err != nil {
+			h := SearchHit{Kind: qq.kind, EndUser: qq.kind == HitEndUser}
+			if err := rows.Scan(&h.ID, &h.Label, &h.TokenID, &h.Accounts); err != nil {
 				rows.Close()
 				return nil, err
 			}
-			// A token seen in events and minted here is one match.
+			if h.Kind == HitEndUser && h.Label == "customer" {
+				h.Label, h.Source, h.EndUser = "", "customer", false
+			}
+			// A token seen in events and minted here is one match; so is an
+			// end user with a customer record.
 			key := h.Kind + "\x00" + h.ID
 			if i, dup := seen[key]; dup {
 				if h.TokenID != "" {
-					out[i].TokenID, out[i].Label = h.TokenID, out[i].Label+", minted by Linkdesk"
+					out[i].TokenID, out[i].Label = h.TokenID, "seen in events, minted by Linkdesk"
 				}
 				continue
 			}

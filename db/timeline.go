@@ -88,7 +88,14 @@ type TimelineQuery struct {
 	Before TimelineCursor
 	// Limit is the page size; 0 means 50.
 	Limit int
+	// Screens includes the Link events that only say the user moved to
+	// another screen (screen_transition): noise unless someone asks.
+	Screens bool
 }
+
+// quietLinkEvents are the Link events a timeline leaves out unless asked
+// (TimelineQuery.Screens).
+var quietLinkEvents = []string{LinkEventScreenTransition}
 
 // Validate refuses unknown kinds.
 func (q TimelineQuery) Validate() error {
@@ -162,10 +169,11 @@ type timelineRefs struct {
 	ref       int64
 	targets   [][2]string // (target_type, target_id)
 	accountID []string    // accounts whose Link events belong here
+	screens   bool        // include screen changes (TimelineQuery.Screens)
 }
 
 func (s *Store) resolveTimeline(ctx context.Context, tx *sql.Tx, q TimelineQuery) (timelineRefs, error) {
-	var r timelineRefs
+	r := timelineRefs{screens: q.Screens}
 	switch {
 	case q.AccountID != "":
 		r.eventCol = "account_ref"
@@ -407,6 +415,11 @@ func (s *Store) TimelineSince(ctx context.Context, q TimelineQuery, after Timeli
 			for _, e := range es {
 				*src.pos = e.ID
 			}
+			if len(es) < limit {
+				// Everything up to the top was read (entries left out,
+				// such as screen changes, included).
+				*src.pos = src.top
+			}
 			out = append(out, es...)
 		}
 		return nil
@@ -552,10 +565,17 @@ func (s *Store) timelineLinks(ctx context.Context, tx *sql.Tx, r timelineRefs, b
 		terms = append(terms, "(e.account_id = ? AND e."+bound+")")
 		args = append(args, a, id)
 	}
+	quiet := ""
+	if !r.screens {
+		quiet = " AND e.name NOT IN (" + sqlParams(len(quietLinkEvents)) + ")"
+		for _, n := range quietLinkEvents {
+			args = append(args, n)
+		}
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT e.id, e.at, e.name, e.account_id, e.end_user_id, COALESCE(e.link_token_id, ''), t.token_id, e.payload,
   COALESCE(t.campaign_id, 0), COALESCE(cp.name, '')
 FROM launch_events e JOIN link_tokens t ON t.id = e.link_ref LEFT JOIN campaigns cp ON cp.id = t.campaign_id
-WHERE `+strings.Join(terms, " OR ")+` ORDER BY e.id `+dir+` LIMIT ?`, append(args, limit)...)
+WHERE (`+strings.Join(terms, " OR ")+`)`+quiet+` ORDER BY e.id `+dir+` LIMIT ?`, append(args, limit)...)
 	if err != nil {
 		return nil, err
 	}

@@ -196,7 +196,7 @@ func runAccount(ctx context.Context, cfg Config, a accountPlan) error {
 	if a.switchTo != nil {
 		jobs = append(jobs, pinwheel.JobDDSwitch)
 		in.Allocation = &pinwheel.Allocation{Targets: []pinwheel.BankAccount{{
-			Name: "Linkdesk Checking", Type: "checking", RoutingNumber: "021000021", AccountNumber: fmt.Sprintf("7%08d", a.index+1),
+			Name: DepositAccount.Name, Type: DepositAccount.Type, RoutingNumber: DepositAccount.RoutingNumber, AccountNumber: DepositAccount.AccountNumber,
 		}}}
 	}
 	jobs = slices.DeleteFunc(jobs, func(j string) bool {

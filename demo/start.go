@@ -10,13 +10,15 @@ import (
 )
 
 // FirstStart is what `linkdesk serve` runs in the background in emulator
-// mode (LINKDESK_DEMO on): it builds the demo world (Run) and its
-// underwriting part (Underwriting), then gives the
-// demo end users customer records once their identity fetches are stored,
-// so that the identity check can be tried at once. Each step happens once
-// per database (settings rows remember) and resumes after a restart. A
-// database that already held webhook events before the demo gets neither:
-// real end users never get invented records.
+// mode (LINKDESK_DEMO on): it gives the organisation the deposit account
+// the demo's switches use (so that an operator can mint a switch at
+// once), builds the demo world (Run) and its underwriting part
+// (Underwriting), then gives the demo end users customer records once
+// their identity fetches are stored, so that the identity check can be
+// tried at once. Each step happens once per database (settings rows
+// remember) and resumes after a restart. A database that already held
+// webhook events before the demo gets none of it: real end users never get
+// invented records, nor a real organisation an invented bank account.
 func FirstStart(ctx context.Context, cfg Config) error {
 	if _, err := cfg.Store.Setting(ctx, settingKey); errors.Is(err, db.ErrNotFound) {
 		if tot, err := cfg.Store.Totals(ctx); err == nil && tot["events"] > 0 {
@@ -25,7 +27,13 @@ func FirstStart(ctx context.Context, cfg Config) error {
 					return err
 				}
 			}
+			if err := cfg.Store.SetSetting(ctx, depositKey, "done"); err != nil {
+				return err
+			}
 		}
+	}
+	if err := seedDepositAccounts(ctx, cfg.Store); err != nil {
+		return err
 	}
 	if err := Run(ctx, cfg); err != nil {
 		return err

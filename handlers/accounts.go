@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -41,6 +42,8 @@ func parseAccountQuery(c echo.Context) (db.AccountQuery, views.AccountsProps, er
 		return q, props, badCursor()
 	}
 	q.After = cur
+	props.Sort = listSort(c, "/accounts")
+	q.Oldest = props.Sort.Oldest
 	props.Filtered = q.Status != "" || q.Platform != "" || q.LastOutcome != "" || props.Connected != "" || c.QueryParam("quiet_days") != ""
 	return q, props, nil
 }
@@ -48,7 +51,7 @@ func parseAccountQuery(c echo.Context) (db.AccountQuery, views.AccountsProps, er
 // accountsURL is the list URL of a filter and cursor.
 func accountsURL(c echo.Context, after db.Cursor) string {
 	v := url.Values{}
-	for _, k := range []string{"status", "platform", "connected", "last_outcome", "quiet_days"} {
+	for _, k := range []string{"status", "platform", "connected", "last_outcome", "quiet_days", "order"} {
 		setIf(v, k, c.QueryParam(k))
 	}
 	setIf(v, "after", after.String())
@@ -84,18 +87,78 @@ func (h *Handler) AccountsIndex(c echo.Context) error {
 	}
 	if len(props.Errors) > 0 {
 		status = http.StatusUnprocessableEntity
+	} else if err := h.accountsCount(c, &props); err != nil {
+		return err
 	}
 	return h.render(c, status, views.AccountsIndex(h.page(c, "Accounts"), props))
 }
 
+// accountsCount fills in the count line and the chips of /accounts: a
+// single filter's count comes from the counters beside the filters, any
+// other from a bounded count.
+func (h *Handler) accountsCount(c echo.Context, props *views.AccountsProps) error {
+	q, f := props.Q, props.Facets
+	type one struct {
+		key, label, value string
+		n                 int64
+	}
+	var set []one
+	if q.Status != "" {
+		set = append(set, one{"status", "Monitoring", views.StatusLabel(q.Status), db.Count(f.Statuses, q.Status)})
+	}
+	if q.Platform != "" {
+		name := q.Platform
+		for _, p := range f.Platforms {
+			if p.Value == q.Platform && p.Label != "" {
+				name = p.Label
+			}
+		}
+		set = append(set, one{"platform", "Platform", name, db.Count(f.Platforms, q.Platform)})
+	}
+	if q.Connected != nil {
+		v, n := "no", db.Count(f.Connected, "0")
+		if *q.Connected {
+			v, n = "yes", db.Count(f.Connected, "1")
+		}
+		set = append(set, one{"connected", "Connected", v, n})
+	}
+	if q.LastOutcome != "" {
+		set = append(set, one{"last_outcome", "Last job", views.OutcomeLabel(q.LastOutcome), db.Count(f.LastOutcome, q.LastOutcome)})
+	}
+	if q.QuietDays > 0 {
+		set = append(set, one{"quiet_days", "No events for", views.Plural(q.QuietDays, "day", "days"), -1})
+	}
+	for _, o := range set {
+		props.Chips = append(props.Chips, chip(c, "/accounts", o.key, o.label, o.value, o.n))
+	}
+	var n int64
+	var more bool
+	switch {
+	case len(set) == 0:
+	case len(set) == 1 && set[0].n >= 0:
+		n = set[0].n
+	default:
+		var err error
+		if n, more, err = h.store.CountAccounts(c.Request().Context(), q, countLimit); err != nil {
+			return err
+		}
+	}
+	props.Count = listCount(n, more, f.Total, len(props.Rows), len(set) > 0, "account", "accounts")
+	return nil
+}
+
 // AccountShow handles GET /accounts/:account_id: the account's header,
-// data panels, status history and timeline.
+// data panels, status history and timeline, live.
 func (h *Handler) AccountShow(c echo.Context) error {
 	props, err := h.accountProps(c, nil)
 	if err != nil {
 		return err
 	}
-	return h.render(c, http.StatusOK, views.AccountShow(h.page(c, "Account "+props.O.Account.AccountID), props))
+	p := h.page(c, "Account "+props.O.Account.AccountID)
+	if props.Timeline.Live != "" {
+		p.Live, props.Live = props.Timeline.Live, true
+	}
+	return h.render(c, http.StatusOK, views.AccountShow(p, props))
 }
 
 // AccountReveal handles POST /accounts/:account_id/reveal: it records in
@@ -135,17 +198,44 @@ func (h *Handler) AccountReveal(c echo.Context) error {
 		// it would then be a GET of a POST-only route.
 		c.Response().Header().Set("HX-Push-Url", views.AccountPath(id))
 	}
-	return h.render(c, http.StatusOK, views.AccountShow(h.page(c, "Account "+props.O.Account.AccountID), props))
+	p := h.page(c, "Account "+props.O.Account.AccountID)
+	if props.Timeline.Live != "" {
+		p.Live, props.Live = props.Timeline.Live, true
+	}
+	return h.render(c, http.StatusOK, views.AccountShow(p, props))
 }
 
-// accountProps reads everything the account page shows.
+// accountProps reads everything the account page shows. The stamp is read
+// first, so that a change made while the page is read shows on the live
+// stream at once.
 func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.AccountProps, error) {
 	ctx := c.Request().Context()
 	id, err := pathParam(c, "account_id")
 	if err != nil {
 		return views.AccountProps{}, err
 	}
-	props := views.AccountProps{Role: role(c), Revealed: revealed}
+	stamp, err := h.store.AccountStamp(ctx, id)
+	if err != nil {
+		return views.AccountProps{}, err
+	}
+	props, err := h.accountPanels(c, ctx, id)
+	if err != nil {
+		return props, err
+	}
+	props.Revealed = revealed
+	if props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id), stamp); err != nil {
+		return props, err
+	}
+	all := "/audit?" + url.Values{"target_type": {"account"}, "target_id": {id}}.Encode()
+	props.WhoSaw, err = h.whoSaw(c, db.WhoSawQuery{AccountID: id}, all, views.AccountPath(id)+"/evidence.zip")
+	return props, err
+}
+
+// accountPanels reads what the account page's panels show (all but the
+// timeline): the page and its live stream share it.
+func (h *Handler) accountPanels(c echo.Context, ctx context.Context, id string) (views.AccountProps, error) {
+	props := views.AccountProps{Role: role(c)}
+	var err error
 	if props.O, err = h.store.AccountOverview(ctx, id); err != nil {
 		return props, err
 	}
@@ -165,13 +255,6 @@ func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.
 	if props.Health, err = h.accountHealth(c, id); err != nil {
 		return props, err
 	}
-	if props.Campaigns, err = h.store.AccountCampaigns(ctx, id); err != nil {
-		return props, err
-	}
-	if props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id)); err != nil {
-		return props, err
-	}
-	all := "/audit?" + url.Values{"target_type": {"account"}, "target_id": {id}}.Encode()
-	props.WhoSaw, err = h.whoSaw(c, db.WhoSawQuery{AccountID: id}, all, views.AccountPath(id)+"/evidence.zip")
+	props.Campaigns, err = h.store.AccountCampaigns(ctx, id)
 	return props, err
 }

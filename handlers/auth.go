@@ -243,6 +243,7 @@ func PageOf(c echo.Context, title string) views.Page {
 			p.OpenAlerts = n
 		}
 	}
+	p.Env, _ = c.Get(envKey).(string)
 	return p
 }
 
@@ -260,6 +261,7 @@ type alertCounter interface {
 func (h *Handler) page(c echo.Context, title string) views.Page {
 	p := PageOf(c, title)
 	p.Now = h.store.Now()
+	h.pageStaffParts(c, &p)
 	s := h.session(c)
 	if fl := s.Flashes(); len(fl) > 0 {
 		if text, ok := fl[0].(string); ok {

@@ -154,6 +154,17 @@ var routeAccess = map[string]string{
 	"GET /campaigns/:campaign_id/members.csv":   anyone,
 	"GET /campaigns/:campaign_id/members.jsonl": anyone,
 	"POST /settings/campaigns":                  admin,
+
+	"GET /account":                               anyone,
+	"POST /account/time-zone":                    self,
+	"GET /live":                                  anyone,
+	"GET /dashboard/live":                        anyone,
+	"GET /tokens/live":                           anyone,
+	"GET /tokens/:token_id/live":                 anyone,
+	"GET /tokens/:token_id/revoke":               write,
+	"GET /staff/:id/role":                        admin,
+	"GET /staff/:id/deactivate":                  admin,
+	"GET /settings/deposit-accounts/:id/archive": admin,
 }
 
 func allowed(class, role string) bool {
@@ -234,6 +245,9 @@ func sampleIDs(t *testing.T, s *testServer) map[string]string {
 	}
 	// An unknown end user's page answers 200 (with a create form for admins).
 	ids[":end_user_id"] = "sample_end_user"
+	// ":id" also names a deposit account (the archive's question answers
+	// 200 only for one that exists).
+	ensureDepositAccount(t, s, ids[":id"])
 	for k, create := range sampleFixtures {
 		ids[k] = create(t, s)
 	}
@@ -258,6 +272,31 @@ var sampleFixtures = map[string]func(t *testing.T, s *testServer) string{
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// ensureDepositAccount creates deposit accounts until one has the id.
+func ensureDepositAccount(t *testing.T, s *testServer, id string) {
+	t.Helper()
+	ctx := context.Background()
+	for {
+		list, err := s.store.ListDepositAccounts(ctx, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range list {
+			if itoa(d.ID) == id {
+				return
+			}
+		}
+		if len(list) > 20 {
+			t.Fatalf("no deposit account %s", id)
+		}
+		_, err = s.store.CreateDepositAccount(ctx, db.Actor{Email: "system"}, db.DepositAccountCreate{
+			Name: "Sample " + itoa(int64(len(list))), Type: db.AccountChecking, RoutingNumber: "021000021", AccountNumber: "123456789"})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 func TestRoutes_AccessByRole(t *testing.T) {
 	for _, role := range db.Roles {

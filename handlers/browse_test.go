@@ -200,8 +200,8 @@ func TestDashboard(t *testing.T) {
 	for _, want := range []string{
 		"Welcome, Operator",
 		`href="/accounts?status=active"`, `href="/accounts?status=degraded"`,
-		`<code>account.added</code></a></td><td class="num">3</td><td class="num">0</td>`,
-		`<code>direct_deposit_switch.added</code></a></td><td class="num">1</td><td class="num">1</td>`,
+		`>Account added</a></td><td class="num">3</td><td class="num">0</td>`,
+		`>Direct deposit switch job</a></td><td class="num">1</td><td class="num">1</td>`,
 		`href="/events/rejected?reason=bad_signature"`,
 		`href="/events/ev-a3"`,
 	} {
@@ -243,7 +243,7 @@ func TestAccountsIndex(t *testing.T) {
 		})
 	}
 	body := get(t, s, cookie, "/accounts").Body.String()
-	for _, want := range []string{`ADP (2)`, `Workday (1)`, `active (2)`, `degraded (1)`, `yes (2)`, `no (1)`, `error (1)`} {
+	for _, want := range []string{`ADP (2)`, `Workday (1)`, `active (2)`, `degraded (1)`, `yes (2)`, `no (1)`, `failed (1)`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("facet count %q missing", want)
 		}
@@ -349,7 +349,7 @@ func TestEndUsers(t *testing.T) {
 	if got := tableRows(t, body, "accounts", "/accounts/"); !equal(got, []string{accA, accB}) {
 		t.Errorf("accounts of eu-1: %v", got)
 	}
-	for _, want := range []string{"Direct deposit switch succeeded: partial, $150.00 to Checking ••6789", "Account added (not connected) on ADP; monitoring degraded", `sse-connect="/end-users/eu-1/live?after=`} {
+	for _, want := range []string{"Direct deposit switch succeeded: $150.00 of each paycheck to Checking ••6789", "Account added (not connected) on ADP; monitoring degraded", `sse-connect="/end-users/eu-1/live?after=`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("end user page lacks %q", want)
 		}
@@ -372,7 +372,7 @@ func TestAccountShow_PanelsMaskingAndReveal(t *testing.T) {
 				"Ash Userton", `<dd id="pii-dob">•••</dd>`, `<dd id="pii-ssn">•••</dd>`,
 				"Reveal date of birth and SSN last four",
 				"Checking ••6789", "$150.00", "Neobank ••83",
-				"Direct deposit switch succeeded: partial, $150.00 to Checking ••6789",
+				"Direct deposit switch succeeded: $150.00 of each paycheck to Checking ••6789",
 				"Identity data added", "Account connected on Workday; monitoring active",
 				"<summary>Raw JSON</summary>", `"account_number"`[:0],
 			} {
@@ -456,8 +456,8 @@ func TestAccountShow_TimelinePages(t *testing.T) {
 	next := nextLink(body)
 	body2 := get(t, s, cookie, next).Body.String()
 	second := regexp.MustCompile(`id="tl-webhook-\d+"`).FindAllString(body2, -1)
-	if len(second) != 25 || strings.Contains(body2, "sse-connect") || nextLink(body2) != "" {
-		t.Errorf("second page: %d entries, live %v, next %q", len(second), strings.Contains(body2, "sse-connect"), nextLink(body2))
+	if len(second) != 25 || strings.Contains(body2, "/live?after=") || nextLink(body2) != "" {
+		t.Errorf("second page: %d entries, live %v, next %q", len(second), strings.Contains(body2, "/live?after="), nextLink(body2))
 	}
 	if !strings.Contains(body2, "Account connected on Workday") {
 		t.Error("the oldest entry is missing")
@@ -572,8 +572,8 @@ func TestEventShow(t *testing.T) {
 	cookie := s.login(t, "operator@example.com")
 	body := get(t, s, cookie, "/events/ev-a3").Body.String()
 	for _, want := range []string{
-		"Direct deposit switch succeeded: partial, $150.00 to Checking ••6789",
-		`<span class="badge duplicate">duplicate</span>`, "<dt>Deliveries</dt><dd>2 ",
+		"Direct deposit switch succeeded: $150.00 of each paycheck to Checking ••6789",
+		`<span class="badge duplicate">delivered more than once</span>`, "<dt>Deliveries</dt><dd>2 ",
 		`<span class="badge ok">valid</span>`, "v2=", "420900d5-2ffb-4ad9-b2a6-38ef975f9b21", "2023-11-22",
 		`href="/accounts/` + accA + `"`, `href="/end-users/eu-1"`, `href="/events?link_token=tok-` + accA + `"`,
 	} {
@@ -585,7 +585,7 @@ func TestEventShow(t *testing.T) {
 		t.Errorf("unknown event: %d", rec.Code)
 	}
 	body = get(t, s, cookie, "/events/rejected?reason=bad_signature").Body.String()
-	if !strings.Contains(body, `<span class="badge rejected">bad_signature</span>`) || !strings.Contains(body, "bad_signature (1)") {
+	if !strings.Contains(body, `<span class="badge rejected">wrong signature</span> <small class="code">bad_signature</small>`) || !strings.Contains(body, "wrong signature (1)") {
 		t.Error("rejections page lacks the rejection")
 	}
 	body = get(t, s, cookie, "/events/rejected?reason=stale_timestamp").Body.String()
@@ -616,8 +616,8 @@ func TestSearch(t *testing.T) {
 		t.Error("a 4-character query matched as a prefix")
 	}
 	body = get(t, s, cookie, "/search?q=tok-acc").Body.String()
-	if got := tableRows(t, body, "search-results", "/events?link_token="); len(got) != 3 {
-		t.Errorf("several matches: %v", got)
+	if got := strings.Count(body, `href="/events?link_token=`); got != 3 {
+		t.Errorf("several matches: %d", got)
 	}
 	if !strings.Contains(body, `value="tok-acc"`) {
 		t.Error("the search box lost the query")
@@ -633,14 +633,14 @@ func TestLive_Fragment(t *testing.T) {
 	seedBrowse(t, s)
 	cookie := s.login(t, "operator@example.com")
 	body := get(t, s, cookie, "/accounts/"+accA).Body.String()
-	m := regexp.MustCompile(`sse-connect="/accounts/` + accA + `/live\?after=([^"&]+)"`).FindStringSubmatch(body)
+	m := regexp.MustCompile(`sse-connect="/accounts/` + accA + `/live\?after=([^"&]+)`).FindStringSubmatch(body)
 	if m == nil {
 		t.Fatal("no live stream on the account page")
 	}
 	after := m[1]
 	s.deliver(t, s.clk.now().Add(time.Minute), jobEvent("ev-a9", "income.added", accA, "eu-1", "error", s.clk.now(), ""))
 	rec := get(t, s, cookie, "/accounts/"+accA+"/live?after="+after)
-	if !strings.Contains(rec.Body.String(), "Income job failed: system error (platformUnavailable)") {
+	if !strings.Contains(rec.Body.String(), "Income job failed: the payroll platform was unavailable") {
 		t.Errorf("fragment: %s", rec.Body.String())
 	}
 	next := rec.Header().Get("X-Timeline-Cursor")

@@ -70,8 +70,8 @@ func TestCustomers_Import(t *testing.T) {
 		c = updatedCookie(page, c)
 		body := page.Body.String()
 		for _, want := range []string{
-			"Import 2 rows", "<td>4</td>", "<td>5</td>", "full_name: Enter the full name", "date_of_birth: Enter a real date",
-			"ssn_last4: Enter exactly 4 digits", "also on line 2", "••••-••-28", "••42",
+			"Import 2 rows", `<td class="num">4</td>`, `<td class="num">5</td>`, "<code>full_name</code> Enter the full name", "<code>date_of_birth</code> Enter a real date",
+			"<code>ssn_last4</code> Enter exactly 4 digits", "also on line 2", "••••-••-28", "••42",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("report lacks %q", want)
@@ -174,7 +174,7 @@ func TestCustomers_ShowAndEdit(t *testing.T) {
 		if strings.Contains(body, "1990-04-28") || strings.Contains(body, "<form action=\"/customers/u1\"") {
 			t.Error("operator sees the unmasked DOB or the edit form")
 		}
-		if !strings.Contains(body, "partial match") || !strings.Contains(body, "SSN last four differs") {
+		if !strings.Contains(body, "partly matches the customer record") || !strings.Contains(body, "SSN last four differs") {
 			t.Error("no identity verdict badge")
 		}
 	})

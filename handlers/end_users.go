@@ -30,6 +30,8 @@ func (h *Handler) EndUsersIndex(c echo.Context) error {
 		return badCursor()
 	}
 	q.After = cur
+	props.Sort = listSort(c, "/end-users")
+	q.Oldest = props.Sort.Oldest
 	props.Q, props.Filtered = q, q.Status != "" || q.Platform != "" || props.Since != ""
 	if props.Facets, err = h.store.AccountFacets(ctx); err != nil {
 		return err
@@ -46,7 +48,7 @@ func (h *Handler) EndUsersIndex(c echo.Context) error {
 		}
 		if !next.IsZero() {
 			v := url.Values{}
-			for _, k := range []string{"status", "platform", "active_since"} {
+			for _, k := range []string{"status", "platform", "active_since", "order"} {
 				setIf(v, k, c.QueryParam(k))
 			}
 			v.Set("after", next.String())
@@ -55,6 +57,37 @@ func (h *Handler) EndUsersIndex(c echo.Context) error {
 	}
 	if len(props.Errors) > 0 {
 		status = http.StatusUnprocessableEntity
+	} else {
+		total, err := h.store.Totals(ctx)
+		if err != nil {
+			return err
+		}
+		var n int64
+		var more bool
+		if props.Filtered {
+			if n, more, err = h.store.CountEndUsers(ctx, q, countLimit); err != nil {
+				return err
+			}
+		}
+		props.Count = listCount(n, more, total["end_users"], len(props.Rows), props.Filtered, "end user", "end users")
+		if q.Status != "" {
+			props.Chips = append(props.Chips, chip(c, "/end-users", "status", "Has an account in status", views.StatusLabel(q.Status), -1))
+		}
+		if q.Platform != "" {
+			name := q.Platform
+			for _, p := range props.Facets.Platforms {
+				if p.Value == q.Platform && p.Label != "" {
+					name = p.Label
+				}
+			}
+			props.Chips = append(props.Chips, chip(c, "/end-users", "platform", "Has an account on", name, -1))
+		}
+		if props.Since != "" {
+			props.Chips = append(props.Chips, chip(c, "/end-users", "active_since", "Active since", props.Since, -1))
+		}
+		if len(props.Chips) == 1 && !more {
+			props.Chips[0].N = n
+		}
 	}
 	return h.render(c, status, views.EndUsersIndex(h.page(c, "End users"), props))
 }
@@ -67,11 +100,15 @@ func (h *Handler) EndUserShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	stamp, err := h.store.EndUserStamp(ctx, id)
+	if err != nil {
+		return err
+	}
 	props := views.EndUserProps{Role: role(c)}
 	if props.O, err = h.store.EndUserOverview(ctx, id); err != nil {
 		return err
 	}
-	if props.Timeline, err = h.timeline(c, db.TimelineQuery{EndUserID: id}, views.EndUserPath(id), views.EndUserLivePath(id)); err != nil {
+	if props.Timeline, err = h.timeline(c, db.TimelineQuery{EndUserID: id}, views.EndUserPath(id), views.EndUserLivePath(id), stamp); err != nil {
 		return err
 	}
 	if props.Decisions, err = h.store.DecisionsAbout(ctx, db.ScopeEndUser, id); err != nil {
@@ -85,5 +122,13 @@ func (h *Handler) EndUserShow(c echo.Context) error {
 		return err
 	}
 	props.CanErase = IsAdmin(*staff(c))
-	return h.render(c, http.StatusOK, views.EndUserShow(h.page(c, "End user "+id), props))
+	title := "End user " + id
+	if props.O.EndUser.Name != "" {
+		title = props.O.EndUser.Name
+	}
+	p := h.page(c, title)
+	if props.Timeline.Live != "" {
+		p.Live, props.Live = props.Timeline.Live, true
+	}
+	return h.render(c, http.StatusOK, views.EndUserShow(p, props))
 }

@@ -82,15 +82,22 @@ func (h *Handler) EventsIndex(c echo.Context) error {
 		return c.Redirect(http.StatusSeeOther, "/events/rejected")
 	}
 	q, errs := parseEventQuery(c)
-	if b := c.QueryParam("before"); b != "" {
-		n, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || n <= 0 {
-			return badCursor()
+	for _, p := range []struct {
+		key string
+		dst *int64
+	}{{"before", &q.Before}, {"after", &q.After}} {
+		if b := c.QueryParam(p.key); b != "" {
+			n, err := strconv.ParseInt(b, 10, 64)
+			if err != nil || n <= 0 {
+				return badCursor()
+			}
+			*p.dst = n
 		}
-		q.Before = n
 	}
+	sort := listSort(c, "/events")
+	q.Oldest = sort.Oldest
 	filter := eventFilterQuery(c)
-	props := views.EventsProps{Q: q, From: c.QueryParam("from"), To: c.QueryParam("to"), Errors: errs, Filtered: len(filter) > 0}
+	props := views.EventsProps{Q: q, From: c.QueryParam("from"), To: c.QueryParam("to"), Errors: errs, Filtered: len(filter) > 0, Sort: sort}
 	if len(filter) > 0 {
 		props.Query = "?" + filter.Encode()
 	}
@@ -98,17 +105,62 @@ func (h *Handler) EventsIndex(c echo.Context) error {
 	if len(errs) > 0 {
 		status = http.StatusUnprocessableEntity
 	} else {
-		rows, more, err := h.store.ListEventLog(c.Request().Context(), q)
+		ctx := c.Request().Context()
+		rows, more, err := h.store.ListEventLog(ctx, q)
 		if err != nil {
 			return err
 		}
 		props.Rows = rows
 		if more {
-			filter.Set("before", strconv.FormatInt(rows[len(rows)-1].ID, 10))
+			key := "before"
+			if q.Oldest {
+				key = "after"
+				filter.Set("order", orderOldest)
+			}
+			filter.Set(key, strconv.FormatInt(rows[len(rows)-1].ID, 10))
 			props.Next = withQuery("/events", filter)
+		}
+		if err := h.eventsCount(c, &props); err != nil {
+			return err
 		}
 	}
 	return h.render(c, status, views.EventsIndex(h.page(c, "Events"), props))
+}
+
+// eventsCount fills in the count line and the chips of /events.
+func (h *Handler) eventsCount(c echo.Context, props *views.EventsProps) error {
+	ctx := c.Request().Context()
+	total, err := h.store.Totals(ctx)
+	if err != nil {
+		return err
+	}
+	var n int64
+	var more bool
+	if props.Filtered {
+		if n, more, err = h.store.CountEvents(ctx, props.Q, countLimit); err != nil {
+			return err
+		}
+	}
+	props.Count = listCount(n, more, total["events"], len(props.Rows), props.Filtered, "event", "events")
+	q := props.Q
+	for _, f := range []struct{ key, label, value string }{
+		{"type", "Type", views.EventLabel(q.Type)},
+		{"outcome", "Outcome", views.OutcomeLabel(q.Outcome)},
+		{"status", "Status", map[string]string{db.StatusDuplicate: "delivered more than once"}[q.Status]},
+		{"account", "Account", views.ShortID(q.AccountID)},
+		{"end_user", "End user", views.ShortID(q.EndUserID)},
+		{"link_token", "Pinwheel token", views.ShortID(q.LinkTokenID)},
+		{"from", "Received from", props.From},
+		{"to", "Received before", props.To},
+	} {
+		if c.QueryParam(f.key) != "" && f.value != "" {
+			props.Chips = append(props.Chips, chip(c, "/events", f.key, f.label, f.value, -1))
+		}
+	}
+	if len(props.Chips) == 1 && !more {
+		props.Chips[0].N = n
+	}
+	return nil
 }
 
 // EventShow handles GET /events/:event_id: the raw body (masked for the

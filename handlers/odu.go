@@ -137,6 +137,18 @@ func (h *Handler) oduProps(ctx context.Context, accountID string) (views.ODUProp
 	if props.Deposits, err = h.store.ListDepositAccounts(ctx, true); err != nil {
 		return views.ODUProps{}, err
 	}
+	if len(props.Deposits) == 0 {
+		// Who can add one: the active admins, by name.
+		all, err := h.store.ListStaff(ctx)
+		if err != nil {
+			return views.ODUProps{}, err
+		}
+		for _, st := range all {
+			if st.Active && st.IsAdmin() {
+				props.Admins = append(props.Admins, st.Name)
+			}
+		}
+	}
 	props.OrgName, err = h.store.OrgName(ctx)
 	return props, err
 }
@@ -162,6 +174,7 @@ func (h *Handler) ODUNew(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	props.IsAdmin = staff(c).IsAdmin()
 	props.Form = views.ODUForm{Jobs: c.QueryParams()["job"], Language: "en", AllocationMode: db.AllocationFixed}
 	return h.render(c, http.StatusOK, views.ODUNew(h.page(c, "On Demand Update"), props))
 }
@@ -193,6 +206,7 @@ func (h *Handler) ODUCreate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	props.IsAdmin = staff(c).IsAdmin()
 	props.Form = oduForm(c)
 	n, fe := db.ValidateODU(props.Form.Request(), oduContext(props))
 	if fe != nil {

@@ -446,7 +446,7 @@ func TestODU_PreflightBlocksAndWarns(t *testing.T) {
 			return p.MonitoringStatus == pinwheel.StatusUserActionRequired
 		})
 		rec := s.do(t, "GET", "/accounts/"+account+"/update", nil, op)
-		if !strings.Contains(rec.Body.String(), "the user will have to log in again") {
+		if !strings.Contains(rec.Body.String(), "they will have to log in to their payroll account again") {
 			t.Errorf("no warning: %s", rec.Body.String())
 		}
 		s.mintOK(t, op, account, switchForm(dep.ID))
@@ -481,7 +481,7 @@ func TestODU_IdentityMismatchNeedsOverride(t *testing.T) {
 		t.Fatalf("verdict %+v %v", v, err)
 	}
 	rec := s.do(t, "GET", "/accounts/"+account+"/update", nil, op)
-	if !strings.Contains(rec.Body.String(), "identity mismatch") || !strings.Contains(rec.Body.String(), "override_identity") {
+	if !strings.Contains(rec.Body.String(), "does not match the customer record") || !strings.Contains(rec.Body.String(), "override_identity") {
 		t.Error("the form does not show the mismatch and the override")
 	}
 	rec = s.mintForm(t, op, account, switchForm(dep.ID))

@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -128,4 +129,36 @@ func (h *Handler) DepositAccountArchive(c echo.Context) error {
 	}
 	h.flash(c, "ok", "Archived "+d.Label()+". Tokens already minted for it keep it.")
 	return c.Redirect(http.StatusSeeOther, "/settings")
+}
+
+// DepositAccountArchiveConfirm handles GET
+// /settings/deposit-accounts/:id/archive (admins): what archiving does,
+// and the button that does it.
+func (h *Handler) DepositAccountArchiveConfirm(c echo.Context) error {
+	id, err := pathID(c)
+	if err != nil {
+		return err
+	}
+	list, err := h.store.ListDepositAccounts(c.Request().Context(), false)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(list, func(d db.DepositAccount) bool { return d.ID == id })
+	if i < 0 {
+		return db.ErrNotFound
+	}
+	d := list[i]
+	cf := views.Confirm{
+		Title: "Archive " + d.Label() + "?",
+		Effects: []string{
+			"New direct deposit switches can no longer send pay to it.",
+			"Links that mint when opened and would send pay to it can no longer mint: their end users are asked to get a new link.",
+			"Tokens already minted for it keep it, and it stays listed here as archived. This cannot be undone: to use the account again, add it again.",
+		},
+		Action: "/settings/deposit-accounts/" + strconv.FormatInt(id, 10) + "/archive", Submit: "Archive " + d.Name, Cancel: "/settings#deposit-accounts", Danger: true,
+	}
+	if !d.Active {
+		cf.Effects = []string{"It is archived already; nothing will change."}
+	}
+	return h.confirm(c, cf)
 }

@@ -3,6 +3,8 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -52,6 +54,65 @@ func (h *Handler) StaffCreate(c echo.Context) error {
 func (h *Handler) StaffRole(c echo.Context) error {
 	role := c.FormValue("role")
 	return h.staffUpdate(c, db.StaffUpdate{Role: &role}, "Role changed to "+role+".")
+}
+
+// staffByParam reads the staff member of the :id path parameter.
+func (h *Handler) staffByParam(c echo.Context) (db.Staff, error) {
+	id, err := pathID(c)
+	if err != nil {
+		return db.Staff{}, err
+	}
+	return h.store.StaffByID(c.Request().Context(), id)
+}
+
+// StaffRoleConfirm handles GET /staff/:id/role?role= (admins): what the
+// new role changes, and the button that changes it.
+func (h *Handler) StaffRoleConfirm(c echo.Context) error {
+	st, err := h.staffByParam(c)
+	if err != nil {
+		return err
+	}
+	to := c.QueryParam("role")
+	action := "/staff/" + strconv.FormatInt(st.ID, 10) + "/role"
+	if !slices.Contains(db.Roles, to) {
+		// Reached without a role: ask for one, saying what each means.
+		ch := &views.ConfirmChoice{Name: "role", Label: "New role", Selected: st.Role}
+		var effects []string
+		for _, r := range db.Roles {
+			ch.Options = append(ch.Options, [2]string{r, r})
+			effects = append(effects, "An "+r+": "+views.RoleMeaning(r))
+		}
+		return h.confirm(c, views.Confirm{Title: "Change the role of " + st.Name + " (now " + st.Role + ")", Effects: effects,
+			Action: action, Choice: ch, Submit: "Change role", Cancel: "/staff"})
+	}
+	cf := views.Confirm{
+		Title: "Make " + st.Name + " an " + to + "?", Action: action,
+		Fields: [][2]string{{"role", to}}, Submit: "Change role to " + to, Cancel: "/staff",
+	}
+	if to == st.Role {
+		cf.Title, cf.Effects = st.Name+" is already an "+to+".", []string{"Nothing will change."}
+	} else {
+		cf.Effects = append(cf.Effects, "From "+st.Role+" to "+to+": "+views.RoleMeaning(to), "It takes effect on their next click; the change is recorded in the audit trail.")
+	}
+	return h.confirm(c, cf)
+}
+
+// StaffDeactivateConfirm handles GET /staff/:id/deactivate (admins): what
+// deactivating does, and the button that does it.
+func (h *Handler) StaffDeactivateConfirm(c echo.Context) error {
+	st, err := h.staffByParam(c)
+	if err != nil {
+		return err
+	}
+	return h.confirm(c, views.Confirm{
+		Title: "Deactivate " + st.Name + "?",
+		Effects: []string{
+			st.Name + " (" + st.Email + ") is signed out everywhere on their next click and can no longer sign in.",
+			"Their audit trail and the links they created stay as they are.",
+			"An admin can reactivate them later.",
+		},
+		Action: "/staff/" + strconv.FormatInt(st.ID, 10) + "/deactivate", Submit: "Deactivate " + st.Name, Cancel: "/staff", Danger: true,
+	})
 }
 
 // StaffDeactivate handles POST /staff/:id/deactivate (admins).

@@ -323,7 +323,7 @@ func TestErrors_NotFoundAndStatic(t *testing.T) {
 	s := newServer(t)
 	c := s.login(t, "admin@example.com")
 	rec := s.do(t, "GET", "/no/such/page", nil, c)
-	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "Not found.") {
+	if rec.Code != http.StatusNotFound || !strings.Contains(rec.Body.String(), "There is no page at /no/such/page.") || !strings.Contains(rec.Body.String(), `id="q-page"`) {
 		t.Fatalf("got %d", rec.Code)
 	}
 	rec = s.do(t, "GET", "/audit?before=abc", nil, c)

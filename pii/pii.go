@@ -89,3 +89,35 @@ func MaskAccountNumber(n string) string {
 	}
 	return "••" + string(digits)
 }
+
+// MaskEmail shows an email address to role with its name part hidden
+// ("l•••@example.com"); roles that do not see identity data get Hidden.
+func MaskEmail(email, role string) string {
+	if !SeesIdentity(role) {
+		return Hidden
+	}
+	name, domain, ok := strings.Cut(email, "@")
+	if !ok || name == "" {
+		return Hidden
+	}
+	r := []rune(name)
+	return string(r[0]) + "•••@" + domain
+}
+
+// MaskPhone shows a phone number to role with all but its last four digits
+// hidden ("••• 1234"); roles that do not see identity data get Hidden.
+func MaskPhone(phone, role string) string {
+	if !SeesIdentity(role) {
+		return Hidden
+	}
+	var digits []rune
+	for _, c := range phone {
+		if c >= '0' && c <= '9' {
+			digits = append(digits, c)
+		}
+	}
+	if len(digits) < 4 {
+		return Hidden
+	}
+	return "••• " + string(digits[len(digits)-4:])
+}

@@ -1,5 +1,7 @@
 package pinwheel
 
+import "strings"
+
 // EventType is one webhook event type and what Linkdesk does with it. The
 // Events table below is the one place that lists them: the webhook
 // subscription, the projection into Linkdesk's tables (db), the data fetched
@@ -169,4 +171,115 @@ func JobLabel(job string) string {
 		}
 	}
 	return ""
+}
+
+// Words for Pinwheel's codes, for people: job outcomes, monitoring statuses
+// and the documented job error types and codes (docs/pinwheel.md, "Job
+// errors"). Pages show these and keep the code itself as small secondary
+// text; a code not listed here is shown in words made from the code.
+
+var outcomeLabels = map[string]string{
+	OutcomeSuccess: "succeeded",
+	OutcomeError:   "failed",
+	OutcomePending: "pending",
+}
+
+// OutcomeLabel is a job outcome in words: "succeeded", "failed",
+// "pending".
+func OutcomeLabel(outcome string) string {
+	if l, ok := outcomeLabels[outcome]; ok {
+		return l
+	}
+	return humanize(outcome)
+}
+
+var statusLabels = map[string]string{
+	StatusActive:             "active",
+	StatusDegraded:           "degraded",
+	StatusUserActionRequired: "user action required",
+	StatusCustomerDisabled:   "disabled by us",
+	StatusUnavailable:        "unavailable",
+}
+
+// StatusLabel is a monitoring status in words ("" is "not known yet").
+func StatusLabel(status string) string {
+	if status == "" {
+		return "not known yet"
+	}
+	if l, ok := statusLabels[status]; ok {
+		return l
+	}
+	return humanize(status)
+}
+
+var jobErrorTypes = map[string]string{
+	"invalidAccountsConfiguration": "the payroll account's setup does not allow it",
+	"invalidUserInput":             "the user's answer was not accepted",
+	"platformError":                "the payroll platform had a problem",
+	"systemError":                  "Pinwheel had an internal problem",
+	"userActionRequired":           "the user must act on their payroll account",
+}
+
+var jobErrorCodes = map[string]string{
+	"changesTemporarilyDisabled": "changes are temporarily disabled on the payroll account",
+	"maxAccounts":                "the payroll account already has the most deposit accounts it allows",
+	"challengeAnswerIncorrect":   "a security answer was wrong",
+	"systemError":                "Pinwheel had an internal problem",
+	"accountLocked":              "the payroll account is locked",
+	"changePasswordRequired":     "the payroll site asks the user for a new password",
+	"accountNotActive":           "the payroll account is not active",
+	"platformUnavailable":        "the payroll platform was unavailable",
+}
+
+// JobErrorText says in words why a job failed, from its error_type and
+// error_code: the code's meaning when known, else the type's, else "an
+// error Pinwheel did not explain".
+func JobErrorText(errType, errCode string) string {
+	if l, ok := jobErrorCodes[errCode]; ok {
+		return l
+	}
+	if l, ok := jobErrorTypes[errType]; ok {
+		return l
+	}
+	if errCode != "" {
+		return humanize(errCode)
+	}
+	if errType != "" {
+		return humanize(errType)
+	}
+	return "an error Pinwheel did not explain"
+}
+
+// JobName names a job for people: its catalogue label ("Direct deposit
+// switch"), else the job key in words.
+func JobName(job string) string {
+	if l := JobLabel(job); l != "" {
+		return l
+	}
+	s := humanize(job)
+	if s == "" {
+		return "Job"
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// humanize turns a code into words: "platform_error" and "platformError"
+// become "platform error".
+func humanize(code string) string {
+	var b []byte
+	for i := 0; i < len(code); i++ {
+		c := code[i]
+		switch {
+		case c == '_' || c == '.' || c == '-':
+			b = append(b, ' ')
+		case c >= 'A' && c <= 'Z':
+			if i > 0 {
+				b = append(b, ' ')
+			}
+			b = append(b, c-'A'+'a')
+		default:
+			b = append(b, c)
+		}
+	}
+	return string(b)
 }

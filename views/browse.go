@@ -22,6 +22,8 @@ type DashboardProps struct {
 	Now time.Time
 	// Campaigns are the live campaigns.
 	Campaigns []db.CampaignSummary
+	// Live: the panels listen to the page's live stream.
+	Live bool
 }
 
 // Overdue says how long the earliest due fetch has waited ("" when none is
@@ -57,6 +59,9 @@ type SearchProps struct {
 func HitPath(h db.SearchHit) string {
 	switch h.Kind {
 	case db.HitEndUser:
+		if !h.EndUser && (h.Field != "" || h.Source == "customer") {
+			return CustomerPath(h.ID) // known from a customer record only
+		}
 		return EndUserPath(h.ID)
 	case db.HitAccount:
 		return AccountPath(h.ID)
@@ -75,27 +80,95 @@ func HitPath(h db.SearchHit) string {
 	return "/"
 }
 
-// HitKind names a hit's kind.
-func HitKind(kind string) string {
-	switch kind {
-	case db.HitEndUser:
-		return "End user"
-	case db.HitAccount:
-		return "Account"
-	case db.HitEvent:
-		return "Event"
-	case db.HitLinkToken:
-		return "Link token"
-	case db.HitToken:
-		return "Update link"
-	case db.HitPlatform:
-		return "Platform"
+// HitGroup is the hits of one kind on the results page.
+type HitGroup struct {
+	Kind, Title string
+	Hits        []db.SearchHit
+}
+
+// hitKinds orders the groups of the results page.
+var hitKinds = []struct{ kind, title string }{
+	{db.HitEndUser, "People"},
+	{db.HitAccount, "Accounts"},
+	{db.HitToken, "Update links"},
+	{db.HitLinkToken, "Pinwheel tokens"},
+	{db.HitEvent, "Events"},
+	{db.HitPlatform, "Platforms"},
+}
+
+// GroupHits groups hits by kind, in page order.
+func GroupHits(hits []db.SearchHit) []HitGroup {
+	var out []HitGroup
+	for _, k := range hitKinds {
+		g := HitGroup{Kind: k.kind, Title: k.title}
+		for _, h := range hits {
+			if h.Kind == k.kind {
+				g.Hits = append(g.Hits, h)
+			}
+		}
+		if len(g.Hits) > 0 {
+			out = append(out, g)
+		}
 	}
-	return kind
+	return out
+}
+
+// HitAbout describes a hit that is not a person in a few words.
+func HitAbout(h db.SearchHit) string {
+	switch h.Kind {
+	case db.HitAccount:
+		return OrDash(h.Label) + " account"
+	case db.HitEvent:
+		return EventLabel(h.Label)
+	case db.HitLinkToken:
+		if h.Label == "minted by Linkdesk" {
+			return "minted by Linkdesk"
+		}
+		s := "named in " + Plural(int(h.Accounts), "event", "events")
+		if h.TokenID != "" {
+			s += ", minted by Linkdesk"
+		}
+		return s
+	case db.HitToken:
+		return "update link for account " + ShortID(h.Label)
+	case db.HitPlatform:
+		return h.Label + " (" + Plural(int(h.Accounts), "account", "accounts") + ")"
+	}
+	return h.Label
+}
+
+// MatchedText says what found a person: "name", "email l•••@example.com
+// (customer record)", "phone ••• 1234 (Pinwheel identity)", "end user ID".
+// Emails and phone numbers are masked for everyone, wholly for roles that
+// do not see identity data.
+func MatchedText(h db.SearchHit, st *db.Staff) string {
+	role := ""
+	if st != nil {
+		role = st.Role
+	}
+	src := ""
+	switch h.Source {
+	case "customer":
+		src = " (customer record)"
+	case "identity":
+		src = " (Pinwheel identity)"
+	}
+	switch h.Field {
+	case db.SearchName:
+		return "name" + src
+	case db.SearchEmail:
+		return "email " + pii.MaskEmail(h.Match, role) + src
+	case db.SearchPhone:
+		return "phone " + pii.MaskPhone(h.Match, role) + src
+	}
+	return "end user ID"
 }
 
 // AccountsProps is the /accounts list.
 type AccountsProps struct {
+	Count  Count
+	Chips  []Chip
+	Sort   Sort
 	Q      db.AccountQuery
 	Rows   []db.AccountRow
 	Facets db.AccountFacets
@@ -109,6 +182,9 @@ type AccountsProps struct {
 
 // EndUsersProps is the /end-users list.
 type EndUsersProps struct {
+	Count    Count
+	Chips    []Chip
+	Sort     Sort
 	Q        db.EndUserQuery
 	Rows     []db.EndUserRow
 	Facets   db.AccountFacets
@@ -120,8 +196,11 @@ type EndUsersProps struct {
 
 // EventsProps is the /events log.
 type EventsProps struct {
-	Q    db.EventQuery
-	Rows []db.EventRow
+	Count Count
+	Chips []Chip
+	Sort  Sort
+	Q     db.EventQuery
+	Rows  []db.EventRow
 	// From and To are the form values of the time range.
 	From, To string
 	Next     string
@@ -160,6 +239,19 @@ type TimelineProps struct {
 	Next string
 	// Account is the account whose page this is ("" on an end user's).
 	Account string
+	// Loc is the staff member's time zone: days and clock times are
+	// theirs (nil means UTC).
+	Loc *time.Location
+	// Screens: screen changes are shown (?screens=1).
+	Screens bool
+}
+
+// loc is the time zone of the timeline.
+func (t TimelineProps) loc() *time.Location {
+	if t.Loc == nil {
+		return time.UTC
+	}
+	return t.Loc
 }
 
 // AccountProps is the account page.
@@ -183,6 +275,9 @@ type AccountProps struct {
 	WhoSaw *WhoSawProps
 	// Campaigns are the campaigns the account is a member of.
 	Campaigns []db.AccountCampaign
+	// Live: the page has a live stream (its newest timeline page), so its
+	// panels listen to it.
+	Live bool
 }
 
 // EndUserProps is the end user page.
@@ -199,6 +294,7 @@ type EndUserProps struct {
 	// offers an erasure (admins).
 	Erasures []db.Erasure
 	CanErase bool
+	Live     bool
 }
 
 // Hidden lists the identity keys still masked on this response.
@@ -224,11 +320,12 @@ type DayGroup struct {
 	Entries []db.TimelineEntry
 }
 
-// ByDay groups entries (newest first) by their UTC day.
-func ByDay(es []db.TimelineEntry) []DayGroup {
+// ByDay groups entries (newest first) by their day in loc.
+func ByDay(es []db.TimelineEntry, loc *time.Location) []DayGroup {
 	var out []DayGroup
 	for _, e := range es {
-		d := e.At.UTC().Truncate(24 * time.Hour)
+		t := e.At.In(loc)
+		d := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
 		if len(out) == 0 || !out[len(out)-1].Day.Equal(d) {
 			out = append(out, DayGroup{Day: d})
 		}
@@ -237,8 +334,25 @@ func ByDay(es []db.TimelineEntry) []DayGroup {
 	return out
 }
 
-// Clock formats the time of day of an entry.
-func Clock(t time.Time) string { return t.UTC().Format("15:04:05") }
+// DayKey is a day's id part: "2026-05-01".
+func DayKey(d time.Time) string { return d.Format(time.DateOnly) }
+
+// DayOf is the day key of a time in loc.
+func DayOf(t time.Time, loc *time.Location) string { return t.In(loc).Format(time.DateOnly) }
+
+// DayLabel is a day's heading: "Friday 1 May 2026".
+func DayLabel(t time.Time, loc *time.Location) string {
+	return t.In(loc).Format("Monday 2 January 2006")
+}
+
+// Clock formats the time of day of an entry in loc, with the zone when it
+// is not UTC: "14:05:09", "09:05:09 EDT".
+func Clock(t time.Time, loc *time.Location) string {
+	if loc == nil || loc == time.UTC {
+		return t.UTC().Format("15:04:05")
+	}
+	return t.In(loc).Format("15:04:05 MST")
+}
 
 // EntryRawPath downloads a timeline entry's whole JSON: a webhook's body or
 // a Link event's payload ("" for staff actions, whose details Linkdesk
@@ -272,6 +386,21 @@ func KindFilterURL(base, kind string) string {
 		return base + "#timeline"
 	}
 	return base + "?kind=" + kind + "#timeline"
+}
+
+// ScreensURL is the timeline with screen changes shown or not.
+func (t TimelineProps) ScreensURL(show bool) string {
+	v := url.Values{}
+	if t.Kind != "" {
+		v.Set("kind", t.Kind)
+	}
+	if show {
+		v.Set("screens", "1")
+	}
+	if len(v) == 0 {
+		return t.Base + "#timeline"
+	}
+	return t.Base + "?" + v.Encode() + "#timeline"
 }
 
 // ---- data snapshot panels ----
@@ -466,4 +595,62 @@ func invalidIf(err string) templ.Attributes {
 		return nil
 	}
 	return templ.Attributes{"aria-invalid": "true"}
+}
+
+// Rate is part of whole as a percentage: "63%" ("—" of nothing).
+func Rate(part, whole int64) string {
+	if whole <= 0 {
+		return "—"
+	}
+	return strconv.FormatInt((part*100+whole/2)/whole, 10) + "%"
+}
+
+// FunnelChart is the dashboard's bar chart in SVG user units: one bar per
+// day, links created behind links succeeded.
+type FunnelChart struct {
+	Bars    []FunnelBar
+	Height  int
+	Width   int
+	Created int64
+	Success int64
+}
+
+// FunnelBar is one day's bars (SVG attribute values).
+type FunnelBar struct {
+	X, W, CreatedY, CreatedH, SucceededY, SucceededH string
+}
+
+// NewFunnelChart scales a funnel to a 300×60 chart.
+func NewFunnelChart(f db.Funnel) FunnelChart {
+	c := FunnelChart{Height: 60, Width: 10 * len(f)}
+	var top int64 = 1
+	for _, d := range f {
+		top = max(top, d.Created)
+		c.Created += d.Created
+		c.Success += d.Succeeded
+	}
+	h := func(n int64) int {
+		v := int(n * int64(c.Height) / top)
+		if n > 0 && v == 0 {
+			v = 1
+		}
+		return v
+	}
+	for i, d := range f {
+		ch, sh := h(d.Created), h(d.Succeeded)
+		c.Bars = append(c.Bars, FunnelBar{X: strconv.Itoa(i*10 + 1), W: "8",
+			CreatedY: strconv.Itoa(c.Height - ch), CreatedH: strconv.Itoa(ch),
+			SucceededY: strconv.Itoa(c.Height - sh), SucceededH: strconv.Itoa(sh)})
+	}
+	return c
+}
+
+// ViewBox is the SVG viewBox.
+func (c FunnelChart) ViewBox() string {
+	return "0 0 " + strconv.Itoa(c.Width) + " " + strconv.Itoa(c.Height)
+}
+
+// Summary says what the chart shows, for screen readers.
+func (c FunnelChart) Summary() string {
+	return "Links created and succeeded per day over the last 30 days: " + Group(c.Created) + " created, " + Group(c.Success) + " succeeded."
 }

@@ -57,6 +57,28 @@ type ODUProps struct {
 	Form         ODUForm
 	// Summary is an upstream failure in words a person can act on.
 	Summary string
+	// Admins are the names of the active admins (who can add deposit
+	// accounts); IsAdmin says whether the viewer is one.
+	Admins  []string
+	IsAdmin bool
+}
+
+// SwitchJob is the job that needs a deposit account.
+const SwitchJob = pinwheel.JobDDSwitch
+
+// AdminsText names who can fix something only admins can: "An admin (Ada
+// Admin or Bo Boss)".
+func AdminsText(names []string) string {
+	switch len(names) {
+	case 0:
+		return "An admin"
+	case 1:
+		return "An admin (" + names[0] + ")"
+	}
+	if len(names) > 3 {
+		names = append(names[:3:3], "others")
+	}
+	return "An admin (" + strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1] + ")"
 }
 
 // Blocked is why minting is refused for this account, or "".
@@ -106,29 +128,6 @@ func Days(d time.Duration) string {
 	return Plural(int(d.Round(time.Hour)/time.Hour), "hour", "hours")
 }
 
-// stageLabels are the lifecycle stages as staff read them.
-var stageLabels = map[string]string{
-	db.StageCreated:    "Created",
-	db.StageMinted:     "Minted",
-	db.StagePageOpened: "Page opened",
-	db.StageLinkOpened: "Link opened",
-	db.StageLoggedIn:   "Logged in",
-	db.StageSuccess:    "Success",
-	db.StageError:      "Error",
-	db.StagePending:    "Pending",
-	db.StageExited:     "Exited",
-	db.StageExpired:    "Expired",
-	db.StageRevoked:    "Revoked",
-}
-
-// StageLabel names a lifecycle stage.
-func StageLabel(s string) string {
-	if l, ok := stageLabels[s]; ok {
-		return l
-	}
-	return s
-}
-
 // StepsText is a lifecycle as a compact trail: "Minted → Page opened →
 // Link opened → Logged in → Success".
 func StepsText(l db.Lifecycle) string {
@@ -154,17 +153,6 @@ func StageClass(s string) string {
 
 // States lists the lifecycle states for the filter.
 func States() []string { return db.States }
-
-// ModeLabel names a link mode.
-func ModeLabel(m string) string {
-	if m == db.ModeMintOnOpen {
-		return "mints on open"
-	}
-	return "minted"
-}
-
-// JobsText joins job names.
-func JobsText(jobs []string) string { return strings.Join(jobs, ", ") }
 
 // AllocationText describes a link's allocation for staff.
 func AllocationText(a *db.LinkAllocation) string {
@@ -285,6 +273,10 @@ type TokensProps struct {
 	List   []db.LinkSummary
 	Staff  []db.Staff
 	Next   string
+	Count  Count
+	Chips  []Chip
+	Sort   Sort
+	Live   bool
 }
 
 // TokenProps is one token's page. LaunchURL and QR are empty for staff who
@@ -293,6 +285,9 @@ type TokenProps struct {
 	Detail    db.LinkDetail
 	LaunchURL string
 	QR        string // an SVG document
+	// Screens shows the launch events that only say Link changed screen.
+	Screens bool
+	Live    bool
 }
 
 // CapCell is the cap of a launch event's payload in the token page's
@@ -329,4 +324,56 @@ func OutcomeClass(o string) string {
 		return "badge pending"
 	}
 	return "badge"
+}
+
+// LanguageLabel names Link's language.
+func LanguageLabel(code string) string {
+	switch code {
+	case "en":
+		return "English"
+	case "es":
+		return "Spanish"
+	}
+	return code
+}
+
+// LaunchEventsShown leaves out the screen changes unless asked for.
+func LaunchEventsShown(es []db.LaunchEvent, screens bool) []db.LaunchEvent {
+	if screens {
+		return es
+	}
+	var out []db.LaunchEvent
+	for _, e := range es {
+		if e.Name != db.LinkEventScreenTransition {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// ToastTitle says how a link finished: "Update link succeeded".
+func ToastTitle(l db.LinkSummary) string {
+	switch l.Lifecycle.State {
+	case db.StageSuccess:
+		if l.Lifecycle.OutcomeSource == "link" {
+			return "The end user finished Link."
+		}
+		return "Update finished: it worked."
+	case db.StageError:
+		return "Update finished: it failed."
+	case db.StagePending:
+		return "Update handed to Pinwheel: pending."
+	case db.StageExited:
+		return "The end user closed Link before finishing."
+	}
+	return "Update link: " + StageLabel(l.Lifecycle.State) + "."
+}
+
+// ToastDetail says what the link asked for and the lifecycle's last word.
+func ToastDetail(l db.LinkSummary) string {
+	s := JobsText(l.Jobs)
+	if n := len(l.Lifecycle.Steps); n > 0 && l.Lifecycle.Steps[n-1].Detail != "" {
+		s += ": " + l.Lifecycle.Steps[n-1].Detail
+	}
+	return s + "."
 }

@@ -4,6 +4,7 @@
 package views
 
 import (
+	"strings"
 	"time"
 
 	"linkdesk/db"
@@ -30,6 +31,38 @@ type Page struct {
 	// Now is the request's time on the Store's clock (time-boxed access
 	// shows as ended or not by it).
 	Now time.Time
+	// Env is the Pinwheel environment this Linkdesk talks to (emulator,
+	// sandbox, development, production), shown in every page's header.
+	Env string
+	// Live is the page's server-sent event stream (its panels and the
+	// staff member's toasts); "" for none.
+	Live string
+	// TZ is the staff member's time zone (IANA name); times are shown in
+	// it. "" means UTC.
+	TZ string
+}
+
+// EnvNotice says in a few words what the environment means for staff.
+func (p Page) EnvNotice() string {
+	switch p.Env {
+	case "emulator":
+		return "Pinwheel is simulated inside Linkdesk; no real payroll account is touched."
+	case "sandbox":
+		return "Pinwheel's test environment; no real payroll account is touched."
+	case "development":
+		return "Pinwheel's development environment reaches real payroll accounts, in small numbers."
+	case "production":
+		return "Actions here reach real people's payroll accounts."
+	}
+	return ""
+}
+
+// EnvName is the environment's name for the badge: "Emulator".
+func (p Page) EnvName() string {
+	if p.Env == "" {
+		return ""
+	}
+	return strings.ToUpper(p.Env[:1]) + p.Env[1:]
 }
 
 // Flash is a one-time message shown at the top of the next page.

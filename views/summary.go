@@ -154,24 +154,16 @@ func switchSummary(outcome string, params json.RawMessage, errType, errCode *str
 	var sp pinwheel.SwitchParams
 	json.Unmarshal(params, &sp)
 	s := "Direct deposit switch succeeded"
-	var what string
-	action := ""
+	action, allocType := "", ""
+	var value *float64
 	if sp.Action != nil {
 		action = *sp.Action
 	}
 	a := sp.Allocation
-	switch {
-	case action == pinwheel.ActionFullSwitch:
-		what = "full switch"
-	case a != nil && a.Type == pinwheel.AllocationAmount && a.Value != nil:
-		what = "partial, " + Cents(int64(math.Round(*a.Value*100)))
-	case a != nil && a.Type == pinwheel.AllocationPercentage && a.Value != nil:
-		what = "partial, " + strconv.FormatFloat(*a.Value, 'f', -1, 64) + "%"
-	case a != nil && a.Type == pinwheel.AllocationRemainder:
-		what = "partial, the remainder"
-	case action == pinwheel.ActionPartialSwitch:
-		what = "partial"
+	if a != nil {
+		allocType, value = a.Type, a.Value
 	}
+	what := SwitchWhat(action, allocType, value, func(v float64) string { return Cents(int64(math.Round(v * 100))) })
 	target := ""
 	switch {
 	case a != nil && a.Target != nil:
@@ -191,6 +183,9 @@ func switchSummary(outcome string, params json.RawMessage, errType, errCode *str
 	return s
 }
 
+// percent formats a percentage: "20%".
+func percent(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) + "%" }
+
 func targetName(name, typ string) string {
 	if name != "" {
 		return name
@@ -201,30 +196,10 @@ func targetName(name, typ string) string {
 	return "an account"
 }
 
+// errorText says why a job failed, in words (the codes go in the small
+// print: ErrorCodes).
 func errorText(errType, errCode *string) string {
-	var parts []string
-	if errType != nil && *errType != "" {
-		parts = append(parts, strings.ReplaceAll(*errType, "_", " "))
-	}
-	if errCode != nil && *errCode != "" {
-		parts = append(parts, *errCode)
-	}
-	if len(parts) == 0 {
-		return ""
-	}
-	if len(parts) == 1 {
-		return ": " + parts[0]
-	}
-	return ": " + parts[0] + " (" + parts[1] + ")"
-}
-
-// jobLabel names a job: its catalogue label ("Direct deposit switch"),
-// else its name in words.
-func jobLabel(job string) string {
-	if l := pinwheel.JobLabel(job); l != "" {
-		return l
-	}
-	return humanEvent(job)
+	return ": " + ErrorText(deref(errType), deref(errCode))
 }
 
 // humanEvent names an event: the catalogue label of an event that reports
@@ -239,19 +214,6 @@ func humanEvent(event string) string {
 		return "Event"
 	}
 	return strings.ToUpper(s[:1]) + s[1:]
-}
-
-// StatusLabel is a monitoring status in words.
-func StatusLabel(s string) string {
-	switch s {
-	case "":
-		return "not known yet"
-	case "user_action_required":
-		return "user action required"
-	case "customer_disabled":
-		return "disabled by us"
-	}
-	return strings.ReplaceAll(s, "_", " ")
 }
 
 // staffDetail holds the detail fields staff summaries read.
@@ -335,8 +297,10 @@ func LinkSummary(name string) string {
 		return "Link reported an error"
 	case "exit":
 		return "End user closed Link"
+	case db.LinkEventScreenTransition:
+		return "End user moved to another Link screen"
 	}
-	return "Link: " + strings.ReplaceAll(name, "_", " ")
+	return "Link reported " + strings.ReplaceAll(name, "_", " ")
 }
 
 // EntrySummary is the one-line summary of any timeline entry.
@@ -358,7 +322,7 @@ func EntryBadge(e db.TimelineEntry) (class, text string) {
 	switch e.Kind {
 	case db.KindWebhook:
 		if e.Outcome != "" {
-			return e.Outcome, e.Outcome
+			return e.Outcome, OutcomeLabel(e.Outcome)
 		}
 		if e.Event == pinwheel.EventAccountAdded || e.Event == pinwheel.EventMonitoringStatusUpdated {
 			var p summaryPayload
@@ -379,6 +343,19 @@ func EntryBadge(e db.TimelineEntry) (class, text string) {
 		return "link", "link"
 	}
 	return "", ""
+}
+
+// EntryCodes is the small print of a failed job's entry: its error type
+// and code as Pinwheel sent them ("" when none).
+func EntryCodes(e db.TimelineEntry) string {
+	if e.Kind != db.KindWebhook || e.Outcome != pinwheel.OutcomeError {
+		return ""
+	}
+	var p summaryPayload
+	if json.Unmarshal([]byte(e.Body), &p) != nil {
+		return ""
+	}
+	return ErrorCodes(deref(p.Payload.ErrorType), deref(p.Payload.ErrorCode))
 }
 
 // EntryKindLabel names an entry's source.

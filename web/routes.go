@@ -254,7 +254,21 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	g.GET("/campaigns/:campaign_id/members.jsonl", h.CampaignMembersJSONL)
 	a.POST("/settings/campaigns", h.SettingsCampaignsUpdate)
 
-	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) })
+	// Console (issue 13): the staff member's own account, the pages' live
+	// streams, and the questions asked before an action that cannot be
+	// undone (each with the access class of the action it asks about)
+	g.GET("/account", h.AccountSelf)
+	g.POST("/account/time-zone", h.TimeZoneUpdate)
+	g.GET("/live", h.Live)
+	g.GET("/dashboard/live", h.DashboardLive)
+	g.GET("/tokens/live", h.TokensLive)
+	g.GET("/tokens/:token_id/live", h.TokenLive)
+	w.GET("/tokens/:token_id/revoke", h.TokenRevokeConfirm)
+	a.GET("/staff/:id/role", h.StaffRoleConfirm)
+	a.GET("/staff/:id/deactivate", h.StaffDeactivateConfirm)
+	a.GET("/settings/deposit-accounts/:id/archive", h.DepositAccountArchiveConfirm)
+
+	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) }, h.OptionalStaff)
 }
 
 // Routes returns the route table, for tests that visit every route.

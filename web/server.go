@@ -11,9 +11,12 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/a-h/templ"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +76,7 @@ func New(h *handlers.Handler, store *db.Store, opt Options) http.Handler {
 	e.Use(securityHeaders)
 	e.Use(h.SeparateLaunchHost)
 	// Body limits and the JSON error format are per route (routes.go).
+	e.Use(h.PageContext)
 	var reg *prometheus.Registry
 	if !opt.MetricsElsewhere {
 		reg = opt.Metrics.Registry()
@@ -248,12 +252,79 @@ func errorHandler(log *slog.Logger, h *handlers.Handler) echo.HTTPErrorHandler {
 		}
 		p := handlers.PageOf(c, http.StatusText(status))
 		p.RequestID = reqID
-		if err := views.ErrorPage(p, status, msg).Render(c.Request().Context(), &buf); err != nil {
+		var page templ.Component
+		switch {
+		case isLaunchPage(c):
+			// The end user's page, never the staff console's.
+			page = views.LaunchError(p, status)
+		case status == http.StatusNotFound:
+			p.Title = "Not found"
+			what, query := notFoundWhat(c)
+			if what != "" && msg == defaultMessage(http.StatusNotFound) {
+				msg = what
+			}
+			p.Search = query
+			page = views.ErrorPage(p, status, msg)
+		default:
+			page = views.ErrorPage(p, status, msg)
+		}
+		if err := page.Render(c.Request().Context(), &buf); err != nil {
 			c.String(status, msg)
 			return
 		}
 		c.HTMLBlob(status, buf.Bytes())
 	}
+}
+
+// isLaunchPage reports whether the request is for an end user's launch
+// page (/l/{id}): its errors are shown as the end user's page.
+func isLaunchPage(c echo.Context) bool {
+	return strings.HasPrefix(c.Request().URL.Path, "/l/")
+}
+
+// notFoundNouns name what each route's ID parameter identifies.
+var notFoundNouns = map[string][2]string{
+	"/accounts/:account_id":        {"account", "account_id"},
+	"/accounts/:account_id/update": {"account", "account_id"},
+	"/end-users/:end_user_id":      {"end user", "end_user_id"},
+	"/events/:event_id":            {"event", "event_id"},
+	"/tokens/:token_id":            {"token", "token_id"},
+	"/tokens/:token_id/revoke":     {"token", "token_id"},
+}
+
+// notFoundWhat says what a 404 did not find ("No account 9eeb1c2d…") and
+// the text to prefill the search box with; "" for a route without a
+// known subject.
+func notFoundWhat(c echo.Context) (what, query string) {
+	if n, ok := notFoundNouns[c.Path()]; ok {
+		id := c.Param(n[1])
+		if u, err := url.PathUnescape(id); err == nil {
+			id = u
+		}
+		shown := id
+		if r := []rune(id); len(r) > 40 {
+			shown = string(r[:40]) + "…"
+		}
+		return "No " + n[0] + " " + printable(shown) + " is known to Linkdesk.", id
+	}
+	if c.Path() == "/*" || c.Path() == "" {
+		path := c.Request().URL.Path
+		if r := []rune(path); len(r) > 60 {
+			path = string(r[:60]) + "…"
+		}
+		return "There is no page at " + path + ".", ""
+	}
+	return "", ""
+}
+
+// printable drops control characters from text typed into a URL.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f || r >= 0x80 && r < 0xa0 {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // headersOf returns headers an HTTPError asks for (Retry-After on 429).
