@@ -81,6 +81,7 @@ var AuditActions = []AuditAction{
 	{ActionSecondFactorDisabled, GroupStaff, "{actor} turned off two-factor sign-in"},
 	{ActionSecondFactorReset, GroupStaff, "{actor} reset the second factor of {target}"},
 	{ActionRecoveryCodesRenewed, GroupStaff, "{actor} made new recovery codes"},
+	{ActionTimeZoneChanged, GroupConsole, "{actor} chose the time zone pages show times in"},
 
 	{ActionOrgNameChanged, GroupSettings, "{actor} renamed the organisation"},
 	{ActionSecondFactorRequired, GroupSettings, "{actor} changed whether two-factor sign-in is required"},

@@ -301,6 +301,13 @@ func (s *Store) erase(ctx context.Context, tx *sql.Tx, endUserID string, sc eras
 	if err := exec(&c.CustomerRecords, `DELETE FROM customers WHERE end_user_id = ?`, endUserID); err != nil {
 		return c, err
 	}
+	// The search index holds names, emails and phones of the records and
+	// identities just erased (the identities' rows are kept, emptied, so
+	// their delete trigger does not fire).
+	var searchTerms int64
+	if err := exec(&searchTerms, `DELETE FROM search_terms WHERE person = ?`, endUserID); err != nil {
+		return c, err
+	}
 	if err := exec(&c.IdentityVerdicts, `DELETE FROM identity_verdicts WHERE end_user_id = ? OR account_id IN `+ids, append([]any{endUserID}, iargs...)...); err != nil {
 		return c, err
 	}

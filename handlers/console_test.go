@@ -160,7 +160,7 @@ func TestErrors_SayWhatAndOfferAWayOn(t *testing.T) {
 		for _, id := range []string{"not-a-link", strings.Repeat("a", 32)} {
 			rec := s.do(t, http.MethodGet, "/l/"+id, nil, cookie...)
 			body := rec.Body.String()
-			if rec.Code != http.StatusNotFound || !strings.Contains(body, "This link does not work") || strings.Contains(body, `class="site"`) || strings.Contains(body, "/search") {
+			if rec.Code != http.StatusNotFound || !strings.Contains(body, "find this link") || strings.Contains(body, `class="site"`) || strings.Contains(body, "/search") {
 				t.Errorf("/l/%s: %d, the staff console's page", id, rec.Code)
 			}
 		}

@@ -254,9 +254,6 @@ func errorHandler(log *slog.Logger, h *handlers.Handler) echo.HTTPErrorHandler {
 		p.RequestID = reqID
 		var page templ.Component
 		switch {
-		case isLaunchPage(c):
-			// The end user's page, never the staff console's.
-			page = views.LaunchError(p, status)
 		case status == http.StatusNotFound:
 			p.Title = "Not found"
 			what, query := notFoundWhat(c)
@@ -274,12 +271,6 @@ func errorHandler(log *slog.Logger, h *handlers.Handler) echo.HTTPErrorHandler {
 		}
 		c.HTMLBlob(status, buf.Bytes())
 	}
-}
-
-// isLaunchPage reports whether the request is for an end user's launch
-// page (/l/{id}): its errors are shown as the end user's page.
-func isLaunchPage(c echo.Context) bool {
-	return strings.HasPrefix(c.Request().URL.Path, "/l/")
 }
 
 // notFoundNouns name what each route's ID parameter identifies.
