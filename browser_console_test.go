@@ -368,12 +368,17 @@ func (w *consoleWorld) pageRoutes(t *testing.T, routes []string) []string {
 		t.Fatalf("no event: %v", err)
 	}
 	samples[":event_id"] = ev[0].EventID
+	for k, v := range w.healthSamples(t) {
+		samples[k] = v
+	}
 	for _, r := range routes {
 		method, path, _ := strings.Cut(r, " ")
 		switch {
 		case method != http.MethodGet, strings.HasSuffix(path, "/live"), strings.HasPrefix(path, "/static"),
 			strings.Contains(path, "export"), regexp.MustCompile(`\.(csv|jsonl|json|zip)$`).MatchString(path),
-			path == "/healthz", path == "/readyz", path == "/metrics", path == "/login":
+			strings.HasSuffix(path, "/raw"), // a download of a whole document
+			path == "/healthz", path == "/readyz", path == "/metrics", path == "/login",
+			path == "/login/second-factor": // the second step of a sign-in under way
 			continue
 		}
 		// ":id" names a staff member on /staff and a deposit account on
@@ -401,6 +406,56 @@ func (w *consoleWorld) pageRoutes(t *testing.T, routes []string) []string {
 		out = append(out, p)
 	}
 	return out
+}
+
+// healthSamples gives the account health pages something to show: an
+// alert (refused deliveries above the rule's threshold, checked), a
+// notification destination and a reconnect batch.
+func (w *consoleWorld) healthSamples(t *testing.T) map[string]string {
+	t.Helper()
+	bg := context.Background()
+	sys := db.Actor{Email: "browser-test"}
+	for i := 0; i < 12; i++ {
+		req, _ := http.NewRequest(http.MethodPost, w.base+"/webhooks/pinwheel", strings.NewReader(`{"event":"account.added"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Timestamp", fmt.Sprint(time.Now().Unix()))
+		req.Header.Set("Pinwheel-Signature", "v2=0000")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	if _, err := w.store.CheckRule(bg, db.RuleSignatureFailures); err != nil {
+		t.Fatal(err)
+	}
+	alerts, _, err := w.store.ListAlerts(bg, db.AlertQuery{Limit: 1})
+	if err != nil || len(alerts) == 0 {
+		t.Fatalf("no alert after refused deliveries: %v", err)
+	}
+	dest, _, err := w.store.CreateDestination(bg, sys, db.DestinationForm{Name: "Ops channel", Kind: "webhook", Enabled: true, URL: "https://hooks.example.com/ops"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The second account degrades (a webhook from the emulator), so that
+	// a reconnect batch can be sent to it.
+	if err := w.driver.SetMonitoringStatus(bg, w.account2, pinwheel.StatusDegraded); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the second account degraded", func() bool {
+		o, err := w.store.AccountOverview(bg, w.account2)
+		return err == nil && o.Account.MonitoringStatus == pinwheel.StatusDegraded
+	})
+	batch, err := w.store.CreateReconnectBatch(bg, db.Actor{StaffID: w.operatorID, Email: "olga@example.com"}, db.ReconnectRequest{AccountIDs: []string{w.account2}, Jobs: []string{pinwheel.JobIdentity}, Language: "en", Reason: "Browser test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]string{
+		":alert_id":       fmt.Sprint(alerts[0].ID),
+		":destination_id": fmt.Sprint(dest.ID),
+		":batch_id":       fmt.Sprint(batch.ID),
+	}
 }
 
 // checkPages visits each path as the signed-in staff member and audits it.

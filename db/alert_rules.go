@@ -54,7 +54,7 @@ var Rules = []RuleInfo{
 	{RuleSignatureFailures, "Signature or timestamp failures", "Webhook deliveries refused for a bad or missing signature or timestamp, above a threshold within a window: a wrong secret, a clock off, or someone else posting."},
 	{RuleSilence, "Silence", "No webhook at all for a while although accounts are active: the feed may have stopped. Off by default (quiet hours are normal for small volumes)."},
 	{RuleMissingLinkWebhooks, "Link success without its webhooks", "A launch page reported Link's success for a job, but no job webhook of that Link session arrived in time."},
-	{RuleMissingJobWebhooks, "Account added without its job webhooks", "account.added arrived, but no job webhook of the same Link session followed in time."},
+	{RuleMissingJobWebhooks, "Account added without its job webhooks", "Pinwheel reported a new account, but no job webhook of the same Link session followed in time."},
 	{RuleFetchFailing, "Data fetches failing", "Data fetches after webhooks gave up, or keep retrying, above a threshold within a window."},
 	{RuleFetchStuck, "Data fetches stuck", "Data fetches due for a while that no worker has run."},
 	{RulePlatformDegraded, "A platform going bad", "A share of one platform's accounts left active within 24 hours and have not come back."},

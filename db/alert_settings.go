@@ -82,7 +82,7 @@ var AlertSettingFields = []AlertSetting{
 	{"signature_window_minutes", "within", "minutes", RuleSignatureFailures, 1, 1440, func(a *AlertSettings) *int { return &a.SignatureWindowMinutes }},
 	{"silence_minutes", "No webhook for", "minutes", RuleSilence, 5, 10080, func(a *AlertSettings) *int { return &a.SilenceMinutes }},
 	{"missing_link_minutes", "No job webhook after a Link success within", "minutes", RuleMissingLinkWebhooks, 1, 1440, func(a *AlertSettings) *int { return &a.MissingLinkMinutes }},
-	{"missing_job_hours", "No job webhook after account.added within", "hours", RuleMissingJobWebhooks, 1, 168, func(a *AlertSettings) *int { return &a.MissingJobHours }},
+	{"missing_job_hours", "No job webhook after an account was added, within", "hours", RuleMissingJobWebhooks, 1, 168, func(a *AlertSettings) *int { return &a.MissingJobHours }},
 	{"fetch_fail_threshold", "Failing fetches", "fetches", RuleFetchFailing, 1, 100_000, func(a *AlertSettings) *int { return &a.FetchFailThreshold }},
 	{"fetch_fail_window_minutes", "within", "minutes", RuleFetchFailing, 5, 1440, func(a *AlertSettings) *int { return &a.FetchFailWindowMinutes }},
 	{"fetch_stuck_minutes", "A fetch due and not run for", "minutes", RuleFetchStuck, 1, 1440, func(a *AlertSettings) *int { return &a.FetchStuckMinutes }},

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,6 +132,8 @@ func flattenDetail(out *[]KV, prefix string, m map[string]any, pairs bool) {
 			name = prefix + " " + name
 		}
 		switch v := m[k].(type) {
+		case string:
+			*out = append(*out, KV{name, truncateText(plainDetail(k, v))})
 		case map[string]any:
 			flattenDetail(out, name, v, pairs)
 		case []any:
@@ -141,12 +144,36 @@ func flattenDetail(out *[]KV, prefix string, m map[string]any, pairs bool) {
 			parts := make([]string, len(v))
 			for i, x := range v {
 				parts[i] = detailValue(x)
+				if str, ok := x.(string); ok && str != "" {
+					parts[i] = plainDetail(k, str)
+				}
 			}
 			*out = append(*out, KV{name, truncateText(strings.Join(parts, ", "))})
 		default:
 			*out = append(*out, KV{name, truncateText(detailValue(v))})
 		}
 	}
+}
+
+// snakeCode is a value written as a code ("mint_on_open", "full_name").
+var snakeCode = regexp.MustCompile(`^[a-z]+(_[a-z0-9]+)+$`)
+
+// plainDetail says a recorded value in words: a link's mode and a job by
+// their labels, another code with spaces for its underscores ("full
+// name"); anything else as recorded.
+func plainDetail(key, v string) string {
+	switch {
+	case key == "mode" && (v == db.ModeMintOnOpen || v == "mint"):
+		return ModeLabel(v)
+	case key == "jobs" || key == "job":
+		if l := JobName(v); l != "" && l != v {
+			return l
+		}
+	}
+	if snakeCode.MatchString(v) {
+		return strings.ReplaceAll(v, "_", " ")
+	}
+	return v
 }
 
 func detailValue(v any) string {

@@ -28,6 +28,15 @@ func ISO(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 // Itoa formats an int.
 func Itoa[T ~int | ~int64](n T) string { return strconv.FormatInt(int64(n), 10) }
 
+// Word is the noun for n things, without the number: Word(1, "link",
+// "links") is "link".
+func Word(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
 // Plural returns "1 thing" or "n things".
 func Plural(n int, one, many string) string {
 	if n == 1 {

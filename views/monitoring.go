@@ -71,6 +71,16 @@ func BoardStatuses() []string {
 	return []string{pinwheel.StatusActive, pinwheel.StatusUserActionRequired, pinwheel.StatusDegraded, pinwheel.StatusUnavailable, pinwheel.StatusCustomerDisabled, ""}
 }
 
+// boardCol is the class of a status's column on the board: on a phone
+// only the statuses that need action stay (active, customer disabled and
+// unknown give way; the totals row still counts them).
+func boardCol(status string) string {
+	if status == pinwheel.StatusActive || status == pinwheel.StatusCustomerDisabled || status == "" {
+		return "num opt"
+	}
+	return "num"
+}
+
 // BoardURL is the board filtered by status and platform.
 func BoardURL(status, platform string) string {
 	v := url.Values{}

@@ -42,7 +42,7 @@ func StaffIndex(p Page, list []db.Staff, f StaffForm, sec StaffSecurityProps) te
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Staff</h1><table class=\"list staff\"><thead><tr><th scope=\"col\">Name</th><th scope=\"col\" class=\"opt\">Email</th><th scope=\"col\">Role</th><th scope=\"col\" class=\"opt\">Status</th><th scope=\"col\" class=\"opt\">Two-factor</th><th scope=\"col\">Access ends</th><th scope=\"col\" class=\"opt\">Last sign-in</th><th scope=\"col\" class=\"opt\">Since</th><th scope=\"col\">Access</th></tr></thead> <tbody>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Staff</h1><table class=\"list staff\"><thead><tr><th scope=\"col\">Name</th><th scope=\"col\" class=\"opt\">Email</th><th scope=\"col\">Role</th><th scope=\"col\" class=\"opt\">Status</th><th scope=\"col\" class=\"opt\">Two-factor</th><th scope=\"col\" class=\"opt\">Access ends</th><th scope=\"col\" class=\"opt\">Last sign-in</th><th scope=\"col\" class=\"opt\">Since</th><th scope=\"col\">Access</th></tr></thead> <tbody>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
@@ -393,7 +393,7 @@ func StaffRow(p Page, st db.Staff) templ.Component {
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
-		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<td>")
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 34, "<td class=\"opt\">")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}
