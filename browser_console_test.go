@@ -378,7 +378,8 @@ func (w *consoleWorld) pageRoutes(t *testing.T, routes []string) []string {
 			strings.Contains(path, "export"), regexp.MustCompile(`\.(csv|jsonl|json|zip)$`).MatchString(path),
 			strings.HasSuffix(path, "/raw"), // a download of a whole document
 			path == "/healthz", path == "/readyz", path == "/metrics", path == "/login",
-			path == "/login/second-factor": // the second step of a sign-in under way
+			path == "/login/second-factor",                                    // the second step of a sign-in under way
+			path == "/campaigns/cohort", strings.HasSuffix(path, "/progress"): // fragments and streams
 			continue
 		}
 		// ":id" names a staff member on /staff and a deposit account on
@@ -408,9 +409,10 @@ func (w *consoleWorld) pageRoutes(t *testing.T, routes []string) []string {
 	return out
 }
 
-// healthSamples gives the account health pages something to show: an
-// alert (refused deliveries above the rule's threshold, checked), a
-// notification destination and a reconnect batch.
+// healthSamples gives the account health and campaign pages something to
+// show: an alert (refused deliveries above the rule's threshold,
+// checked), a notification destination, a reconnect batch and a draft
+// campaign.
 func (w *consoleWorld) healthSamples(t *testing.T) map[string]string {
 	t.Helper()
 	bg := context.Background()
@@ -451,7 +453,13 @@ func (w *consoleWorld) healthSamples(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	campaign, err := w.store.CreateCampaign(bg, db.Actor{StaffID: w.operatorID, Email: "olga@example.com"}, db.CampaignInput{Name: "Refresh identities",
+		Goal: db.GoalIdentity, IncentiveAmount: "5", LifetimeDays: "7", HoldDays: "0", HoldoutPct: "10", Cohort: url.Values{}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return map[string]string{
+		":campaign_id":    fmt.Sprint(campaign),
 		":alert_id":       fmt.Sprint(alerts[0].ID),
 		":destination_id": fmt.Sprint(dest.ID),
 		":batch_id":       fmt.Sprint(batch.ID),
