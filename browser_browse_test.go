@@ -99,7 +99,7 @@ func TestBrowser_FindAndRead(t *testing.T) {
 	}
 	postSignedWebhook(t, base, secret, fmt.Sprintf(`{"event_id": "evt-browse-3", "event": "direct_deposit_switch.added", "payload": {"id": "job-3", "name": "direct_deposit_switch", "timestamp": %q, "outcome": "success", "error_code": null, "error_type": null, "link_token_id": "lt-browse-1", "params": {"action": "partial_switch", "allocation": {"type": "amount", "value": 150, "target": {"account_name": "Checking", "account_type": "checking", "last_four_account_number": "6789"}}}, "account_id": %q, "end_user_id": "eu-browse"}}`,
 		time.Now().UTC().Format(time.RFC3339), account))
-	live := `//ol[@id="timeline-live"]/li[contains(., "Direct deposit switch succeeded: partial, $150.00 to Checking ••6789")]`
+	live := `//div[@id="timeline-days"]//li[contains(., "Direct deposit switch succeeded: $150.00 of each paycheck to Checking ••6789")]`
 	if err := chromedp.Do(ctx, chromedp.WaitVisible(live)); err != nil {
 		page, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
 		t.Fatalf("the new entry did not appear live: %v\n%s", err, page)

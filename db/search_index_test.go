@@ -211,11 +211,7 @@ func TestStore_ReindexSearch(t *testing.T) {
 	ctx := context.Background()
 	f.customer(t, "cust-liam", "Liam García", "liam@example.com")
 	f.identity(t, 1, "cust-ana", `{"id": "i", "account_id": "ACCOUNT", "full_name": "Ana Müller", "phone_numbers": [{"value": "+15550101234"}]}`)
-	raw, err := sql.Open("sqlite", "file:"+f.s.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := searchRawDB(t, f.s.Path())
 	if _, err := raw.Exec(`DELETE FROM search_terms`); err != nil {
 		t.Fatal(err)
 	}
@@ -254,11 +250,7 @@ func TestStore_SearchTermsFollowDeletes(t *testing.T) {
 	f := searchFixture{newODUFixture(t)}
 	f.customer(t, "cust-liam", "Liam García", "")
 	account := f.identity(t, 1, "cust-liam", `{"id": "i", "account_id": "ACCOUNT", "full_name": "Liam Garcia Lopez"}`)
-	raw, err := sql.Open("sqlite", "file:"+f.s.Path()+"?_pragma=foreign_keys(1)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := searchRawDB(t, f.s.Path())
 	var n int
 	raw.QueryRow(`SELECT COUNT(*) FROM search_terms WHERE person = 'cust-liam'`).Scan(&n)
 	if n != 5 {
@@ -271,11 +263,31 @@ func TestStore_SearchTermsFollowDeletes(t *testing.T) {
 	if n != 3 {
 		t.Fatalf("%d terms after the record's erasure, want the identity's 3", n)
 	}
-	if _, err := raw.Exec(`DELETE FROM identity_verdicts; DELETE FROM data_snapshots WHERE account_ref = (SELECT id FROM accounts WHERE account_id = ?)`, account); err != nil {
+	if _, err := raw.Exec(`DELETE FROM identity_verdicts`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`DELETE FROM data_snapshots WHERE account_ref = (SELECT id FROM accounts WHERE account_id = '` + account + `')`); err != nil {
 		t.Fatal(err)
 	}
 	raw.QueryRow(`SELECT COUNT(*) FROM search_terms`).Scan(&n)
 	if n != 0 {
 		t.Fatalf("%d terms after the identity's erasure", n)
 	}
+}
+
+// searchRawDB opens the test's database behind the Store's back: the SQLite file,
+// or the PostgreSQL database when the Store runs on one (its Path is then a
+// postgres:// URL). Statements run on both: no placeholders.
+func searchRawDB(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	driver, dsn := "sqlite", "file:"+path+"?_pragma=foreign_keys(1)&_pragma=busy_timeout(5000)"
+	if strings.HasPrefix(path, "postgres") {
+		driver, dsn = "pgx", path
+	}
+	raw, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return raw
 }

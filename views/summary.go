@@ -73,7 +73,7 @@ type listParams struct {
 
 // EventSummary is the one-line human summary of a webhook event, computed
 // from its stored body, for example "Direct deposit switch succeeded:
-// partial, $150.00 to Checking ••6789".
+// $150.00 of each paycheck to Checking ••6789".
 func EventSummary(event string, body string) string {
 	var p summaryPayload
 	if err := json.Unmarshal([]byte(body), &p); err != nil {
