@@ -180,7 +180,7 @@ func TestBrowser_Underwriting(t *testing.T) {
 	}
 	layout, err := chromedp.Run(ctx, chromedp.Evaluate[map[string]string](`(function(){
 		var shown = function(sel){ var el = document.querySelector(sel); return el ? getComputedStyle(el).display : "missing"; };
-		return {header: shown("header.site"), footer: shown("body > footer"), refresh: shown(".refresh"), form: shown("#decision-form"),
+		return {header: shown("header.site"), footer: shown("#app > footer"), refresh: shown(".refresh"), form: shown("#decision-form"),
 			actions: shown(".report-actions"), live: shown(".live-feed"), report: shown("#income-report"), chart: shown("figure.pay-chart"),
 			decisions: shown("#decisions"), annualised: shown("#annualised-`+account+`")};
 	})()`))
