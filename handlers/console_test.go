@@ -139,11 +139,14 @@ func TestErrors_SayWhatAndOfferAWayOn(t *testing.T) {
 	s := newServer(t)
 	c := s.login(t, "auditor@example.com")
 	for path, want := range map[string]string{
-		"/accounts/9eeb1c2d-0000":  "No account 9eeb1c2d-0000 is known to Linkdesk.",
-		"/end-users/nobody":        "No end user nobody is known to Linkdesk.",
-		"/events/ev-nope":          "No event ev-nope is known to Linkdesk.",
-		"/tokens/0123456789abcdef": "No token 0123456789abcdef is known to Linkdesk.",
-		"/nowhere":                 "There is no page at /nowhere.",
+		"/accounts/9eeb1c2d-0000":      "No account 9eeb1c2d-0000 is known to Linkdesk.",
+		"/end-users/nobody":            "No end user nobody is known to Linkdesk.",
+		"/events/ev-nope":              "No event ev-nope is known to Linkdesk.",
+		"/tokens/0123456789abcdef":     "No token 0123456789abcdef is known to Linkdesk.",
+		"/nowhere":                     "There is no page at /nowhere.",
+		"/alerts/987654":               "No alert 987654 is known to Linkdesk.",
+		"/campaigns/987654":            "No campaign 987654 is known to Linkdesk.",
+		"/monitoring/reconnect/987654": "No batch of reconnect links 987654 is known to Linkdesk.",
 	} {
 		rec := s.do(t, http.MethodGet, path, nil, c)
 		body := rec.Body.String()

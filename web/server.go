@@ -275,12 +275,15 @@ func errorHandler(log *slog.Logger, h *handlers.Handler) echo.HTTPErrorHandler {
 
 // notFoundNouns name what each route's ID parameter identifies.
 var notFoundNouns = map[string][2]string{
-	"/accounts/:account_id":        {"account", "account_id"},
-	"/accounts/:account_id/update": {"account", "account_id"},
-	"/end-users/:end_user_id":      {"end user", "end_user_id"},
-	"/events/:event_id":            {"event", "event_id"},
-	"/tokens/:token_id":            {"token", "token_id"},
-	"/tokens/:token_id/revoke":     {"token", "token_id"},
+	"/accounts/:account_id":           {"account", "account_id"},
+	"/accounts/:account_id/update":    {"account", "account_id"},
+	"/end-users/:end_user_id":         {"end user", "end_user_id"},
+	"/events/:event_id":               {"event", "event_id"},
+	"/tokens/:token_id":               {"token", "token_id"},
+	"/tokens/:token_id/revoke":        {"token", "token_id"},
+	"/alerts/:alert_id":               {"alert", "alert_id"},
+	"/campaigns/:campaign_id":         {"campaign", "campaign_id"},
+	"/monitoring/reconnect/:batch_id": {"batch of reconnect links", "batch_id"},
 }
 
 // notFoundWhat says what a 404 did not find ("No account 9eeb1c2d…") and
