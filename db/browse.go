@@ -563,9 +563,11 @@ func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery) (str
 		return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(args, limit), nil
 	}
 	if driveFactor >= 0 && matching*matching <= driveFactor*users {
-		// Start from the matching accounts; CROSS JOIN fixes the join order.
+		// Start from the matching accounts; CROSS JOIN fixes the join order
+		// on SQLite (the join condition goes in WHERE, where PostgreSQL
+		// takes it too).
 		query := `SELECT ` + cols + ` FROM (SELECT DISTINCT a.end_user_ref AS ref FROM accounts a WHERE ` + accTerm + ` AND a.end_user_ref IS NOT NULL) m
-CROSS JOIN end_users u ON u.id = m.ref WHERE ` + strings.Join(where, " AND ") + order
+CROSS JOIN end_users u WHERE u.id = m.ref AND ` + strings.Join(where, " AND ") + order
 		return query, append(append(accArgs, args...), limit), nil
 	}
 	// The unary + keeps the planner on the (end_user_ref) index for the

@@ -25,7 +25,7 @@ type browseFixture struct {
 func newBrowseFixture(t *testing.T) *browseFixture {
 	t.Helper()
 	s, clk := newStore(t)
-	raw, err := sql.Open("sqlite", "file:"+s.Path()+"?_pragma=query_only(1)")
+	raw, err := db.Connect(s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}

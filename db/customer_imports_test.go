@@ -219,7 +219,7 @@ func TestStore_CustomerImport(t *testing.T) {
 // disk; ok is false when the upload is gone.
 func storedImport(t *testing.T, s *db.Store, id string) (rows, bad string, ok bool) {
 	t.Helper()
-	raw, err := sql.Open("sqlite", "file:"+s.Path()+"?_pragma=query_only(1)")
+	raw, err := db.Connect(s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}

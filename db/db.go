@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"runtime"
 	"slices"
 	"sort"
@@ -135,28 +136,47 @@ func (s *Store) burnDummyHash(password string) {
 }
 
 // dialect is what the Store does differently on each database: the few
-// hooks a second one (PostgreSQL) has to supply. The rest is meant to be
-// portable SQL: explicit columns, ? placeholders, ON CONFLICT ... DO
-// UPDATE, INSERT ... RETURNING id (never LastInsertId), standard SAVEPOINT
-// syntax, row values, timestamps as RFC 3339 text. SQLite's values are in
-// sqlite.go; its WAL checkpointer (sqlite_checkpoint.go) has no
-// counterpart elsewhere. Known SQLite-isms outside the hooks, each a hook
-// to add with the second database: the list queries' planner hints (a
-// unary + that keeps SQLite off an index, browse.go), group_concat
-// (browse.go) and instr (search.go).
+// hooks the second one (PostgreSQL) supplies. The rest is portable SQL:
+// explicit columns, ? placeholders, ON CONFLICT ... DO UPDATE / DO NOTHING,
+// INSERT ... RETURNING id (never LastInsertId), standard SAVEPOINT syntax,
+// row values, timestamps as RFC 3339 text, flags as INTEGER 0/1. On
+// PostgreSQL each statement is rewritten on its way (postgres_sql.go:
+// placeholders, LIKE, GLOB, SQLite's planner hints and the few functions
+// that differ), so queries are written once. SQLite's values are in
+// sqlite.go (its WAL checkpointer, sqlite_checkpoint.go, has no
+// counterpart), PostgreSQL's in postgres.go.
 type dialect struct {
+	// name is "sqlite" or "postgres".
+	name string
+	// migrations holds the dialect's migrations under migDir, one file per
+	// name in both sets (TestSchemas_Match).
+	migrations fs.FS
+	migDir     string
 	// open returns the writer pool, the read-only pool of pages and the
 	// read-only pool of exports (at most exporters connections); with
 	// readOnly, a writer that refuses writes too.
 	open func(path string, readers, exporters int, readOnly bool) (w, r, x *sql.DB, err error)
 	// isUnique reports whether err is a unique or primary-key violation.
 	isUnique func(err error) bool
+	// retryable reports an error after which the whole transaction may
+	// run again (PostgreSQL's serialization failures and deadlocks); tx
+	// does so.
+	retryable func(err error) bool
 	// jsonText is the SQL expression of the value at path ("$.a.b") of a
 	// JSON text column, NULL when absent.
 	jsonText func(column, path string) string
 	// tuneWriter sizes the writer's memory for the group-commit committer
 	// (NewIngester); cacheKiB is its page cache.
 	tuneWriter func(ctx context.Context, w *sql.DB, cacheKiB int) error
+	// lock takes the named lock until tx ends, serializing the
+	// transactions that take it (the audit chain's appends, migrations,
+	// single-runner tasks). A no-op where one writer serializes every
+	// transaction anyway (SQLite).
+	lock func(ctx context.Context, tx *sql.Tx, name string) error
+	// forUpdate ends a SELECT whose rows the transaction goes on to change
+	// from what it read: "" on SQLite (one writer), " FOR UPDATE" on
+	// PostgreSQL (several).
+	forUpdate string
 	// claimLock ends the subquery that picks the jobs a claim leases
 	// (jobs.go): "" where one writer serializes claims (SQLite), " FOR
 	// UPDATE SKIP LOCKED" where concurrent claims must skip each other's
@@ -164,7 +184,12 @@ type dialect struct {
 	claimLock string
 }
 
-// Open opens or creates the SQLite file at path and applies the migrations.
+// Backend names the database a Store runs on: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.d.name }
+
+// Open opens the database at path and applies the migrations: a
+// postgres:// (or postgresql://) URL opens that PostgreSQL database,
+// anything else is a SQLite file, created when missing.
 func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
@@ -179,6 +204,9 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		opt.Exporters = 2
 	}
 	s := &Store{d: sqliteDialect, now: opt.Now, cost: opt.PasswordCost, path: path}
+	if IsPostgresURL(path) {
+		s.d = pgDialect
+	}
 	var err error
 	if s.w, s.r, s.x, err = s.d.open(path, opt.Readers, opt.Exporters, opt.ReadOnly); err != nil {
 		return nil, fmt.Errorf("db: open: %w", err)
@@ -222,7 +250,7 @@ func (s *Store) Close() error {
 	return errors.Join(errs...)
 }
 
-// Path is the file the Store was opened on.
+// Path is the file (or PostgreSQL URL) the Store was opened on.
 func (s *Store) Path() string { return s.path }
 
 // Now is the Store's clock, exposed so that handlers and workers share it.
@@ -237,7 +265,7 @@ func (s *Store) ExportStats() sql.DBStats { return s.x.Stats() }
 // Ready reports whether the database answers and every embedded migration is
 // applied.
 func (s *Store) Ready(ctx context.Context) error {
-	names, err := migrationNames()
+	names, err := s.d.migrationNames()
 	if err != nil {
 		return err
 	}
@@ -251,8 +279,8 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-func migrationNames() ([]string, error) {
-	names, err := fs.Glob(migrationsFS, "migrations/*.sql")
+func (d dialect) migrationNames() ([]string, error) {
+	names, err := fs.Glob(d.migrations, d.migDir+"/*.sql")
 	if err != nil {
 		return nil, fmt.Errorf("db: list migrations: %w", err)
 	}
@@ -262,22 +290,34 @@ func migrationNames() ([]string, error) {
 
 // migrate applies each embedded migration not yet recorded, one transaction
 // each, in file-name order. Migrations are forward-only: to fix a mistake,
-// add a new file.
+// add a new file. Instances that start together on one PostgreSQL database
+// take turns (the dialect's lock), and each applies what the others have
+// not.
 func (s *Store) migrate(ctx context.Context) error {
-	if _, err := s.w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`); err != nil {
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		if err := s.d.lock(ctx, tx, "migrate"); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)`)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("db: create schema_migrations: %w", err)
 	}
-	names, err := migrationNames()
+	names, err := s.d.migrationNames()
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		body, err := migrationsFS.ReadFile(name)
+		base := path.Base(name)
+		body, err := fs.ReadFile(s.d.migrations, name)
 		if err != nil {
 			return fmt.Errorf("db: read migration %s: %w", base, err)
 		}
 		err = s.tx(ctx, func(tx *sql.Tx) error {
+			if err := s.d.lock(ctx, tx, "migrate"); err != nil {
+				return err
+			}
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations WHERE name = ?`, base).Scan(&n); err != nil {
 				return err
@@ -285,7 +325,7 @@ func (s *Store) migrate(ctx context.Context) error {
 			if n > 0 {
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			if _, err := tx.ExecContext(withRawSQL(ctx), string(body)); err != nil {
 				return err
 			}
 			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?)`, base, FormatTime(s.now()))
@@ -298,8 +338,24 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// tx runs fn in a write transaction: Begin, deferred Rollback, Commit.
+// txRetries is how many times tx runs a transaction that the database
+// rolled back for a retryable reason (see dialect.retryable).
+const txRetries = 5
+
+// tx runs fn in a write transaction: Begin, deferred Rollback, Commit. On
+// PostgreSQL a transaction that lost a deadlock or a serialization check
+// runs again from the start, so fn must set (not accumulate) what it
+// returns through its closure.
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tx1(ctx, fn)
+		if err == nil || attempt == txRetries || !s.d.retryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) tx1(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err

@@ -2,9 +2,7 @@ package db_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -13,6 +11,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 )
 
 // clock is a settable fixed clock for tests.
@@ -23,7 +22,7 @@ func (c *clock) now() time.Time { return c.t }
 func newStore(t *testing.T) (*db.Store, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "test.db"), db.Options{Now: c.now, PasswordCost: bcrypt.MinCost})
+	s, err := db.Open(context.Background(), dbtest.Path(t, "test.db"), db.Options{Now: c.now, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +34,7 @@ var admin = db.Actor{StaffID: 0, Email: "system", IP: "127.0.0.1", UserAgent: "t
 
 func TestOpen_MigrationsApplyOnceAndAgainAsNoop(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "m.db")
+	path := dbtest.Path(t, "m.db")
 	s, err := db.Open(ctx, path, db.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -49,7 +48,7 @@ func TestOpen_MigrationsApplyOnceAndAgainAsNoop(t *testing.T) {
 		t.Fatalf("second open: %v", err)
 	}
 	defer s.Close()
-	raw, err := sql.Open("sqlite", path)
+	raw, err := db.Connect(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,10 +60,12 @@ func TestOpen_MigrationsApplyOnceAndAgainAsNoop(t *testing.T) {
 	if n == 0 || n != distinct {
 		t.Fatalf("schema_migrations has %d rows, %d distinct; want each migration once", n, distinct)
 	}
-	var mode string
-	raw.QueryRow(`PRAGMA journal_mode`).Scan(&mode)
-	if mode != "wal" {
-		t.Errorf("journal_mode = %q, want wal", mode)
+	if s.Backend() == "sqlite" {
+		var mode string
+		raw.QueryRow(`PRAGMA journal_mode`).Scan(&mode)
+		if mode != "wal" {
+			t.Errorf("journal_mode = %q, want wal", mode)
+		}
 	}
 }
 
@@ -200,7 +201,7 @@ func TestStore_AuditChain(t *testing.T) {
 
 	// Tamper with a row behind the Store's back (the database refuses an
 	// UPDATE, so the trigger goes first): verification must catch it.
-	raw, err := sql.Open("sqlite", s.Path())
+	raw, err := db.Connect(s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +234,7 @@ func TestStore_SessionKeysPersist(t *testing.T) {
 
 func TestStore_DefaultPasswordCost(t *testing.T) {
 	ctx := context.Background()
-	s, err := db.Open(ctx, filepath.Join(t.TempDir(), "c.db"), db.Options{})
+	s, err := db.Open(ctx, dbtest.Path(t, "c.db"), db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +242,7 @@ func TestStore_DefaultPasswordCost(t *testing.T) {
 	if _, err := s.EnsureAdmin(ctx, "boot@example.com", "bootstrap password"); err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := sql.Open("sqlite", s.Path())
+	raw, _ := db.Connect(s.Path())
 	defer raw.Close()
 	var hash string
 	raw.QueryRow(`SELECT password_hash FROM staff`).Scan(&hash)

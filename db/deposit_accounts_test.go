@@ -2,13 +2,12 @@ package db_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 )
 
 func TestValidRoutingNumber(t *testing.T) {
@@ -85,7 +84,7 @@ func TestStore_DepositAccounts(t *testing.T) {
 	}
 
 	t.Run("encrypted at rest", func(t *testing.T) {
-		raw, err := sql.Open("sqlite", s.Path())
+		raw, err := db.Connect(s.Path())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,7 +160,7 @@ func TestStore_DepositAccounts(t *testing.T) {
 
 func TestStore_EncryptionKey(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "k.db")
+	path := dbtest.Path(t, "k.db")
 	in := db.DepositAccountCreate{Name: "Ops Savings", Type: "savings", RoutingNumber: "011000015", AccountNumber: "55554444"}
 
 	t.Run("generated key survives a restart", func(t *testing.T) {
@@ -211,7 +210,7 @@ func TestStore_EncryptionKey(t *testing.T) {
 		}
 	})
 	t.Run("a key of the wrong size is refused", func(t *testing.T) {
-		if _, err := db.Open(ctx, filepath.Join(t.TempDir(), "x.db"), db.Options{EncryptionKey: []byte("short")}); err == nil {
+		if _, err := db.Open(ctx, dbtest.Path(t, "x.db"), db.Options{EncryptionKey: []byte("short")}); err == nil {
 			t.Fatal("want an error")
 		}
 	})

@@ -2,12 +2,12 @@ package db_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/loadgen"
 )
 
@@ -20,7 +20,7 @@ func BenchmarkIngester(b *testing.B) {
 	for _, conc := range []int{1, 64} {
 		b.Run(map[int]string{1: "c1", 64: "c64"}[conc], func(b *testing.B) {
 			ctx := context.Background()
-			s, err := db.Open(ctx, filepath.Join(b.TempDir(), "bench.db"), db.Options{})
+			s, err := db.Open(ctx, dbtest.Path(b, "bench.db"), db.Options{})
 			if err != nil {
 				b.Fatal(err)
 			}

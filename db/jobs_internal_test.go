@@ -20,7 +20,7 @@ func TestJobsMigration_MovesTheFetchQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	names, err := migrationNames()
+	names, err := sqliteDialect.migrationNames()
 	if err != nil {
 		t.Fatal(err)
 	}

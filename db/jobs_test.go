@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 )
 
 func enqueue(t *testing.T, s *db.Store, j db.NewJob) int64 {
@@ -178,10 +178,10 @@ func TestJobs_EnqueueRefusesBadInput(t *testing.T) {
 }
 
 func TestJobs_StatsAndRestart(t *testing.T) {
-	dir := t.TempDir()
+	path := dbtest.Path(t, "jobs.db")
 	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	open := func() *db.Store {
-		s, err := db.Open(context.Background(), filepath.Join(dir, "jobs.db"), db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost})
+		s, err := db.Open(context.Background(), path, db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost})
 		if err != nil {
 			t.Fatal(err)
 		}

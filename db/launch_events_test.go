@@ -2,7 +2,6 @@ package db_test
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"strings"
@@ -93,7 +92,7 @@ func TestStore_CheckLaunchEvents(t *testing.T) {
 	if _, err := f.s.CreateLink(ctx, f.op, n, f.mint("pw-1")); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite", f.s.Path())
+	raw, err := db.Connect(f.s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,14 +102,22 @@ func TestStore_CheckLaunchEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN IMMEDIATE`); err != nil {
+	// SQLite: hold the one write lock. PostgreSQL: hold the tables a
+	// write would touch.
+	lock := `BEGIN IMMEDIATE`
+	if f.s.Backend() == "postgres" {
+		lock = `BEGIN; LOCK TABLE launch_events, link_tokens IN EXCLUSIVE MODE`
+	}
+	if _, err := conn.ExecContext(ctx, lock); err != nil {
 		t.Fatal(err)
 	}
 	defer conn.ExecContext(ctx, `ROLLBACK`)
 
 	// A check that needed the writer would wait out the busy timeout
-	// behind the open transaction and fail: success proves the read pool.
-	cctx := ctx
+	// behind the open transaction and fail (on PostgreSQL: wait until the
+	// deadline): success proves the read pool.
+	cctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	if err := f.s.CheckLaunchEvents(cctx, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, db.ErrNotFound) {
 		t.Errorf("unknown link: got %v, want ErrNotFound", err)
 	}

@@ -18,16 +18,23 @@ import (
 
 // sqliteDialect is the dialect of a SQLite file (modernc.org/sqlite, pure Go).
 var sqliteDialect = dialect{
-	open:     openSQLite,
-	isUnique: sqliteIsUnique,
-	jsonText: func(column, path string) string { return "json_extract(" + column + ", '" + path + "')" },
+	name:       "sqlite",
+	migrations: migrationsFS,
+	migDir:     "migrations",
+	open:       openSQLite,
+	retryable:  func(error) bool { return false },
+	lock:       func(context.Context, *sql.Tx, string) error { return nil },
+	isUnique:   sqliteIsUnique,
+	jsonText:   func(column, path string) string { return "json_extract(" + column + ", '" + path + "')" },
 	tuneWriter: func(ctx context.Context, w *sql.DB, cacheKiB int) error {
 		// The writer pool holds exactly one connection that lives as long
 		// as the Store, so these reach the connection the committer uses.
 		_, err := w.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d; PRAGMA mmap_size = 0", cacheKiB))
 		return err
 	},
-	// The single writer connection serializes claims: no row lock needed.
+	// The single writer connection serializes claims and every
+	// read-then-write: no row lock needed.
+	forUpdate: "",
 	claimLock: "",
 }
 

@@ -3,7 +3,6 @@ package db_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 )
 
 // TestStore_ResetPassword: a reset hands over a password that signs in but
@@ -105,7 +105,7 @@ func TestStore_ListStaffLastSignIn(t *testing.T) {
 // runs with a configured key leaves no generated key behind.
 func TestOpen_NoGeneratedKey(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "k.db")
+	path := dbtest.Path(t, "k.db")
 	key := make([]byte, db.EncryptionKeySize)
 	s, err := db.Open(ctx, path, db.Options{EncryptionKey: key, PasswordCost: bcrypt.MinCost})
 	if err != nil {

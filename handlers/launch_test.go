@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -181,7 +180,7 @@ func TestLaunchEvents_UnknownLinksCostNoWrite(t *testing.T) {
 	t.Run("unknown ids answer 404 while the writer is busy", func(t *testing.T) {
 		// The busy timeout lets BEGIN IMMEDIATE wait for a webhook the
 		// ingester may be writing meanwhile.
-		raw, err := sql.Open("sqlite", "file:"+s.store.Path()+"?_pragma=busy_timeout(10000)")
+		raw, err := db.Connect(s.store.Path())
 		if err != nil {
 			t.Fatal(err)
 		}

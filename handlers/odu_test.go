@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -379,7 +378,7 @@ func failInserts(t *testing.T, store *db.Store, table string) func() {
 	t.Helper()
 	// A busy timeout: webhooks keep arriving (untidy, redelivered) while the
 	// trigger is created and dropped.
-	raw, err := sql.Open("sqlite", "file:"+store.Path()+"?_pragma=busy_timeout(10000)")
+	raw, err := db.Connect(store.Path())
 	if err != nil {
 		t.Fatal(err)
 	}

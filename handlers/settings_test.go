@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"database/sql"
 	"net/http"
 	"net/url"
 	"strings"
@@ -95,7 +94,7 @@ func TestSettings_DepositAccounts(t *testing.T) {
 			t.Fatal("the full account number is in the page")
 		}
 
-		raw, err := sql.Open("sqlite", s.store.Path())
+		raw, err := db.Connect(s.store.Path())
 		if err != nil {
 			t.Fatal(err)
 		}

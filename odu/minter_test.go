@@ -2,7 +2,6 @@ package odu_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -175,7 +174,7 @@ func TestMinter_MintRefused(t *testing.T) {
 func TestMinter_MintUnrecorded(t *testing.T) {
 	e := newEnv(t, pinwheel.DefaultVersion)
 	ctx := context.Background()
-	raw, err := sql.Open("sqlite", e.store.Path())
+	raw, err := db.Connect(e.store.Path())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,140 @@
+// Package dbtest gives each test a fresh database of the backend under
+// test, so that the whole suite runs on SQLite (the default) and again on
+// PostgreSQL: with LINKDESK_TEST_DATABASE_URL set to a PostgreSQL database
+// the tests may create schemas in, Path returns the URL of a fresh schema
+// there (dropped when the test ends) instead of a file in a temp dir.
+// db.Open takes either. Tests that only make sense on PostgreSQL (several
+// instances on one database) call Postgres, which skips with one line when
+// the variable is unset, and fails instead under REQUIRE_POSTGRES=1 (set
+// by .ci/run). Nothing but tests imports it.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+// EnvURL names the variable that selects PostgreSQL for the tests.
+const EnvURL = "LINKDESK_TEST_DATABASE_URL"
+
+// OnPostgres reports whether the tests run on PostgreSQL.
+func OnPostgres() bool { return os.Getenv(EnvURL) != "" }
+
+// Path returns a fresh database for the test: the path of name in a temp
+// dir (SQLite), or the URL of a new empty schema (PostgreSQL).
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	if !OnPostgres() {
+		return filepath.Join(t.TempDir(), name)
+	}
+	return freshSchema(t, os.Getenv(EnvURL))
+}
+
+// Postgres returns the URL of a fresh PostgreSQL schema for a test that
+// needs PostgreSQL itself. Without LINKDESK_TEST_DATABASE_URL it fails
+// the test under REQUIRE_POSTGRES=1, and otherwise announces the skip and
+// skips.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	if base := os.Getenv(EnvURL); base != "" {
+		return freshSchema(t, base)
+	}
+	if os.Getenv("REQUIRE_POSTGRES") == "1" {
+		t.Fatalf("PostgreSQL is required (REQUIRE_POSTGRES=1) but %s is not set", EnvURL)
+	}
+	msg := SkipLine(t.Name())
+	if !testing.Verbose() {
+		announce(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// SkipLine is the one line a skipped PostgreSQL test prints.
+func SkipLine(test string) string {
+	return fmt.Sprintf("SKIP %s: needs PostgreSQL (set %s, e.g. by .ci/run; REQUIRE_POSTGRES=1 makes this a failure)", test, EnvURL)
+}
+
+var admin struct {
+	sync.Mutex
+	dbs map[string]*sql.DB
+}
+
+// adminDB is one pool per base URL for creating and dropping schemas.
+func adminDB(t testing.TB, base string) *sql.DB {
+	admin.Lock()
+	defer admin.Unlock()
+	if d := admin.dbs[base]; d != nil {
+		return d
+	}
+	d, err := sql.Open("pgx", base)
+	if err != nil {
+		t.Fatalf("%s: %v", EnvURL, err)
+	}
+	d.SetMaxOpenConns(2)
+	if admin.dbs == nil {
+		admin.dbs = map[string]*sql.DB{}
+	}
+	admin.dbs[base] = d
+	return d
+}
+
+// freshSchema creates an empty schema in the database at base and returns
+// base with search_path set to it; the schema is dropped after the test.
+func freshSchema(t testing.TB, base string) string {
+	t.Helper()
+	var b [8]byte
+	rand.Read(b[:])
+	schema := "t_" + hex.EncodeToString(b[:])
+	d := adminDB(t, base)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := d.ExecContext(ctx, `CREATE SCHEMA `+schema); err != nil {
+		t.Fatalf("%s: create schema: %v", EnvURL, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if _, err := d.ExecContext(ctx, `DROP SCHEMA `+schema+` CASCADE`); err != nil {
+			t.Logf("drop schema %s: %v", schema, err)
+		}
+	})
+	return WithSearchPath(base, schema)
+}
+
+// WithSearchPath returns the URL base with its search_path set to schema.
+func WithSearchPath(base, schema string) string {
+	u, err := url.Parse(base)
+	if err != nil || !strings.HasPrefix(u.Scheme, "postgres") {
+		panic(fmt.Sprintf("dbtest: %s is not a postgres:// URL", EnvURL))
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// announce shows msg although the test passes without -v (see
+// browsertest: go test keeps a passing package's output to itself, so the
+// line goes to the terminal when there is one, else to stderr).
+func announce(msg string) {
+	var w io.Writer = os.Stderr
+	if tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0); err == nil {
+		defer tty.Close()
+		w = tty
+	}
+	fmt.Fprintln(w, msg)
+}
