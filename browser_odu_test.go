@@ -25,16 +25,17 @@ import (
 func TestBrowser_OnDemandUpdate(t *testing.T) {
 	ctx := newBrowser(t)
 	dir := t.TempDir()
+	d := newTestDB(t)
 	const secret = "browser_test_secret"
 	base, _ := startServe(t, map[string]string{
-		"LINKDESK_DB": filepath.Join(dir, "linkdesk.db"), "LINKDESK_SANDBOX_STATE": filepath.Join(dir, "sandbox.db"),
+		d.env: d.path, "LINKDESK_SANDBOX_STATE": filepath.Join(dir, "sandbox.db"),
 		"LINKDESK_PINWHEEL_SECRET": secret, "LINKDESK_ADMIN_PASSWORD": "admin password 123",
 	})
 	bg := context.Background()
 
 	// The organisation's setup, as an admin would have done it in Settings,
 	// written through a second Store on the same file (SQLite locks it).
-	store, err := db.Open(bg, filepath.Join(dir, "linkdesk.db"), db.Options{PasswordCost: bcrypt.MinCost})
+	store, err := db.Open(bg, d.path, db.Options{PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}

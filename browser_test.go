@@ -13,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"linkdesk/browsertest"
+	"linkdesk/dbtest"
 )
 
 // newBrowser starts headless Debian chromium for a test. Without chromium
@@ -76,8 +77,12 @@ func startServe(t *testing.T, env map[string]string) (baseURL string, out *locke
 	t.Helper()
 	dir := t.TempDir()
 	vars := map[string]string{
-		"LINKDESK_ADDR": "127.0.0.1:0", "LINKDESK_DB": dir + "/linkdesk.db", "LINKDESK_SANDBOX_STATE": dir + "/sandbox.db",
+		"LINKDESK_ADDR": "127.0.0.1:0", "LINKDESK_SANDBOX_STATE": dir + "/sandbox.db",
 		"LINKDESK_DEMO": "off", "LINKDESK_LOG_LEVEL": "warn",
+	}
+	if env["LINKDESK_DB"] == "" && env["LINKDESK_DATABASE_URL"] == "" {
+		d := newTestDB(t)
+		vars[d.env] = d.path
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -114,6 +119,19 @@ func startServe(t *testing.T, env map[string]string) (baseURL string, out *locke
 	}
 	t.Fatalf("serve printed no URL:\n%s", out.String())
 	return "", nil
+}
+
+// testDB is a fresh database of the backend under test (dbtest: SQLite,
+// or PostgreSQL with LINKDESK_TEST_DATABASE_URL) and the setting and flag
+// that point linkdesk at it.
+type testDB struct{ path, env, flag string }
+
+func newTestDB(t testing.TB) testDB {
+	p := dbtest.Path(t, "linkdesk.db")
+	if dbtest.OnPostgres() {
+		return testDB{p, "LINKDESK_DATABASE_URL", "--database-url"}
+	}
+	return testDB{p, "LINKDESK_DB", "--db"}
 }
 
 // printedLogin returns the bootstrap admin's email and password from serve's output.

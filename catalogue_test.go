@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/loadgen"
 	"linkdesk/pinwheel"
 	"linkdesk/pinwheel/sandbox"
@@ -73,7 +74,7 @@ func TestEventCatalogue(t *testing.T) {
 
 	t.Run("projection", func(t *testing.T) {
 		ctx := context.Background()
-		s, err := db.Open(ctx, filepath.Join(t.TempDir(), "cat.db"), db.Options{PasswordCost: bcrypt.MinCost})
+		s, err := db.Open(ctx, dbtest.Path(t, "cat.db"), db.Options{PasswordCost: bcrypt.MinCost})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func keysSubcommands() []keysSubcommand {
 			run: keysNew},
 		{name: "reencrypt",
 			summary:  "encrypt every encrypted value again with the newest LINKDESK_ENCRYPTION_KEY (the first of the list), after a new key was put first; then delete the keys generated and kept in the database (emulator mode) when configured ones replaced them. Safe while Linkdesk runs, and to run again",
-			settings: slices.Concat([]setting{staffDB}, keySettings()), run: keysReencrypt},
+			settings: slices.Concat(staffDB, keySettings()), run: keysReencrypt},
 	}
 }
 
@@ -93,7 +93,11 @@ func keysReencrypt(ctx context.Context, m map[string]string, getenv func(string)
 		return err
 	}
 	keys := encryptionKeys(enc)
-	store, err := openExistingStore(ctx, m["LINKDESK_DB"], db.Options{EncryptionKey: keys[0], OldEncryptionKeys: keys[1:], NoGeneratedKey: true})
+	path, err := databaseOf(m)
+	if err != nil {
+		return err
+	}
+	store, err := openExistingStore(ctx, path, db.Options{EncryptionKey: keys[0], OldEncryptionKeys: keys[1:], NoGeneratedKey: true})
 	if err != nil {
 		return err
 	}

@@ -16,7 +16,8 @@ import (
 
 // seedSettings are the settings of `linkdesk seed`.
 var seedSettings = []setting{
-	{"LINKDESK_DB", "db", "", "SQLite file to fill (created when missing; required)"},
+	{"LINKDESK_DB", "db", "", "SQLite file to fill (created when missing; required unless --database-url)"},
+	databaseURLSetting,
 	{"", "end-users", "0", "end users (0: 5/7 of --accounts)"},
 	{"", "accounts", "1000", "accounts"},
 	{"", "events", "100000", "events to ingest, duplicates included (about 2%)"},
@@ -34,9 +35,9 @@ func cmdSeed(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	path := m["LINKDESK_DB"]
-	if path == "" {
-		return errors.New("seed: --db (LINKDESK_DB) is required")
+	path, err := databaseOf(m)
+	if err != nil {
+		return fmt.Errorf("seed: %w (--db or --database-url)", err)
 	}
 	const most = 1 << 30
 	var errs []error

@@ -17,8 +17,11 @@ import (
 )
 
 // staffDB is the database setting of every `linkdesk staff` command: the
-// same variable and default as serve's.
-var staffDB = setting{"LINKDESK_DB", "db", "linkdesk.db", "path of the SQLite database file (the one linkdesk serve uses; it may be running)"}
+// same variables and default as serve's.
+var staffDB = []setting{
+	{"LINKDESK_DB", "db", "linkdesk.db", "path of the SQLite database file (the one linkdesk serve uses; it may be running)"},
+	databaseURLSetting,
+}
 
 // staffSubcommand is one `linkdesk staff` command. Commands that take an
 // EMAIL argument set email.
@@ -42,23 +45,23 @@ type staffContext struct {
 func staffSubcommands() []staffSubcommand {
 	return []staffSubcommand{
 		{name: "list", summary: "list staff: email, name, role, active, last sign-in",
-			settings: slices.Concat([]setting{staffDB}, auditSettings()), run: staffList},
+			settings: slices.Concat(staffDB, auditSettings()), run: staffList},
 		{name: "create", args: "--email EMAIL --name NAME [--role ROLE]",
 			summary: "add a staff member with a one-time password (printed); they choose their own at first sign-in",
-			settings: slices.Concat([]setting{staffDB}, auditSettings(), []setting{
+			settings: slices.Concat(staffDB, auditSettings(), []setting{
 				{"", "email", "", "email address they sign in with (required)"},
 				{"", "name", "", "their name as shown in Linkdesk and the audit trail (required)"},
 				{"", "role", db.RoleOperator, "admin, operator or auditor"},
 			}), run: staffCreate},
 		{name: "reset-password", args: "EMAIL", email: true,
 			summary:  "give EMAIL a one-time password (printed) and sign out their sessions; their next sign-in leads to choosing a new password before anything else",
-			settings: slices.Concat([]setting{staffDB}, auditSettings()), run: staffResetPassword},
+			settings: slices.Concat(staffDB, auditSettings()), run: staffResetPassword},
 		{name: "deactivate", args: "EMAIL", email: true,
 			summary:  "stop EMAIL from signing in, with immediate effect on open sessions (never the last active admin)",
-			settings: slices.Concat([]setting{staffDB}, auditSettings()), run: staffSetActive(false)},
+			settings: slices.Concat(staffDB, auditSettings()), run: staffSetActive(false)},
 		{name: "reactivate", args: "EMAIL", email: true,
 			summary:  "let a deactivated EMAIL sign in again",
-			settings: slices.Concat([]setting{staffDB}, auditSettings()), run: staffSetActive(true)},
+			settings: slices.Concat(staffDB, auditSettings()), run: staffSetActive(true)},
 	}
 }
 
@@ -100,11 +103,15 @@ func cmdStaff(ctx context.Context, args []string, getenv func(string) string, st
 			}
 			c.email = pos[0]
 		}
+		path, err := databaseOf(m)
+		if err != nil {
+			return err
+		}
 		key, anchor, err := loadAuditConfig(m)
 		if err != nil {
 			return err
 		}
-		store, err := openStaffStore(ctx, m["LINKDESK_DB"], key, anchor)
+		store, err := openStaffStore(ctx, path, key, anchor)
 		if err != nil {
 			return err
 		}
@@ -129,8 +136,12 @@ func openStaffStore(ctx context.Context, path string, auditKeys [][]byte, anchor
 	return openExistingStore(ctx, path, opt)
 }
 
-// openExistingStore opens the database at path, which must exist.
+// openExistingStore opens the database at path, which must exist (a
+// PostgreSQL URL names a server, which says so itself).
 func openExistingStore(ctx context.Context, path string, opt db.Options) (*db.Store, error) {
+	if db.IsPostgresURL(path) {
+		return db.Open(ctx, path, opt)
+	}
 	if path == "" {
 		return nil, errors.New("LINKDESK_DB: must not be empty")
 	}
@@ -293,6 +304,10 @@ func announceSignIn(ctx context.Context, store *db.Store, dbPath string, stdout 
 	}
 	self := selfCommand()
 	dbFlag := " --db " + shellQuote(dbPath)
+	if db.IsPostgresURL(dbPath) {
+		// Never print the URL: it may hold a password.
+		dbFlag = ` --database-url "$LINKDESK_DATABASE_URL"`
+	}
 	if len(admins) == 0 {
 		fmt.Fprintf(stdout, "No active admin can sign in. Create one with:\n  %s staff create --role admin --email EMAIL --name NAME%s\n", self, dbFlag)
 		return nil

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 )
 
 // staffCmd runs `linkdesk staff ARGS` through run() and returns its output.
@@ -88,12 +88,12 @@ func (b *browserless) do(method, path string, form url.Values) (int, string, str
 // and the audit trail holds the reset as a console action (db's tests
 // verify the chain through it).
 func TestStaff_WayBackIn(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "linkdesk.db")
-	base, out := startServe(t, map[string]string{"LINKDESK_DB": path})
+	d := newTestDB(t)
+	path := d.path
+	base, out := startServe(t, map[string]string{d.env: path})
 	email, lost := printedLogin(t, out.String())
 
-	reset := mustStaffCmd(t, "reset-password", email, "--db", path)
+	reset := mustStaffCmd(t, "reset-password", email, d.flag, path)
 	otp := oneTime(t, reset)
 	if !strings.Contains(reset, "must choose a new password") {
 		t.Errorf("reset output does not say what happens next:\n%s", reset)
@@ -136,7 +136,7 @@ func TestStaff_WayBackIn(t *testing.T) {
 		t.Errorf("staff page after the change: %d %q (the refused POST must have created nobody)", code, loc)
 	}
 
-	list := mustStaffCmd(t, "list", "--db", path)
+	list := mustStaffCmd(t, "list", d.flag, path)
 	if !regexp.MustCompile(regexp.QuoteMeta(email)+`\s+Administrator\s+admin\s+yes\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC`).MatchString(list) || strings.Contains(list, "must choose") {
 		t.Errorf("list after the change:\n%s", list)
 	}
@@ -156,9 +156,12 @@ func TestStaff_WayBackIn(t *testing.T) {
 // refusals on a temp database.
 func TestStaff_Commands(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "linkdesk.db")
-	if _, err := staffCmd(t, "list", "--db", path); err == nil || !strings.Contains(err.Error(), "no database at") {
-		t.Fatalf("list on a missing database: %v, want a refusal (not a new empty file)", err)
+	d := newTestDB(t)
+	path := d.path
+	if !dbtest.OnPostgres() {
+		if _, err := staffCmd(t, "list", d.flag, path); err == nil || !strings.Contains(err.Error(), "no database at") {
+			t.Fatalf("list on a missing database: %v, want a refusal (not a new empty file)", err)
+		}
 	}
 	key := make([]byte, db.EncryptionKeySize)
 	store, err := db.Open(ctx, path, db.Options{PasswordCost: bcrypt.MinCost, EncryptionKey: key})
@@ -170,20 +173,20 @@ func TestStaff_Commands(t *testing.T) {
 	}
 	store.Close()
 
-	out := mustStaffCmd(t, "create", "--db", path, "--email", "Olga@Example.com", "--name", "Olga Operator")
+	out := mustStaffCmd(t, "create", d.flag, path, "--email", "Olga@Example.com", "--name", "Olga Operator")
 	if !strings.Contains(out, "Created olga@example.com (Olga Operator, operator)") {
 		t.Errorf("create output:\n%s", out)
 	}
 	oneTime(t, out)
-	if _, err := staffCmd(t, "create", "--db", path, "--email", "olga@example.com", "--name", "Again", "--role", "boss"); err == nil ||
+	if _, err := staffCmd(t, "create", d.flag, path, "--email", "olga@example.com", "--name", "Again", "--role", "boss"); err == nil ||
 		!strings.Contains(err.Error(), "--email: A staff member with this email already exists.") && !strings.Contains(err.Error(), "--role") {
 		t.Errorf("create with a taken email and a bad role: %v", err)
 	}
-	if _, err := staffCmd(t, "create", "--db", path, "--name", "No Email"); err == nil || !strings.Contains(err.Error(), "--email") {
+	if _, err := staffCmd(t, "create", d.flag, path, "--name", "No Email"); err == nil || !strings.Contains(err.Error(), "--email") {
 		t.Errorf("create without --email: %v", err)
 	}
 
-	list := mustStaffCmd(t, "list", "--db", path)
+	list := mustStaffCmd(t, "list", d.flag, path)
 	for _, re := range []string{
 		`EMAIL\s+NAME\s+ROLE\s+ACTIVE\s+LAST SIGN-IN`,
 		`boss@example.com\s+Administrator\s+admin\s+yes\s+never`,
@@ -195,28 +198,28 @@ func TestStaff_Commands(t *testing.T) {
 		}
 	}
 
-	if _, err := staffCmd(t, "deactivate", "boss@example.com", "--db", path); err == nil || !strings.Contains(err.Error(), "last active admin") {
+	if _, err := staffCmd(t, "deactivate", "boss@example.com", d.flag, path); err == nil || !strings.Contains(err.Error(), "last active admin") {
 		t.Errorf("deactivating the last admin: %v, want a refusal", err)
 	}
-	if out := mustStaffCmd(t, "deactivate", "--db", path, "olga@example.com"); !strings.Contains(out, "Deactivated olga@example.com") {
+	if out := mustStaffCmd(t, "deactivate", d.flag, path, "olga@example.com"); !strings.Contains(out, "Deactivated olga@example.com") {
 		t.Errorf("deactivate: %s", out)
 	}
-	if out := mustStaffCmd(t, "deactivate", "olga@example.com", "--db", path); !strings.Contains(out, "already deactivated") {
+	if out := mustStaffCmd(t, "deactivate", "olga@example.com", d.flag, path); !strings.Contains(out, "already deactivated") {
 		t.Errorf("deactivate twice: %s", out)
 	}
-	if out := mustStaffCmd(t, "reset-password", "olga@example.com", "--db", path); !strings.Contains(out, "staff reactivate olga@example.com") {
+	if out := mustStaffCmd(t, "reset-password", "olga@example.com", d.flag, path); !strings.Contains(out, "staff reactivate olga@example.com") {
 		t.Errorf("reset of a deactivated person does not say how to reactivate:\n%s", out)
 	}
-	if out := mustStaffCmd(t, "reactivate", "olga@example.com", "--db", path); !strings.Contains(out, "Reactivated olga@example.com") {
+	if out := mustStaffCmd(t, "reactivate", "olga@example.com", d.flag, path); !strings.Contains(out, "Reactivated olga@example.com") {
 		t.Errorf("reactivate: %s", out)
 	}
-	if _, err := staffCmd(t, "reset-password", "nobody@example.com", "--db", path); err == nil || !strings.Contains(err.Error(), "no staff member") {
+	if _, err := staffCmd(t, "reset-password", "nobody@example.com", d.flag, path); err == nil || !strings.Contains(err.Error(), "no staff member") {
 		t.Errorf("reset of an unknown email: %v", err)
 	}
-	if _, err := staffCmd(t, "reset-password", "--db", path); err == nil || !strings.Contains(err.Error(), "which staff member") {
+	if _, err := staffCmd(t, "reset-password", d.flag, path); err == nil || !strings.Contains(err.Error(), "which staff member") {
 		t.Errorf("reset without an email: %v", err)
 	}
-	if _, err := staffCmd(t, "promote", "--db", path); err == nil || !strings.Contains(err.Error(), `unknown command "promote"`) {
+	if _, err := staffCmd(t, "promote", d.flag, path); err == nil || !strings.Contains(err.Error(), `unknown command "promote"`) {
 		t.Errorf("unknown staff command: %v", err)
 	}
 
@@ -254,8 +257,9 @@ func TestStaff_Commands(t *testing.T) {
 // and (emulator mode) the emulator's secret, which signs webhooks this
 // Linkdesk accepts, as loadgen needs.
 func TestServe_LaterStartSaysWhoCanSignIn(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "linkdesk.db")
-	env := map[string]string{"LINKDESK_DB": path}
+	d := newTestDB(t)
+	path := d.path
+	env := map[string]string{d.env: path}
 	var first string
 	t.Run("first start", func(t *testing.T) {
 		_, out := startServe(t, env)
@@ -275,7 +279,7 @@ func TestServe_LaterStartSaysWhoCanSignIn(t *testing.T) {
 		later := out.String()
 		for _, want := range []string{
 			"1 active admin can sign in: " + email,
-			"staff reset-password " + email + " --db " + shellQuote(path) + "\n",
+			"staff reset-password " + email + dbFlagOf(d) + "\n",
 		} {
 			if !strings.Contains(later, want) {
 				t.Errorf("later start lacks %q:\n%s", want, later)
@@ -289,4 +293,13 @@ func TestServe_LaterStartSaysWhoCanSignIn(t *testing.T) {
 		}
 		postSignedWebhook(t, base, m[2], `{"event_id": "evt-printed-secret", "event": "account.added", "payload": {"created_at": "2026-01-02T03:04:05Z", "link_token_id": "lt-1", "platform_id": "p-1", "connected": true, "monitoring_status": "active", "end_user_id": "eu-1", "account_id": "acc-printed-secret", "platform_name": "Workday"}}`)
 	})
+}
+
+// dbFlagOf is how serve's sign-in hints name d: the file, or the
+// variable that holds the PostgreSQL URL (never the URL itself).
+func dbFlagOf(d testDB) string {
+	if d.env == "LINKDESK_DATABASE_URL" {
+		return ` --database-url "$LINKDESK_DATABASE_URL"`
+	}
+	return " --db " + shellQuote(d.path)
 }

@@ -41,6 +41,7 @@ func (s setting) isSwitch() bool { return s.def == "false" }
 var serveSettings = slices.Concat([]setting{
 	{"LINKDESK_ADDR", "addr", "127.0.0.1:8080", "address to listen on (port 0 picks a free one)"},
 	{"LINKDESK_DB", "db", "linkdesk.db", "path of the SQLite database file"},
+	databaseURLSetting,
 	{"LINKDESK_BASE_URL", "base-url", "", "public URL of Linkdesk, used for links; https:// turns on the cookie's Secure flag (default http://ADDR)"},
 	{"LINKDESK_LAUNCH_BASE_URL", "launch-base-url", "", "public URL of the end users' launch pages (/l/ID) on a host of their own; when set, launch links, QR codes and exports use it, launch pages answer only on that host and staff pages never do (default: BASE_URL, one origin for both)"},
 	{"LINKDESK_METRICS_ADDR", "metrics-addr", "", "address of a listener of its own for /metrics (then the main address answers 404 there); unset: /metrics is served on LINKDESK_ADDR to anyone who can reach it"},
@@ -60,9 +61,29 @@ var serveSettings = slices.Concat([]setting{
 	{"LINKDESK_EMULATOR_RATE_LIMIT", "emulator-rate-limit", "10", "emulator mode: API requests per second the emulator allows per secret before answering 429 with Retry-After (a number, or off)"},
 })
 
+// databaseURLSetting selects PostgreSQL instead of the SQLite file, for
+// serve and every command that opens the database.
+var databaseURLSetting = setting{"LINKDESK_DATABASE_URL", "database-url", "", "PostgreSQL URL (postgres://USER:PASSWORD@HOST:5432/DB?sslmode=verify-full) to keep the data in instead of LINKDESK_DB; several Linkdesk instances may share one (README, Several instances)"}
+
+// databaseOf is the database a command opens: LINKDESK_DATABASE_URL when
+// set, else the SQLite file LINKDESK_DB. The error names the setting.
+func databaseOf(m map[string]string) (string, error) {
+	if u := m["LINKDESK_DATABASE_URL"]; u != "" {
+		if !db.IsPostgresURL(u) {
+			return "", errors.New("LINKDESK_DATABASE_URL: want a postgres:// or postgresql:// URL")
+		}
+		return u, nil
+	}
+	if m["LINKDESK_DB"] == "" {
+		return "", errors.New("LINKDESK_DB: must not be empty")
+	}
+	return m["LINKDESK_DB"], nil
+}
+
 // config is the parsed, validated configuration of `linkdesk serve`.
 type config struct {
-	Addr    string
+	Addr string
+	// DB is what db.Open takes: the PostgreSQL URL, else the SQLite file.
 	DB      string
 	BaseURL string
 	// LaunchBaseURL is the origin of launch pages; "" means BaseURL.
@@ -234,7 +255,7 @@ func settingBool(m map[string]string, key string) (bool, error) {
 // loadConfig validates settings; every error names its variable.
 func loadConfig(m map[string]string) (config, error) {
 	c := config{
-		Addr: m["LINKDESK_ADDR"], DB: m["LINKDESK_DB"], BaseURL: strings.TrimRight(m["LINKDESK_BASE_URL"], "/"),
+		Addr: m["LINKDESK_ADDR"], BaseURL: strings.TrimRight(m["LINKDESK_BASE_URL"], "/"),
 		LaunchBaseURL: strings.TrimRight(m["LINKDESK_LAUNCH_BASE_URL"], "/"), MetricsAddr: m["LINKDESK_METRICS_ADDR"],
 		AdminEmail: m["LINKDESK_ADMIN_EMAIL"], AdminPassword: m["LINKDESK_ADMIN_PASSWORD"],
 		LogFormat: m["LINKDESK_LOG_FORMAT"], LogLevel: m["LINKDESK_LOG_LEVEL"], PinwheelMode: pinwheel.Mode(m["LINKDESK_PINWHEEL_MODE"]),
@@ -247,8 +268,10 @@ func loadConfig(m map[string]string) (config, error) {
 	if _, port, err := net.SplitHostPort(c.Addr); err != nil || port == "" {
 		bad("LINKDESK_ADDR", "want host:port, got %q", c.Addr)
 	}
-	if c.DB == "" {
-		bad("LINKDESK_DB", "must not be empty")
+	if d, err := databaseOf(m); err != nil {
+		errs = append(errs, err)
+	} else {
+		c.DB = d
 	}
 	if c.BaseURL == "" {
 		c.BaseURL, c.baseURLDefault = "http://"+c.Addr, true

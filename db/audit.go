@@ -437,10 +437,12 @@ func (s *Store) initReadOnly(ctx context.Context, configured []byte, old [][]byt
 }
 
 // appendAudit writes one audit row inside tx, chained to the previous row.
-// It is the only writer of audit_log. The writer connection is single and
-// transactions are IMMEDIATE, so reading the last hash and inserting cannot
-// interleave with another append. After the commit, s.tx publishes the new
-// head to the anchor file.
+// It is the only writer of audit_log. Appends are serialized, so reading
+// the last hash and inserting cannot interleave with another append and
+// the chain's order is total: on SQLite by the single writer connection
+// (transactions are IMMEDIATE), on PostgreSQL by the dialect's "audit"
+// lock, held until the transaction ends, whatever instance writes. After
+// the commit, s.tx publishes the new head to the anchor file.
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, a Actor, action, targetType, targetID string, detail map[string]any) error {
 	keys := s.chain.keys
 	if keys == nil || keys.Current == "" {
@@ -452,6 +454,9 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, a Actor, action, ta
 	d, err := json.Marshal(detail)
 	if err != nil {
 		return fmt.Errorf("db: audit detail: %w", err)
+	}
+	if err := s.d.lock(ctx, tx, "audit"); err != nil {
+		return fmt.Errorf("db: audit lock: %w", err)
 	}
 	prev := genesisHash
 	var lastID int64

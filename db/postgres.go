@@ -72,7 +72,7 @@ func IsPostgresURL(s string) bool {
 func pgIsCode(code string) func(error) bool {
 	return func(err error) bool {
 		var pe *pgconn.PgError
-		return errors.As(err, &pe) && pe.Code == code
+		return errors.As(err, &pe) && pe.SQLState() == code
 	}
 }
 

@@ -180,6 +180,7 @@ func pgRewrite(q string) (string, error) {
 					return "", fmt.Errorf("db: GLOB for PostgreSQL takes one placeholder or literal pattern (in %.80q)", q)
 				}
 				out, glob, globClose = "~ linkdesk_glob(", true, ")"
+				j = k // the pattern follows the parenthesis directly
 				if prev == "NOT" {
 					// x NOT GLOB p: NOT was written already; "NOT ~" is no
 					// operator, so the match is negated as a whole term.

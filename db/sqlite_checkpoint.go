@@ -50,9 +50,13 @@ type CheckpointOptions struct {
 }
 
 // RunCheckpointer runs checkpoints until ctx ends, then restores automatic
-// checkpoints on the writer and runs a last one. Run it beside Run.
+// checkpoints on the writer and runs a last one. Run it beside Run. On
+// PostgreSQL it returns at once.
 func (g *Ingester) RunCheckpointer(ctx context.Context, opt CheckpointOptions) error {
 	s := g.s
+	if s.d.name != sqliteDialect.name {
+		return nil // PostgreSQL checkpoints by itself, off the commit path
+	}
 	if opt.Interval <= 0 {
 		opt.Interval = 100 * time.Millisecond
 	}

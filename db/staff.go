@@ -421,6 +421,13 @@ func (s *Store) SignIn(ctx context.Context, at SignInAttempt) (Staff, error) {
 	addr := throttleKey{scope: ThrottleIP, source: "ip:" + ip}
 	var refused *ThrottledError
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// Serialized with every other sign-in (the single writer on SQLite;
+		// the dialect's lock on PostgreSQL, whatever instance the attempt
+		// reaches), so that concurrent guesses read and move the throttles
+		// one at a time.
+		if err := s.d.lock(ctx, tx, "sign-in"); err != nil {
+			return err
+		}
 		if err := pruneThrottles(ctx, tx, now); err != nil {
 			return err
 		}

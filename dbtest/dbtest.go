@@ -25,6 +25,7 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite"
 )
 
 // EnvURL names the variable that selects PostgreSQL for the tests.
@@ -125,6 +126,37 @@ func WithSearchPath(base, schema string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// RefuseInserts makes every INSERT into table of the database at path
+// (a file or a URL from Path) fail, as a full disk or a broken database
+// would, until the returned function is called.
+func RefuseInserts(t testing.TB, path, table string) (restore func()) {
+	t.Helper()
+	name := "test_refuse_" + table
+	driver, dsn := "sqlite", "file:"+path+"?_pragma=busy_timeout(10000)"
+	create := `CREATE TRIGGER ` + name + ` BEFORE INSERT ON ` + table + ` BEGIN SELECT RAISE(ABORT, 'test: insert refused'); END`
+	drop := `DROP TRIGGER ` + name
+	if strings.HasPrefix(path, "postgres") {
+		driver, dsn = "pgx", path
+		create = `CREATE FUNCTION ` + name + `() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'test: insert refused'; END $$;
+CREATE TRIGGER ` + name + ` BEFORE INSERT ON ` + table + ` FOR EACH ROW EXECUTE FUNCTION ` + name + `()`
+		drop = `DROP TRIGGER ` + name + ` ON ` + table + `; DROP FUNCTION ` + name
+	}
+	raw, err := sql.Open(driver, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(create); err != nil {
+		raw.Close()
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := raw.Exec(drop); err != nil {
+			t.Error(err)
+		}
+		raw.Close()
+	}
 }
 
 // announce shows msg although the test passes without -v (see

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/demo"
 	"linkdesk/handlers"
 	"linkdesk/odu"
@@ -120,7 +121,7 @@ func startRig(t *testing.T) (*db.Store, *pinwheel.Client, string) {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := db.Open(ctx, filepath.Join(dir, "ld.db"), db.Options{})
+	store, err := db.Open(ctx, dbtest.Path(t, "ld.db"), db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -190,7 +190,14 @@ func TestLaunchEvents_UnknownLinksCostNoWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		if _, err := conn.ExecContext(context.Background(), `BEGIN IMMEDIATE`); err != nil {
+		// SQLite: hold the one write lock. PostgreSQL: hold the tables a
+		// write would touch (a lookup that wrote would then wait until the
+		// test times out).
+		lock := `BEGIN IMMEDIATE`
+		if s.store.Backend() == "postgres" {
+			lock = `BEGIN; LOCK TABLE launch_events, link_tokens IN EXCLUSIVE MODE`
+		}
+		if _, err := conn.ExecContext(context.Background(), lock); err != nil {
 			t.Fatal(err)
 		}
 		// A lookup that needed the writer would wait out the busy timeout

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/handlers"
 	"linkdesk/pinwheel"
 	"linkdesk/pinwheel/sandbox"
@@ -113,7 +114,7 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 	clk := &testClock{frozen: cfg.start}
 	dir := t.TempDir()
 	if cfg.dbPath == "" {
-		cfg.dbPath = filepath.Join(dir, "test.db")
+		cfg.dbPath = dbtest.Path(t, "test.db")
 	}
 	store, err := db.Open(ctx, cfg.dbPath, db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost})
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/pinwheel"
 	"linkdesk/pinwheel/sandbox"
 	"linkdesk/views"
@@ -372,35 +373,13 @@ func TestODU_UpstreamFailures(t *testing.T) {
 	})
 }
 
-// failInserts makes every INSERT into table fail (as a full disk or a
-// broken database would) until the returned function is called.
-func failInserts(t *testing.T, store *db.Store, table string) func() {
-	t.Helper()
-	// A busy timeout: webhooks keep arriving (untidy, redelivered) while the
-	// trigger is created and dropped.
-	raw, err := db.Connect(store.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "test_fail_" + table
-	if _, err := raw.Exec(`CREATE TRIGGER ` + name + ` BEFORE INSERT ON ` + table + ` BEGIN SELECT RAISE(ABORT, 'test: insert refused'); END`); err != nil {
-		t.Fatal(err)
-	}
-	return func() {
-		if _, err := raw.Exec(`DROP TRIGGER ` + name); err != nil {
-			t.Error(err)
-		}
-		raw.Close()
-	}
-}
-
 func TestODU_MintNotStored(t *testing.T) {
 	s := newServer(t, withEmulator(emuOptions{}))
 	account := s.connectAccount(t, "eu-unrecorded", "user_good")
 	op := s.login(t, "operator@example.com")
 	ctx := context.Background()
 
-	restore := failInserts(t, s.store, "link_tokens")
+	restore := dbtest.RefuseInserts(t, s.store.Path(), "link_tokens")
 	before := len(s.linkTokenRequests())
 	rec := s.mintForm(t, op, account, url.Values{"jobs": {"identity"}, "reason": {"refresh identity"}, "mode": {"mint"}})
 	restore()

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/odu"
 	"linkdesk/pinwheel"
 	"linkdesk/pinwheel/sandbox"
@@ -41,7 +42,7 @@ func newEnv(t *testing.T, version string) *env {
 	// The Store's clock stands still (the emulator keeps the wall clock,
 	// whose tokens live an hour).
 	now := time.Now().UTC()
-	store, err := db.Open(ctx, filepath.Join(dir, "test.db"), db.Options{Now: func() time.Time { return now }, PasswordCost: bcrypt.MinCost})
+	store, err := db.Open(ctx, dbtest.Path(t, "test.db"), db.Options{Now: func() time.Time { return now }, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,15 +175,8 @@ func TestMinter_MintRefused(t *testing.T) {
 func TestMinter_MintUnrecorded(t *testing.T) {
 	e := newEnv(t, pinwheel.DefaultVersion)
 	ctx := context.Background()
-	raw, err := db.Connect(e.store.Path())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	if _, err := raw.Exec(`CREATE TRIGGER refuse BEFORE INSERT ON link_tokens BEGIN SELECT RAISE(ABORT, 'test: insert refused'); END`); err != nil {
-		t.Fatal(err)
-	}
-	_, err = e.m.Mint(ctx, e.op, e.link())
+	defer dbtest.RefuseInserts(t, e.store.Path(), "link_tokens")()
+	_, err := e.m.Mint(ctx, e.op, e.link())
 	var un *odu.UnrecordedError
 	if !errors.As(err, &un) || un.LinkTokenID == "" {
 		t.Fatalf("got %v, want an UnrecordedError naming the token", err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"iter"
 	"net/http"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/pinwheel"
 	"linkdesk/worker"
 )
@@ -92,7 +92,7 @@ func jobEvent(eventID, event, name, account, outcome string) []byte {
 func setup(t *testing.T, bodies ...[]byte) (*db.Store, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	s, err := db.Open(context.Background(), filepath.Join(t.TempDir(), "w.db"), db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost})
+	s, err := db.Open(context.Background(), dbtest.Path(t, "w.db"), db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}

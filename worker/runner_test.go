@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/pinwheel"
 	"linkdesk/worker"
 )
@@ -33,7 +33,7 @@ func openStore(t *testing.T, path string, clk *clock) *db.Store {
 func newQueue(t *testing.T) (*db.Store, *clock) {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-	s := openStore(t, filepath.Join(t.TempDir(), "q.db"), clk)
+	s := openStore(t, dbtest.Path(t, "q.db"), clk)
 	t.Cleanup(func() { s.Close() })
 	return s, clk
 }
@@ -188,7 +188,7 @@ func TestRunner_PermanentErrorsAndPanics(t *testing.T) {
 // shutdown goes back uncounted; a job whose worker died (the process was
 // killed holding its lease) runs once the lease ends, after a restart.
 func TestRunner_StopsSafelyAndResumesAfterRestart(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "restart.db")
+	path := dbtest.Path(t, "restart.db")
 	clk := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	s := openStore(t, path, clk)
 	ctx := context.Background()
