@@ -16,8 +16,9 @@ import (
 // arrived in, the account shows what Pinwheel says now. A fetch that finds
 // the status unchanged only raises its rank; a changed one is also added to
 // the status history (attributed to the event that asked for the fetch) and
-// moves the status counts.
-func applyFetchedAccount(ctx context.Context, tx *sql.Tx, accountRef, eventRef int64, body []byte, at string) error {
+// moves the status counts. The account row is locked from the read to the
+// write (an ingest transaction may merge a webhook into it meanwhile).
+func (s *Store) applyFetchedAccount(ctx context.Context, tx *sql.Tx, accountRef, eventRef int64, body []byte, at string) error {
 	var a pinwheel.Account
 	if json.Unmarshal(body, &a) != nil || a.MonitoringStatus == "" {
 		return nil
@@ -25,7 +26,7 @@ func applyFetchedAccount(ctx context.Context, tx *sql.Tx, accountRef, eventRef i
 	var status sql.NullString
 	var connected sql.NullBool
 	var rank int
-	err := tx.QueryRowContext(ctx, `SELECT monitoring_status, connected, status_rank FROM accounts WHERE id = ?`, accountRef).
+	err := tx.QueryRowContext(ctx, `SELECT monitoring_status, connected, status_rank FROM accounts WHERE id = ?`+s.d.forUpdate, accountRef).
 		Scan(&status, &connected, &rank)
 	if err != nil {
 		return fmt.Errorf("fetched account: %w", err)
@@ -41,7 +42,7 @@ func applyFetchedAccount(ctx context.Context, tx *sql.Tx, accountRef, eventRef i
 	if status.Valid && status.String == a.MonitoringStatus {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, sqlHistoryInsert, accountRef, eventRef, a.MonitoringStatus, a.Connected, rankFetched, at); err != nil {
+	if _, err := tx.ExecContext(ctx, sqlHistoryInsertRefs, accountRef, eventRef, a.MonitoringStatus, a.Connected, rankFetched, at); err != nil {
 		return fmt.Errorf("fetched account: status history: %w", err)
 	}
 	// status_counts counts accounts without a status under "" (ingest.go).

@@ -137,7 +137,7 @@ RETURNING account_ref, id, source_event_ref`, f.Data, now, refreshed, f.EventID,
 		if !eventRef.Valid {
 			return fmt.Errorf("account fetch of %s: event %s is unknown", f.AccountID, f.EventID)
 		}
-		return applyFetchedAccount(ctx, tx, accountRef, eventRef.Int64, e.Body, now)
+		return s.applyFetchedAccount(ctx, tx, accountRef, eventRef.Int64, e.Body, now)
 	}
 	return nil
 }

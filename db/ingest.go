@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,34 @@ import (
 // fsync per batch, not per request. When the rejection queue is full the
 // detail row is dropped but still counted (totals.rejections_unrecorded and
 // rejection_counts), so a flood cannot exhaust memory.
+
+// Several writers.
+//
+// On PostgreSQL several Linkdesk instances ingest into one database, each
+// with its own committer. Their batches take turns: each batch transaction
+// first takes the "ingest" lock (the dialect's advisory transaction lock;
+// SQLite's single writer connection already serializes them), so
+//
+//   - a delivery is stored exactly once by event_id across instances:
+//     knownEvents sees every event committed before the batch, and none
+//     can appear while it runs (the UNIQUE index on event_id stays the
+//     last word);
+//   - the projections need no row-level conflict handling among
+//     ingesters: an account is read, merged in Go (order-insensitive by
+//     design, project.go) and written back by one batch at a time, and
+//     read FOR UPDATE so that a job's fetch of the same account (its
+//     status read from the API) waits instead of losing an update;
+//   - events get their ids in commit order, so a live timeline that has
+//     shown everything up to id N never misses an N-1 committed later;
+//   - counter rows are updated by one transaction at a time, in key order:
+//     no deadlocks between batches.
+//
+// Concurrent batch transactions were measured instead (docs/PERFORMANCE.md):
+// they deadlock on the counter rows the triggers keep (facets, job states)
+// and on end users shared by several accounts, and the retried batches
+// cost more than the parallelism gained on two cores. Group commit does
+// the batching: while one batch holds the lock, the others' queues fill,
+// and the next batch of each instance is larger.
 
 // IngestOptions tune an Ingester. The zero value is sensible.
 type IngestOptions struct {
@@ -86,8 +116,6 @@ type IngestHooks struct {
 
 // IngestResult is the outcome of an accepted delivery.
 type IngestResult struct {
-	// ID is the events row (0 for a duplicate).
-	ID int64
 	// Duplicate is true when event_id was already stored; the delivery was
 	// counted and nothing was projected.
 	Duplicate bool
@@ -158,7 +186,12 @@ type Ingester struct {
 }
 
 // committer is the per-batch view of the Ingester used by project.
-type committer struct{ g *Ingester }
+// accounts, when set, holds the batch's accounts as the batch has left
+// them (applyAtOnce); without it each merge reads its account.
+type committer struct {
+	g        *Ingester
+	accounts map[string]*accountState
+}
 
 // NewIngester prepares the ingest statements on the Store's writer.
 func (s *Store) NewIngester(ctx context.Context, opt IngestOptions) (*Ingester, error) {
@@ -382,22 +415,60 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) error {
 	ctx := context.Background() // a commit in progress is never abandoned
 	results := make([]itemResult, len(batch))
 	var agg *batchAgg
-	err := g.s.tx(ctx, func(tx *sql.Tx) error {
-		agg = newAgg()
-		st := g.st.bind(ctx, tx)
-		c := committer{g}
-		for i, it := range batch {
-			r, err := c.apply(ctx, st, it, agg)
-			if err != nil && isSystemic(err) {
+	careful := false
+	var err error
+	for {
+		err = g.s.tx(ctx, func(tx *sql.Tx) error {
+			agg = newAgg()
+			// One batch at a time across instances (PostgreSQL; SQLite's
+			// single writer already is): see "Several writers" above.
+			if err := g.s.d.lock(ctx, tx, "ingest"); err != nil {
 				return err
 			}
-			results[i] = itemResult{res: r, err: err}
+			st := g.st.bind(ctx, tx)
+			before, err := newIDs(ctx, tx, nil)
+			if err != nil {
+				return err
+			}
+			known, err := knownEvents(ctx, tx, batch)
+			if err != nil {
+				return err
+			}
+			if careful {
+				err = g.applyCarefully(ctx, st, batch, known, results, agg)
+			} else {
+				err = g.applyAtOnce(ctx, tx, st, batch, known, results, agg)
+			}
+			if err != nil {
+				return err
+			}
+			pctx := ctx
+			if !careful {
+				pctx = withPipeline(ctx)
+			}
+			if err := g.recordRejections(pctx, st, rejs, lost, agg); err != nil {
+				return err
+			}
+			// The first query after the items: an error of a pipelined
+			// statement shows here.
+			if _, err := newIDs(ctx, tx, before); err != nil {
+				if careful {
+					return err
+				}
+				return g.orCarefully(err)
+			}
+			for i, k := range []string{"end_users", "accounts", "link_tokens"} {
+				if before[i] > 0 {
+					agg.totals[k] += before[i]
+				}
+			}
+			return agg.flush(pctx, st)
+		})
+		if !errors.Is(err, errTryCarefully) || careful {
+			break
 		}
-		if err := g.recordRejections(ctx, st, rejs, lost, agg); err != nil {
-			return err
-		}
-		return agg.flush(ctx, st)
-	})
+		careful = true
+	}
 	if err != nil {
 		err = fmt.Errorf("db: ingest batch of %d: %w", len(batch), err)
 		for i := range results {
@@ -431,6 +502,124 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) error {
 	return err
 }
 
+// errTryCarefully ends applyAtOnce's transaction: an item failed, and the
+// batch runs again with one savepoint per item.
+var errTryCarefully = errors.New("db: an item failed; the batch runs again item by item")
+
+// applyAtOnce is a batch's first attempt, for the usual batch in which
+// nothing fails: no savepoints; the batch's accounts are read (and locked)
+// in one query, and the statements whose results nothing reads are
+// pipelined (postgres_pipeline.go), so that on PostgreSQL a whole batch
+// costs a handful of round trips instead of about eight per webhook. Any
+// failure rolls the whole attempt back (errTryCarefully), and
+// applyCarefully isolates it.
+func (g *Ingester) applyAtOnce(ctx context.Context, tx *sql.Tx, st *boundStmts, batch []*item, known map[string]bool, results []itemResult, agg *batchAgg) error {
+	accounts, err := g.s.prefetchAccounts(ctx, tx, batch)
+	if err != nil {
+		return err
+	}
+	pctx := withPipeline(ctx)
+	c := committer{g: g, accounts: accounts}
+	for i, it := range batch {
+		d := &it.d
+		recvT := d.ReceivedAt.UTC()
+		recv, hour := FormatTime(recvT), hourOf(recvT)
+		if known[d.EventID] {
+			if _, err := st.eventDuplicate.ExecContext(pctx, recv, recv, d.EventID); err != nil {
+				return g.orCarefully(err)
+			}
+			agg.duplicate(hour, d.Event)
+			results[i] = itemResult{res: IngestResult{Duplicate: true}}
+			continue
+		}
+		pr, err := c.project(pctx, st, d, recv)
+		if err != nil {
+			return g.orCarefully(err)
+		}
+		known[d.EventID] = true // a second delivery in this batch is a duplicate
+		agg.accepted(hour, d.Event, pr, d.Reconciled)
+		results[i] = itemResult{}
+	}
+	return nil
+}
+
+// orCarefully is the error that ends applyAtOnce: a retryable one (the
+// transaction runs again as it is), or errTryCarefully.
+func (g *Ingester) orCarefully(err error) error {
+	if g.s.d.retryable(err) {
+		return err
+	}
+	return errTryCarefully
+}
+
+// knownEvents returns which of the batch's event ids are stored already.
+// Only the ingester inserts events, one batch at a time (the "ingest"
+// lock), so none can appear before the batch commits: a delivery is a
+// duplicate exactly when its event_id is known here or earlier in the
+// batch.
+func knownEvents(ctx context.Context, tx *sql.Tx, batch []*item) (map[string]bool, error) {
+	known := make(map[string]bool, len(batch))
+	if len(batch) == 0 {
+		return known, nil
+	}
+	ids := make([]any, len(batch))
+	for i, it := range batch {
+		ids[i] = it.d.EventID
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT event_id FROM events WHERE event_id IN (`+sqlParams(len(ids))+`)`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("known events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		known[id] = true
+	}
+	return known, rows.Err()
+}
+
+// applyCarefully runs each item in a savepoint of its own, so that one that
+// fails is rolled back alone (and stored unprojected with its error).
+func (g *Ingester) applyCarefully(ctx context.Context, st *boundStmts, batch []*item, known map[string]bool, results []itemResult, agg *batchAgg) error {
+	c := committer{g: g}
+	for i, it := range batch {
+		r, err := c.apply(ctx, st, it, agg, known)
+		if err != nil && isSystemic(err) {
+			return err
+		}
+		results[i] = itemResult{res: r, err: err}
+	}
+	return nil
+}
+
+// newIDs, given nil, returns the largest id of end_users, accounts and
+// link_tokens_seen; given those, it returns in it (and them) how many rows
+// each table gained since. Ingestion alone inserts these rows, one batch
+// at a time, and ids only grow: what a batch added is what lies above the
+// ids it started from.
+func newIDs(ctx context.Context, tx *sql.Tx, before []int64) ([]int64, error) {
+	if before == nil {
+		out := make([]int64, 3)
+		err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT MAX(id) FROM end_users), 0), COALESCE((SELECT MAX(id) FROM accounts), 0),
+  COALESCE((SELECT MAX(id) FROM link_tokens_seen), 0)`).Scan(&out[0], &out[1], &out[2])
+		if err != nil {
+			return nil, fmt.Errorf("ids: %w", err)
+		}
+		return out, nil
+	}
+	var n [3]int64
+	err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM end_users WHERE id > ?), (SELECT COUNT(*) FROM accounts WHERE id > ?),
+  (SELECT COUNT(*) FROM link_tokens_seen WHERE id > ?)`, before[0], before[1], before[2]).Scan(&n[0], &n[1], &n[2])
+	if err != nil {
+		return nil, fmt.Errorf("new rows: %w", err)
+	}
+	copy(before, n[:])
+	return before, nil
+}
+
 // isSystemic reports an error that dooms the whole transaction rather than
 // one item: the connection or the savepoint machinery failed.
 func isSystemic(err error) bool {
@@ -443,52 +632,53 @@ type systemicError struct{ err error }
 func (e *systemicError) Error() string { return e.err.Error() }
 func (e *systemicError) Unwrap() error { return e.err }
 
-// apply stores one delivery inside a savepoint.
-func (c committer) apply(ctx context.Context, st *boundStmts, it *item, agg *batchAgg) (IngestResult, error) {
+// apply stores one delivery inside a savepoint: a duplicate (known) only
+// counts; a delivery whose projection fails is stored unprojected with the
+// error.
+func (c committer) apply(ctx context.Context, st *boundStmts, it *item, agg *batchAgg, known map[string]bool) (IngestResult, error) {
 	d := &it.d
 	recvT := d.ReceivedAt.UTC()
 	recv := FormatTime(recvT)
 	hour := hourOf(recvT)
-	if _, err := st.savepoint.ExecContext(ctx); err != nil {
-		return IngestResult{}, &systemicError{err}
-	}
-	pr, err := c.project(ctx, st, d, recv)
-	if err == nil {
-		if _, err := st.release.ExecContext(ctx); err != nil {
-			return IngestResult{}, &systemicError{err}
-		}
-		agg.accepted(hour, d.Event, pr, d.Reconciled)
-		return IngestResult{ID: pr.eventRef}, nil
-	}
-	if _, rerr := st.rollbackTo.ExecContext(ctx); rerr != nil {
-		return IngestResult{}, &systemicError{rerr}
-	}
-
-	if errors.Is(err, errDuplicate) {
-		_, err = st.eventDuplicate.ExecContext(ctx, recv, recv, d.EventID)
-		if _, rerr := st.release.ExecContext(ctx); rerr != nil {
-			return IngestResult{}, &systemicError{rerr}
-		}
-		if err != nil {
+	if known[d.EventID] {
+		if _, err := st.eventDuplicate.ExecContext(ctx, recv, recv, d.EventID); err != nil {
+			if c.g.s.d.retryable(err) {
+				return IngestResult{}, &systemicError{err}
+			}
 			return IngestResult{}, fmt.Errorf("db: count duplicate %s: %w", d.EventID, err)
 		}
 		agg.duplicate(hour, d.Event)
 		return IngestResult{Duplicate: true}, nil
 	}
+	if _, err := st.savepoint.ExecContext(ctx); err != nil {
+		return IngestResult{}, &systemicError{err}
+	}
+	pr, err := c.project(ctx, st, d, recv)
+	if err != nil && c.g.s.d.retryable(err) {
+		return IngestResult{}, &systemicError{err} // the whole transaction runs again
+	}
+	if err == nil {
+		if _, err := st.release.ExecContext(ctx); err != nil {
+			return IngestResult{}, &systemicError{err}
+		}
+		known[d.EventID] = true
+		agg.accepted(hour, d.Event, pr, d.Reconciled)
+		return IngestResult{}, nil
+	}
+	if _, rerr := st.rollbackTo.ExecContext(ctx); rerr != nil {
+		return IngestResult{}, &systemicError{rerr}
+	}
 
 	// The projection failed: keep the event, unprojected, with the error.
 	perr := sql.NullString{String: truncate(err.Error(), 500), Valid: true}
-	ref, ierr := c.insertEvent(ctx, st, d, recv, sql.NullInt64{}, sql.NullInt64{}, sql.NullInt64{}, "failed", perr)
-	switch {
-	case errors.Is(ierr, errDuplicate):
-		// Cannot happen: the savepoint saw no such event a moment ago.
-		ierr = fmt.Errorf("db: event %s vanished", d.EventID)
-	case ierr == nil:
+	ierr := c.insertEvent(ctx, st, d, recv, entityIDs{}, "failed", perr)
+	if ierr == nil {
 		if _, rerr := st.release.ExecContext(ctx); rerr != nil {
 			return IngestResult{}, &systemicError{rerr}
 		}
-		agg.accepted(hour, d.Event, projection{eventRef: ref}, d.Reconciled)
-		return IngestResult{ID: ref}, nil
+		known[d.EventID] = true
+		agg.accepted(hour, d.Event, projection{}, d.Reconciled)
+		return IngestResult{}, nil
 	}
 	if _, rerr := st.rollbackTo.ExecContext(ctx); rerr != nil {
 		return IngestResult{}, &systemicError{rerr}
@@ -509,15 +699,6 @@ func (a *batchAgg) accepted(hour, event string, pr projection, reconciled bool) 
 		v[0]++
 		a.events[k] = v
 		a.totals["deliveries"]++
-	}
-	if pr.newEndUser {
-		a.totals["end_users"]++
-	}
-	if pr.newAccount {
-		a.totals["accounts"]++
-	}
-	if pr.newToken {
-		a.totals["link_tokens"]++
 	}
 	if pr.job != "" {
 		a.jobs[[3]string{hour, pr.job, pr.jobOutcome}]++
@@ -542,37 +723,48 @@ func (a *batchAgg) duplicate(hour, event string) {
 	a.totals["deliveries"]++
 }
 
-// flush writes the summed counters.
+// flush writes the summed counters, each table's rows in key order (so
+// that transactions updating the same counters lock them in one order).
 func (a *batchAgg) flush(ctx context.Context, st *boundStmts) error {
-	for k, v := range a.events {
+	for _, k := range sortedKeys(a.events, func(k [2]string) string { return k[0] + "\x00" + k[1] }) {
+		v := a.events[k]
 		if _, err := st.eventCounts.ExecContext(ctx, k[0], k[1], v[0], v[1]); err != nil {
 			return fmt.Errorf("event counts: %w", err)
 		}
 	}
-	for k, n := range a.jobs {
-		if _, err := st.jobCounts.ExecContext(ctx, k[0], k[1], k[2], n); err != nil {
+	for _, k := range sortedKeys(a.jobs, func(k [3]string) string { return k[0] + "\x00" + k[1] + "\x00" + k[2] }) {
+		if _, err := st.jobCounts.ExecContext(ctx, k[0], k[1], k[2], a.jobs[k]); err != nil {
 			return fmt.Errorf("job counts: %w", err)
 		}
 	}
-	for k, n := range a.rejects {
-		if _, err := st.rejectionCounts.ExecContext(ctx, k[0], k[1], n); err != nil {
+	for _, k := range sortedKeys(a.rejects, func(k [2]string) string { return k[0] + "\x00" + k[1] }) {
+		if _, err := st.rejectionCounts.ExecContext(ctx, k[0], k[1], a.rejects[k]); err != nil {
 			return fmt.Errorf("rejection counts: %w", err)
 		}
 	}
-	for k, n := range a.status {
-		if n == 0 {
-			continue
-		}
-		if _, err := st.statusCounts.ExecContext(ctx, k, n); err != nil {
-			return fmt.Errorf("status counts: %w", err)
+	for _, k := range sortedKeys(a.status, func(k string) string { return k }) {
+		if n := a.status[k]; n != 0 {
+			if _, err := st.statusCounts.ExecContext(ctx, k, n); err != nil {
+				return fmt.Errorf("status counts: %w", err)
+			}
 		}
 	}
-	for k, n := range a.totals {
-		if _, err := st.totals.ExecContext(ctx, k, n); err != nil {
+	for _, k := range sortedKeys(a.totals, func(k string) string { return k }) {
+		if _, err := st.totals.ExecContext(ctx, k, a.totals[k]); err != nil {
 			return fmt.Errorf("totals: %w", err)
 		}
 	}
 	return nil
+}
+
+// sortedKeys returns m's keys ordered by their text.
+func sortedKeys[K comparable, V any](m map[K]V, text func(K) string) []K {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b K) int { return strings.Compare(text(a), text(b)) })
+	return keys
 }
 
 // recordRejections inserts the detail rows and counts them; lost ones (the

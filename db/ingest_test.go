@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 )
 
 // runIngester starts an Ingester on s and stops it at cleanup (before the
@@ -552,6 +553,46 @@ func TestIngester_ManyConcurrentDeliveries(t *testing.T) {
 	}
 	if sum != n-50 {
 		t.Errorf("account event counts sum to %d, want %d", sum, n-50)
+	}
+}
+
+// TestIngester_AFailingProjectionIsStoredAloneUnprojected: when one
+// delivery's projection fails in the database (here: its switch row is
+// refused), the batch's first, all-at-once attempt is rolled back and the
+// batch runs again item by item: the failing delivery is stored
+// unprojected with its error, every other one is projected, and all are
+// acknowledged.
+func TestIngester_AFailingProjectionIsStoredAloneUnprojected(t *testing.T) {
+	s, clk := newStore(t)
+	g := runIngester(t, s, db.IngestOptions{MaxBatch: 64})
+	ctx := context.Background()
+	defer dbtest.RefuseInserts(t, s.Path(), "dd_switches")()
+	const n = 40
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			event, job := "paystubs.added", "paystubs"
+			if i == 17 {
+				event, job = "direct_deposit_switch.added", "direct_deposit_switch"
+			}
+			ingest(t, g, jobBody(fmt.Sprintf("f-%d", i), event, job, fmt.Sprintf("acc-%d", i%5), "eu-1", fmt.Sprintf("tok-%d", i%5),
+				fmt.Sprintf("2026-11-26T11:00:%02d.000000+00:00", i), "success", "", "", ""), clk.t)
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		e, err := s.EventByEventID(ctx, fmt.Sprintf("f-%d", i))
+		switch {
+		case err != nil:
+			t.Fatalf("f-%d: %v", i, err)
+		case i == 17 && (e.Projection != "failed" || !strings.Contains(e.ProjectionError, "insert refused")):
+			t.Errorf("the refused switch: %q %q, want failed with the database's error", e.Projection, e.ProjectionError)
+		case i != 17 && e.Projection != "projected":
+			t.Errorf("f-%d: %q (%s), want projected", i, e.Projection, e.ProjectionError)
+		}
+	}
+	if tot, _ := s.Totals(ctx); tot["events"] != n || tot["accounts"] != 5 {
+		t.Errorf("totals = %v", tot)
 	}
 }
 

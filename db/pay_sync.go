@@ -72,10 +72,11 @@ func milestoneColumn(event string) string {
 	return ""
 }
 
-// The SQL of the pay projection, prepared with the other ingest statements.
+// The SQL of the pay projection, prepared with the other ingest statements
+// (which name rows by Pinwheel's ids: see stmts.go).
 const (
 	sqlPaySyncRequest = `INSERT INTO pay_sync (account_ref, kind, version, want_from, want_to, status, status_at, updated_at)
-VALUES (?, ?, 1, ?, ?, ?, ?, ?)
+VALUES (` + refAccount + `, ?, 1, ?, ?, ?, ?, ?)
 ON CONFLICT (account_ref, kind) DO UPDATE SET version = pay_sync.version + 1,
   want_from = CASE WHEN excluded.want_from IS NOT NULL AND (pay_sync.want_from IS NULL OR excluded.want_from < pay_sync.want_from) THEN excluded.want_from ELSE pay_sync.want_from END,
   want_to = CASE WHEN excluded.want_to IS NOT NULL AND (pay_sync.want_to IS NULL OR excluded.want_to > pay_sync.want_to) THEN excluded.want_to ELSE pay_sync.want_to END,
@@ -87,7 +88,7 @@ ON CONFLICT (account_ref, kind) DO UPDATE SET version = pay_sync.version + 1,
 	// milestone, and a request for the whole history until one was read.
 	sqlPaySyncMilestone = `INSERT INTO pay_sync (account_ref, kind, version, want_full, seven_days_synced_at, thirty_days_synced_at,
   ninety_days_synced_at, fully_synced_at, updated_at)
-VALUES (?, ?, 1, 1, ?, ?, ?, ?, ?)
+VALUES (` + refAccount + `, ?, 1, 1, ?, ?, ?, ?, ?)
 ON CONFLICT (account_ref, kind) DO UPDATE SET version = pay_sync.version + 1,
   want_full = CASE WHEN pay_sync.full_fetched_at IS NULL THEN 1 ELSE pay_sync.want_full END,
   seven_days_synced_at = CASE WHEN excluded.seven_days_synced_at > COALESCE(pay_sync.seven_days_synced_at, '') THEN excluded.seven_days_synced_at ELSE pay_sync.seven_days_synced_at END,
@@ -99,17 +100,18 @@ ON CONFLICT (account_ref, kind) DO UPDATE SET version = pay_sync.version + 1,
 	// sqlPayPendingInsert announces an id, unless it is stored or deleted
 	// already (then the webhook came after the fetch or the deletion).
 	sqlPayPendingInsert = `INSERT INTO pay_pending (account_ref, kind, item_id, event_ref, announced_at)
-SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM pay_deletions d WHERE d.account_ref = ? AND d.kind = ? AND d.item_id = ?)
-  AND NOT EXISTS (SELECT 1 FROM pay_items i WHERE i.account_ref = ? AND i.kind = ? AND i.item_id = ?)
+SELECT ` + refAccount + `, ?, ?, ` + refEvent + `, ? WHERE NOT EXISTS (SELECT 1 FROM pay_deletions d WHERE d.account_ref = ` + refAccount + ` AND d.kind = ? AND d.item_id = ?)
+  AND NOT EXISTS (SELECT 1 FROM pay_items i WHERE i.account_ref = ` + refAccount + ` AND i.kind = ? AND i.item_id = ?)
 ON CONFLICT (account_ref, kind, item_id) DO NOTHING`
 
-	sqlPayDeletionInsert = `INSERT INTO pay_deletions (account_ref, kind, item_id, event_ref, deleted_at) VALUES (?, ?, ?, ?, ?)
+	sqlPayDeletionInsert = `INSERT INTO pay_deletions (account_ref, kind, item_id, event_ref, deleted_at)
+VALUES (` + refAccount + `, ?, ?, ` + refEvent + `, ?)
 ON CONFLICT (account_ref, kind, item_id) DO NOTHING`
 
-	sqlPayItemDelete = `UPDATE pay_items SET deleted_at = ?, deleted_event_ref = ?
-WHERE account_ref = ? AND kind = ? AND item_id = ? AND deleted_at IS NULL`
+	sqlPayItemDelete = `UPDATE pay_items SET deleted_at = ?, deleted_event_ref = ` + refEvent + `
+WHERE account_ref = ` + refAccount + ` AND kind = ? AND item_id = ? AND deleted_at IS NULL`
 
-	sqlPayPendingDrop = `DELETE FROM pay_pending WHERE account_ref = ? AND kind = ? AND item_id = ?`
+	sqlPayPendingDrop = `DELETE FROM pay_pending WHERE account_ref = ` + refAccount + ` AND kind = ? AND item_id = ?`
 )
 
 // projectPayJob: paystubs.added or shifts.added is a job event whose
@@ -117,7 +119,7 @@ WHERE account_ref = ? AND kind = ? AND item_id = ? AND deleted_at IS NULL`
 // request to fetch (the job default queues the fetch itself).
 func (c *committer) projectPayJob(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
 	e, err := c.jobEvent(ctx, st, d, recv)
-	if err != nil || !e.acRef.Valid || d.p.Outcome != pinwheel.OutcomeSuccess {
+	if err != nil || e.account == "" || d.p.Outcome != pinwheel.OutcomeSuccess {
 		return e.projection, err
 	}
 	return e.projection, e.payDelta(ctx, st, d, payDataOf(d.Event), recv)
@@ -127,7 +129,7 @@ func (c *committer) projectPayJob(ctx context.Context, st *boundStmts, d *Delive
 // asks for the whole history if it was never read, then queues the fetch.
 func (c *committer) projectPayMilestone(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
 	e, err := c.entities(ctx, st, d, recv, factActivity, "", "")
-	if err != nil || !e.acRef.Valid {
+	if err != nil || e.account == "" {
 		return e.projection, err
 	}
 	kind := payDataOf(d.Event)
@@ -135,7 +137,7 @@ func (c *committer) projectPayMilestone(ctx context.Context, st *boundStmts, d *
 	if col := milestoneColumn(d.Event); col != "" {
 		marks[col] = sql.NullString{String: e.at, Valid: true}
 	}
-	if _, err := st.paySyncMilestone.ExecContext(ctx, e.acRef, kind, marks["seven_days_synced_at"], marks["thirty_days_synced_at"],
+	if _, err := st.paySyncMilestone.ExecContext(ctx, e.account, kind, marks["seven_days_synced_at"], marks["thirty_days_synced_at"],
 		marks["ninety_days_synced_at"], marks["fully_synced_at"], recv); err != nil {
 		return e.projection, fmt.Errorf("pay sync milestone: %w", err)
 	}
@@ -146,19 +148,19 @@ func (c *committer) projectPayMilestone(ctx context.Context, st *boundStmts, d *
 // ids and its request to fetch.
 func (e *projected) payDelta(ctx context.Context, st *boundStmts, d *Delivery, kind, recv string) error {
 	for _, r := range capRefs(d.p.Deleted) {
-		if _, err := st.payDeletionInsert.ExecContext(ctx, e.acRef, kind, r.ID, e.eventRef, e.at); err != nil {
+		if _, err := st.payDeletionInsert.ExecContext(ctx, e.account, kind, r.ID, d.EventID, e.at); err != nil {
 			return fmt.Errorf("pay deletion: %w", err)
 		}
-		if _, err := st.payItemDelete.ExecContext(ctx, e.at, e.eventRef, e.acRef, kind, r.ID); err != nil {
+		if _, err := st.payItemDelete.ExecContext(ctx, e.at, d.EventID, e.account, kind, r.ID); err != nil {
 			return fmt.Errorf("pay deletion: %w", err)
 		}
-		if _, err := st.payPendingDrop.ExecContext(ctx, e.acRef, kind, r.ID); err != nil {
+		if _, err := st.payPendingDrop.ExecContext(ctx, e.account, kind, r.ID); err != nil {
 			return fmt.Errorf("pay deletion: %w", err)
 		}
 	}
 	for _, r := range capRefs(d.p.Added) {
-		if _, err := st.payPendingInsert.ExecContext(ctx, e.acRef, kind, r.ID, e.eventRef, e.at,
-			e.acRef, kind, r.ID, e.acRef, kind, r.ID); err != nil {
+		if _, err := st.payPendingInsert.ExecContext(ctx, e.account, kind, r.ID, d.EventID, e.at,
+			e.account, kind, r.ID, e.account, kind, r.ID); err != nil {
 			return fmt.Errorf("pay announcement: %w", err)
 		}
 	}
@@ -169,7 +171,7 @@ func (e *projected) payDelta(ctx context.Context, st *boundStmts, d *Delivery, k
 		}
 		status = nullStrP(sp.SyncStatus)
 	}
-	if _, err := st.paySyncRequest.ExecContext(ctx, e.acRef, kind, from, to, status, e.at, recv); err != nil {
+	if _, err := st.paySyncRequest.ExecContext(ctx, e.account, kind, from, to, status, e.at, recv); err != nil {
 		return fmt.Errorf("pay sync: %w", err)
 	}
 	return nil
@@ -285,8 +287,11 @@ func (e PayItemsFetched) applyJob(ctx context.Context, s *Store, tx *sql.Tx, j J
 	if erased, err := erasedSince(ctx, tx, f.AccountID, FormatTime(j.CreatedAt)); err != nil || erased {
 		return err
 	}
+	// The account's row is locked first: an ingest batch holds it while it
+	// records deletions and announcements for the account, so the two
+	// never interleave (a deletion committed meanwhile is seen below).
 	var ref int64
-	if err := tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE account_id = ?`, f.AccountID).Scan(&ref); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT id FROM accounts WHERE account_id = ?`+s.d.forUpdate, f.AccountID).Scan(&ref); err != nil {
 		return fmt.Errorf("pay items of %s: %w", f.AccountID, notFound(err))
 	}
 	now := FormatTime(s.now())
@@ -363,7 +368,7 @@ WHERE account_ref = ? AND kind = ? AND item_id = ? AND superseded_at IS NULL`, r
 				return fmt.Errorf("pay items: %w", err)
 			}
 		}
-		if _, err := tx.ExecContext(ctx, sqlPayPendingDrop, ref, kind, it.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM pay_pending WHERE account_ref = ? AND kind = ? AND item_id = ?`, ref, kind, it.ID); err != nil {
 			return fmt.Errorf("pay items: %w", err)
 		}
 	}

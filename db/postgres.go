@@ -171,42 +171,10 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &pgConn{conn.(*stdlib.Conn)}, nil
+	return &pgConn{Conn: conn.(*stdlib.Conn)}, nil
 }
 
 func (c pgConnector) Driver() driver.Driver { return c.base.Driver() }
-
-// pgConn is a pgx connection that rewrites what it is given. Values pass
-// through as they are (pgx's CheckNamedValue), to the loose encoders.
-type pgConn struct{ *stdlib.Conn }
-
-func (c *pgConn) Prepare(query string) (driver.Stmt, error) {
-	return c.PrepareContext(context.Background(), query)
-}
-
-func (c *pgConn) PrepareContext(ctx context.Context, query string) (driver.Stmt, error) {
-	q, err := rewriteFor(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return c.Conn.PrepareContext(ctx, q)
-}
-
-func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
-	q, err := rewriteFor(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return c.Conn.ExecContext(ctx, q, args)
-}
-
-func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	q, err := rewriteFor(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	return c.Conn.QueryContext(ctx, q, args)
-}
 
 // registerLooseCodecs makes a connection accept what SQLite accepts: a
 // bool for an integer (1 or 0, as Linkdesk stores flags), and a number or a

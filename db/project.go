@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"linkdesk/pinwheel"
@@ -66,7 +67,7 @@ type accountRow struct {
 
 // accountFact is what one event says about an account.
 type accountFact struct {
-	EndUserRef    sql.NullInt64
+	EndUserID     string // "" when the event names none
 	At            string // the event's time (occurred, else received)
 	Authoritative bool   // account.added: its platform fields win
 	PlatformID    string
@@ -87,8 +88,9 @@ type accountFact struct {
 // whether the end user was attached by this fact.
 func mergeAccount(cur accountRow, f accountFact) (next accountRow, attached bool) {
 	next = cur
-	if !next.EndUserRef.Valid && f.EndUserRef.Valid {
-		next.EndUserRef = f.EndUserRef
+	if !next.EndUserRef.Valid && f.EndUserID != "" {
+		// Its id is read by the write (refEndUser); only "set" matters here.
+		next.EndUserRef = sql.NullInt64{Valid: true}
 		attached = true
 	}
 	fill := func(dst *sql.NullString, v string) {
@@ -149,10 +151,10 @@ const (
 )
 
 // factOf builds the account fact of a delivery.
-func factOf(d *Delivery, kind factKind, at string, endUserRef sql.NullInt64) accountFact {
+func factOf(d *Delivery, kind factKind, at string) accountFact {
 	p := &d.p
 	f := accountFact{
-		EndUserRef: endUserRef, At: at,
+		EndUserID: p.EndUserID, At: at,
 		PlatformID: p.PlatformID, PlatformName: p.PlatformName, PlatformType: p.PlatformType,
 	}
 	switch kind {
@@ -169,15 +171,10 @@ func factOf(d *Delivery, kind factKind, at string, endUserRef sql.NullInt64) acc
 	return f
 }
 
-// errDuplicate ends an item's savepoint when its event_id is already stored.
-var errDuplicate = errors.New("db: duplicate event")
-
-// projection is the outcome of applying one new event.
+// projection is the outcome of applying one new event. (New end users,
+// accounts and tokens are counted per batch: see countNew.)
 type projection struct {
-	eventRef   int64
-	newEndUser bool
 	newAccount bool
-	newToken   bool
 	statusFrom *string // status counts: the account's status before (nil: unchanged)
 	statusTo   string
 	jobQueued  bool
@@ -234,19 +231,15 @@ func (c *committer) project(ctx context.Context, st *boundStmts, d *Delivery, re
 // exist, so the event still shows on their timelines, but creates and
 // changes nothing.
 func (c *committer) projectNot(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
-	var euRef, acRef, ltRef sql.NullInt64
-	p := &d.p
+	var refs entityIDs
 	if d.perr == nil {
-		euRef = lookupRef(ctx, st.endUserRef, p.EndUserID)
-		acRef = lookupRef(ctx, st.accountRef, p.AccountID)
-		ltRef = lookupRef(ctx, st.linkTokenRef, p.LinkTokenID)
+		refs = entityIDs{endUser: d.p.EndUserID, account: d.p.AccountID, linkToken: d.p.LinkTokenID}
 	}
 	state, perr := "unknown", sql.NullString{}
 	if d.perr != nil {
 		state, perr = "failed", sql.NullString{String: truncate(d.perr.Error(), 500), Valid: true}
 	}
-	ref, err := c.insertEvent(ctx, st, d, recv, euRef, acRef, ltRef, state, perr)
-	return projection{eventRef: ref}, err
+	return projection{}, c.insertEvent(ctx, st, d, recv, refs, state, perr)
 }
 
 // projectAccountAdded: account.added creates or completes its account
@@ -258,7 +251,7 @@ func (c *committer) projectAccountAdded(ctx context.Context, st *boundStmts, d *
 	if err == nil {
 		err = e.statusHistory(ctx, st, d, rankAdded)
 	}
-	if err == nil && e.acRef.Valid && !e.newAccount {
+	if err == nil && e.account != "" && !e.newAccount {
 		err = e.enqueueFetch(ctx, st, d, FetchAccount)
 	}
 	return e.projection, err
@@ -272,7 +265,7 @@ func (c *committer) projectMonitoring(ctx context.Context, st *boundStmts, d *De
 	if err == nil {
 		err = e.statusHistory(ctx, st, d, rankUpdated)
 	}
-	if k := pinwheel.FetchAfter(d.Event, ""); err == nil && e.acRef.Valid && k != "" {
+	if k := pinwheel.FetchAfter(d.Event, ""); err == nil && e.account != "" && k != "" {
 		err = e.enqueueFetch(ctx, st, d, k)
 	}
 	return e.projection, err
@@ -298,10 +291,10 @@ func (c *committer) projectJob(ctx context.Context, st *boundStmts, d *Delivery,
 // keeps the switch (action, allocation, target) as a history row.
 func (c *committer) projectSwitch(ctx context.Context, st *boundStmts, d *Delivery, recv string) (projection, error) {
 	e, err := c.jobEvent(ctx, st, d, recv)
-	if err != nil || !e.acRef.Valid {
+	if err != nil || e.account == "" {
 		return e.projection, err
 	}
-	return e.projection, insertSwitch(ctx, st, d, e.eventRef, e.acRef, e.euRef, e.at)
+	return e.projection, insertSwitch(ctx, st, d, e.entityIDs, e.at)
 }
 
 // jobEvent is the projection every job event shares.
@@ -309,12 +302,12 @@ func (c *committer) jobEvent(ctx context.Context, st *boundStmts, d *Delivery, r
 	p := &d.p
 	job := d.jobName()
 	e, err := c.entities(ctx, st, d, recv, factActivity, job, p.Outcome)
-	if err != nil || !e.acRef.Valid {
+	if err != nil || e.account == "" {
 		return e, err
 	}
 	if p.Outcome != "" {
 		e.job, e.jobOutcome = job, p.Outcome
-		if _, err := st.jobUpsert.ExecContext(ctx, e.acRef, job, p.Outcome, e.at, nullStrP(p.ErrorType), nullStrP(p.ErrorCode), nullStr(p.LinkTokenID), e.eventRef); err != nil {
+		if _, err := st.jobUpsert.ExecContext(ctx, e.account, job, p.Outcome, e.at, nullStrP(p.ErrorType), nullStrP(p.ErrorCode), nullStr(p.LinkTokenID), d.EventID); err != nil {
 			return e, fmt.Errorf("account job: %w", err)
 		}
 		if p.LinkTokenID != "" {
@@ -334,8 +327,7 @@ func (c *committer) jobEvent(ctx context.Context, st *boundStmts, d *Delivery, r
 func (e *projected) enqueueFetch(ctx context.Context, st *boundStmts, d *Delivery, data string) error {
 	args, err := jobEnqueueArgs(newFetchJob(data, d.p.AccountID, d.EventID), d.ReceivedAt)
 	if err == nil {
-		var id int64
-		err = st.jobEnqueue.QueryRowContext(ctx, args...).Scan(&id)
+		_, err = st.jobEnqueue.ExecContext(ctx, args...)
 	}
 	if err != nil {
 		return fmt.Errorf("fetch job: %w", err)
@@ -344,25 +336,29 @@ func (e *projected) enqueueFetch(ctx context.Context, st *boundStmts, d *Deliver
 	return nil
 }
 
+// entityIDs are the Pinwheel ids of the rows an event points at ("" for
+// none); the statements find the rows by them.
+type entityIDs struct{ endUser, account, linkToken string }
+
 // projected is what entities did: the projection so far and the rows the
 // event points at.
 type projected struct {
 	projection
-	at                  string
-	euRef, acRef, ltRef sql.NullInt64
+	entityIDs
+	at string
 }
 
 // statusHistory records the monitoring status an account event reported.
 func (e *projected) statusHistory(ctx context.Context, st *boundStmts, d *Delivery, rank int) error {
 	p := &d.p
-	if !e.acRef.Valid || p.MonitoringStatus == "" {
+	if e.account == "" || p.MonitoringStatus == "" {
 		return nil
 	}
 	var conn sql.NullBool
 	if p.Connected != nil {
 		conn = sql.NullBool{Bool: *p.Connected, Valid: true}
 	}
-	if _, err := st.historyInsert.ExecContext(ctx, e.acRef, e.eventRef, p.MonitoringStatus, conn, rank, e.at); err != nil {
+	if _, err := st.historyInsert.ExecContext(ctx, e.account, d.EventID, p.MonitoringStatus, conn, rank, e.at); err != nil {
 		return fmt.Errorf("status history: %w", err)
 	}
 	return nil
@@ -370,10 +366,9 @@ func (e *projected) statusHistory(ctx context.Context, st *boundStmts, d *Delive
 
 // entities is the part every projected event shares: upsert its end user,
 // merge what it says into its account (fact), upsert its link token
-// (counting a job outcome), then insert the event row itself (ON CONFLICT
-// DO NOTHING: no row back means a duplicate, and the caller rolls the
-// savepoint back). Rows that point at the event come after, in the
-// projector.
+// (counting a job outcome), then insert the event row itself. Rows that
+// point at the event come after, in the projector. A delivery whose
+// event_id is stored already never gets here (see knownEvents).
 func (c *committer) entities(ctx context.Context, st *boundStmts, d *Delivery, recv string, fact factKind, job, outcome string) (*projected, error) {
 	e := &projected{at: recv}
 	p := &d.p
@@ -383,17 +378,17 @@ func (c *committer) entities(ctx context.Context, st *boundStmts, d *Delivery, r
 	at := e.at
 
 	if p.EndUserID != "" {
-		var n int64
-		if err := st.endUserUpsert.QueryRowContext(ctx, p.EndUserID, at, at).Scan(&e.euRef.Int64, &n); err != nil {
+		if _, err := st.endUserUpsert.ExecContext(ctx, p.EndUserID, at, at); err != nil {
 			return e, fmt.Errorf("end user: %w", err)
 		}
-		e.euRef.Valid, e.newEndUser = true, n == 1
+		e.endUser = p.EndUserID
 	}
 
 	if p.AccountID != "" {
-		if err := e.mergeAccount(ctx, st, factOf(d, fact, at, e.euRef), p.AccountID); err != nil {
+		if err := c.mergeAccount(ctx, st, e, factOf(d, fact, at), p.AccountID); err != nil {
 			return e, err
 		}
+		e.account = p.AccountID
 	}
 
 	if p.LinkTokenID != "" {
@@ -410,58 +405,112 @@ func (c *committer) entities(ctx context.Context, st *boundStmts, d *Delivery, r
 		if outcome != "" {
 			lastAt = sql.NullString{String: at, Valid: true}
 		}
-		var n int64
-		err := st.linkTokenUpsert.QueryRowContext(ctx, p.LinkTokenID, e.acRef, e.euRef, at, at, succ, errs, pend,
-			nullStr(job), nullStr(outcome), lastAt, nullStrP(p.ErrorType), nullStrP(p.ErrorCode)).Scan(&e.ltRef.Int64, &n)
+		_, err := st.linkTokenUpsert.ExecContext(ctx, p.LinkTokenID, nullStr(e.account), nullStr(e.endUser), at, at, succ, errs, pend,
+			nullStr(job), nullStr(outcome), lastAt, nullStrP(p.ErrorType), nullStrP(p.ErrorCode))
 		if err != nil {
 			return e, fmt.Errorf("link token: %w", err)
 		}
-		e.ltRef.Valid, e.newToken = true, n == 1
+		e.linkToken = p.LinkTokenID
 	}
+	return e, c.insertEvent(ctx, st, d, recv, e.entityIDs, "projected", sql.NullString{})
+}
 
-	ref, err := c.insertEvent(ctx, st, d, recv, e.euRef, e.acRef, e.ltRef, "projected", sql.NullString{})
-	if err != nil {
-		return e, err
+// accountState is an account row as a batch left it: read once (locked)
+// by prefetchAccounts, then kept up to date by the batch's merges.
+type accountState struct {
+	row    accountRow
+	exists bool
+}
+
+// prefetchAccounts reads (and, on PostgreSQL, locks) the accounts a batch
+// names, in one query, for applyAtOnce's merges.
+func (s *Store) prefetchAccounts(ctx context.Context, tx *sql.Tx, batch []*item) (map[string]*accountState, error) {
+	out := map[string]*accountState{}
+	var ids []any
+	for _, it := range batch {
+		if id := it.d.p.AccountID; id != "" && it.d.perr == nil && out[id] == nil {
+			out[id] = &accountState{}
+			ids = append(ids, id)
+		}
 	}
-	e.eventRef = ref
-	return e, nil
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, strings.Replace(sqlAccountGet, "account_id = ?", "account_id IN ("+sqlParams(len(ids))+") ORDER BY account_id", 1)+s.d.forUpdate, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("accounts: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		id, row, err := scanAccountRow(rows)
+		if err != nil {
+			return nil, fmt.Errorf("accounts: %w", err)
+		}
+		out[id] = &accountState{row: row, exists: true}
+	}
+	return out, rows.Err()
+}
+
+func scanAccountRow(sc interface{ Scan(...any) error }) (string, accountRow, error) {
+	var id string
+	var r accountRow
+	err := sc.Scan(&id, &r.ID, &r.EndUserRef, &r.PlatformID, &r.PlatformName, &r.PlatformType, &r.LinkTokenID, &r.CreatedAt,
+		&r.Connected, &r.Status, &r.StatusAt, &r.StatusRank, &r.FirstSeenAt, &r.LastEventAt)
+	return id, r, err
+}
+
+// account returns an account's state: from the batch's prefetch, or read
+// (locked) now.
+func (c *committer) account(ctx context.Context, st *boundStmts, accountID string) (*accountState, error) {
+	if a := c.accounts[accountID]; a != nil {
+		return a, nil
+	}
+	_, row, err := scanAccountRow(st.accountGet.QueryRowContext(ctx, accountID))
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return &accountState{}, nil
+	case err != nil:
+		return nil, fmt.Errorf("account: %w", err)
+	}
+	return &accountState{row: row, exists: true}, nil
 }
 
 // mergeAccount applies an account fact to the account's row (created when
-// missing) and notes what the counters need.
-func (e *projected) mergeAccount(ctx context.Context, st *boundStmts, fact accountFact, accountID string) error {
-	cur := accountRow{}
-	err := st.accountGet.QueryRowContext(ctx, accountID).Scan(&cur.ID, &cur.EndUserRef, &cur.PlatformID, &cur.PlatformName,
-		&cur.PlatformType, &cur.LinkTokenID, &cur.CreatedAt, &cur.Connected, &cur.Status, &cur.StatusAt, &cur.StatusRank,
-		&cur.FirstSeenAt, &cur.LastEventAt)
-	exists := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("account: %w", err)
+// missing) and notes in e what the counters need. The row was read locked
+// (on PostgreSQL FOR UPDATE: a job's fetch of the same account waits), and
+// only ingestion inserts accounts, one batch at a time.
+func (c *committer) mergeAccount(ctx context.Context, st *boundStmts, e *projected, fact accountFact, accountID string) error {
+	a, err := c.account(ctx, st, accountID)
+	if err != nil {
+		return err
 	}
+	cur, exists := a.row, a.exists
 	next, attached := mergeAccount(cur, fact)
+	attach := sql.NullString{}
+	if attached {
+		attach = nullStr(fact.EndUserID)
+	}
 	switch {
 	case exists && onlyActivity(cur, next):
 		// Most events only move the activity columns: an UPDATE that names
 		// no other column leaves the other indexes (and the triggers on
 		// them) alone.
-		_, err = st.accountTouch.ExecContext(ctx, next.FirstSeenAt, next.LastEventAt, cur.ID)
-		e.acRef = sql.NullInt64{Int64: cur.ID, Valid: true}
+		_, err = st.accountTouch.ExecContext(ctx, next.FirstSeenAt, next.LastEventAt, accountID)
 	case exists:
-		_, err = st.accountUpdate.ExecContext(ctx, next.EndUserRef, next.PlatformID, next.PlatformName, next.PlatformType,
+		_, err = st.accountUpdate.ExecContext(ctx, attach, next.PlatformID, next.PlatformName, next.PlatformType,
 			next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
-			next.FirstSeenAt, next.LastEventAt, cur.ID)
-		e.acRef = sql.NullInt64{Int64: cur.ID, Valid: true}
+			next.FirstSeenAt, next.LastEventAt, accountID)
 	default:
-		err = st.accountInsert.QueryRowContext(ctx, accountID, next.EndUserRef, next.PlatformID, next.PlatformName, next.PlatformType,
+		_, err = st.accountInsert.ExecContext(ctx, accountID, attach, next.PlatformID, next.PlatformName, next.PlatformType,
 			next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
-			next.FirstSeenAt, next.LastEventAt).Scan(&e.acRef.Int64)
-		e.acRef.Valid, e.newAccount = true, true
+			next.FirstSeenAt, next.LastEventAt)
+		e.newAccount = true
 	}
 	if err != nil {
 		return fmt.Errorf("account: %w", err)
 	}
 	if attached {
-		if _, err := st.endUserAddAccount.ExecContext(ctx, next.EndUserRef.Int64); err != nil {
+		if _, err := st.endUserAddAccount.ExecContext(ctx, fact.EndUserID); err != nil {
 			return fmt.Errorf("end user account count: %w", err)
 		}
 	}
@@ -472,11 +521,14 @@ func (e *projected) mergeAccount(ctx context.Context, st *boundStmts, fact accou
 			e.statusFrom = nil
 		}
 	}
+	if c.accounts != nil {
+		c.accounts[accountID] = &accountState{row: next, exists: true}
+	}
 	return nil
 }
 
-// insertEvent stores the event row; errDuplicate when event_id is known.
-func (c *committer) insertEvent(ctx context.Context, st *boundStmts, d *Delivery, recv string, eu, ac, lt sql.NullInt64, state string, perr sql.NullString) (int64, error) {
+// insertEvent stores the event row, pointing at the rows named by refs.
+func (c *committer) insertEvent(ctx context.Context, st *boundStmts, d *Delivery, recv string, refs entityIDs, state string, perr sql.NullString) error {
 	var occurred, sent sql.NullString
 	if t := d.OccurredAt(); !t.IsZero() {
 		occurred = sql.NullString{String: FormatTime(t), Valid: true}
@@ -488,20 +540,16 @@ func (c *committer) insertEvent(ctx context.Context, st *boundStmts, d *Delivery
 	if _, known := pinwheel.LookupEvent(d.Event); known && d.perr == nil {
 		outcome = nullStr(d.p.Outcome)
 	}
-	var id int64
-	err := st.eventInsert.QueryRowContext(ctx, d.EventID, d.Event, ac, eu, lt, outcome, occurred, sent, recv, recv,
-		state, perr, nullStr(d.WebhookID), nullStr(d.APIVersion), nullStr(d.Signature), string(d.Body), d.origin()).Scan(&id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, errDuplicate
-	}
+	_, err := st.eventInsert.ExecContext(ctx, d.EventID, d.Event, nullStr(refs.account), nullStr(refs.endUser), nullStr(refs.linkToken),
+		outcome, occurred, sent, recv, recv, state, perr, nullStr(d.WebhookID), nullStr(d.APIVersion), nullStr(d.Signature), string(d.Body), d.origin())
 	if err != nil {
-		return 0, fmt.Errorf("event: %w", err)
+		return fmt.Errorf("event: %w", err)
 	}
-	return id, nil
+	return nil
 }
 
 // insertSwitch records a direct_deposit_switch.added as a history row.
-func insertSwitch(ctx context.Context, st *boundStmts, d *Delivery, ref int64, ac, eu sql.NullInt64, at string) error {
+func insertSwitch(ctx context.Context, st *boundStmts, d *Delivery, refs entityIDs, at string) error {
 	var sp pinwheel.SwitchParams
 	if len(d.p.Params) > 0 {
 		// A params object of an unexpected shape still records the switch,
@@ -519,24 +567,12 @@ func insertSwitch(ctx context.Context, st *boundStmts, d *Delivery, ref int64, a
 			tName, tType, tLast4 = nullStr(t.AccountName), nullStr(t.AccountType), nullStrP(t.LastFourAccountNumber)
 		}
 	}
-	_, err := st.switchInsert.ExecContext(ctx, ref, ac, eu, nullStr(d.p.LinkTokenID), at, d.p.Outcome,
+	_, err := st.switchInsert.ExecContext(ctx, d.EventID, nullStr(refs.account), nullStr(refs.endUser), nullStr(d.p.LinkTokenID), at, d.p.Outcome,
 		nullStrP(d.p.ErrorType), nullStrP(d.p.ErrorCode), nullStrP(sp.Action), allocType, allocValue, tName, tType, tLast4, nullStrP(sp.CardName))
 	if err != nil {
 		return fmt.Errorf("switch: %w", err)
 	}
 	return nil
-}
-
-// lookupRef returns the id of an existing row by its Pinwheel id.
-func lookupRef(ctx context.Context, stmt *sql.Stmt, key string) sql.NullInt64 {
-	var ref sql.NullInt64
-	if key == "" {
-		return ref
-	}
-	if err := stmt.QueryRowContext(ctx, key).Scan(&ref.Int64); err == nil {
-		ref.Valid = true
-	}
-	return ref
 }
 
 func nullStr(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

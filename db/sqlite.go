@@ -135,3 +135,7 @@ func sqliteIsUnique(err error) bool {
 	}
 	return false
 }
+
+// migrationNames lists SQLite's migrations (the tests that build an old
+// database read them).
+func migrationNames() ([]string, error) { return sqliteDialect.migrationNames() }

@@ -9,37 +9,47 @@ import (
 // The SQL of the ingest path, prepared once on the writer connection (the
 // modernc driver otherwise re-parses each statement on every call, which is
 // a large share of a small insert).
+//
+// The statements name the rows they point at by Pinwheel's ids (subqueries
+// on the UNIQUE indexes) rather than by our integer ids read back from
+// earlier statements: no statement needs another's result, except the
+// account read that the merge decides by, so on PostgreSQL the rest are
+// pipelined (postgres_pipeline.go) instead of waiting a round trip each.
 const (
+	refEndUser   = `(SELECT id FROM end_users WHERE end_user_id = ?)`
+	refAccount   = `(SELECT id FROM accounts WHERE account_id = ?)`
+	refLinkToken = `(SELECT id FROM link_tokens_seen WHERE link_token_id = ?)`
+	refEvent     = `(SELECT id FROM events WHERE event_id = ?)`
+
 	sqlEndUserUpsert = `INSERT INTO end_users (end_user_id, first_seen_at, last_seen_at, account_count, event_count)
 VALUES (?, ?, ?, 0, 1)
 ON CONFLICT (end_user_id) DO UPDATE SET
   first_seen_at = CASE WHEN excluded.first_seen_at < end_users.first_seen_at THEN excluded.first_seen_at ELSE end_users.first_seen_at END,
   last_seen_at = CASE WHEN excluded.last_seen_at > end_users.last_seen_at THEN excluded.last_seen_at ELSE end_users.last_seen_at END,
-  event_count = end_users.event_count + 1
-RETURNING id, event_count`
+  event_count = end_users.event_count + 1`
 
-	sqlEndUserAddAccount = `UPDATE end_users SET account_count = account_count + 1 WHERE id = ?`
+	sqlEndUserAddAccount = `UPDATE end_users SET account_count = account_count + 1 WHERE end_user_id = ?`
 
-	sqlAccountGet = `SELECT id, end_user_ref, platform_id, platform_name, platform_type, link_token_id, created_at,
+	sqlAccountGet = `SELECT account_id, id, end_user_ref, platform_id, platform_name, platform_type, link_token_id, created_at,
   connected, monitoring_status, monitoring_status_at, status_rank, first_seen_at, last_event_at
 FROM accounts WHERE account_id = ?`
 
 	sqlAccountInsert = `INSERT INTO accounts (account_id, end_user_ref, platform_id, platform_name, platform_type, link_token_id,
   created_at, connected, monitoring_status, monitoring_status_at, status_rank, first_seen_at, last_event_at, event_count)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)
-RETURNING id`
+VALUES (?, ` + refEndUser + `, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 
-	sqlAccountUpdate = `UPDATE accounts SET end_user_ref = ?, platform_id = ?, platform_name = ?, platform_type = ?,
-  link_token_id = ?, created_at = ?, connected = ?, monitoring_status = ?, monitoring_status_at = ?, status_rank = ?,
+	// The end user is set once: a NULL end_user_id keeps the stored one.
+	sqlAccountUpdate = `UPDATE accounts SET end_user_ref = COALESCE(end_user_ref, ` + refEndUser + `), platform_id = ?, platform_name = ?,
+  platform_type = ?, link_token_id = ?, created_at = ?, connected = ?, monitoring_status = ?, monitoring_status_at = ?, status_rank = ?,
   first_seen_at = ?, last_event_at = ?, event_count = event_count + 1
-WHERE id = ?`
+WHERE account_id = ?`
 
-	sqlAccountTouch = `UPDATE accounts SET first_seen_at = ?, last_event_at = ?, event_count = event_count + 1 WHERE id = ?`
+	sqlAccountTouch = `UPDATE accounts SET first_seen_at = ?, last_event_at = ?, event_count = event_count + 1 WHERE account_id = ?`
 
 	// The last_* columns move only for an outcome not older than the stored one.
 	sqlLinkTokenUpsert = `INSERT INTO link_tokens_seen (link_token_id, account_ref, end_user_ref, first_seen_at, last_seen_at,
   event_count, success_count, error_count, pending_count, last_job, last_outcome, last_outcome_at, last_error_type, last_error_code)
-VALUES (?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (?, ` + refAccount + `, ` + refEndUser + `, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (link_token_id) DO UPDATE SET
   account_ref = COALESCE(link_tokens_seen.account_ref, excluded.account_ref),
   end_user_ref = COALESCE(link_tokens_seen.end_user_ref, excluded.end_user_ref),
@@ -53,33 +63,35 @@ ON CONFLICT (link_token_id) DO UPDATE SET
   last_outcome = CASE WHEN ` + newerOutcome + ` THEN excluded.last_outcome ELSE link_tokens_seen.last_outcome END,
   last_error_type = CASE WHEN ` + newerOutcome + ` THEN excluded.last_error_type ELSE link_tokens_seen.last_error_type END,
   last_error_code = CASE WHEN ` + newerOutcome + ` THEN excluded.last_error_code ELSE link_tokens_seen.last_error_code END,
-  last_outcome_at = CASE WHEN ` + newerOutcome + ` THEN excluded.last_outcome_at ELSE link_tokens_seen.last_outcome_at END
-RETURNING id, event_count`
+  last_outcome_at = CASE WHEN ` + newerOutcome + ` THEN excluded.last_outcome_at ELSE link_tokens_seen.last_outcome_at END`
 
 	newerOutcome = `(excluded.last_outcome_at IS NOT NULL AND (link_tokens_seen.last_outcome_at IS NULL OR excluded.last_outcome_at >= link_tokens_seen.last_outcome_at))`
 
 	sqlEventInsert = `INSERT INTO events (event_id, event, account_ref, end_user_ref, link_token_ref, outcome, occurred_at, sent_at,
   received_at, last_received_at, delivery_count, projection, projection_error, webhook_id, api_version, signature, body, origin)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (event_id) DO NOTHING
-RETURNING id`
+VALUES (?, ?, ` + refAccount + `, ` + refEndUser + `, ` + refLinkToken + `, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)`
 
 	sqlEventDuplicate = `UPDATE events SET delivery_count = delivery_count + 1,
   last_received_at = CASE WHEN ? > last_received_at THEN ? ELSE last_received_at END
 WHERE event_id = ?`
 
 	sqlJobUpsert = `INSERT INTO account_jobs (account_ref, job, outcome, at, error_type, error_code, link_token_id, event_ref)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+VALUES (` + refAccount + `, ?, ?, ?, ?, ?, ?, ` + refEvent + `)
 ON CONFLICT (account_ref, job) DO UPDATE SET outcome = excluded.outcome, at = excluded.at, error_type = excluded.error_type,
   error_code = excluded.error_code, link_token_id = excluded.link_token_id, event_ref = excluded.event_ref
 WHERE excluded.at >= account_jobs.at`
 
 	sqlHistoryInsert = `INSERT INTO monitoring_status_history (account_ref, event_ref, status, connected, status_rank, at)
+VALUES (` + refAccount + `, ` + refEvent + `, ?, ?, ?, ?)`
+
+	// sqlHistoryInsertRefs is sqlHistoryInsert by our ids (a fetched
+	// account's status, account_fetch.go).
+	sqlHistoryInsertRefs = `INSERT INTO monitoring_status_history (account_ref, event_ref, status, connected, status_rank, at)
 VALUES (?, ?, ?, ?, ?, ?)`
 
 	sqlSwitchInsert = `INSERT INTO dd_switches (event_ref, account_ref, end_user_ref, link_token_id, at, outcome, error_type, error_code,
   action, allocation_type, allocation_value, target_name, target_type, target_last4, card_name)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+VALUES (` + refEvent + `, ` + refAccount + `, ` + refEndUser + `, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 
 	sqlEventCounts = `INSERT INTO event_counts (hour, event, accepted, duplicates) VALUES (?, ?, ?, ?)
 ON CONFLICT (hour, event) DO UPDATE SET accepted = event_counts.accepted + excluded.accepted, duplicates = event_counts.duplicates + excluded.duplicates`
@@ -100,10 +112,6 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 	sqlRejectionPrune = `DELETE FROM webhook_rejections WHERE id <= (SELECT MAX(id) FROM webhook_rejections) - ?`
 
-	sqlEndUserRef   = `SELECT id FROM end_users WHERE end_user_id = ?`
-	sqlAccountRef   = `SELECT id FROM accounts WHERE account_id = ?`
-	sqlLinkTokenRef = `SELECT id FROM link_tokens_seen WHERE link_token_id = ?`
-
 	// sqlCampaignLink is the campaign launch link that minted a Pinwheel
 	// token, if any (campaign_tracking.go).
 	sqlCampaignLink = `SELECT t.id FROM link_token_mints mt JOIN link_tokens t ON t.id = mt.link_ref
@@ -115,7 +123,7 @@ type boundStmts struct {
 	endUserUpsert, endUserAddAccount, accountGet, accountInsert, accountUpdate, accountTouch, linkTokenUpsert *sql.Stmt
 	eventInsert, eventDuplicate, jobUpsert, historyInsert, switchInsert, jobEnqueue                           *sql.Stmt
 	eventCounts, jobCounts, rejectionCounts, statusCounts, totals, rejectionInsert, rejectionPrune            *sql.Stmt
-	endUserRef, accountRef, linkTokenRef, campaignLink                                                        *sql.Stmt
+	campaignLink                                                                                              *sql.Stmt
 	paySyncRequest, paySyncMilestone, payPendingInsert, payDeletionInsert, payItemDelete, payPendingDrop      *sql.Stmt
 	savepoint, release, rollbackTo                                                                            *sql.Stmt
 	// tx is the transaction the statements are bound to (nil before
@@ -124,8 +132,8 @@ type boundStmts struct {
 	tx *sql.Tx
 }
 
-// fields pairs each boundStmts field with its SQL.
-func (b *boundStmts) fields() []struct {
+// fields pairs each boundStmts field with its SQL on dialect d.
+func (b *boundStmts) fields(d dialect) []struct {
 	p   **sql.Stmt
 	sql string
 } {
@@ -133,13 +141,13 @@ func (b *boundStmts) fields() []struct {
 		p   **sql.Stmt
 		sql string
 	}{
-		{&b.endUserUpsert, sqlEndUserUpsert}, {&b.endUserAddAccount, sqlEndUserAddAccount}, {&b.accountGet, sqlAccountGet},
+		{&b.endUserUpsert, sqlEndUserUpsert}, {&b.endUserAddAccount, sqlEndUserAddAccount}, {&b.accountGet, sqlAccountGet + d.forUpdate},
 		{&b.accountInsert, sqlAccountInsert}, {&b.accountUpdate, sqlAccountUpdate}, {&b.accountTouch, sqlAccountTouch}, {&b.linkTokenUpsert, sqlLinkTokenUpsert},
 		{&b.eventInsert, sqlEventInsert}, {&b.eventDuplicate, sqlEventDuplicate}, {&b.jobUpsert, sqlJobUpsert},
 		{&b.historyInsert, sqlHistoryInsert}, {&b.switchInsert, sqlSwitchInsert}, {&b.jobEnqueue, sqlJobEnqueue},
 		{&b.eventCounts, sqlEventCounts}, {&b.jobCounts, sqlJobCounts}, {&b.rejectionCounts, sqlRejectionCounts},
 		{&b.statusCounts, sqlStatusCounts}, {&b.totals, sqlTotals}, {&b.rejectionInsert, sqlRejectionInsert}, {&b.rejectionPrune, sqlRejectionPrune},
-		{&b.endUserRef, sqlEndUserRef}, {&b.accountRef, sqlAccountRef}, {&b.linkTokenRef, sqlLinkTokenRef}, {&b.campaignLink, sqlCampaignLink},
+		{&b.campaignLink, sqlCampaignLink},
 		{&b.paySyncRequest, sqlPaySyncRequest}, {&b.paySyncMilestone, sqlPaySyncMilestone}, {&b.payPendingInsert, sqlPayPendingInsert},
 		{&b.payDeletionInsert, sqlPayDeletionInsert}, {&b.payItemDelete, sqlPayItemDelete}, {&b.payPendingDrop, sqlPayPendingDrop},
 		{&b.savepoint, `SAVEPOINT ev`}, {&b.release, `RELEASE SAVEPOINT ev`}, {&b.rollbackTo, `ROLLBACK TO SAVEPOINT ev`},
@@ -149,7 +157,7 @@ func (b *boundStmts) fields() []struct {
 // prepareStmts prepares the ingest statements on the writer pool.
 func (s *Store) prepareStmts(ctx context.Context) (*boundStmts, error) {
 	var b boundStmts
-	for _, f := range b.fields() {
+	for _, f := range b.fields(s.d) {
 		st, err := s.w.PrepareContext(ctx, f.sql)
 		if err != nil {
 			b.close()
@@ -164,7 +172,7 @@ func (s *Store) prepareStmts(ctx context.Context) (*boundStmts, error) {
 // database/sql reuses the prepared statements rather than re-preparing.
 func (b *boundStmts) bind(ctx context.Context, tx *sql.Tx) *boundStmts {
 	var out boundStmts
-	src, dst := b.fields(), out.fields()
+	src, dst := b.fields(dialect{}), out.fields(dialect{})
 	for i := range src {
 		*dst[i].p = tx.StmtContext(ctx, *src[i].p)
 	}
@@ -173,7 +181,7 @@ func (b *boundStmts) bind(ctx context.Context, tx *sql.Tx) *boundStmts {
 }
 
 func (b *boundStmts) close() {
-	for _, f := range b.fields() {
+	for _, f := range b.fields(dialect{}) {
 		if *f.p != nil {
 			(*f.p).Close()
 		}
