@@ -267,6 +267,20 @@ func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.
 			log.Error("job runner stopped", "err", err)
 		}
 	})
+	// Jobs enqueued by another instance on the database (PostgreSQL) wake
+	// this one's runner too.
+	queued, stopQueued := store.Subscribe(db.TopicJobs)
+	w.wg.Go(func() {
+		defer stopQueued()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case <-queued:
+				w.jobs.Wake()
+			}
+		}
+	})
 	return w, nil
 }
 
@@ -279,9 +293,12 @@ func (w *background) startDemo(bg context.Context, cfg config, store *db.Store, 
 		return
 	}
 	w.wg.Go(func() {
-		err := demo.FirstStart(bg, demo.Config{
-			Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: base + "/sandbox", Secret: secret}, LinkdeskURL: base, LaunchHost: launchHost(cfg),
-			Version: cfg.PinwheelVersion, Log: log.With("component", "demo"),
+		// Instances starting together on one database build it once.
+		_, err := store.RunExclusive(bg, "demo", func(ctx context.Context) error {
+			return demo.FirstStart(ctx, demo.Config{
+				Store: store, Client: client, Driver: &sandbox.Driver{BaseURL: base + "/sandbox", Secret: secret}, LinkdeskURL: base, LaunchHost: launchHost(cfg),
+				Version: cfg.PinwheelVersion, Log: log.With("component", "demo"),
+			})
 		})
 		if err != nil && bg.Err() == nil {
 			log.Error("demo world", "err", err)

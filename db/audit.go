@@ -485,7 +485,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, a Actor, action, ta
 	s.chain.mu.Lock()
 	s.chain.pending[tx] = ChainHead{Seq: e.ID, Hash: e.Hash, At: at}
 	s.chain.mu.Unlock()
-	return nil
+	return s.changed(ctx, tx, TopicAudit)
 }
 
 // txDone is called by s.tx when tx ends: after a commit the head it

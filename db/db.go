@@ -113,6 +113,12 @@ type Store struct {
 	keys *keyring
 	// chain is the audit trail's keys and anchor (audit.go).
 	chain *auditChain
+	// notes fans out change notifications (notify.go); channel is the
+	// PostgreSQL channel they travel on ("linkdesk:" and the schema).
+	notes   notifier
+	channel string
+	// exclusive holds RunExclusive's locks on SQLite.
+	exclusive sync.Map
 	// dummy is compared against for an unknown email, at the same cost as
 	// real hashes, so the response time does not reveal which emails have
 	// accounts. It is made on first use (see burnDummyHash), not at Open:
@@ -222,6 +228,14 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if s.d.name == pgDialect.name {
+		var schema string
+		if err := s.w.QueryRowContext(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+			s.Close()
+			return nil, fmt.Errorf("db: open: %w", err)
+		}
+		s.channel = "linkdesk:" + schema
+	}
 	if err := s.initCrypto(ctx, opt.EncryptionKey, opt.OldEncryptionKeys, !opt.NoGeneratedKey); err != nil {
 		s.Close()
 		return nil, err
@@ -239,6 +253,7 @@ func Open(ctx context.Context, path string, opt Options) (*Store, error) {
 
 // Close closes both pools.
 func (s *Store) Close() error {
+	s.stopListening()
 	var errs []error
 	if s.r != nil {
 		errs = append(errs, s.r.Close())
@@ -355,11 +370,12 @@ func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 }
 
-func (s *Store) tx1(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) tx1(ctx context.Context, fn func(tx *sql.Tx) error) (err error) {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
+	defer func() { s.settle(tx, err == nil) }() // notifications (notify.go)
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
 		s.txDone(tx, false)

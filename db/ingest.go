@@ -462,6 +462,16 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) error {
 					agg.totals[k] += before[i]
 				}
 			}
+			if len(batch) > 0 {
+				if err := g.s.changed(pctx, tx, TopicEvents); err != nil {
+					return err
+				}
+			}
+			if agg.queued {
+				if err := g.s.changed(pctx, tx, TopicJobs); err != nil {
+					return err
+				}
+			}
 			return agg.flush(pctx, st)
 		})
 		if !errors.Is(err, errTryCarefully) || careful {

@@ -126,7 +126,7 @@ func (s *Store) enqueueJob(ctx context.Context, tx *sql.Tx, j NewJob) (int64, er
 	if err := tx.QueryRowContext(ctx, sqlJobEnqueue, args...).Scan(&id); err != nil {
 		return 0, fmt.Errorf("db: enqueue %s: %w", j.Kind, err)
 	}
-	return id, nil
+	return id, s.changed(ctx, tx, TopicJobs)
 }
 
 // EnqueueJob adds one job in its own transaction (a use case that changes
@@ -278,7 +278,10 @@ func (s *Store) finishJob(ctx context.Context, tx *sql.Tx, r JobOutcome, now str
 		if n, _ := res.RowsAffected(); n == 0 || r.Effect == nil {
 			return nil // the lease was lost: the new holder will store its own result
 		}
-		return r.Effect.applyJob(ctx, s, tx, j)
+		if err := r.Effect.applyJob(ctx, s, tx, j); err != nil {
+			return err
+		}
+		return s.changed(ctx, tx, TopicData)
 	}
 
 	msg := truncate(strings.ToValidUTF8(r.Err.Error(), "?"), 1000)

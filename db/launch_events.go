@@ -271,6 +271,11 @@ func (s *Store) RecordLaunchEvent(ctx context.Context, launchID, name string, pa
 	now := s.now().UTC()
 	var e LaunchEvent
 	err = s.tx(ctx, func(tx *sql.Tx) error {
+		// One at a time, so that ids follow commit order (a live timeline
+		// shows what lies above the last id it sent).
+		if err := s.d.lock(ctx, tx, "launch_events"); err != nil {
+			return err
+		}
 		t, err := launchEventTarget(ctx, tx, launchID, now)
 		if err != nil {
 			return err
@@ -291,6 +296,9 @@ func (s *Store) RecordLaunchEvent(ctx context.Context, launchID, name string, pa
 		e = LaunchEvent{ID: id, At: now, TokenID: tokenID, LaunchID: launchID, AccountID: account, EndUserID: endUser,
 			LinkTokenID: ltid.String, Name: name, Payload: p, linkRef: ref, mintRef: mintRef.Int64}
 		if err := s.trackLaunchEvent(ctx, tx, ref, name, now); err != nil {
+			return err
+		}
+		if err := s.changed(ctx, tx, TopicLaunch); err != nil {
 			return err
 		}
 		return s.purgeTokens(ctx, tx, now)

@@ -51,6 +51,10 @@ type Config struct {
 	// PinwheelVersion is the Pinwheel-Version the client sends; it decides
 	// how jobs are expressed in a Link token (required_jobs or features).
 	PinwheelVersion string
+	// LiveReread is how often a live timeline reads without being told of
+	// a change (a notification lost while a listener reconnected); 0 means
+	// 30 s.
+	LiveReread time.Duration
 	// LinkLifetime is how long a launch link that mints on open stays
 	// usable (LINKDESK_LINK_LIFETIME); 0 means 7 days.
 	LinkLifetime time.Duration
@@ -144,6 +148,9 @@ func New(d Deps, cfg Config) *Handler {
 	ds.MaxAge(ds.Options.MaxAge)
 	if d.Ingest == nil {
 		d.Ingest = noIngester{}
+	}
+	if cfg.LiveReread <= 0 {
+		cfg.LiveReread = 30 * time.Second
 	}
 	if cfg.LinkLifetime <= 0 {
 		cfg.LinkLifetime = odu.DefaultLinkLifetime
