@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/demo"
 	"linkdesk/handlers"
 	"linkdesk/pinwheel"
@@ -25,7 +26,7 @@ import (
 func TestUnderwriting_BuildsBorrowers(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	store, err := db.Open(ctx, filepath.Join(dir, "ld.db"), db.Options{})
+	store, err := db.Open(ctx, dbtest.Path(t, "ld.db"), db.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
