@@ -88,6 +88,7 @@ func TestHelp_OneStyle(t *testing.T) {
 		{[]string{"audit", "--help"}, wantFlags(auditVerifySettings)},
 		{[]string{"evidence", "verify", "--help"}, wantFlags(evidenceVerifySettings)},
 		{[]string{"evidence", "--help"}, wantFlags(evidenceVerifySettings)},
+		{[]string{"migrate-db", "--help"}, wantFlags(migrateSettings)},
 	}
 	var allLoads, allStaff []string
 	for _, l := range loadgenLoads {

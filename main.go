@@ -46,6 +46,7 @@ func commands() []command {
 		{"keys", "print fresh keys, or re-encrypt everything with the newest encryption key after a rotation", cmdKeys},
 		{"audit", "verify the audit trail offline: its chain, anchor file, or an export (linkdesk audit verify)", cmdAudit},
 		{"evidence", "verify an evidence pack offline (linkdesk evidence verify PACK.zip)", cmdEvidence},
+		{"migrate-db", "copy a SQLite database into PostgreSQL and verify the copy", cmdMigrateDB},
 	}
 }
 
@@ -72,7 +73,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "Usage: linkdesk [command] [flags]\n\nCommands:")
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun `linkdesk COMMAND --help` for a command's flags. `linkdesk` alone is `linkdesk serve`.")
 }

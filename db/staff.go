@@ -589,7 +589,8 @@ func (s *Store) SetAccessUntil(ctx context.Context, a Actor, id int64, until tim
 }
 
 // EnsureAdmin creates an admin with the given email and password when no
-// staff exists yet. It reports whether it created one.
+// staff exists yet. It reports whether it created one: instances starting
+// together on one database race to it, and the losers find staff there.
 func (s *Store) EnsureAdmin(ctx context.Context, email, password string) (bool, error) {
 	n, err := s.countStaff(ctx)
 	if err != nil || n > 0 {
@@ -597,6 +598,9 @@ func (s *Store) EnsureAdmin(ctx context.Context, email, password string) (bool, 
 	}
 	_, err = s.CreateStaff(ctx, Actor{Email: "system", IP: "local"}, StaffCreate{Email: email, Name: "Administrator", Role: RoleAdmin, Password: password})
 	if err != nil {
+		if n, cerr := s.countStaff(ctx); cerr == nil && n > 0 {
+			return false, nil // another instance created it meanwhile
+		}
 		return false, err
 	}
 	return true, nil
