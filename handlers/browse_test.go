@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/pinwheel"
 )
 
@@ -710,6 +711,59 @@ func TestLive_Stream(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatal("the stream did not end after shutdown")
+		}
+	}
+}
+
+// TestLive_AcrossInstances: two servers on one PostgreSQL database, as two
+// Linkdesk instances behind a proxy; a live timeline open on one shows a
+// webhook the other stored, told by LISTEN/NOTIFY (the periodic re-read is
+// a day away here).
+func TestLive_AcrossInstances(t *testing.T) {
+	dsn := dbtest.Postgres(t)
+	a := newServer(t, startAt(browseStart), onDatabase(dsn), liveReread(24*time.Hour))
+	b := newServer(t, startAt(browseStart), onDatabase(dsn))
+	seedBrowse(t, b)
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	cookie := a.login(t, "auditor@example.com")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/end-users/eu-1/live", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.AddCookie(cookie)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	lines := make(chan string, 100)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	// The stream is open once its retry line arrives; then the other
+	// instance stores a webhook.
+	for l := range lines {
+		if strings.HasPrefix(l, "retry:") {
+			break
+		}
+	}
+	b.deliver(t, b.clk.now().Add(time.Minute), jobEvent("ev-other", "direct_deposit_switch.added", accB, "eu-1", "error", b.clk.now(), ""))
+	var msg strings.Builder
+	for !strings.Contains(msg.String(), "Direct deposit switch failed") {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended: %s", msg.String())
+			}
+			msg.WriteString(l + "\n")
+		case <-ctx.Done():
+			t.Fatalf("the other instance's webhook never reached the stream: %s", msg.String())
 		}
 	}
 }

@@ -60,6 +60,7 @@ type serverConfig struct {
 	noIngest bool
 	writeTO  time.Duration
 	launch   string
+	reread   time.Duration
 }
 
 // serverOption changes how newServer builds the server.
@@ -97,6 +98,9 @@ func withWriteTimeout(d time.Duration) serverOption { return func(c *serverConfi
 // withLaunchBase gives launch pages an origin of their own
 // (LINKDESK_LAUNCH_BASE_URL).
 func withLaunchBase(u string) serverOption { return func(c *serverConfig) { c.launch = u } }
+
+// liveReread sets how often live timelines read without a notification.
+func liveReread(d time.Duration) serverOption { return func(c *serverConfig) { c.reread = d } }
 
 // withoutIngester wires no Ingester, as a handler built without one:
 // webhooks are answered 503.
@@ -154,6 +158,7 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 		BaseURL: "http://example.test", SessionHashKey: []byte(strings.Repeat("h", 64)), SessionBlockKey: []byte(strings.Repeat("b", 32)),
 		PinwheelMode: pinwheel.ModeEmulator, PinwheelSecret: testSecret, WebhookTolerance: 5 * time.Minute,
 		WriteTimeout: cfg.writeTO, LaunchBaseURL: cfg.launch,
+		LiveReread: cfg.reread,
 	}
 	if s.ing != nil {
 		deps.Ingest = s.ing
