@@ -45,6 +45,9 @@ import (
 const (
 	livePoll      = time.Second
 	liveHeartbeat = 15 * time.Second
+	// watchPoll is how often a watched fragment (a batch's progress, a
+	// delivery log) is rendered again.
+	watchPoll = time.Second
 	// liveRecheck is how often a stream re-reads its viewer's staff row
 	// when it has nothing to send (it also does before every message it
 	// sends): a deactivated or signed-out person's stream ends, a demoted
@@ -516,7 +519,7 @@ var errStreamEnded = errors.New("stream ended")
 
 // watch streams a fragment that changes over time (a batch's progress, a
 // delivery log) as server-sent events named event: render builds it and
-// says whether it is final; it is polled every livePoll and sent when its
+// says whether it is final; it is polled every watchPoll and sent when its
 // bytes changed, and the stream ends after the final one with a "done"
 // event (the element closes its connection on it, sse-close, and the
 // final markup carries no sse-connect, so the browser does not reconnect).
@@ -579,7 +582,7 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 		finish()
 		return nil
 	}
-	poll := time.NewTicker(livePoll)
+	poll := time.NewTicker(watchPoll)
 	defer poll.Stop()
 	beat := time.NewTicker(liveHeartbeat)
 	defer beat.Stop()
