@@ -23,7 +23,7 @@ import (
 const auditKeyHelp = "audit keys, newest first, comma-separated: each 64 hex characters (a 32-byte key). The newest keys the audit trail's hash chain and signs evidence packs and audit exports; older ones still verify what they keyed. Required outside emulator mode; in emulator mode one is generated and kept in the database, so anyone with a copy of the file could re-hash the trail"
 
 // auditAnchorHelp says what LINKDESK_AUDIT_ANCHOR is.
-const auditAnchorHelp = "append-only file the audit chain's head is published to after every change, to catch removed rows (default: the database path + .audit-anchor); keep it where the database's writers cannot rewrite it"
+const auditAnchorHelp = "append-only file the audit chain's head is published to after every change, to catch removed rows (default: the SQLite database path + .audit-anchor; on PostgreSQL none unless set, one file per instance); keep it where the database's writers cannot rewrite it"
 
 // auditAnchorSetting is the anchor's setting, shared by serve and the
 // staff commands (which write audit rows too).
@@ -65,12 +65,17 @@ func loadAuditConfig(m map[string]string) (keys [][]byte, anchor string, err err
 // announceAudit says at start-up with which key the trail is kept and
 // where its head is published.
 func announceAudit(stdout io.Writer, store *db.Store) {
-	fmt.Fprintf(stdout, "Audit trail: keyed with audit key %s; chain head published to %s\n", store.AuditKeys().Current, store.AnchorPath())
+	where := store.AnchorPath()
+	if where == "" {
+		where = "no file (LINKDESK_AUDIT_ANCHOR is unset)"
+	}
+	fmt.Fprintf(stdout, "Audit trail: keyed with audit key %s; chain head published to %s\n", store.AuditKeys().Current, where)
 }
 
 // auditVerifySettings are the settings of `linkdesk audit verify`.
 var auditVerifySettings = []setting{
 	{"LINKDESK_DB", "db", "linkdesk.db", "path of the SQLite database whose audit trail to check (opened read-only; \"none\" to check only an export)"},
+	databaseURLSetting,
 	{"LINKDESK_AUDIT_KEY", "audit-key", "", "the audit keys (64 hex characters each, newest first, comma-separated); unset: the key kept in the database (emulator mode)"},
 	{"LINKDESK_AUDIT_KEY_FILE", "audit-key-file", "", "file holding LINKDESK_AUDIT_KEY instead (owner-only)"},
 	{"LINKDESK_AUDIT_ANCHOR", "anchor", "", "anchor file to check the trail against (default: the database path + .audit-anchor, when it exists; \"none\" to skip)"},
@@ -99,6 +104,11 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	path, exportPath := m["LINKDESK_DB"], m["--export"]
+	if u := m["LINKDESK_DATABASE_URL"]; u != "" && path != "none" {
+		if path, err = databaseOf(m); err != nil {
+			return err
+		}
+	}
 	var store *db.Store
 	keys, _ := db.NewAuditKeys(configured...)
 	if path != "none" {
@@ -118,7 +128,9 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 		case "none":
 			anchor = "-"
 		case "":
-			anchor = store.AnchorPath()
+			if anchor = store.AnchorPath(); anchor == "" {
+				anchor = "-" // PostgreSQL: no anchor file unless one is named
+			}
 		default:
 			if _, err := os.Stat(anchor); err != nil {
 				return fmt.Errorf("LINKDESK_AUDIT_ANCHOR: %w", err)

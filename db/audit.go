@@ -334,10 +334,7 @@ func (s *Store) AnchorError() error {
 // replaces a key the Store holds is refused: the rows hashed before it
 // could not be verified.
 func (s *Store) initAudit(ctx context.Context, configured []byte, old [][]byte, generate bool, anchor string) error {
-	s.chain = &auditChain{anchor: anchor, pending: map[*sql.Tx]ChainHead{}}
-	if s.chain.anchor == "" {
-		s.chain.anchor = s.path + ".audit-anchor"
-	}
+	s.chain = &auditChain{anchor: defaultAnchor(s.path, anchor), pending: map[*sql.Tx]ChainHead{}}
 	if configured != nil && len(configured) != AuditKeySize {
 		return fmt.Errorf("db: the audit key must be %d bytes, got %d", AuditKeySize, len(configured))
 	}
@@ -419,10 +416,7 @@ func (s *Store) initAudit(ctx context.Context, configured []byte, old [][]byte, 
 // configured key and the one kept in the database, if any; nothing is
 // written.
 func (s *Store) initReadOnly(ctx context.Context, configured []byte, old [][]byte, anchor string) error {
-	s.chain = &auditChain{anchor: anchor, pending: map[*sql.Tx]ChainHead{}}
-	if s.chain.anchor == "" {
-		s.chain.anchor = s.path + ".audit-anchor"
-	}
+	s.chain = &auditChain{anchor: defaultAnchor(s.path, anchor), pending: map[*sql.Tx]ChainHead{}}
 	var kept []byte
 	if v, err := s.Setting(ctx, settingAuditKey); err == nil {
 		if kept, err = hex.DecodeString(v); err != nil || len(kept) != AuditKeySize {
@@ -511,10 +505,26 @@ type AnchorLine struct {
 	PublishedAt time.Time `json:"published_at"`
 }
 
+// defaultAnchor is the anchor file of the database at path: the one
+// configured, else the SQLite file's path + ".audit-anchor". A PostgreSQL
+// database has no file beside it (and several instances may write it), so
+// there the anchor is only what LINKDESK_AUDIT_ANCHOR names, per instance:
+// each instance publishes the heads it appended, and a check against any
+// of those files still catches rows removed after them. "" means none.
+func defaultAnchor(path, configured string) string {
+	if configured != "" || IsPostgresURL(path) {
+		return configured
+	}
+	return path + ".audit-anchor"
+}
+
 // publishHead appends head to the anchor file and syncs it. A failure is
 // kept (AnchorError, shown on /audit) rather than failing a change that
 // has committed.
 func (s *Store) publishHead(head ChainHead) {
+	if s.chain.anchor == "" {
+		return
+	}
 	line, _ := json.Marshal(AnchorLine{ChainHead: head, PublishedAt: s.now().UTC()})
 	err := appendLine(s.chain.anchor, line)
 	s.chain.mu.Lock()

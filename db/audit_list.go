@@ -214,7 +214,7 @@ const auditSelect = `SELECT a.id, a.at, COALESCE(a.actor_id, 0), a.actor_email, 
   a.detail, a.prev_hash, a.hash, COALESCE(sa.name, ''), COALESCE(st.name, '')
 FROM audit_log a
 LEFT JOIN staff sa ON sa.id = a.actor_id
-LEFT JOIN staff st ON a.target_type = 'staff' AND st.id = CAST(a.target_id AS INTEGER)`
+LEFT JOIN staff st ON a.target_type = 'staff' AND CAST(st.id AS TEXT) = a.target_id`
 
 func scanAuditFull(sc interface{ Scan(...any) error }) (AuditEntry, error) {
 	var e AuditEntry
@@ -351,7 +351,7 @@ func (p *auditPlan) count(ctx context.Context, tx *sql.Tx, f AuditFilter) (int64
 	for _, st := range p.streams {
 		where, args := p.streamSQL(st, 0)
 		var n int64
-		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE `+where+` LIMIT ?)`,
+		err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM audit_log WHERE `+where+` LIMIT ?) c`,
 			append(args, auditCountCap+1-total)...).Scan(&n)
 		if err != nil {
 			return 0, false, err

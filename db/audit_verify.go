@@ -245,7 +245,9 @@ func (s *Store) VerifyChain(ctx context.Context, opt VerifyOptions) (Verificatio
 	switch opt.Anchor {
 	case "-":
 	case "":
-		opt.Anchor = s.chain.anchor
+		if opt.Anchor = s.chain.anchor; opt.Anchor == "" {
+			break // no anchor file (PostgreSQL without LINKDESK_AUDIT_ANCHOR)
+		}
 		fallthrough
 	default:
 		var err error

@@ -39,6 +39,11 @@ type CopyOptions struct {
 	// Progress, if set, is told after each chunk: the table, the rows
 	// copied of it so far and its total.
 	Progress func(table string, done, total int64)
+	// AuditKey and OldAuditKeys are LINKDESK_AUDIT_KEY's keys, newest
+	// first (nil: the key kept in the source, emulator mode): the source
+	// is opened with them as serve would, and the copied chain verified.
+	AuditKey     []byte
+	OldAuditKeys [][]byte
 }
 
 // CopyReport says what CopyDatabase did.
@@ -73,7 +78,7 @@ func CopyDatabase(ctx context.Context, from, to string, opt CopyOptions) (CopyRe
 	if _, err := os.Stat(from); err != nil {
 		return CopyReport{}, fmt.Errorf("db: copy: no SQLite database at %s", from)
 	}
-	src, err := Open(ctx, from, Options{NoGeneratedKey: true})
+	src, err := Open(ctx, from, Options{NoGeneratedKey: true, AuditKey: opt.AuditKey, OldAuditKeys: opt.OldAuditKeys})
 	if err != nil {
 		return CopyReport{}, fmt.Errorf("db: copy: source: %w", err)
 	}
@@ -131,9 +136,16 @@ WHERE table_schema = current_schema() AND column_name = 'id' AND is_identity = '
 			return rep, fmt.Errorf("db: copy: %s has %d rows in the source but %d in the target (rows deleted from the source after an earlier copy stay in the target: copy into an empty database)", tc.Table, tc.Rows, n)
 		}
 	}
-	if rep.AuditRows, err = dst.verifyAuditChain(ctx); err != nil {
+	// The target's chain is checked with the source's keys (the target
+	// was opened before the kept key, if any, was copied into it).
+	v, err := dst.VerifyChain(ctx, VerifyOptions{Keys: src.chain.keys, Anchor: "-"})
+	if err != nil {
 		return rep, fmt.Errorf("db: copy: the target's audit chain: %w", err)
 	}
+	if v.Bad != nil {
+		return rep, fmt.Errorf("db: copy: the target's audit chain: %w", v.Bad)
+	}
+	rep.AuditRows = int(v.Rows)
 	var srcLast, dstLast string
 	src.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), '')`).Scan(&srcLast)
 	dst.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), '')`).Scan(&dstLast)

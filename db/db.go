@@ -188,6 +188,15 @@ type dialect struct {
 	// UPDATE SKIP LOCKED" where concurrent claims must skip each other's
 	// rows (PostgreSQL).
 	claimLock string
+	// Secure deletion (retention.go, erasure.go). secureConn readies conn
+	// for a transaction whose deletes and overwrites must not leave the
+	// old values behind; scrub, after such transactions committed, removes
+	// the old versions of the rows of tables still lingering in the
+	// database's files; rewrite, after the first erasure, rewrites the
+	// whole database. See each dialect for what it does and guarantees.
+	secureConn func(ctx context.Context, conn *sql.Conn) error
+	scrub      func(ctx context.Context, conn *sql.Conn, tables []string) error
+	rewrite    func(ctx context.Context, conn *sql.Conn) error
 }
 
 // Backend names the database a Store runs on: "sqlite" or "postgres".

@@ -209,7 +209,7 @@ func TestStore_AuditChain(t *testing.T) {
 	if _, err := raw.Exec(`UPDATE audit_log SET ip = '6.6.6.6' WHERE id = 3`); err == nil {
 		t.Fatal("the database let an audit row change")
 	}
-	if _, err := raw.Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET ip = '6.6.6.6' WHERE id = 3`); err != nil {
+	if _, err := raw.Exec(dbtest.Tamper(s.Path(), `DROP TRIGGER audit_log_no_update; UPDATE audit_log SET ip = '6.6.6.6' WHERE id = 3`)); err != nil {
 		t.Fatal(err)
 	}
 	_, err = s.VerifyAuditChain(ctx)

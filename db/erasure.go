@@ -216,7 +216,7 @@ func (s *Store) EraseEndUser(ctx context.Context, a Actor, endUserID, reason str
 		return Erasure{}, FieldErrors{"reason": fmt.Sprintf("Use at most %d characters.", maxErasureReason)}
 	}
 	e := Erasure{EndUserID: endUserID, Reason: reason, ByEmail: a.Email, At: s.now().UTC()}
-	err := s.secureTx(ctx, true, func(tx *sql.Tx) error {
+	err := s.secureTx(ctx, erasureTables, func(tx *sql.Tx) error {
 		sc, err := scopeOf(ctx, tx, endUserID)
 		if err != nil {
 			return err
@@ -348,6 +348,11 @@ func (s *Store) erase(ctx context.Context, tx *sql.Tx, endUserID string, sc eras
 	return c, nil
 }
 
+// erasureTables are the tables an erasure changes: on PostgreSQL they are
+// VACUUMed after it (the dialect's scrub), on SQLite the WAL is truncated.
+var erasureTables = []string{"events", "launch_events", "data_snapshots", "customers", "customer_imports", "dd_switches",
+	"pay_items", "underwriting_decisions", "identity_verdicts", "webhook_rejections", "jobs"}
+
 // jsonEscape is s as it appears inside a JSON string.
 func jsonEscape(s string) string {
 	b, _ := json.Marshal(s)
@@ -368,10 +373,7 @@ func (s *Store) vacuumOnce(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `VACUUM`); err != nil {
-		return err
-	}
-	if err := checkpointTruncate(ctx, conn); err != nil {
+	if err := s.d.rewrite(ctx, conn); err != nil {
 		return err
 	}
 	_, err = conn.ExecContext(ctx, `INSERT INTO settings (key, value, updated_at) VALUES (?, ?, ?) ON CONFLICT (key) DO NOTHING`,

@@ -2,7 +2,6 @@ package db_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/pinwheel"
 )
 
@@ -119,7 +119,7 @@ func TestDestinations_SecretsEncryptedAtRest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite", "file:"+s.Path()+"?mode=ro")
+	raw, err := db.Connect(s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,12 +287,12 @@ func TestStore_VerifyNowRaisesAlert(t *testing.T) {
 	if err != nil || !c.OK || c.Rows != 3 {
 		t.Fatalf("intact: %+v %v", c, err)
 	}
-	raw, err := sql.Open("sqlite", "file:"+s.Path())
+	raw, err := db.Connect(s.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer raw.Close()
-	if _, err := raw.Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor_email = 'mallory@example.com' WHERE id = 2`); err != nil {
+	if _, err := raw.Exec(dbtest.Tamper(s.Path(), `DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor_email = 'mallory@example.com' WHERE id = 2`)); err != nil {
 		t.Fatal(err)
 	}
 	c, err = s.VerifyNow(ctx, db.SystemActor, db.VerifyDaily)

@@ -60,6 +60,24 @@ var pgDialect = dialect{
 	},
 	forUpdate: " FOR UPDATE",
 	claimLock: " FOR UPDATE SKIP LOCKED",
+	// PostgreSQL has no secure_delete: an UPDATE or DELETE leaves the old
+	// row version in the table until VACUUM removes it. scrub VACUUMs the
+	// tables an erasure or a retention purge changed, so the old versions
+	// leave the tables and their indexes at once (not whenever autovacuum
+	// comes), without the exclusive lock of VACUUM FULL, which would stop
+	// every instance. What that does not reach is said in README
+	// (Retention and erasure on PostgreSQL): freed space is reused, not
+	// zeroed, and WAL, replicas and backups keep older values until they
+	// are recycled or expire.
+	secureConn: func(context.Context, *sql.Conn) error { return nil },
+	scrub: func(ctx context.Context, conn *sql.Conn, tables []string) error {
+		if len(tables) == 0 {
+			return nil
+		}
+		_, err := conn.ExecContext(withRawSQL(ctx), `VACUUM (SKIP_LOCKED) `+strings.Join(tables, ", "))
+		return err
+	},
+	rewrite: func(context.Context, *sql.Conn) error { return nil },
 }
 
 // IsPostgresURL reports whether a database setting names a PostgreSQL
@@ -83,8 +101,8 @@ const pgWriterConns = 16
 // openPostgres opens the writer pool, the read-only pool of pages and the
 // read-only pool of exports on the database at url. (An export's memory is
 // the server's business here: a query streams its rows.)
-func openPostgres(url string, readers, exporters int) (w, r, x *sql.DB, err error) {
-	if w, err = openPGPool(url, false); err != nil {
+func openPostgres(url string, readers, exporters int, readOnly bool) (w, r, x *sql.DB, err error) {
+	if w, err = openPGPool(url, readOnly); err != nil {
 		return nil, nil, nil, err
 	}
 	w.SetMaxOpenConns(pgWriterConns)

@@ -172,7 +172,7 @@ func (s *Store) PurgeExpired(ctx context.Context) (PurgeResult, error) {
 	if res.WebhookBodies+res.LaunchPayloads == 0 {
 		return res, nil
 	}
-	if err := s.truncateWAL(ctx); err != nil {
+	if err := s.truncateWAL(ctx, "events", "launch_events"); err != nil {
 		return res, fmt.Errorf("db: retention: %w", err)
 	}
 	err = s.tx(ctx, func(tx *sql.Tx) error {
@@ -234,7 +234,7 @@ func (s *Store) purgeWalk(ctx context.Context, t purgeTable, cutoff time.Time) (
 	}
 	for ctx.Err() == nil {
 		var n int
-		err := s.secureTx(ctx, false, func(tx *sql.Tx) error {
+		err := s.secureTx(ctx, nil, func(tx *sql.Tx) error {
 			rows, err := tx.QueryContext(ctx, t.selects, after, upper, purgeBatch)
 			if err != nil {
 				return err
@@ -347,18 +347,20 @@ func redactWebhookBody(body []byte, why string) []byte {
 	return b
 }
 
-// secureTx runs fn in a write transaction on the writer connection, which
-// zeroes what it overwrites or deletes (secure_delete, see sqliteDSN);
-// with truncate, the WAL is then checkpointed and truncated, so that the
-// older page images it held go too. The secure_delete pragma is set again
-// here, so that a writer opened by an older DSN cannot skip it.
-func (s *Store) secureTx(ctx context.Context, truncate bool, fn func(tx *sql.Tx) error) error {
+// secureTx runs fn in a write transaction on a writer connection readied
+// for secure deletion (the dialect's secureConn: on SQLite secure_delete,
+// which zeroes what it overwrites or deletes, set again here so that a
+// writer opened by an older DSN cannot skip it). With tables to scrub,
+// the old versions are then removed (the dialect's scrub: on SQLite the
+// WAL is checkpointed and truncated, so the older page images it held go
+// too; on PostgreSQL those tables are VACUUMed).
+func (s *Store) secureTx(ctx context.Context, scrub []string, fn func(tx *sql.Tx) error) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`); err != nil {
+	if err := s.d.secureConn(ctx, conn); err != nil {
 		return err
 	}
 	tx, err := conn.BeginTx(ctx, nil)
@@ -368,25 +370,29 @@ func (s *Store) secureTx(ctx context.Context, truncate bool, fn func(tx *sql.Tx)
 	defer tx.Rollback()
 	if err := fn(tx); err != nil {
 		s.txDone(tx, false)
+		s.settle(tx, false)
 		return err
 	}
 	err = tx.Commit()
 	s.txDone(tx, err == nil)
-	if err != nil || !truncate {
+	s.settle(tx, err == nil)
+	if err != nil || len(scrub) == 0 {
 		return err
 	}
-	return checkpointTruncate(ctx, conn)
+	return s.d.scrub(ctx, conn, scrub)
 }
 
-// truncateWAL checkpoints the WAL into the database file and truncates it,
-// so that page images written before a removal leave the disk.
-func (s *Store) truncateWAL(ctx context.Context) error {
+// truncateWAL removes the old versions of rows removed before: on SQLite
+// it checkpoints the WAL into the database file and truncates it, so that
+// page images written before a removal leave the disk; on PostgreSQL it
+// VACUUMs tables.
+func (s *Store) truncateWAL(ctx context.Context, tables ...string) error {
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	return checkpointTruncate(ctx, conn)
+	return s.d.scrub(ctx, conn, tables)
 }
 
 // checkpointTruncate runs a TRUNCATE checkpoint on conn. A reader in the

@@ -36,6 +36,20 @@ var sqliteDialect = dialect{
 	// read-then-write: no row lock needed.
 	forUpdate: "",
 	claimLock: "",
+	// secure_delete zeroes what a transaction deletes or overwrites; the
+	// WAL's older page images go with a TRUNCATE checkpoint; VACUUM
+	// rewrites the file (for values deleted before secure_delete).
+	secureConn: func(ctx context.Context, conn *sql.Conn) error {
+		_, err := conn.ExecContext(ctx, `PRAGMA secure_delete = ON`)
+		return err
+	},
+	scrub: func(ctx context.Context, conn *sql.Conn, _ []string) error { return checkpointTruncate(ctx, conn) },
+	rewrite: func(ctx context.Context, conn *sql.Conn) error {
+		if _, err := conn.ExecContext(ctx, `VACUUM`); err != nil {
+			return err
+		}
+		return checkpointTruncate(ctx, conn)
+	},
 }
 
 // The page cache and memory map of every pooled connection.

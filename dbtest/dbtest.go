@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -126,6 +127,19 @@ func WithSearchPath(base, schema string) string {
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
 	return u.String()
+}
+
+// triggerDrop matches SQLite's DROP TRIGGER of an audit_log trigger.
+var triggerDrop = regexp.MustCompile(`DROP TRIGGER (audit_log_\w+)`)
+
+// Tamper returns q, a statement that tampers with the database at path
+// behind the Store's back written for SQLite, as the database at path
+// takes it: PostgreSQL's DROP TRIGGER names the table (audit_log's).
+func Tamper(path, q string) string {
+	if !strings.HasPrefix(path, "postgres") {
+		return q
+	}
+	return triggerDrop.ReplaceAllString(q, "DROP TRIGGER $1 ON audit_log")
 }
 
 // RefuseInserts makes every INSERT into table of the database at path

@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/evidence"
 	"linkdesk/web"
 )
@@ -180,13 +181,13 @@ func TestAudit_VerifyNowShowsTampering(t *testing.T) {
 			if body := get(t, w.testServer, w.auditor, "/audit").Body.String(); !strings.Contains(body, `<span class="badge ok">intact</span>`) {
 				t.Fatal("the intact chain is not shown as intact")
 			}
-			raw, err := sql.Open("sqlite", w.store.Path())
+			raw, err := db.Connect(w.store.Path())
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer raw.Close()
 			if tc.sql != "" {
-				if _, err := raw.Exec(tc.sql); err != nil {
+				if _, err := raw.Exec(dbtest.Tamper(w.store.Path(), tc.sql)); err != nil {
 					t.Fatal(err)
 				}
 			} else {
@@ -207,7 +208,7 @@ func TestAudit_VerifyNowShowsTampering(t *testing.T) {
 // row with the unkeyed scheme: what someone without the key can do.
 func rehashFrom(t *testing.T, s *testServer, raw *sql.DB, from int64) {
 	t.Helper()
-	if _, err := raw.Exec(`DROP TRIGGER audit_log_no_update`); err != nil {
+	if _, err := raw.Exec(dbtest.Tamper(s.store.Path(), `DROP TRIGGER audit_log_no_update`)); err != nil {
 		t.Fatal(err)
 	}
 	rows, _, err := s.store.ListAudit(context.Background(), db.AuditFilter{Limit: 500})
@@ -425,9 +426,9 @@ func TestAudit_Metrics(t *testing.T) {
 	if at, _ := gauge("linkdesk_audit_verified_at"); at != float64(w.store.Now().Unix()) {
 		t.Errorf("verified_at %v", at)
 	}
-	raw, _ := sql.Open("sqlite", w.store.Path())
+	raw, _ := db.Connect(w.store.Path())
 	defer raw.Close()
-	raw.Exec(`DROP TRIGGER audit_log_no_update; UPDATE audit_log SET detail = '{}' WHERE id = 1`)
+	raw.Exec(dbtest.Tamper(w.store.Path(), `DROP TRIGGER audit_log_no_update; UPDATE audit_log SET detail = '{}' WHERE id = 1`))
 	w.do(t, http.MethodPost, "/audit/verify", url.Values{}, w.auditor)
 	if ok, _ := gauge("linkdesk_audit_chain_ok"); ok != 0 {
 		t.Errorf("chain_ok after tampering %v", ok)
