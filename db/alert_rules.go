@@ -559,9 +559,9 @@ func checkFetchFailing(ctx context.Context, s *Store, tx *sql.Tx, set AlertSetti
 	ev := AlertEvidence{Value: float64(n), Threshold: float64(set.FetchFailThreshold),
 		Summary: fmt.Sprintf("%s gave up in the last %s, %s still retrying after %d attempts (threshold %d).", atLeast(failed), minutes(set.FetchFailWindowMinutes), atLeast(retrying), retryingAttempts, set.FetchFailThreshold)}
 	rows, err := tx.QueryContext(ctx, `SELECT * FROM (
-  SELECT id, kind, COALESCE(dedupe_key, ''), COALESCE(last_error, ''), updated_at FROM jobs WHERE state = 'failed' AND updated_at >= ? AND kind IN (`+in+`) ORDER BY updated_at DESC LIMIT ?)
+  SELECT id, kind, COALESCE(dedupe_key, ''), COALESCE(last_error, ''), updated_at FROM jobs WHERE state = 'failed' AND updated_at >= ? AND kind IN (`+in+`) ORDER BY updated_at DESC LIMIT ?) f
 UNION ALL SELECT * FROM (
-  SELECT id, kind, COALESCE(dedupe_key, ''), COALESCE(last_error, ''), updated_at FROM jobs WHERE state IN ('queued', 'running') AND kind IN (`+in+`) AND attempts >= ? LIMIT ?)`,
+  SELECT id, kind, COALESCE(dedupe_key, ''), COALESCE(last_error, ''), updated_at FROM jobs WHERE state IN ('queued', 'running') AND kind IN (`+in+`) AND attempts >= ? LIMIT ?) r`,
 		append(append(append([]any{since}, kinds...), maxEvidenceItems/2), append(kinds, retryingAttempts, maxEvidenceItems/2)...)...)
 	if err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package handlers_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -255,7 +254,7 @@ func TestHostile_StoredRowsRenderSafely(t *testing.T) {
 	auditor := s.login(t, "auditor@example.com")
 	s.ingest(t, identityEvent("legacy", `{}`))
 
-	raw, err := sql.Open("sqlite", "file:"+s.store.Path()+"?_pragma=busy_timeout(5000)")
+	raw, err := db.Connect(s.store.Path())
 	if err != nil {
 		t.Fatal(err)
 	}

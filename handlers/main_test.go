@@ -120,7 +120,13 @@ func newServer(t testing.TB, opts ...serverOption) *testServer {
 	if cfg.dbPath == "" {
 		cfg.dbPath = dbtest.Path(t, "test.db")
 	}
-	store, err := db.Open(ctx, cfg.dbPath, db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost})
+	opt := db.Options{Now: clk.now, PasswordCost: bcrypt.MinCost}
+	if db.IsPostgresURL(cfg.dbPath) {
+		// No file beside a PostgreSQL database: the anchor file an
+		// instance is given (LINKDESK_AUDIT_ANCHOR).
+		opt.AuditAnchor = filepath.Join(t.TempDir(), "audit-anchor")
+	}
+	store, err := db.Open(ctx, cfg.dbPath, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
