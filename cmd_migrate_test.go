@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -33,30 +34,40 @@ func TestMigrateDB_RoundTrip(t *testing.T) {
 	url := dbtest.Postgres(t)
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "linkdesk.db")
-	fillForCopy(t, path)
+	auditKey := bytes.Repeat([]byte{0x5a}, 32)
+	fillForCopy(t, path, auditKey)
 
-	migrate := func(to string) (string, error) {
+	migrate := func(to string, extra ...string) (string, error) {
 		var out bytes.Buffer
-		err := run(ctx, []string{"migrate-db", "--from", path, "--to", to}, func(string) string { return "" }, &out, io.Discard)
+		err := run(ctx, append([]string{"migrate-db", "--from", path, "--to", to}, extra...), func(string) string { return "" }, &out, io.Discard)
 		return out.String(), err
 	}
-	out, err := migrate(url)
+	// Without the audit key the copy is made but its chain cannot be
+	// verified: the command fails, and runs again with the key.
+	if out, err := migrate(url); err == nil || !strings.Contains(err.Error(), "audit chain") {
+		t.Fatalf("migrate-db without the audit key: %v\n%s", err, out)
+	}
+	keyFlag := []string{"--audit-key", hex.EncodeToString(auditKey)}
+	out, err := migrate(url, keyFlag...)
 	if err != nil {
 		t.Fatalf("migrate-db: %v\n%s", err, out)
 	}
 	if !strings.Contains(out, "Copied and verified") || !strings.Contains(out, "the audit chain of") {
 		t.Errorf("output:\n%s", out)
 	}
-	if out, err := migrate(url); err != nil {
+	if out, err := migrate(url, keyFlag...); err != nil {
 		t.Fatalf("migrate-db again: %v\n%s", err, out)
 	}
 	compareDatabases(t, path, url)
 
-	pg, err := db.Open(ctx, url, db.Options{PasswordCost: bcrypt.MinCost})
+	pg, err := db.Open(ctx, url, db.Options{PasswordCost: bcrypt.MinCost, AuditKey: auditKey})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pg.Close()
+	if rec, err := pg.VerifyNow(ctx, db.SystemActor, db.VerifyDaily); err != nil || !rec.OK {
+		t.Errorf("the keyed chain on PostgreSQL: %+v, %v", rec, err)
+	}
 	if _, number, err := pg.DepositAccountSecret(ctx, 1); err != nil || number != "55554444" {
 		t.Errorf("account number on PostgreSQL: %q, %v", number, err)
 	}
@@ -81,10 +92,10 @@ func TestMigrateDB_RoundTrip(t *testing.T) {
 }
 
 // fillForCopy writes a bit of everything into a new SQLite database.
-func fillForCopy(t *testing.T, path string) {
+func fillForCopy(t *testing.T, path string, auditKey []byte) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := db.Open(ctx, path, db.Options{PasswordCost: bcrypt.MinCost})
+	s, err := db.Open(ctx, path, db.Options{PasswordCost: bcrypt.MinCost, AuditKey: auditKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +146,11 @@ func fillForCopy(t *testing.T, path string) {
 	}
 	if err := s.FinishJobs(ctx, done); err != nil {
 		t.Fatal(err)
+	}
+	// The auditors' workspace: a verification on record (and the trail's
+	// counters, kept by triggers).
+	if rec, err := s.VerifyNow(ctx, db.SystemActor, db.VerifyManual); err != nil || !rec.OK {
+		t.Fatalf("verify: %+v, %v", rec, err)
 	}
 }
 
