@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -70,6 +71,20 @@ func announceAudit(stdout io.Writer, store *db.Store) {
 		where = "no file (LINKDESK_AUDIT_ANCHOR is unset)"
 	}
 	fmt.Fprintf(stdout, "Audit trail: keyed with audit key %s; chain head published to %s\n", store.AuditKeys().Current, where)
+}
+
+// shownDB is a database as printed: a PostgreSQL URL without its
+// password (in the user part or the query).
+func shownDB(path string) string {
+	u, err := url.Parse(path)
+	if err != nil || !db.IsPostgresURL(path) {
+		return path
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
 }
 
 // auditVerifySettings are the settings of `linkdesk audit verify`.
@@ -143,10 +158,10 @@ func cmdAudit(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		took := time.Since(start)
 		if v.Bad != nil {
-			fmt.Fprintf(stdout, "FAILED: the audit trail of %s is broken at row %d: %s\n(%d row%s before it verified)\n", path, v.Bad.ID, v.Bad.Reason, v.Rows, plural(int(v.Rows)))
+			fmt.Fprintf(stdout, "FAILED: the audit trail of %s is broken at row %d: %s\n(%d row%s before it verified)\n", shownDB(path), v.Bad.ID, v.Bad.Reason, v.Rows, plural(int(v.Rows)))
 			return fmt.Errorf("audit verify: row %d: %s", v.Bad.ID, v.Bad.Reason)
 		}
-		fmt.Fprintf(stdout, "OK: %d row%s of %s verified in %s (%.0f rows/s); head row %d, hash %s, %s\n", v.Rows, plural(int(v.Rows)), path, took.Round(time.Millisecond),
+		fmt.Fprintf(stdout, "OK: %d row%s of %s verified in %s (%.0f rows/s); head row %d, hash %s, %s\n", v.Rows, plural(int(v.Rows)), shownDB(path), took.Round(time.Millisecond),
 			float64(v.Rows)/max(took.Seconds(), 1e-9), v.Head.Seq, v.Head.Hash, db.FormatTime(v.Head.At))
 		if anchor != "-" {
 			fmt.Fprintf(stdout, "Anchor %s: %s\n", anchor, v.Anchor)

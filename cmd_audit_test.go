@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/evidence"
 )
 
@@ -220,4 +221,51 @@ func rezipped(t *testing.T, pack []byte, name string, edit func([]byte) []byte) 
 	}
 	zw.Close()
 	return out.Bytes()
+}
+
+// TestAuditVerify_Postgres checks a trail on PostgreSQL with
+// --database-url (read-only), catches a row changed behind the Store's
+// back, and never prints the URL's password.
+func TestAuditVerify_Postgres(t *testing.T) {
+	url := dbtest.Postgres(t)
+	ctx := context.Background()
+	key := strings.Repeat("5a", 32)
+	k, _ := db.ParseAuditKey(key)
+	s, err := db.Open(ctx, url, db.Options{PasswordCost: bcrypt.MinCost, AuditKey: k})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, e := range []string{"a@example.com", "b@example.com", "c@example.com"} {
+		if err := s.SignOut(ctx, db.Actor{Email: e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.AnchorPath() != "" {
+		t.Errorf("anchor file %q beside a PostgreSQL database", s.AnchorPath())
+	}
+	env := map[string]string{"LINKDESK_AUDIT_KEY": key}
+	withPassword := strings.Replace(url, "user=postgres", "user=postgres&password=hunter2hunter2", 1)
+	out, err := linkdesk(env, "audit", "verify", "--database-url", withPassword)
+	if err != nil || !strings.Contains(out, "OK: 3 rows of ") || strings.Contains(out, "hunter2") {
+		t.Fatalf("intact: %v\n%s", err, out)
+	}
+	raw, err := db.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`UPDATE audit_log SET ip = '6.6.6.6' WHERE id = 2`); err == nil {
+		t.Fatal("PostgreSQL let an audit row change")
+	}
+	if _, err := raw.Exec(`TRUNCATE audit_log`); err == nil {
+		t.Fatal("PostgreSQL let the trail be truncated")
+	}
+	if _, err := raw.Exec(dbtest.Tamper(url, `DROP TRIGGER audit_log_no_update; UPDATE audit_log SET ip = '6.6.6.6' WHERE id = 2`)); err != nil {
+		t.Fatal(err)
+	}
+	out, err = linkdesk(env, "audit", "verify", "--database-url", url)
+	if err == nil || !strings.Contains(err.Error(), "row 2") || !strings.Contains(out, "FAILED") {
+		t.Errorf("tampered: %v\n%s", err, out)
+	}
 }
