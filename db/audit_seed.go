@@ -112,6 +112,10 @@ func (s *Store) SeedAuditTrail(ctx context.Context, n int, start, end time.Time,
 	var head ChainHead
 	for done := 0; done < n; {
 		err := s.tx(ctx, func(tx *sql.Tx) error {
+			// Appends take turns across instances, as appendAudit's do.
+			if err := s.d.lock(ctx, tx, "audit"); err != nil {
+				return err
+			}
 			prev := genesisHash
 			var last int64
 			if err := tx.QueryRowContext(ctx, `SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1`).Scan(&last, &prev); err != nil && err != sql.ErrNoRows {
