@@ -95,7 +95,7 @@ func TestKill9DuringLoad(t *testing.T) {
 	done := make(chan loadgen.Report, 1)
 	go func() {
 		rep, err := loadgen.Run(ctx, loadgen.Config{
-			Target: url + "/webhooks/pinwheel", Secret: secret, Concurrency: 32, Duration: time.Minute,
+			Target: url + "/webhooks/pinwheel", Secret: secret, Concurrency: 32, Duration: loadUntilCancelled,
 			Gen: loadgen.GenConfig{Accounts: 300}, Timeout: 5 * time.Second,
 			OnAck: func(id string, dup bool) { mu.Lock(); acked[id] = true; mu.Unlock() },
 		})
@@ -104,17 +104,18 @@ func TestKill9DuringLoad(t *testing.T) {
 		}
 		done <- rep
 	}()
-	// Kill once a few thousand deliveries are acknowledged, load still going.
-	deadline := time.Now().Add(2 * time.Minute)
+	// Kill once a thousand deliveries are acknowledged, load still going
+	// (the load runs until cancelled: a slow machine only takes longer).
+	deadline := time.Now().Add(hangGuard)
 	for {
 		mu.Lock()
 		n := len(acked)
 		mu.Unlock()
-		if n >= 3000 {
+		if n >= 1000 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("only %d acknowledged within 30s", n)
+			t.Fatalf("only %d acknowledged within %v", n, hangGuard)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -135,7 +136,7 @@ func TestKill9DuringLoad(t *testing.T) {
 	// Restart on the same files: SQLite recovers the WAL; then stop cleanly.
 	srv, url = startServe(t, bin, env)
 	rep2, err := loadgen.Run(context.Background(), loadgen.Config{Target: url + "/webhooks/pinwheel", Secret: secret, Concurrency: 4, Max: 200,
-		Duration: 20 * time.Second, Gen: loadgen.GenConfig{Accounts: 10}})
+		Duration: loadUntilCancelled, Gen: loadgen.GenConfig{Accounts: 10}})
 	if err != nil || rep2.Acked != 200 {
 		t.Errorf("after the restart: %+v, %v", rep2, err)
 	}
@@ -209,8 +210,8 @@ func startServe(t *testing.T, bin string, env []string) (*exec.Cmd, string) {
 	select {
 	case u := <-urls:
 		return cmd, u
-	case <-time.After(2 * time.Minute):
-		t.Fatal("linkdesk serve did not start within 30s")
+	case <-time.After(hangGuard):
+		t.Fatalf("linkdesk serve did not start within %v", hangGuard)
 	}
 	return nil, ""
 }
@@ -256,7 +257,7 @@ func TestKill9_OneOfTwoInstances(t *testing.T) {
 	for i, target := range []string{urlA, urlB} {
 		load.Go(func() {
 			_, err := loadgen.Run(ctx, loadgen.Config{
-				Target: target + "/webhooks/pinwheel", Secret: secret, Concurrency: 16, Duration: 2 * time.Minute,
+				Target: target + "/webhooks/pinwheel", Secret: secret, Concurrency: 16, Duration: loadUntilCancelled,
 				Gen: loadgen.GenConfig{Accounts: 200}, Timeout: 5 * time.Second,
 				OnAck: func(id string, dup bool) { mu.Lock(); acked[id] = true; ackedBy[target]++; mu.Unlock() },
 			})
@@ -310,7 +311,7 @@ func TestKill9_OneOfTwoInstances(t *testing.T) {
 	}()
 
 	// Kill A once it has acknowledged a good share, load still going.
-	waitUntil(t, 2*time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return ackedBy[urlA] >= 1500 })
+	waitUntil(t, hangGuard, func() bool { mu.Lock(); defer mu.Unlock(); return ackedBy[urlA] >= 500 })
 	if err := a.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +321,7 @@ func TestKill9_OneOfTwoInstances(t *testing.T) {
 	bAtKill := ackedBy[urlB]
 	mu.Unlock()
 	// B keeps acknowledging without A.
-	waitUntil(t, 2*time.Minute, func() bool { mu.Lock(); defer mu.Unlock(); return ackedBy[urlB] >= bAtKill+1500 })
+	waitUntil(t, hangGuard, func() bool { mu.Lock(); defer mu.Unlock(); return ackedBy[urlB] >= bAtKill+500 })
 	cancel()
 	load.Wait()
 	<-staffDone
@@ -353,6 +354,14 @@ func TestKill9_OneOfTwoInstances(t *testing.T) {
 		t.Errorf("audit chain: %d rows, %v, bad %v (want every creation and the sign-in in it)", v.Rows, err, v.Bad)
 	}
 }
+
+// The kill tests' load runs until the test cancels it, once enough
+// deliveries were acknowledged: how long that takes depends on the
+// machine, never the outcome. hangGuard only catches a hang.
+const (
+	loadUntilCancelled = time.Hour
+	hangGuard          = 10 * time.Minute
+)
 
 // waitUntil polls cond until it holds, failing the test after limit.
 func waitUntil(t *testing.T, limit time.Duration, cond func() bool) {
