@@ -156,11 +156,15 @@ func TestBrowser_Campaign(t *testing.T) {
 		chromedp.WaitVisible(`#campaign-state[data-state="approved"]`),
 	)
 	if err == nil {
-		// hx-confirm asks first: answer yes.
-		_, err = chromedp.Run(sctx, chromedp.Evaluate[bool](`(window.confirm = function () { return true; }, true)`))
-	}
-	if err == nil {
-		err = chromedp.Do(sctx, chromedp.Click(`#launch`), chromedp.WaitVisible(`//div[@id="launch-progress"][@data-state="live"]`))
+		// Launching asks first, in the console's dialog, saying what will
+		// happen: answer it.
+		err = chromedp.Do(sctx,
+			chromedp.Click(`#launch`),
+			chromedp.WaitVisible(`dialog#confirm-dialog[open]`),
+			chromedp.WaitVisible(`//dialog[@id="confirm-dialog"]//li[contains(., "The cohort is frozen at once")]`),
+			chromedp.Click(`#confirm-submit`),
+			chromedp.WaitVisible(`//div[@id="launch-progress"][@data-state="live"]`),
+		)
 	}
 	if err != nil {
 		t.Fatalf("approve and launch: %v\n%s", err, pageText())

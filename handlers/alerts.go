@@ -461,3 +461,30 @@ func (h *Handler) accountHealth(c echo.Context, accountID string) (views.Account
 	props.Reconnects, props.Batches, err = h.store.AccountReconnects(ctx, accountID)
 	return props, err
 }
+
+// DestinationRotateConfirm handles GET
+// /alerts/destinations/:destination_id/rotate (admins): what a new signing
+// secret does, and the button that makes it.
+func (h *Handler) DestinationRotateConfirm(c echo.Context) error {
+	id, err := destParam(c)
+	if err != nil {
+		return err
+	}
+	d, err := h.store.DestinationByID(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	cf := views.Confirm{
+		Title:  "Give “" + d.Name + "” a new signing secret?",
+		Action: views.DestinationPath(id) + "/rotate", Submit: "Make a new secret", Cancel: views.DestinationPath(id), Danger: true,
+		Effects: []string{
+			"Notifications to " + views.DestinationTarget(d) + " are signed with the new secret from the next one on; the old secret stops being used at once.",
+			"The receiver rejects them until it is given the new secret, which is shown once, on the next page.",
+			"This cannot be undone: the old secret is not kept.",
+		},
+	}
+	if d.Kind != db.DestinationWebhook {
+		cf.Effects = []string{"Email destinations have no signing secret; nothing will change."}
+	}
+	return h.confirm(c, cf)
+}

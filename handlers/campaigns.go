@@ -625,3 +625,119 @@ func (h *Handler) SettingsCampaignsUpdate(c echo.Context) error {
 // launchBase is the origin launch links are on (see launchURL), for views
 // that build many of them.
 func (h *Handler) launchBase() string { return strings.TrimSuffix(h.launchURL(""), "/l/") }
+
+// campaignConfirm reads the campaign of a question about one of its
+// actions (a GET: it changes nothing).
+func (h *Handler) campaignConfirm(c echo.Context, ask func(cp db.Campaign) (views.Confirm, error)) error {
+	id, err := campaignParam(c)
+	if err != nil {
+		return err
+	}
+	cp, err := h.store.CampaignByID(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	cf, err := ask(cp)
+	if err != nil {
+		return err
+	}
+	cf.Cancel = views.CampaignPath(id)
+	return h.confirm(c, cf)
+}
+
+// CampaignLaunchConfirm handles GET /campaigns/:id/launch (operators and
+// admins): what launching does, and the button that does it.
+func (h *Handler) CampaignLaunchConfirm(c echo.Context) error {
+	return h.campaignConfirm(c, func(cp db.Campaign) (views.Confirm, error) {
+		cf := views.Confirm{Title: "Launch “" + cp.Name + "”?", Action: views.CampaignPath(cp.ID) + "/launch", Submit: "Launch campaign", Danger: true}
+		if cp.Launched() {
+			cf.Effects = []string{"It was launched already; launching again changes nothing."}
+			return cf, nil
+		}
+		cohort, err := h.cohortProps(c.Request().Context(), cp.Cohort.Values(), cp.Goal)
+		if err != nil {
+			return cf, err
+		}
+		matches := "The cohort is frozen at once: the accounts its filter matches then are its members"
+		if cohort.Valid {
+			matches += " (" + views.Plural(int(cohort.Preview.Count), "account matches", "accounts match") + " now)"
+		}
+		holdout := views.Pct(cp.HoldoutPct/100) + " of them are held out at random and get no link, to measure the uplift."
+		if cp.HoldoutPct == 0 {
+			holdout = "Nobody is held out: every member gets a link (no uplift can be measured)."
+		}
+		cf.Effects = []string{
+			matches + ".",
+			holdout,
+			"A launch link valid for " + views.Plural(cp.LifetimeDays, "day", "days") + " is created for every other member, in the background; you can pause or cancel while it runs.",
+			"This cannot be undone: a launched campaign can no longer be edited.",
+		}
+		return cf, nil
+	})
+}
+
+// CampaignCancelConfirm handles GET /campaigns/:id/cancel (operators and
+// admins): what cancelling the launch does.
+func (h *Handler) CampaignCancelConfirm(c echo.Context) error {
+	return h.campaignConfirm(c, func(cp db.Campaign) (views.Confirm, error) {
+		cf := views.Confirm{Title: "Cancel the launch of “" + cp.Name + "”?", Action: views.CampaignPath(cp.ID) + "/cancel", Submit: "Cancel the launch", Danger: true}
+		if cp.State != db.CampaignLaunching && cp.State != db.CampaignPaused {
+			cf.Effects = []string{"Its launch is not running; cancelling changes nothing."}
+			return cf, nil
+		}
+		cf.Effects = []string{
+			"No more launch links are created, and the " + views.Plural(int(cp.LinksCreated), "link", "links") + " created so far are revoked: their end users can no longer open Link with them.",
+			"The campaign ends as cancelled; its members may join other campaigns.",
+			"This cannot be undone: to try again, draft a new campaign.",
+		}
+		return cf, nil
+	})
+}
+
+// CampaignEndConfirm handles GET /campaigns/:id/end (operators and
+// admins): what ending the campaign does.
+func (h *Handler) CampaignEndConfirm(c echo.Context) error {
+	return h.campaignConfirm(c, func(cp db.Campaign) (views.Confirm, error) {
+		cf := views.Confirm{Title: "End “" + cp.Name + "”?", Action: views.CampaignPath(cp.ID) + "/end", Submit: "End campaign", Danger: true}
+		if cp.State != db.CampaignLive {
+			cf.Effects = []string{"It is not live; ending it changes nothing."}
+			return cf, nil
+		}
+		cf.Effects = []string{
+			"Its members may join other campaigns.",
+			"Launch links stay usable until they expire, and incentives in their hold period are still tracked.",
+			"This cannot be undone: an ended campaign cannot go live again.",
+		}
+		return cf, nil
+	})
+}
+
+// CampaignPayoutConfirm handles GET /campaigns/:id/payouts (admins): how
+// many incentives would be marked paid, for how much, and the button that
+// marks them (eligible as of now, as the campaign page's button).
+func (h *Handler) CampaignPayoutConfirm(c echo.Context) error {
+	return h.campaignConfirm(c, func(cp db.Campaign) (views.Confirm, error) {
+		now := h.store.Now()
+		cf := views.Confirm{Title: "Mark the eligible incentives of “" + cp.Name + "” paid?", Action: views.CampaignPath(cp.ID) + "/payouts",
+			Fields: [][2]string{{"through", now.UTC().Format(time.RFC3339Nano)}}, Submit: "Mark paid", Danger: true}
+		var n int64
+		if !cp.FrozenAt.IsZero() {
+			r, err := h.store.CampaignResults(c.Request().Context(), cp)
+			if err != nil {
+				return cf, err
+			}
+			n = r.Treatment.Ledger[db.LedgerEligible]
+		}
+		if n == 0 {
+			cf.Effects = []string{"No incentive is eligible and unpaid; nothing will change."}
+			return cf, nil
+		}
+		cf.Submit = "Mark " + views.Plural(int(n), "incentive", "incentives") + " paid"
+		cf.Effects = []string{
+			views.Plural(int(n), "incentive", "incentives") + " eligible now (" + views.Cents(n*cp.IncentiveCents) + ") are recorded as paid, as one payout in the audit trail.",
+			"Linkdesk moves no money: pay them first (the eligible members' CSV lists them), then mark them here.",
+			"This cannot be undone: a paid incentive is never eligible again.",
+		}
+		return cf, nil
+	})
+}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,6 +163,23 @@ func TestCampaigns_DraftApproveLaunchTrack(t *testing.T) {
 	if !strings.Contains(body, "Approved") || !strings.Contains(body, `data-state="approved"`) {
 		t.Fatalf("approve: %s", body)
 	}
+	// Launching asks first (the page's button leads to the question), and
+	// says what will happen; an auditor may not ask.
+	if page := s.do(t, "GET", path, nil, op).Body.String(); !strings.Contains(page, `href="`+path+`/launch" role="button"`) {
+		t.Error("the campaign page's Launch does not ask first")
+	}
+	ask := s.do(t, "GET", path+"/launch", nil, op).Body.String()
+	for _, want := range []string{"Launch “", "25 accounts match now", "50.0% of them are held out", "valid for 14 days", "cannot be undone", `action="` + path + `/launch" method="post"`} {
+		if !strings.Contains(ask, want) {
+			t.Errorf("the launch's question lacks %q", want)
+		}
+	}
+	if rec := s.do(t, "GET", path+"/launch", nil, aud); rec.Code != http.StatusForbidden {
+		t.Errorf("an auditor may ask to launch: %d", rec.Code)
+	}
+	if c, _ := s.store.CampaignByID(ctx, id); c.Launched() {
+		t.Fatal("the question launched the campaign")
+	}
 	body, op = follow(t, s, s.do(t, "POST", path+"/launch", url.Values{}, op), op)
 	if !strings.Contains(body, "Launching") {
 		t.Fatalf("launch: %s", body)
@@ -284,13 +303,49 @@ func TestCampaigns_DraftApproveLaunchTrack(t *testing.T) {
 		i := strings.Index(page, `id="ledger"`)
 		t.Fatalf("no Mark paid for the admin: %s", page[i:min(len(page), i+2000)])
 	}
-	through := s.clk.now().Format(time.RFC3339Nano)
+	// Mark paid asks first, with how many and how much; the answer's form
+	// carries the time the question was asked.
+	if !strings.Contains(page, `href="`+path+`/payouts" role="button"`) {
+		t.Error("Mark paid does not ask first")
+	}
+	ask = s.do(t, "GET", path+"/payouts", nil, adm).Body.String()
+	for _, want := range []string{"1 incentive eligible now ($50.00)", "Linkdesk moves no money", "Mark 1 incentive paid", `action="` + path + `/payouts" method="post"`} {
+		if !strings.Contains(ask, want) {
+			t.Errorf("the payout's question lacks %q", want)
+		}
+	}
+	if rec := s.do(t, "GET", path+"/payouts", nil, op); rec.Code != http.StatusForbidden {
+		t.Errorf("an operator may ask to mark paid: %d", rec.Code)
+	}
+	m2 := regexp.MustCompile(`name="through" value="([^"]+)"`).FindStringSubmatch(ask)
+	if m2 == nil {
+		t.Fatal("the payout's question carries no time")
+	}
+	through := html.UnescapeString(m2[1])
 	if rec := s.do(t, "POST", path+"/payouts", url.Values{"through": {through}}, op); rec.Code != http.StatusForbidden {
 		t.Errorf("operator paid: %d", rec.Code)
 	}
 	body, _ = follow(t, s, s.do(t, "POST", path+"/payouts", url.Values{"through": {through}}, adm), adm)
 	if !strings.Contains(body, "Marked 1 incentive paid ($50.00)") || !strings.Contains(body, `id="payouts"`) {
 		t.Errorf("payout: %s", body)
+	}
+	if ask = s.do(t, "GET", path+"/payouts", nil, adm).Body.String(); !strings.Contains(ask, "nothing will change") {
+		t.Error("the payout's question after paying still offers to pay")
+	}
+
+	// Ending asks first, then ends.
+	ask = s.do(t, "GET", path+"/end", nil, op).Body.String()
+	for _, want := range []string{"End “", "may join other campaigns", "cannot go live again", `action="` + path + `/end" method="post"`} {
+		if !strings.Contains(ask, want) {
+			t.Errorf("the end's question lacks %q", want)
+		}
+	}
+	if c, _ := s.store.CampaignByID(ctx, id); c.State != db.CampaignLive {
+		t.Fatalf("the question ended the campaign: %s", c.State)
+	}
+	body, _ = follow(t, s, s.do(t, "POST", path+"/end", url.Values{}, op), op)
+	if !strings.Contains(body, "Ended.") {
+		t.Errorf("end: %s", body)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +133,90 @@ func TestConfirmations(t *testing.T) {
 	}
 	if rec := s.do(t, http.MethodGet, "/staff/"+opID+"/deactivate", nil, s.login(t, "operator@example.com")); rec.Code != http.StatusForbidden {
 		t.Errorf("an operator may see the deactivation question: %d", rec.Code)
+	}
+}
+
+// Every other action that cannot be undone asks the same way: a
+// campaign's cancel, a destination's new signing secret, a staff member's
+// second factor reset (its launch, end and payout questions are in the
+// campaign story, TestCampaigns_DraftApproveLaunchTrack). Each question is
+// a page without JavaScript and a dialog with htmx, open to the roles of
+// its action only, changes nothing, and its form's POST does the action.
+func TestConfirmations_IrreversibleActions(t *testing.T) {
+	s := newServer(t)
+	ctx := context.Background()
+	admin, op, aud := s.login(t, "admin@example.com"), s.login(t, "operator@example.com"), s.login(t, "auditor@example.com")
+	dest := sampleDestination(t, s)
+	camp := sampleCampaign(t, s)
+	cid, _ := strconv.ParseInt(camp, 10, 64)
+	adminA := staffActor(t, s, db.RoleAdmin)
+	if err := s.store.ApproveCampaign(ctx, adminA, db.RoleAdmin, cid); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.store.LaunchCampaign(ctx, staffActor(t, s, db.RoleOperator), cid); err != nil {
+		t.Fatal(err)
+	}
+	list, _ := s.store.ListStaff(ctx)
+	var opID string
+	for _, st := range list {
+		if st.Role == db.RoleOperator {
+			opID = itoa(st.ID)
+		}
+	}
+	for _, q := range []struct {
+		path    string
+		who     *http.Cookie
+		refused []*http.Cookie
+		want    []string
+		button  string // the page that links to the question
+	}{
+		{"/campaigns/" + camp + "/cancel", op, []*http.Cookie{aud},
+			[]string{"Cancel the launch of “Sample refresh”?", "are revoked", "cannot be undone", `action="/campaigns/` + camp + `/cancel" method="post"`}, "/campaigns/" + camp},
+		{"/alerts/destinations/" + dest + "/rotate", admin, []*http.Cookie{op, aud},
+			[]string{"Give “Ops” a new signing secret?", "webhook to hooks.example.com", "shown once", `action="/alerts/destinations/` + dest + `/rotate" method="post"`}, "/alerts/destinations/" + dest},
+		{"/staff/" + opID + "/second-factor/reset", admin, []*http.Cookie{op, aud},
+			[]string{"Reset the second factor of Operator?", "has no second factor; nothing will change"}, ""},
+	} {
+		page := get(t, s, q.who, q.path).Body.String()
+		req := httptest.NewRequest(http.MethodGet, q.path, nil)
+		req.Header.Set("HX-Request", "true")
+		req.AddCookie(q.who)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		dialog := rec.Body.String()
+		if !strings.Contains(page, `<article class="narrow confirm" id="confirm">`) || !strings.HasPrefix(dialog, `<dialog id="confirm-dialog"`) {
+			t.Errorf("%s: page or dialog missing", q.path)
+		}
+		for _, w := range q.want {
+			if !strings.Contains(page, w) || !strings.Contains(dialog, w) {
+				t.Errorf("%s lacks %q", q.path, w)
+			}
+		}
+		for _, c := range q.refused {
+			if rec := s.do(t, http.MethodGet, q.path, nil, c); rec.Code != http.StatusForbidden {
+				t.Errorf("%s: %d, want 403", q.path, rec.Code)
+			}
+		}
+		if q.button != "" {
+			if body := get(t, s, q.who, q.button).Body.String(); !strings.Contains(body, `href="`+q.path+`" role="button"`) {
+				t.Errorf("%s does not lead to the question %s", q.button, q.path)
+			}
+		}
+	}
+	// Asking changed nothing; answering does it.
+	if c, _ := s.store.CampaignByID(ctx, cid); c.State != db.CampaignLaunching {
+		t.Fatalf("the question changed the campaign: %s", c.State)
+	}
+	body, _ := follow(t, s, s.do(t, http.MethodPost, "/campaigns/"+camp+"/cancel", url.Values{}, op), op)
+	if c, _ := s.store.CampaignByID(ctx, cid); c.State != db.CampaignCancelled || !strings.Contains(body, "Cancelled") {
+		t.Errorf("cancel: %s", c.State)
+	}
+	if body := get(t, s, op, "/campaigns/"+camp+"/cancel").Body.String(); !strings.Contains(body, "changes nothing") {
+		t.Error("the cancel's question after cancelling still offers to cancel")
+	}
+	body, _ = follow(t, s, s.do(t, http.MethodPost, "/alerts/destinations/"+dest+"/rotate", url.Values{}, admin), admin)
+	if !strings.Contains(body, "New signing secret, shown this once") {
+		t.Error("rotate: no new secret shown")
 	}
 }
 

@@ -155,3 +155,26 @@ func (h *Handler) ThrottleClear(c echo.Context) error {
 	}
 	return c.Redirect(http.StatusSeeOther, "/staff")
 }
+
+// StaffSecondFactorResetConfirm handles GET
+// /staff/:id/second-factor/reset (admins): what resetting someone's second
+// factor does, and the button that does it.
+func (h *Handler) StaffSecondFactorResetConfirm(c echo.Context) error {
+	st, err := h.staffByParam(c)
+	if err != nil {
+		return err
+	}
+	cf := views.Confirm{
+		Title:  "Reset the second factor of " + st.Name + "?",
+		Action: "/staff/" + views.Itoa(st.ID) + "/second-factor/reset", Submit: "Reset second factor", Cancel: "/staff", Danger: true,
+		Effects: []string{
+			"Their authenticator app and recovery codes stop working at once, and they are signed out everywhere.",
+			st.Name + " (" + st.Email + ") signs in with their password alone until they set up a new second factor (at their next sign-in if your organisation requires one).",
+			"This cannot be undone: only they can set up a new one.",
+		},
+	}
+	if !st.SecondFactor {
+		cf.Effects = []string{st.Name + " has no second factor; nothing will change."}
+	}
+	return h.confirm(c, cf)
+}

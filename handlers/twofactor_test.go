@@ -118,6 +118,16 @@ func TestSecondFactor_EnrolSignInRecoverReset(t *testing.T) {
 	if !strings.Contains(page, "/staff/"+itoa(opID)+"/second-factor/reset") {
 		t.Fatal("/staff does not offer the operator's reset")
 	}
+	// The reset asks first, saying what will happen; asking changes nothing.
+	ask := s.do(t, "GET", "/staff/"+itoa(opID)+"/second-factor/reset", nil, admin).Body.String()
+	for _, want := range []string{"Reset the second factor of Operator?", "stop working at once", `action="/staff/` + itoa(opID) + `/second-factor/reset" method="post"`} {
+		if !strings.Contains(ask, want) {
+			t.Errorf("the reset's question lacks %q", want)
+		}
+	}
+	if rec := s.do(t, "GET", "/", nil, cookie); rec.Code != http.StatusOK {
+		t.Errorf("the question ended the operator's session: %d", rec.Code)
+	}
 	if rec := s.do(t, "POST", "/staff/"+itoa(opID)+"/second-factor/reset", url.Values{}, admin); rec.Code != http.StatusSeeOther {
 		t.Fatalf("reset: %d", rec.Code)
 	}

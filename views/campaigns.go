@@ -117,10 +117,6 @@ func (p CampaignProps) Live() bool {
 	return p.C.State == db.CampaignLaunching || p.C.State == db.CampaignPaused
 }
 
-// EligibleThrough is the time the payout form marks up to: when the page
-// was read.
-func (p CampaignProps) EligibleThrough() string { return p.Now.UTC().Format(time.RFC3339Nano) }
-
 // Eligible is the number of incentives awaiting payout.
 func (p CampaignProps) Eligible() int64 { return p.R.Treatment.Ledger[db.LedgerEligible] }
 

@@ -267,6 +267,12 @@ func routes(e *echo.Echo, h *handlers.Handler, reg *prometheus.Registry) {
 	a.GET("/staff/:id/role", h.StaffRoleConfirm)
 	a.GET("/staff/:id/deactivate", h.StaffDeactivateConfirm)
 	a.GET("/settings/deposit-accounts/:id/archive", h.DepositAccountArchiveConfirm)
+	a.GET("/staff/:id/second-factor/reset", h.StaffSecondFactorResetConfirm)
+	a.GET("/alerts/destinations/:destination_id/rotate", h.DestinationRotateConfirm)
+	w.GET("/campaigns/:campaign_id/launch", h.CampaignLaunchConfirm)
+	w.GET("/campaigns/:campaign_id/cancel", h.CampaignCancelConfirm)
+	w.GET("/campaigns/:campaign_id/end", h.CampaignEndConfirm)
+	a.GET("/campaigns/:campaign_id/payouts", h.CampaignPayoutConfirm)
 
 	e.RouteNotFound("/*", func(c echo.Context) error { return echo.NewHTTPError(http.StatusNotFound) }, h.OptionalStaff)
 }
