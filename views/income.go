@@ -98,14 +98,6 @@ func Percent(p float64) string { return fmt.Sprintf("%+.1f %%", p) }
 // Share formats a share 0–1 as a whole percentage.
 func Share(f float64) string { return strconv.Itoa(int(math.Round(f*100))) + " %" }
 
-// AsOf describes when data was true, for the report's "as of" notes.
-func AsOf(t time.Time) string {
-	if t.IsZero() {
-		return "date unknown"
-	}
-	return t.UTC().Format("2 Jan 2006 15:04") + " UTC"
-}
-
 // DateText formats a report date.
 func DateText(d db.Date) string {
 	if d.IsZero() {
