@@ -62,6 +62,18 @@ func (h *Handler) AlertsIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if props.Errors == nil {
+		if q.State != "" {
+			n := props.Counts[q.State]
+			if q.State == db.AlertResolved {
+				n = -1 // resolved alerts are not counted
+			}
+			props.Chips = append(props.Chips, chip(c, "/alerts", "state", "State", q.State, int64(n)))
+		}
+		if q.Rule != "" {
+			props.Chips = append(props.Chips, chip(c, "/alerts", "rule", "Rule", db.RuleLabel(q.Rule), -1))
+		}
+	}
 	if next > 0 {
 		v := url.Values{"before": {strconv.FormatInt(next, 10)}}
 		setIf(v, "state", q.State)

@@ -485,6 +485,26 @@ func (h *Handler) CampaignMembers(c echo.Context) error {
 		if props.Rows, next, err = h.store.ListCampaignMembers(ctx, id, f); err != nil {
 			return err
 		}
+		path := views.CampaignMembersPath(id)
+		var n int64 = -1
+		switch f.Group {
+		case "":
+			n = cp.Members
+		case db.GroupTreatment:
+			n = cp.Treatment
+		case db.GroupHoldout:
+			n = cp.Holdout
+		}
+		if f.Group != "" {
+			props.Chips = append(props.Chips, chip(c, path, "group", "Group", f.Group, n))
+		}
+		if f.Stage != "" {
+			props.Chips = append(props.Chips, chip(c, path, "stage", "Stage", views.MemberStageLabel(f.Stage), -1))
+		}
+		if f.Stage == "" && !cp.FrozenAt.IsZero() {
+			count := listCount(n, false, cp.Members, len(props.Rows), f.Group != "", "member", "members")
+			props.Count = &count
+		}
 		if next != 0 {
 			v := url.Values{"before": {strconv.FormatInt(next, 10)}}
 			setIf(v, "group", f.Group)

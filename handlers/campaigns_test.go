@@ -225,6 +225,17 @@ func TestCampaigns_DraftApproveLaunchTrack(t *testing.T) {
 	if rec.Code != http.StatusOK || strings.Count(rec.Body.String(), `data-group="treatment"`) != int(c.Treatment) {
 		t.Errorf("members: %d", rec.Code)
 	}
+	// Like every list: applied on change, the filter as a chip with its
+	// count, "N of M".
+	for _, want := range []string{`aria-label="Filter members" data-autosubmit`, `class="chip-n">` + itoa(c.Treatment) + `<`,
+		`href="` + path + `/members" class="chip-x"`, itoa(c.Treatment) + " of 25 members match"} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("members list lacks %q", want)
+		}
+	}
+	if body := s.do(t, "GET", path+"/members?stage=page_opened", nil, aud).Body.String(); !strings.Contains(body, "Stage: <strong>") || strings.Contains(body, `id="list-count"`) {
+		t.Error("a stage filter: no chip, or a count the page cannot know")
+	}
 	if rec = s.do(t, "GET", path+"/members?stage=nope", nil, aud); rec.Code != http.StatusUnprocessableEntity {
 		t.Errorf("bad stage filter: %d", rec.Code)
 	}

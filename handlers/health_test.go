@@ -716,6 +716,10 @@ func TestAlerts_AcknowledgeSnoozeResolve(t *testing.T) {
 	}
 	page := get(t, s, op, "/alerts/"+id).Body.String()
 	mustContain(t, "the acknowledged alert", page, "acknowledged by Operator")
+	// The list's filters are chips like every list's, the state's with its count.
+	mustContain(t, "/alerts?state=acknowledged", get(t, s, op, "/alerts?state=acknowledged&rule=audit_chain").Body.String(),
+		`aria-label="Filter alerts" data-autosubmit`, `State: <strong>acknowledged</strong></span> <span class="chip-n">1</span>`,
+		`href="/alerts?rule=audit_chain" class="chip-x"`, "Clear all filters")
 	if strings.Contains(page, `id="open-alerts"`) {
 		t.Error("an acknowledged alert is still counted open")
 	}

@@ -135,6 +135,10 @@ type MembersProps struct {
 	Role   string
 	// BaseURL is the launch origin, which makes launch URLs absolute.
 	BaseURL string
+	// Chips are the filters in force; Count the count line, when the
+	// campaign's own counts give it (not for a stage).
+	Chips []Chip
+	Count *Count
 }
 
 // ExportQuery is the list's filter as a query string for the exports.

@@ -244,6 +244,8 @@ type AlertsProps struct {
 	Next     string
 	Errors   Errors
 	IsAdmin  bool
+	// Chips are the filters in force.
+	Chips []Chip
 }
 
 // AlertProps is one alert's page.
