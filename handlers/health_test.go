@@ -354,7 +354,9 @@ func TestMonitoring_PagesAndFilters(t *testing.T) {
 	if rows := tableRows(t, rec.Body.String(), "waiting-accounts", "/accounts/"); len(rows) != 28 {
 		t.Fatalf("degraded on Workday: %d rows", len(rows))
 	}
-	mustContain(t, "the filtered board", rec.Body.String(), "28 accounts listed")
+	mustContain(t, "the filtered board", rec.Body.String(), "28 accounts listed", `aria-label="Filter the accounts needing action" data-autosubmit`,
+		`Status: <strong>degraded</strong>`, `Platform: <strong>Workday</strong>`,
+		`href="/monitoring?platform=5965580e-380f-4b86-8a8a-7278c77f73cb" class="chip-x"`, "Clear all filters")
 	rec = s.do(t, "GET", "/monitoring?status=bogus", nil, cookie)
 	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "Choose a status from the list.") {
 		t.Fatalf("bad status: %d", rec.Code)

@@ -56,6 +56,20 @@ func (h *Handler) MonitoringIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if status == http.StatusOK {
+		if props.Q.Status != "" {
+			props.Chips = append(props.Chips, chip(c, "/monitoring", "status", "Status", views.StatusLabel(props.Q.Status), props.Totals[props.Q.Status]))
+		}
+		if props.Q.Platform != "" {
+			name := props.Q.Platform
+			for _, pl := range props.Platforms {
+				if pl.PlatformID == props.Q.Platform {
+					name = views.PlatformLabel(pl)
+				}
+			}
+			props.Chips = append(props.Chips, chip(c, "/monitoring", "platform", "Platform", name, -1))
+		}
+	}
 	return h.render(c, status, views.MonitoringIndex(h.page(c, "Account health"), props))
 }
 

@@ -17,8 +17,10 @@ import (
 // MonitoringProps is the monitoring board (/monitoring).
 type MonitoringProps struct {
 	Platforms []db.PlatformStatus
-	Totals    map[string]int64
-	Days      []db.TransitionDay
+	// Chips are the filters of the accounts needing action in force.
+	Chips  []Chip
+	Totals map[string]int64
+	Days   []db.TransitionDay
 	// Q is the list's filter; Count how many accounts it lists.
 	Q     db.WaitingQuery
 	Count int64
