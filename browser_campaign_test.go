@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 	"golang.org/x/crypto/bcrypt"
@@ -92,7 +91,7 @@ func TestBrowser_Campaign(t *testing.T) {
 		s, _ := chromedp.Run(context.WithoutCancel(ctx), chromedp.Evaluate[string](`document.location.href + "\n" + document.body.innerText`))
 		return s
 	}
-	sctx, scancel := context.WithTimeout(ctx, 3*time.Minute)
+	sctx, scancel := context.WithTimeout(ctx, storyGuard)
 	defer scancel()
 
 	// The operator drafts: a fixed $200, $50 incentive paid at once (no

@@ -147,7 +147,7 @@ func TestBrowser_AccountHealth(t *testing.T) {
 
 	// The operator opens the board and sends reconnect links to every
 	// account that needs its user.
-	sctx, scancel := context.WithTimeout(ctx, 3*time.Minute)
+	sctx, scancel := context.WithTimeout(ctx, storyGuard)
 	defer scancel()
 	err = chromedp.Do(sctx,
 		chromedp.Navigate(base+"/monitoring?status=user_action_required"),

@@ -75,7 +75,7 @@ func TestBrowser_OnDemandUpdate(t *testing.T) {
 	})
 
 	// The operator signs in, opens the account and starts an On Demand Update.
-	sctx, scancel := context.WithTimeout(ctx, 2*time.Minute)
+	sctx, scancel := context.WithTimeout(ctx, storyGuard)
 	defer scancel()
 	err = chromedp.Do(sctx,
 		chromedp.Navigate(base+"/accounts/"+account),
@@ -181,10 +181,21 @@ func TestBrowser_OnDemandUpdate(t *testing.T) {
 	}
 }
 
-// waitUntil polls cond until it holds or 30 s pass.
+// Browser stories wait on conditions, never on how fast they are met: the
+// limits below only catch a hang, and are far above what the slowest
+// loaded CI run took (a story takes seconds alone, a few minutes at worst
+// beside a cold build of the other packages).
+const (
+	// storyGuard bounds a whole story's browser steps.
+	storyGuard = 5 * time.Minute
+	// waitGuard bounds one waitUntil.
+	waitGuard = 4 * time.Minute
+)
+
+// waitUntil polls cond until it holds, failing after waitGuard.
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(waitGuard)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
@@ -80,7 +79,7 @@ func TestBrowser_Underwriting(t *testing.T) {
 	before := paystubs()
 
 	// The operator opens the end user's report.
-	sctx, scancel := context.WithTimeout(ctx, 3*time.Minute)
+	sctx, scancel := context.WithTimeout(ctx, storyGuard)
 	defer scancel()
 	err = chromedp.Do(sctx,
 		chromedp.Navigate(base+"/end-users/eu-uw/income"),
