@@ -147,13 +147,29 @@ func accountsPage(b *testing.B, env *benchEnv, n int, q db.AccountQuery) string 
 	return q.After.String()
 }
 
+// benchDeepPage is the page the "deep page" cases read: 1,000, or
+// LINKDESK_BENCH_PAGE for a database too small to have 1,000 pages of
+// accounts and end users (50 a page).
+func benchDeepPage(b *testing.B) int {
+	v := os.Getenv("LINKDESK_BENCH_PAGE")
+	if v == "" {
+		return 1000
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 2 {
+		b.Fatalf("LINKDESK_BENCH_PAGE=%q: want a page number of at least 2", v)
+	}
+	return n
+}
+
 func BenchmarkBrowse(b *testing.B) {
 	env := openBench(b)
 	ctx := context.Background()
 
-	after1000 := accountsPage(b, env, 1000, db.AccountQuery{})
+	deep := benchDeepPage(b)
+	after1000 := accountsPage(b, env, deep, db.AccountQuery{})
 	q := db.EndUserQuery{}
-	for range 999 {
+	for range deep - 1 {
 		_, next, err := env.store.ListEndUsers(ctx, q)
 		if err != nil || next.IsZero() {
 			b.Fatalf("end users page: %v", err)
@@ -189,19 +205,19 @@ func BenchmarkBrowse(b *testing.B) {
 	pages := []struct{ name, target string }{
 		{"dashboard", "/"},
 		{"accounts/page1", "/accounts"},
-		{"accounts/page1000", "/accounts?after=" + p(after1000)},
+		{fmt.Sprintf("accounts/page%d", deep), "/accounts?after=" + p(after1000)},
 		{"accounts/status=degraded", "/accounts?status=degraded"},
 		{"accounts/platform", "/accounts?platform=" + p(acc.PlatformID)},
 		{"accounts/disconnected", "/accounts?connected=no"},
 		{"accounts/last_outcome=error", "/accounts?last_outcome=error"},
 		{"accounts/quiet_days=7", "/accounts?quiet_days=7"},
 		{"end-users/page1", "/end-users"},
-		{"end-users/page1000", "/end-users?after=" + p(euAfter1000)},
+		{fmt.Sprintf("end-users/page%d", deep), "/end-users?after=" + p(euAfter1000)},
 		{"end-users/status=active", "/end-users?status=active"},
 		{"end-users/status=unavailable", "/end-users?status=unavailable"},
 		{"end-users/platform", "/end-users?platform=" + p(acc.PlatformID)},
 		{"events/page1", "/events"},
-		{"events/page1000", "/events?before=" + strconv.FormatInt(top-50*999, 10)},
+		{fmt.Sprintf("events/page%d", deep), "/events?before=" + strconv.FormatInt(top-50*int64(deep-1), 10)},
 		{"events/type", "/events?type=direct_deposit_switch.added"},
 		{"events/outcome=error", "/events?outcome=error"},
 		{"events/duplicates", "/events?status=duplicate"},
