@@ -535,7 +535,10 @@ func (s *Store) ReconnectMembers(ctx context.Context, batchID, after int64, limi
 type ReconnectTracking struct {
 	// Linked members got a link; Opened of them opened it; Returned came
 	// back to active after their link, ThroughLink of them after opening
-	// it (a token was minted before they came back).
+	// it (a token was minted before they came back). A return is the
+	// account's change to active learnt after the link was made, whatever
+	// order its webhook and account fetch arrived in and whatever time
+	// Pinwheel's clock gave it (migration 053).
 	Linked, Opened, Returned, ThroughLink int
 	// Median and Slowest are how long the returned took, from their link.
 	Median, Slowest time.Duration
