@@ -378,6 +378,82 @@ func TestInstances_ChangesReachTheOtherInstance(t *testing.T) {
 	}
 }
 
+// TestInstances_ListenerReconnects: when the listening connection is cut
+// (pg_terminate_backend, as a server restart or a failover would), the
+// listener connects again, wakes its subscribers once (what was sent
+// meanwhile is lost), and the next change another instance commits
+// arrives over the new connection.
+func TestInstances_ListenerReconnects(t *testing.T) {
+	url, a, b, _ := openTwo(t)
+	ctx := context.Background()
+	// Only the triggers of migration 085 send this topic (the Go write
+	// paths announce others): what arrives came through PostgreSQL.
+	ch, stop := a.Subscribe(db.TopicLive)
+	defer stop()
+	drain := func() {
+		for {
+			select {
+			case <-ch:
+			default:
+				return
+			}
+		}
+	}
+	// waitStats waits for the listener to be connected for the n-th time
+	// (Connects moves after the wake that connecting sends).
+	waitStats := func(n uint64) db.ListenerStats {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			st := a.ListenerStats()
+			if st.Connects >= n && st.Connected {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("listener: %+v, want connection %d", st, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(time.Minute):
+			t.Fatalf("%s never reached the other instance", what)
+		}
+	}
+	first := waitStats(1)
+	drain() // the wake of connecting
+	if _, err := b.EnqueueJob(ctx, db.NewJob{Kind: "before"}); err != nil {
+		t.Fatal(err)
+	}
+	wait("a job queued before the cut")
+
+	admin, err := db.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var killed bool
+	if err := admin.QueryRowContext(ctx, `SELECT pg_terminate_backend(?)`, first.PID).Scan(&killed); err != nil || !killed {
+		t.Fatalf("terminate the listener (pid %d): %v, %v", first.PID, killed, err)
+	}
+	second := waitStats(2)
+	if second.PID == first.PID {
+		t.Fatalf("still on backend %d", first.PID)
+	}
+	drain() // the wake of reconnecting: now only a notification can wake ch
+	before := a.ListenerStats().Notifications
+	if _, err := b.EnqueueJob(ctx, db.NewJob{Kind: "after"}); err != nil {
+		t.Fatal(err)
+	}
+	wait("a job queued after the reconnect")
+	if got := a.ListenerStats().Notifications; got <= before {
+		t.Errorf("notifications received: %d, then %d", before, got)
+	}
+}
+
 // TestInstances_RunExclusive: a single-runner task runs in one instance at
 // a time; the other is told it did not run.
 func TestInstances_RunExclusive(t *testing.T) {

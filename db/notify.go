@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -34,7 +35,40 @@ const (
 	// TopicData: finished jobs stored what they fetched (snapshots, pay
 	// items).
 	TopicData = "data"
+	// TopicLive: a row that a live page or progress stream shows changed
+	// (PostgreSQL only: the triggers of migration 085 send it, whatever
+	// the write path).
+	TopicLive = "live"
 )
+
+// LiveTopics are the topics a live page's stream wakes on.
+var LiveTopics = []string{TopicEvents, TopicAudit, TopicLaunch, TopicJobs, TopicData, TopicLive}
+
+// AnnouncesEveryChange reports whether every commit that changes what a
+// live page or progress stream shows wakes the subscribers of LiveTopics
+// (PostgreSQL: the ingest committer's NOTIFY and migration 085's
+// triggers), so that they may re-read the database only rarely without
+// being told. On SQLite only the main write paths announce themselves, in
+// this process: streams wake on them but still re-read every second.
+func (s *Store) AnnouncesEveryChange() bool { return s.d.name == pgDialect.name }
+
+// ListenerStats is what the LISTEN connection has done (zero on SQLite, or
+// before anything subscribed): for /metrics and tests.
+type ListenerStats struct {
+	// Connected is true while the listening connection is up; PID is its
+	// server process (pg_stat_activity.pid).
+	Connected bool
+	PID       uint32
+	// Notifications counts those received; Connects counts the
+	// connections made (the first and every reconnect).
+	Notifications, Connects uint64
+}
+
+// ListenerStats reads the LISTEN connection's counters.
+func (s *Store) ListenerStats() ListenerStats {
+	n := &s.notes
+	return ListenerStats{Connected: n.pid.Load() != 0, PID: n.pid.Load(), Notifications: n.received.Load(), Connects: n.connects.Load()}
+}
 
 // notifier fans notifications out to subscribers and keeps the topics
 // pending on open transactions.
@@ -46,6 +80,10 @@ type notifier struct {
 	listening bool
 	stop      context.CancelFunc
 	done      chan struct{}
+	// pid is the listening backend's (0 while disconnected); received and
+	// connects count notifications and connections (ListenerStats).
+	pid                atomic.Uint32
+	received, connects atomic.Uint64
 }
 
 // Subscribe returns a channel that receives a value after a commit that
@@ -133,47 +171,68 @@ func anyOf(want, got []string) bool {
 }
 
 // listen holds a connection of its own that LISTENs on the Store's
-// channel and fires what arrives, until ctx ends; after a lost connection
-// it reconnects (waiting a little longer each time, up to 5 s) and wakes
-// every subscriber, since notifications may have been missed meanwhile.
+// channel and fires what arrives, until ctx ends. After a lost connection
+// (a restarted server, a terminated backend, a network cut) it reconnects,
+// waiting longer after each failure in a row (100 ms doubling to 5 s), and
+// on connecting wakes every subscriber: notifications sent meanwhile were
+// lost, and a wake costs each stream one read.
 func (s *Store) listen(ctx context.Context, done chan struct{}) {
 	defer close(done)
-	wait := 100 * time.Millisecond
+	wait := listenRetryMin
 	for ctx.Err() == nil {
-		err := s.listenOnce(ctx)
+		if s.listenOnce(ctx) {
+			wait = listenRetryMin // it was connected: the next try at once, nearly
+		}
 		if ctx.Err() != nil {
 			return
 		}
-		_ = err // the loop only reconnects; subscribers poll slowly meanwhile
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-time.After(wait):
+		case <-t.C:
 		}
-		wait = min(2*wait, 5*time.Second)
-		s.fire()
+		wait = min(2*wait, listenRetryMax)
 	}
 }
 
-func (s *Store) listenOnce(ctx context.Context) error {
+// The listener's reconnect backoff.
+const (
+	listenRetryMin = 100 * time.Millisecond
+	listenRetryMax = 5 * time.Second
+)
+
+// listenOnce connects, LISTENs and passes notifications on until the
+// connection fails or ctx ends; it reports whether it got as far as
+// listening.
+func (s *Store) listenOnce(ctx context.Context) bool {
+	n := &s.notes
 	cfg, err := pgConfig(s.path)
 	if err != nil {
-		return err
+		return false
+	}
+	if cfg.RuntimeParams["application_name"] == "linkdesk" {
+		cfg.RuntimeParams["application_name"] = "linkdesk listen" // easy to tell apart in pg_stat_activity
 	}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
-		return err
+		return false
 	}
 	defer conn.Close(context.Background())
 	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{s.channel}.Sanitize()); err != nil {
-		return err
+		return false
 	}
+	n.pid.Store(conn.PgConn().PID())
+	defer n.pid.Store(0)
 	s.fire() // anything committed while we were not listening
+	n.connects.Add(1) // after the wake: a test that sees the count sees the wake done
 	for {
 		note, err := conn.WaitForNotification(ctx)
 		if err != nil {
-			return err
+			return true
 		}
+		n.received.Add(1)
 		s.fire(strings.Split(note.Payload, ",")...)
 	}
 }

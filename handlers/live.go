@@ -28,26 +28,37 @@ import (
 //     "dash-figures", ...): the panel's new inside, swapped in place;
 //   - "toast": a link the staff member created reached an outcome.
 //
-// The stream is driven by the database, not by in-process signals, so it
-// stays correct with several Linkdesk processes on one database: each
-// connection polls every livePoll for timeline entries above the positions
-// it has sent (an index probe per source), for a change of its page's
-// stamp (db.AccountStamp and friends: a few index probes) and for finished
-// links (an id range of the newest events). Panels are rendered again only
-// when the stamp moves, and sent only when their HTML changed. It sends a
-// comment as heartbeat every liveHeartbeat so that proxies keep the
-// connection open. Each message's SSE id is the positions sent so far, so a
-// reconnecting browser resumes where it left off (Last-Event-ID) and never
-// gets an entry or a toast twice. A stream re-reads its viewer every
-// liveRecheck and before everything it sends: a deactivated or signed-out
-// person's stream ends, a demoted one's gets what the new role may see.
+// The stream is driven by the database, not by in-process state, so it
+// stays correct with several Linkdesk processes on one database. It reads
+// again when told that something changed (db.Store.Subscribe on
+// db.LiveTopics: on PostgreSQL a NOTIFY from whichever instance committed,
+// see db/notify.go and migration 085) and, failing that, every
+// Config.LiveReread (a notification lost while a listener reconnected); on
+// SQLite, where only the main write paths announce themselves, every
+// livePoll as well. Wakes coalesce: never more than one read per liveGap,
+// however many commits. A read asks for timeline entries above the
+// positions the stream has sent (an index probe per source), for a change
+// of its page's stamp (db.AccountStamp and friends: a few index probes) and
+// for finished links (an id range of the newest events). Panels are
+// rendered again only when the stamp moves, and sent only when their HTML
+// changed. It sends a comment as heartbeat every liveHeartbeat so that
+// proxies keep the connection open. Each message's SSE id is the positions
+// sent so far, so a reconnecting browser resumes where it left off
+// (Last-Event-ID) and never gets an entry or a toast twice. A stream
+// re-reads its viewer every liveRecheck and before everything it sends: a
+// deactivated or signed-out person's stream ends, a demoted one's gets what
+// the new role may see.
 
 const (
-	livePoll      = time.Second
+	// livePoll is how often a stream reads on SQLite, told of a change or
+	// not (not every write path there announces itself).
+	livePoll = time.Second
+	// liveGap is the least time between two reads of one stream: a burst
+	// of commits (a busy ingest, a campaign launching) costs each stream
+	// one read per liveGap, as the old one-second poll did, while one
+	// change after a quiet spell is read at once.
+	liveGap       = time.Second
 	liveHeartbeat = 15 * time.Second
-	// watchPoll is how often a watched fragment (a batch's progress, a
-	// delivery log) is rendered again.
-	watchPoll = time.Second
 	// liveRecheck is how often a stream re-reads its viewer's staff row
 	// when it has nothing to send (it also does before every message it
 	// sends): a deactivated or signed-out person's stream ends, a demoted
@@ -220,6 +231,14 @@ func (h *Handler) live(c echo.Context, src liveSource) error {
 		}
 	}
 	sse := strings.Contains(c.Request().Header.Get("Accept"), "text/event-stream")
+	var wakes <-chan struct{}
+	if sse {
+		// Subscribed before the first read, so that a change committed
+		// between that read and the loop still wakes it.
+		var stop func()
+		wakes, stop = h.liveWakes(ctx)
+		defer stop()
+	}
 	watch := src.timeline != nil && c.QueryParam("watch") == "income"
 	version := c.QueryParam("v")
 	var scope, subject string
@@ -365,8 +384,6 @@ func (h *Handler) live(c echo.Context, src liveSource) error {
 		}
 	}
 
-	poll := time.NewTicker(livePoll)
-	defer poll.Stop()
 	beat := time.NewTicker(liveHeartbeat)
 	defer beat.Stop()
 	recheck := time.NewTicker(liveRecheck)
@@ -385,7 +402,7 @@ func (h *Handler) live(c echo.Context, src liveSource) error {
 			if !checked() {
 				return nil
 			}
-		case <-poll.C:
+		case <-wakes:
 			err := func() error {
 				if q := src.timeline; q != nil {
 					es, next, err := h.store.TimelineSince(ctx, *q, pos.timeline, 0)
@@ -519,18 +536,24 @@ var errStreamEnded = errors.New("stream ended")
 
 // watch streams a fragment that changes over time (a batch's progress, a
 // delivery log) as server-sent events named event: render builds it and
-// says whether it is final; it is polled every watchPoll and sent when its
-// bytes changed, and the stream ends after the final one with a "done"
+// says whether it is final; it is rendered again when the database says
+// something changed, as the timelines' streams read (liveWakes), and sent
+// when its bytes changed, and the stream ends after the final one with a "done"
 // event (the element closes its connection on it, sse-close, and the
 // final markup carries no sse-connect, so the browser does not reconnect).
 // A request that
 // does not accept text/event-stream gets the fragment once. The same
-// database-driven polling as the timelines: correct with several
-// processes, no in-memory signal. Like the timelines' streams, it re-reads
+// database-driven wakes as the timelines: correct with several processes. Like the timelines' streams, it re-reads
 // its viewer every liveRecheck and before each change it sends, and ends
 // when they are no longer signed in.
 func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Context) (templ.Component, bool, error)) error {
 	ctx := c.Request().Context()
+	var wakes <-chan struct{}
+	if strings.Contains(c.Request().Header.Get("Accept"), "text/event-stream") {
+		var stop func()
+		wakes, stop = h.liveWakes(ctx)
+		defer stop()
+	}
 	comp, final, err := render(ctx)
 	if err != nil {
 		return err
@@ -582,8 +605,6 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 		finish()
 		return nil
 	}
-	poll := time.NewTicker(watchPoll)
-	defer poll.Stop()
 	beat := time.NewTicker(liveHeartbeat)
 	defer beat.Stop()
 	recheck := time.NewTicker(liveRecheck)
@@ -603,7 +624,7 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 			if !h.stillSignedIn(c, &viewer) {
 				return nil
 			}
-		case <-poll.C:
+		case <-wakes:
 			comp, final, err := render(ctx)
 			if err != nil {
 				if ctx.Err() != nil {
@@ -620,4 +641,46 @@ func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Co
 			}
 		}
 	}
+}
+
+// liveWakes returns a channel that says when a stream should read the
+// database again: after a commit announced on db.LiveTopics (on any
+// instance, on PostgreSQL), or when no announcement came for
+// Config.LiveReread (livePoll on SQLite, where not every write path
+// announces itself); never twice within liveGap. stop ends it (the stream
+// returns).
+func (h *Handler) liveWakes(ctx context.Context) (<-chan struct{}, func()) {
+	changes, cancel := h.store.Subscribe(db.LiveTopics...)
+	reread := livePoll
+	if h.store.AnnouncesEveryChange() {
+		reread = h.cfg.LiveReread
+	}
+	ctx, stop := context.WithCancel(ctx)
+	out := make(chan struct{}, 1)
+	go func() {
+		defer cancel()
+		fallback := time.NewTimer(reread)
+		defer fallback.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-changes:
+			case <-fallback.C:
+			}
+			select {
+			case out <- struct{}{}:
+			default: // a read is already due
+			}
+			fallback.Reset(reread) // runs through the gap: on SQLite a read every livePoll
+			gap := time.NewTimer(liveGap)
+			select {
+			case <-ctx.Done():
+				gap.Stop()
+				return
+			case <-gap.C:
+			}
+		}
+	}()
+	return out, stop
 }
