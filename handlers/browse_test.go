@@ -717,8 +717,11 @@ func TestLive_Stream(t *testing.T) {
 
 // TestLive_AcrossInstances: two servers on one PostgreSQL database, as two
 // Linkdesk instances behind a proxy; a live timeline open on one shows a
-// webhook the other stored, told by LISTEN/NOTIFY (the periodic re-read is
-// a day away here).
+// webhook the other stored, told by LISTEN/NOTIFY: the stream's periodic
+// re-read is a day away, and its instance's listener is connected (and its
+// wake of connecting spent) before the stream opens, so only a
+// notification can make it read. Then the listening backend is terminated:
+// the listener connects again and the next webhook still arrives.
 func TestLive_AcrossInstances(t *testing.T) {
 	dsn := dbtest.Postgres(t)
 	a := newServer(t, startAt(browseStart), onDatabase(dsn), liveReread(24*time.Hour))
@@ -727,6 +730,25 @@ func TestLive_AcrossInstances(t *testing.T) {
 	srv := httptest.NewServer(a)
 	defer srv.Close()
 	cookie := a.login(t, "auditor@example.com")
+
+	// listening waits for a's listener to have connected n times.
+	listening := func(n uint64) db.ListenerStats {
+		t.Helper()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			st := a.store.ListenerStats()
+			if st.Connected && st.Connects >= n {
+				return st
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("listener of instance a: %+v, want connection %d", st, n)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	_, stop := a.store.Subscribe(db.TopicLive) // starts the listener
+	defer stop()
+	first := listening(1)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -753,17 +775,41 @@ func TestLive_AcrossInstances(t *testing.T) {
 			break
 		}
 	}
-	b.deliver(t, b.clk.now().Add(time.Minute), jobEvent("ev-other", "direct_deposit_switch.added", accB, "eu-1", "error", b.clk.now(), ""))
 	var msg strings.Builder
-	for !strings.Contains(msg.String(), "Direct deposit switch failed") {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				t.Fatalf("stream ended: %s", msg.String())
+	// await reads the stream until it has carried n entries containing text.
+	await := func(text string, n int) {
+		t.Helper()
+		for strings.Count(msg.String(), text) < n {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("stream ended: %s", msg.String())
+				}
+				msg.WriteString(l + "\n")
+			case <-ctx.Done():
+				t.Fatalf("the other instance's webhook never reached the stream (%q): %s", text, msg.String())
 			}
-			msg.WriteString(l + "\n")
-		case <-ctx.Done():
-			t.Fatalf("the other instance's webhook never reached the stream: %s", msg.String())
 		}
 	}
+	before := a.store.ListenerStats().Notifications
+	b.deliver(t, b.clk.now().Add(time.Minute), jobEvent("ev-other", "direct_deposit_switch.added", accB, "eu-1", "error", b.clk.now(), ""))
+	await("Direct deposit switch failed", 1)
+	if n := a.store.ListenerStats().Notifications; n <= before {
+		t.Errorf("instance a received %d notifications before the webhook and %d after", before, n)
+	}
+
+	// Cut the listening connection, as a database restart would.
+	admin, err := db.Connect(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, `SELECT pg_terminate_backend(?)`, first.PID); err != nil {
+		t.Fatal(err)
+	}
+	if again := listening(2); again.PID == first.PID {
+		t.Fatalf("the listener is still on backend %d", first.PID)
+	}
+	b.deliver(t, b.clk.now().Add(time.Minute), jobEvent("ev-other-2", "direct_deposit_switch.added", accB, "eu-1", "error", b.clk.now(), ""))
+	await("event: entry", 2)
 }
