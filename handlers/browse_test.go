@@ -18,9 +18,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"linkdesk/db"
 	"linkdesk/dbtest"
 	"linkdesk/pinwheel"
+	"linkdesk/web"
 )
 
 // ---- fixtures ----
@@ -812,4 +815,22 @@ func TestLive_AcrossInstances(t *testing.T) {
 	}
 	b.deliver(t, b.clk.now().Add(time.Minute), jobEvent("ev-other-2", "direct_deposit_switch.added", accB, "eu-1", "error", b.clk.now(), ""))
 	await("event: entry", 2)
+
+	// /metrics tells operators the same.
+	reg := prometheus.NewRegistry()
+	web.NewMetrics(reg, a.store)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, f := range fams {
+		name := f.GetName()
+		if m := f.GetMetric(); len(m) == 1 && (strings.HasPrefix(name, "linkdesk_db_listener") || name == "linkdesk_db_notifications_total") {
+			got[name] = m[0].GetGauge().GetValue() + m[0].GetCounter().GetValue()
+		}
+	}
+	if got["linkdesk_db_listener_up"] != 1 || got["linkdesk_db_listener_connects_total"] < 2 || got["linkdesk_db_notifications_total"] < 2 {
+		t.Errorf("listener metrics: %v", got)
+	}
 }

@@ -86,7 +86,7 @@ func NewMetrics(reg *prometheus.Registry, store *db.Store) *Metrics {
 	reg.MustRegister(m.requests, m.duration, m.deliveries, m.rejected, m.latency, m.batchSize, m.commit, m.checkpoints,
 		m.jobAttempts, m.jobSeconds)
 	if store != nil {
-		reg.MustRegister(dbStats{store}, jobStats{store}, alertStats{store}, auditStats{store})
+		reg.MustRegister(dbStats{store}, jobStats{store}, alertStats{store}, auditStats{store}, listenStats{store})
 	}
 	return m
 }
@@ -175,6 +175,36 @@ func (d dbStats) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(dbWait, prometheus.CounterValue, float64(st.wait), pool)
 		ch <- prometheus.MustNewConstMetric(dbWaitD, prometheus.CounterValue, st.waitD.Seconds(), pool)
 	}
+}
+
+// listenStats reads the LISTEN connection's counters (PostgreSQL only:
+// live pages on every instance wake on its notifications).
+type listenStats struct{ s *db.Store }
+
+var (
+	listenUp       = prometheus.NewDesc("linkdesk_db_listener_up", "1 while the connection that LISTENs for other instances' changes is up (PostgreSQL).", nil, nil)
+	listenConnects = prometheus.NewDesc("linkdesk_db_listener_connects_total", "Connections the listener made: the first and every reconnect (PostgreSQL).", nil, nil)
+	listenNotes    = prometheus.NewDesc("linkdesk_db_notifications_total", "Change notifications received (PostgreSQL).", nil, nil)
+)
+
+func (l listenStats) Describe(ch chan<- *prometheus.Desc) {
+	ch <- listenUp
+	ch <- listenConnects
+	ch <- listenNotes
+}
+
+func (l listenStats) Collect(ch chan<- prometheus.Metric) {
+	if !l.s.AnnouncesEveryChange() {
+		return // SQLite: no listener
+	}
+	st := l.s.ListenerStats()
+	up := 0.0
+	if st.Connected {
+		up = 1
+	}
+	ch <- prometheus.MustNewConstMetric(listenUp, prometheus.GaugeValue, up)
+	ch <- prometheus.MustNewConstMetric(listenConnects, prometheus.CounterValue, float64(st.Connects))
+	ch <- prometheus.MustNewConstMetric(listenNotes, prometheus.CounterValue, float64(st.Notifications))
 }
 
 // jobStats reads the job queue on each scrape: jobs by kind and state, and
