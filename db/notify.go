@@ -98,7 +98,7 @@ func (s *Store) Subscribe(topics ...string) (<-chan struct{}, func()) {
 		n.subs = map[chan struct{}][]string{}
 	}
 	n.subs[ch] = topics
-	startListener := s.d.name == pgDialect.name && !n.listening
+	startListener := s.d.name == pgDialect.name && s.channel != "" && !n.listening // "": a read-only Store
 	if startListener {
 		n.listening = true
 		ctx, stop := context.WithCancel(context.Background())
