@@ -51,9 +51,10 @@ type Config struct {
 	// PinwheelVersion is the Pinwheel-Version the client sends; it decides
 	// how jobs are expressed in a Link token (required_jobs or features).
 	PinwheelVersion string
-	// LiveReread is how often a live timeline reads without being told of
-	// a change (a notification lost while a listener reconnected); 0 means
-	// 30 s.
+	// LiveReread is how often a live stream reads without being told of
+	// a change (a notification lost while a listener reconnected; panels
+	// that change with time alone) on PostgreSQL; 0 means 30 s. On SQLite
+	// streams read every second whatever it says (handlers/live.go).
 	LiveReread time.Duration
 	// LinkLifetime is how long a launch link that mints on open stays
 	// usable (LINKDESK_LINK_LIFETIME); 0 means 7 days.

@@ -536,16 +536,15 @@ var errStreamEnded = errors.New("stream ended")
 
 // watch streams a fragment that changes over time (a batch's progress, a
 // delivery log) as server-sent events named event: render builds it and
-// says whether it is final; it is rendered again when the database says
-// something changed, as the timelines' streams read (liveWakes), and sent
-// when its bytes changed, and the stream ends after the final one with a "done"
-// event (the element closes its connection on it, sse-close, and the
-// final markup carries no sse-connect, so the browser does not reconnect).
-// A request that
-// does not accept text/event-stream gets the fragment once. The same
-// database-driven wakes as the timelines: correct with several processes. Like the timelines' streams, it re-reads
-// its viewer every liveRecheck and before each change it sends, and ends
-// when they are no longer signed in.
+// says whether it is final; it is rendered again whenever the timelines'
+// streams would read (liveWakes: told of a change on any instance, or
+// after the fallback re-read) and sent when its bytes changed, and the
+// stream ends after the final one with a "done" event (the element closes
+// its connection on it, sse-close, and the final markup carries no
+// sse-connect, so the browser does not reconnect). A request that does not
+// accept text/event-stream gets the fragment once. Like the timelines'
+// streams, it re-reads its viewer every liveRecheck and before each change
+// it sends, and ends when they are no longer signed in.
 func (h *Handler) watch(c echo.Context, event string, render func(ctx context.Context) (templ.Component, bool, error)) error {
 	ctx := c.Request().Context()
 	var wakes <-chan struct{}
