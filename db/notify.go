@@ -225,7 +225,7 @@ func (s *Store) listenOnce(ctx context.Context) bool {
 	}
 	n.pid.Store(conn.PgConn().PID())
 	defer n.pid.Store(0)
-	s.fire() // anything committed while we were not listening
+	s.fire()          // anything committed while we were not listening
 	n.connects.Add(1) // after the wake: a test that sees the count sees the wake done
 	for {
 		note, err := conn.WaitForNotification(ctx)
