@@ -177,17 +177,7 @@ func (s *Store) ListAlerts(ctx context.Context, q AlertQuery) ([]Alert, int64, e
 	if q.Limit <= 0 || q.Limit > 200 {
 		q.Limit = 50
 	}
-	var where []string
-	var args []any
-	switch q.State {
-	case "", AlertStateActive:
-		where = append(where, `a.state IN ('open', 'acknowledged', 'snoozed')`)
-	default:
-		where, args = append(where, `a.state = ?`), append(args, q.State)
-	}
-	if q.Rule != "" {
-		where, args = append(where, `a.rule = ?`), append(args, q.Rule)
-	}
+	where, args := q.where()
 	if q.Before > 0 {
 		where, args = append(where, `a.id < ?`), append(args, q.Before)
 	}
@@ -211,6 +201,45 @@ func (s *Store) ListAlerts(ctx context.Context, q AlertQuery) ([]Alert, int64, e
 		next = out[q.Limit-1].ID
 	}
 	return out, next, rows.Err()
+}
+
+// where is the condition of q's state and rule (not its page).
+func (q AlertQuery) where() ([]string, []any) {
+	var where []string
+	var args []any
+	switch q.State {
+	case "", AlertStateActive:
+		where = append(where, `a.state IN ('open', 'acknowledged', 'snoozed')`)
+	default:
+		where, args = append(where, `a.state = ?`), append(args, q.State)
+	}
+	if q.Rule != "" {
+		where, args = append(where, `a.rule = ?`), append(args, q.Rule)
+	}
+	return where, args
+}
+
+// CountAlerts counts the alerts q lists (every page), up to limit: more
+// says there are more than n. One index range of alerts_state or
+// alerts_rule, bounded by limit. total counts every alert, resolved too
+// (the covering index alerts_state).
+func (s *Store) CountAlerts(ctx context.Context, q AlertQuery, limit int) (n int64, more bool, total int64, err error) {
+	if err := q.Validate(); err != nil {
+		return 0, false, 0, err
+	}
+	where, args := q.where()
+	err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM alerts a WHERE `+strings.Join(where, " AND ")+` LIMIT ?) AS m`,
+		append(args, limit+1)...).Scan(&n)
+	if err != nil {
+		return 0, false, 0, fmt.Errorf("db: count alerts: %w", err)
+	}
+	if n > int64(limit) {
+		n, more = int64(limit), true
+	}
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts`).Scan(&total); err != nil {
+		return 0, false, 0, fmt.Errorf("db: count alerts: %w", err)
+	}
+	return n, more, total, nil
 }
 
 // AlertCounts counts the alerts that are not resolved, by state: what the

@@ -63,15 +63,25 @@ func (h *Handler) AlertsIndex(c echo.Context) error {
 		return err
 	}
 	if props.Errors == nil {
+		n, more, total, err := h.store.CountAlerts(ctx, q, countLimit)
+		if err != nil {
+			return err
+		}
+		// The default list (alerts not resolved) is a filter too: the
+		// line says how many of all alerts it shows.
+		props.Count = listCount(n, more, total, len(props.Alerts), true, "alert", "alerts")
 		if q.State != "" {
-			n := props.Counts[q.State]
-			if q.State == db.AlertResolved {
-				n = -1 // resolved alerts are not counted
+			sn := props.Counts[q.State]
+			if q.State == db.AlertResolved || q.State == db.AlertStateActive {
+				sn = -1 // resolved alerts are not counted; active is several states
 			}
-			props.Chips = append(props.Chips, chip(c, "/alerts", "state", "State", q.State, int64(n)))
+			props.Chips = append(props.Chips, chip(c, "/alerts", "state", "State", q.State, int64(sn)))
 		}
 		if q.Rule != "" {
 			props.Chips = append(props.Chips, chip(c, "/alerts", "rule", "Rule", db.RuleLabel(q.Rule), -1))
+		}
+		if len(props.Chips) == 1 && !more {
+			props.Chips[0].N = n
 		}
 	}
 	if next > 0 {

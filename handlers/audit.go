@@ -134,6 +134,9 @@ func (h *Handler) AuditIndex(c echo.Context) error {
 	if props.Actions, err = h.store.AuditActionCounts(ctx); err != nil {
 		return err
 	}
+	if len(props.Errors) == 0 {
+		auditCount(c, &props)
+	}
 	if props.Staff, err = h.store.ListStaff(ctx); err != nil {
 		return err
 	}
@@ -141,6 +144,55 @@ func (h *Handler) AuditIndex(c echo.Context) error {
 		return err
 	}
 	return h.render(c, status, views.AuditIndex(h.page(c, "Audit"), props))
+}
+
+// auditCount fills in the count line of /audit (the total from the
+// per-action counters) and the chips of the filters in force, each with
+// the rows it matches alone where the counters know it.
+func auditCount(c echo.Context, props *views.AuditProps) {
+	byAction := map[string]int64{}
+	var total int64
+	for _, a := range props.Actions {
+		byAction[a.Action] = a.N
+		total += a.N
+	}
+	props.Count = listCount(props.Page.Count, props.Page.CountCapped, total, len(props.Page.Rows), props.Filtered, "row", "rows")
+	label := func(list []db.AuditGroup, id string) string {
+		for _, g := range list {
+			if g.ID == id {
+				return g.Label
+			}
+		}
+		return id
+	}
+	var groupN int64
+	for _, a := range db.ActionsOfGroup(props.Group) {
+		groupN += byAction[a]
+	}
+	actionN := int64(-1)
+	if n, ok := byAction[props.Action]; ok {
+		actionN = n
+	}
+	for _, f := range []struct {
+		key, label, value string
+		n                 int64
+	}{
+		{"q", "Query", props.Q, -1},
+		{"actor", "Actor", props.Actor, -1},
+		{"group", "Action group", label(db.AuditGroups, props.Group), groupN},
+		{"action", "Action", props.Action, actionN},
+		{"target_type", "Target type", label(db.TargetTypes, props.TargetType), -1},
+		{"target_id", "Target", views.ShortID(props.TargetID), -1},
+		{"from", "From", props.From, -1},
+		{"to", "To, included", props.To, -1},
+	} {
+		if strings.TrimSpace(c.QueryParam(f.key)) != "" {
+			props.Chips = append(props.Chips, chip(c, "/audit", f.key, f.label, f.value, f.n))
+		}
+	}
+	if len(props.Chips) == 1 && !props.Page.CountCapped {
+		props.Chips[0].N = props.Page.Count
+	}
 }
 
 // chainProps reads the chain panel: head, last verification, anchor,

@@ -452,3 +452,18 @@ func sampleLinkFor(t *testing.T, s *testServer, account string) db.Link {
 	}
 	return l
 }
+
+// TestLists_AlertsCount: /alerts has the count line of every list, and a
+// chip alone counts what it matches.
+func TestLists_AlertsCount(t *testing.T) {
+	s := newServer(t)
+	sampleAlert(t, s)
+	c := s.login(t, "auditor@example.com")
+	for path, want := range map[string][]string{
+		"/alerts":                           {`id="list-count" role="status">1 of 1 alert match</p>`},
+		"/alerts?state=resolved":            {`id="list-count" role="status">0 of 1 alert match</p>`, `State: <strong>resolved</strong></span> <span class="chip-n">0</span>`},
+		"/alerts?rule=" + db.RuleAuditChain: {`id="list-count" role="status">1 of 1 alert match</p>`, `<span class="chip-n">1</span>`, `href="/alerts" class="chip-x"`},
+	} {
+		mustContain(t, path, unamp(get(t, s, c, path).Body.String()), want...)
+	}
+}

@@ -251,7 +251,7 @@ func TestMonitoring_ReconnectLinksBringAccountsBack(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("board: %d %s", rec.Code, body)
 	}
-	mustContain(t, "the board", body, `id="status-by-platform"`, "3 accounts listed", `id="transitions"`, `<svg`, "Send to all 3 listed accounts")
+	mustContain(t, "the board", body, `id="status-by-platform"`, "3 of 3 accounts needing action match", `id="transitions"`, `<svg`, "Send to all 3 listed accounts")
 	listed := tableRows(t, body, "waiting-accounts", "/accounts/")
 	if len(listed) != 3 {
 		t.Fatalf("listed %v, want the three waiting accounts", listed)
@@ -354,9 +354,22 @@ func TestMonitoring_PagesAndFilters(t *testing.T) {
 	if rows := tableRows(t, rec.Body.String(), "waiting-accounts", "/accounts/"); len(rows) != 28 {
 		t.Fatalf("degraded on Workday: %d rows", len(rows))
 	}
-	mustContain(t, "the filtered board", rec.Body.String(), "28 accounts listed", `aria-label="Filter the accounts needing action" data-autosubmit`,
-		`Status: <strong>degraded</strong>`, `Platform: <strong>Workday</strong>`,
-		`href="/monitoring?platform=5965580e-380f-4b86-8a8a-7278c77f73cb" class="chip-x"`, "Clear all filters")
+	chips := []string{`id="list-count" role="status">28 of 55 accounts needing action match</p>`, `aria-label="Filter the accounts needing action" data-autosubmit`,
+		`Status: <strong>degraded</strong></span> <span class="chip-n">28</span>`, `Platform: <strong>Workday</strong>`,
+		`href="/monitoring?platform=5965580e-380f-4b86-8a8a-7278c77f73cb" class="chip-x"`,
+		`href="/monitoring?status=degraded" class="chip-x"`, "Clear all filters"}
+	mustContain(t, "the filtered board", rec.Body.String(), chips...)
+	mustContain(t, "the whole board", get(t, s, cookie, "/monitoring").Body.String(), `id="list-count" role="status">55 accounts needing action; 50 on this page</p>`)
+	mustContain(t, "the board filtered by platform", get(t, s, cookie, "/monitoring?platform=5965580e-380f-4b86-8a8a-7278c77f73cb").Body.String(),
+		`Platform: <strong>Workday</strong></span> <span class="chip-n">55</span>`)
+	// A reconnect form that fails re-renders the board as the GET shows
+	// it (chips, count line), with the form's messages.
+	rec = s.do(t, "POST", "/monitoring/reconnect", url.Values{"scope": {"selected"}, "status": {"degraded"},
+		"platform": {"5965580e-380f-4b86-8a8a-7278c77f73cb"}, "reason": {""}}, s.login(t, "operator@example.com"))
+	if rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("refused form: %d", rec.Code)
+	}
+	mustContain(t, "the refused form", rec.Body.String(), append(chips, "Select the accounts to send links to")...)
 	rec = s.do(t, "GET", "/monitoring?status=bogus", nil, cookie)
 	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), "Choose a status from the list.") {
 		t.Fatalf("bad status: %d", rec.Code)

@@ -33,8 +33,14 @@ func listCount(n int64, more bool, total int64, shown int, filtered bool, one, m
 // chip is the chip of filter key (shown as label: value), matching n rows
 // alone (-1 when not known); its link is the list without that filter.
 func chip(c echo.Context, path, key, label, value string, n int64) views.Chip {
+	return chipOf(path, c.QueryParams(), key, label, value, n)
+}
+
+// chipOf is chip for the filter q (a form re-rendered after a POST has
+// its filter in the form, not in the URL).
+func chipOf(path string, q url.Values, key, label, value string, n int64) views.Chip {
 	drop := append([]string{key}, cursorKeys...)
-	return views.Chip{Label: label, Value: value, N: n, Remove: views.ListURL(path, c.QueryParams(), drop...)}
+	return views.Chip{Label: label, Value: value, N: n, Remove: views.ListURL(path, q, drop...)}
 }
 
 // listSort reads ?order= and builds the link that reverses it, keeping the

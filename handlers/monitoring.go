@@ -56,20 +56,6 @@ func (h *Handler) MonitoringIndex(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if status == http.StatusOK {
-		if props.Q.Status != "" {
-			props.Chips = append(props.Chips, chip(c, "/monitoring", "status", "Status", views.StatusLabel(props.Q.Status), props.Totals[props.Q.Status]))
-		}
-		if props.Q.Platform != "" {
-			name := props.Q.Platform
-			for _, pl := range props.Platforms {
-				if pl.PlatformID == props.Q.Platform {
-					name = views.PlatformLabel(pl)
-				}
-			}
-			props.Chips = append(props.Chips, chip(c, "/monitoring", "platform", "Platform", name, -1))
-		}
-	}
 	return h.render(c, status, views.MonitoringIndex(h.page(c, "Account health"), props))
 }
 
@@ -100,8 +86,40 @@ func (h *Handler) board(ctx context.Context, props *views.MonitoringProps) (int,
 	if !next.IsZero() {
 		props.Next = boardURL(props.Q, next)
 	}
-	props.Count, err = h.store.CountWaiting(ctx, props.Q)
-	return http.StatusOK, err
+	if props.Count, err = h.store.CountWaiting(ctx, props.Q); err != nil {
+		return 0, err
+	}
+	boardCount(props)
+	return http.StatusOK, nil
+}
+
+// boardCount fills in the count line and the chips of the accounts
+// needing action, from the filter (the URL's on a GET, the form's on a
+// POST that failed: the re-rendered board looks the same).
+func boardCount(props *views.MonitoringProps) {
+	var total int64
+	for _, st := range views.WaitingStatuses() {
+		total += props.Totals[st]
+	}
+	q := url.Values{}
+	setIf(q, "status", props.Q.Status)
+	setIf(q, "platform", props.Q.Platform)
+	props.List = listCount(props.Count, false, total, len(props.Rows), props.Filtered, "account needing action", "accounts needing action")
+	if props.Q.Status != "" {
+		props.Chips = append(props.Chips, chipOf("/monitoring", q, "status", "Status", views.StatusLabel(props.Q.Status), props.Totals[props.Q.Status]))
+	}
+	if props.Q.Platform != "" {
+		name := props.Q.Platform
+		for _, pl := range props.Platforms {
+			if pl.PlatformID == props.Q.Platform {
+				name = views.PlatformLabel(pl)
+			}
+		}
+		props.Chips = append(props.Chips, chipOf("/monitoring", q, "platform", "Platform", name, -1))
+	}
+	if len(props.Chips) == 1 {
+		props.Chips[0].N = props.Count
+	}
 }
 
 // ReconnectCreate handles POST /monitoring/reconnect: a batch of reconnect

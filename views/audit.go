@@ -26,6 +26,9 @@ type AuditProps struct {
 	// Filtered is set when anything filters the trail.
 	Filtered bool
 	Page     db.AuditPage
+	// Chips are the filters in force; Count the count line.
+	Chips []Chip
+	Count Count
 	// Next is the older page's URL ("" on the last page); Query is the
 	// filter as a query string ("?…" or "") for the export links.
 	Next, Query string
@@ -209,16 +212,6 @@ func ActionGroupLabel(code string) string {
 	return g.Label
 }
 
-// CountText says how many rows match.
-func CountText(p db.AuditPage) string {
-	switch {
-	case p.CountCapped:
-		return fmt.Sprintf("More than %s rows match", groupThousands(p.Count))
-	case p.Count == 1:
-		return "1 row matches"
-	}
-	return groupThousands(p.Count) + " rows match"
-}
 
 // ShortHash shows the start of a hash.
 func ShortHash(h string) string {

@@ -22,8 +22,10 @@ type MonitoringProps struct {
 	Totals map[string]int64
 	Days   []db.TransitionDay
 	// Q is the list's filter; Count how many accounts it lists.
+	// List is the count line ("6 of 70 accounts needing action match").
 	Q     db.WaitingQuery
 	Count int64
+	List  Count
 	Rows  []db.WaitingAccount
 	// Next is the URL of the next page ("" on the last).
 	Next     string
@@ -246,8 +248,9 @@ type AlertsProps struct {
 	Next     string
 	Errors   Errors
 	IsAdmin  bool
-	// Chips are the filters in force.
+	// Chips are the filters in force; Count the count line.
 	Chips []Chip
+	Count Count
 }
 
 // AlertProps is one alert's page.
