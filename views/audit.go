@@ -212,7 +212,6 @@ func ActionGroupLabel(code string) string {
 	return g.Label
 }
 
-
 // ShortHash shows the start of a hash.
 func ShortHash(h string) string {
 	if len(h) > 12 {
