@@ -467,3 +467,41 @@ func TestLists_AlertsCount(t *testing.T) {
 		mustContain(t, path, unamp(get(t, s, c, path).Body.String()), want...)
 	}
 }
+
+// rawTimeRE is a time as views.When writes it; outside a <time> element
+// (views.Time, ExactTime, TimeAs) it would stay in UTC for everyone.
+var (
+	rawTimeRE     = regexp.MustCompile(`\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC`)
+	timeElementRE = regexp.MustCompile(`(?s)<time\b[^>]*>.*?</time>`)
+)
+
+// TestTimes_ThroughTheOneComponent: every page that shows a time shows it
+// through the one component (relative, exact in the staff member's time
+// zone on hover): no time as plain UTC text outside a <time> element.
+func TestTimes_ThroughTheOneComponent(t *testing.T) {
+	s := newServer(t, startAt(browseStart))
+	seedBrowse(t, s)
+	ctx := context.Background()
+	alert := sampleAlert(t, s)
+	id, _ := strconv.ParseInt(alert, 10, 64)
+	if err := s.store.AcknowledgeAlert(ctx, staffActor(t, s, db.RoleOperator), id); err != nil {
+		t.Fatal(err)
+	}
+	batch := sampleBatch(t, s)
+	s.do(t, http.MethodPost, "/login", url.Values{"email": {"admin@example.com"}, "password": {"not the password"}})
+	c := s.login(t, "admin@example.com")
+	if rec := s.do(t, http.MethodPost, "/accounts/"+accA+"/reveal", url.Values{"fields": {db.PIISSNLastFour}, "reason": {"ticket 1"}}, c); rec.Code != http.StatusOK {
+		t.Fatalf("reveal: %d", rec.Code)
+	}
+	for _, p := range []string{"/", "/alerts", "/alerts/" + alert, "/events", "/events/ev-a3", "/audit", "/audit/reveals", "/staff",
+		"/monitoring", "/monitoring/reconnect/" + batch, "/accounts", "/accounts/" + accA, "/end-users/eu-1", "/tokens", "/customers"} {
+		rec := get(t, s, c, p)
+		if rec.Code != http.StatusOK {
+			t.Errorf("%s: %d", p, rec.Code)
+			continue
+		}
+		for _, m := range rawTimeRE.FindAllString(timeElementRE.ReplaceAllString(rec.Body.String(), ""), -1) {
+			t.Errorf("%s shows %q as plain text, not through views.Time", p, m)
+		}
+	}
+}

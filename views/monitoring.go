@@ -297,21 +297,6 @@ func EvidencePath(it db.EvidenceItem) string {
 	return ""
 }
 
-// AlertStateText says who did what to an alert and when.
-func AlertStateText(a db.Alert, now time.Time) string {
-	switch a.State {
-	case db.AlertAcknowledged:
-		return "acknowledged by " + OrDash(a.AcknowledgedBy) + " " + When(a.AcknowledgedAt)
-	case db.AlertSnoozed:
-		return "snoozed by " + OrDash(a.SnoozedBy) + " until " + When(a.SnoozedUntil)
-	case db.AlertResolved:
-		if a.Resolution == db.ResolvedManual {
-			return "resolved by " + OrDash(a.ResolvedBy) + " " + When(a.ResolvedAt)
-		}
-		return "resolved " + When(a.ResolvedAt) + ": the condition cleared"
-	}
-	return "open for " + Age(now.Sub(a.OpenedAt))
-}
 
 // RuleThreshold describes a rule's thresholds in words.
 func RuleThreshold(set db.AlertSettings, rule string) string {

@@ -2,7 +2,8 @@
 // works without it. Loaded as a file so the CSP needs no inline script.
 //
 //   - times: <time data-rel> reads "5 min ago" (exact time on hover),
-//     <time data-exact> the exact time, both in the staff member's time
+//     <time data-exact> the exact time, <time data-hover> keeps its text
+//     (a wait, a timeline's clock) with the exact time on hover, all in the staff member's time
 //     zone (#app's data-tz); without this script they read in UTC.
 //   - "/" focuses the header search from anywhere.
 //   - filters (form[data-autosubmit]) apply as soon as a value changes.
@@ -63,11 +64,13 @@
   }
   function formatTimes(root) {
     var tz = zone(), now = Date.now();
-    (root || document).querySelectorAll("time[data-rel], time[data-exact]").forEach(function (el) {
+    (root || document).querySelectorAll("time[data-rel], time[data-exact], time[data-hover]").forEach(function (el) {
       var d = new Date(el.getAttribute("datetime"));
       if (isNaN(d)) return;
       if (el.hasAttribute("data-rel")) {
         el.textContent = relative(d, now, tz);
+        el.title = exact(d, tz);
+      } else if (el.hasAttribute("data-hover")) {
         el.title = exact(d, tz);
       } else {
         el.textContent = exact(d, tz);
