@@ -297,7 +297,6 @@ func EvidencePath(it db.EvidenceItem) string {
 	return ""
 }
 
-
 // RuleThreshold describes a rule's thresholds in words.
 func RuleThreshold(set db.AlertSettings, rule string) string {
 	switch rule {
