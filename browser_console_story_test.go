@@ -280,6 +280,22 @@ func TestBrowser_ConfirmationsWithoutJavaScript(t *testing.T) {
 	if st, _ := w.store.StaffByID(context.Background(), w.operatorID); st.Role != db.RoleAuditor || st.Active {
 		t.Errorf("staff now %+v", st)
 	}
+	// On a phone the "Access ends" column is hidden: the auditor's access
+	// end is set from the same controls stacked under the name.
+	err = chromedp.Do(ctx,
+		viewport(390, false),
+		chromedp.Navigate(w.base+"/staff"),
+		chromedp.WaitVisible(`#access-until-`+itoa(w.operatorID)+`-narrow`),
+		chromedp.SetValue(`#access-until-`+itoa(w.operatorID)+`-narrow`, "2030-01-31"),
+		chromedp.Click(`//tr[@id="`+op+`"]/td[1]//button[text()="Set end"]`),
+		chromedp.WaitVisible(`//span[@id="access-`+itoa(w.operatorID)+`-narrow"][contains(., "until 2030-01-31")]`),
+	)
+	if err != nil {
+		t.Fatalf("access end on a phone: %v\n%s", err, pageText(ctx))
+	}
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#access-until-`+itoa(w.operatorID)+`").length`)); n != 1 {
+		t.Error("the wide column's form is gone")
+	}
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
