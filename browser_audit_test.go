@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
@@ -119,9 +120,12 @@ func TestBrowser_AuditorsWorkspace(t *testing.T) {
 		chromedp.SendKeys(`#f-password`, "auditor password 1"),
 		chromedp.Submit(`#f-password`),
 		chromedp.WaitVisible(`//h1[text()="Audit trail"]`),
+		// The filter applies when the field changes (leaving it), as on
+		// every list: a chip with its count, the line "1 of N rows".
 		chromedp.SendKeys(`input[name="actor"]`, "olga"),
-		chromedp.Click(`//form[@id="audit-filters"]//button[text()="Filter"]`),
-		chromedp.WaitVisible(`//p[@id="audit-count"][contains(., "1 row matches")]`),
+		chromedp.SendKeys(`input[name="actor"]`, kb.Tab),
+		chromedp.WaitVisible(`//ul[contains(@class, "chips")]/li[contains(., "Actor")][contains(., "olga")]`),
+		chromedp.WaitVisible(`//p[@id="list-count"][starts-with(., "1 of ")][contains(., "rows match")]`),
 	)
 	if err != nil {
 		fail("filtering by person", err)
@@ -152,6 +156,23 @@ func TestBrowser_AuditorsWorkspace(t *testing.T) {
 	v, err := db.VerifyAuditExport(bytes.NewReader(csv), keys.AuditKeys())
 	if err != nil || v.Rows != 1 || v.Header.ExportedBy != "petra@example.com" {
 		t.Fatalf("the export: %d rows by %q, %v\n%s", v.Rows, v.Header.ExportedBy, err, csv)
+	}
+
+	// The chip removes the filter in one click; the URL keeps the rest.
+	err = chromedp.Do(ctx,
+		chromedp.Navigate(base+"/audit?actor=olga&group=pii"),
+		chromedp.WaitVisible(`//ul[contains(@class, "chips")]/li[contains(., "Action group")]`),
+		chromedp.Click(`//ul[contains(@class, "chips")]/li[contains(., "Action group")]/a[contains(@class, "chip-x")]`),
+		chromedp.WaitNotPresent(`//ul[contains(@class, "chips")]/li[contains(., "Action group")]`),
+	)
+	if err != nil {
+		fail("removing a chip", err)
+	}
+	if u, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`location.search`)); u != "?actor=olga" {
+		t.Errorf("after removing the chip the URL is %q", u)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/audit?actor=olga"), chromedp.WaitVisible(`#audit-rows`)); err != nil {
+		fail("back to the filtered trail", err)
 	}
 
 	// Open the target: the account, its "Who saw this" panel.

@@ -390,6 +390,10 @@ func TestBrowser_ListsLikeAConsole(t *testing.T) {
 	if !strings.HasSuffix(clock, "EST") && !strings.HasSuffix(clock, "EDT") {
 		t.Errorf("timeline clock %q is not in New York time", clock)
 	}
+	// Its hover, like every time's, is exact in that zone too.
+	if ct, _ := chromedp.Run(ctx, chromedp.AttributeValue(`li.entry .line time`, "title")); !strings.Contains(ct.Value, "GMT-") {
+		t.Errorf("timeline clock titled %q: want the exact time in New York", ct.Value)
+	}
 
 	// A 404 says what, and offers the search with it.
 	if err := chromedp.Do(ctx, chromedp.Navigate(w.base+"/accounts/9eeb1c2d-gone"), chromedp.WaitVisible(`#error-page`)); err != nil {

@@ -156,7 +156,7 @@ func TestBrowser_AccountHealth(t *testing.T) {
 		chromedp.SendKeys(`#f-password`, "operator password 1"),
 		chromedp.Submit(`#f-password`),
 		chromedp.WaitVisible(`#waiting-accounts`),
-		chromedp.WaitVisible(`//p[@id="waiting-count"][contains(., "3 accounts listed")]`),
+		chromedp.WaitVisible(`//p[@id="list-count"][starts-with(., "3 of ")]`),
 		chromedp.Click(`//button[contains(., "Send to all 3 listed accounts")]`),
 		chromedp.WaitVisible(`//h1[starts-with(., "Reconnect links #")]`),
 		// The progress updates itself (server-sent events) until done.
@@ -225,7 +225,7 @@ func TestBrowser_AccountHealth(t *testing.T) {
 	}
 	err = chromedp.Do(sctx,
 		chromedp.Navigate(base+"/monitoring?status=user_action_required"),
-		chromedp.WaitVisible(`//p[@id="waiting-count"][contains(., "1 account listed")]`),
+		chromedp.WaitVisible(`//p[@id="list-count"][starts-with(., "1 of ")]`),
 		chromedp.Navigate(base+"/monitoring/reconnect/"+strconv.FormatInt(batches[0].ID, 10)),
 		chromedp.WaitVisible(`//article[contains(., "2 of 3 linked accounts back to active")]`),
 	)
