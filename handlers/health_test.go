@@ -335,6 +335,8 @@ func TestMonitoring_PagesAndFilters(t *testing.T) {
 		s.ingest(t, accountAddedJSON(fmt.Sprintf("wait-%d", i), fmt.Sprintf("acc-wait-%03d", i), "eu-wait", true, []string{"degraded", "user_action_required"}[i%2]))
 		s.clk.add(time.Second)
 	}
+	// Disabled by us: listed only when asked for, so not in the board's total.
+	s.ingest(t, accountAddedJSON("wait-disabled", "acc-wait-disabled", "eu-wait", true, "customer_disabled"))
 	cookie := s.login(t, "auditor@example.com")
 	rec := get(t, s, cookie, "/monitoring")
 	body := rec.Body.String()

@@ -89,18 +89,21 @@ func (h *Handler) board(ctx context.Context, props *views.MonitoringProps) (int,
 	if props.Count, err = h.store.CountWaiting(ctx, props.Q); err != nil {
 		return 0, err
 	}
-	boardCount(props)
+	total := props.Count
+	if props.Filtered {
+		if total, err = h.store.CountWaiting(ctx, db.WaitingQuery{}); err != nil {
+			return 0, err
+		}
+	}
+	boardCount(props, total)
 	return http.StatusOK, nil
 }
 
 // boardCount fills in the count line and the chips of the accounts
 // needing action, from the filter (the URL's on a GET, the form's on a
-// POST that failed: the re-rendered board looks the same).
-func boardCount(props *views.MonitoringProps) {
-	var total int64
-	for _, st := range views.WaitingStatuses() {
-		total += props.Totals[st]
-	}
+// POST that failed: the re-rendered board looks the same); total is what
+// the board lists unfiltered.
+func boardCount(props *views.MonitoringProps, total int64) {
 	q := url.Values{}
 	setIf(q, "status", props.Q.Status)
 	setIf(q, "platform", props.Q.Platform)
