@@ -829,6 +829,26 @@ type CampaignSummary struct {
 	Results Results
 }
 
+// CampaignStateCounts counts campaigns by state (the covering index
+// campaigns_state; campaigns number in the hundreds at most).
+func (s *Store) CampaignStateCounts(ctx context.Context) (map[string]int64, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT state, COUNT(*) FROM campaigns GROUP BY state`)
+	if err != nil {
+		return nil, fmt.Errorf("db: campaign counts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int64{}
+	for rows.Next() {
+		var st string
+		var n int64
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("db: campaign counts: %w", err)
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
+}
+
 // ListCampaigns returns campaigns newest first with their results at a
 // glance, and the cursor of the next page (0 when none).
 func (s *Store) ListCampaigns(ctx context.Context, f CampaignFilter) ([]CampaignSummary, int64, error) {

@@ -154,6 +154,18 @@ func (h *Handler) CampaignsIndex(c echo.Context) error {
 		return err
 	}
 	props := views.CampaignsProps{List: list, State: f.State, CanWrite: staff(c).CanWrite()}
+	byState, err := h.store.CampaignStateCounts(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, n := range byState {
+		total += n
+	}
+	props.Count = listCount(byState[f.State], false, total, len(list), f.State != "", "campaign", "campaigns")
+	if f.State != "" {
+		props.Chips = append(props.Chips, chip(c, "/campaigns", "state", "State", f.State, byState[f.State]))
+	}
 	if next != 0 {
 		v := url.Values{"before": {strconv.FormatInt(next, 10)}}
 		setIf(v, "state", f.State)

@@ -25,6 +25,9 @@ type CampaignsProps struct {
 	Next  string
 	// CanWrite shows the New campaign button.
 	CanWrite bool
+	// Chips are the filters in force; Count the count line.
+	Chips []Chip
+	Count Count
 }
 
 // CampaignFormProps is the new-campaign and edit-campaign page.
