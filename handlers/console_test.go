@@ -293,6 +293,8 @@ func TestLists_CountsChipsAndOrder(t *testing.T) {
 		"/accounts?status=active&platform=p-adp": {"1 of 3 accounts match", `href="/accounts?platform=p-adp"`, `href="/accounts?status=active"`, "Clear all filters"},
 		"/end-users?status=degraded":             {"1 of 2 end users match"},
 		"/events?outcome=error":                  {"1 of 6 events match", "Outcome: <strong>failed</strong>"},
+		"/events/rejected":                       {`id="list-count" role="status">1 rejected delivery</p>`},
+		"/events/rejected?reason=bad_signature":  {`id="list-count" role="status">1 of 1 rejected delivery match</p>`, `</strong></span> <span class="chip-n">1</span> <a href="/events/rejected" class="chip-x"`},
 	} {
 		body := unamp(get(t, s, c, path).Body.String())
 		for _, w := range want {

@@ -205,6 +205,17 @@ func (h *Handler) RejectionsIndex(c echo.Context) error {
 		setIf(v, "reason", props.Reason)
 		props.Next = withQuery("/events/rejected", v)
 	}
+	var n, total int64
+	for _, r := range props.Reasons {
+		total += r.N
+		if r.Value == props.Reason {
+			n = r.N
+		}
+	}
+	props.Count = listCount(n, false, total, len(rows), props.Reason != "", "rejected delivery", "rejected deliveries")
+	if props.Reason != "" {
+		props.Chips = append(props.Chips, chip(c, "/events/rejected", "reason", "Reason", views.RejectionLabel(props.Reason), n))
+	}
 	return h.render(c, http.StatusOK, views.RejectionsIndex(h.page(c, "Rejected deliveries"), props))
 }
 

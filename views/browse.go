@@ -217,6 +217,9 @@ type RejectionsProps struct {
 	Rows    []db.WebhookRejection
 	Next    string
 	Role    string
+	// Chips are the filters in force; Count the count line.
+	Chips []Chip
+	Count Count
 }
 
 // EventProps is one event's page.
