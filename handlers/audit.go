@@ -334,6 +334,28 @@ func (h *Handler) AuditReveals(c echo.Context) error {
 	if props.Report, err = h.store.Reveals(ctx, q); err != nil {
 		return err
 	}
+	counts, err := h.store.AuditActionCounts(ctx)
+	if err != nil {
+		return err
+	}
+	var total int64
+	for _, a := range counts {
+		if a.Action == db.ActionPIIRevealed {
+			total = a.N
+		}
+	}
+	props.Count = listCount(props.Report.Total, false, total, int(props.Report.Total), props.Filtered, "reveal", "reveals")
+	for _, f := range []struct{ key, label, value string }{
+		{"from", "From", props.From}, {"to", "To, included", props.To}, {"actor", "Person", props.Actor},
+		{"end_user", "End user", views.ShortID(props.EndUser)}, {"account", "Account", views.ShortID(props.Account)},
+	} {
+		if strings.TrimSpace(c.QueryParam(f.key)) != "" {
+			props.Chips = append(props.Chips, chip(c, "/audit/reveals", f.key, f.label, f.value, -1))
+		}
+	}
+	if len(props.Chips) == 1 {
+		props.Chips[0].N = props.Report.Total
+	}
 	return h.render(c, status, views.AuditReveals(h.page(c, "Reveals"), props))
 }
 

@@ -264,13 +264,15 @@ func TestAudit_WhoSawAndReveals(t *testing.T) {
 	}
 	// The report: who revealed this person's data, and why.
 	body = get(t, w.testServer, w.auditor, "/audit/reveals?end_user=eu-audit&from=2000-01-01").Body.String()
-	for _, want := range []string{`id="reveal-people"`, "ticket 4411", "none given", `<span class="badge warn">1</span>`} {
+	for _, want := range []string{`id="reveal-people"`, "ticket 4411", "none given", `<span class="badge warn">1</span>`,
+		`aria-label="Filter reveals" data-autosubmit`, `id="list-count" role="status">2 of 2 reveals match</p>`,
+		`End user: <strong>eu-audit</strong></span> <a href="/audit/reveals?from=2000-01-01" class="chip-x"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
 	body = get(t, w.testServer, w.auditor, "/audit/reveals?account="+w.accA).Body.String()
-	if !strings.Contains(body, "ticket 4411") || strings.Contains(body, "none given") {
+	if !strings.Contains(body, "ticket 4411") || strings.Contains(body, "none given") || !strings.Contains(body, `<span class="chip-n">1</span>`) {
 		t.Error("the report of one account")
 	}
 	if body := get(t, w.testServer, w.auditor, "/accounts/"+w.accA).Body.String(); !strings.Contains(body, `href="/audit/reveals?account=acc-audit-a"`) {

@@ -228,6 +228,9 @@ type RevealsProps struct {
 	Filtered                          bool
 	// Export is the audit export of the same Reveals.
 	Export string
+	// Chips are the filters in force; Count the count line.
+	Chips []Chip
+	Count Count
 }
 
 // WhoSawProps is the "Who saw this" panel of an account or end user.
