@@ -118,6 +118,10 @@ func TestSecondFactor_EnrolSignInRecoverReset(t *testing.T) {
 	if !strings.Contains(page, "/staff/"+itoa(opID)+"/second-factor/reset") {
 		t.Fatal("/staff does not offer the operator's reset")
 	}
+	// On a phone the column is hidden: the reset is stacked under the name.
+	if !strings.Contains(page, `id="reset-2fa-`+itoa(opID)+`-narrow"`) {
+		t.Error("/staff hides the operator's reset on a phone")
+	}
 	// The reset asks first, saying what will happen; asking changes nothing.
 	ask := s.do(t, "GET", "/staff/"+itoa(opID)+"/second-factor/reset", nil, admin).Body.String()
 	for _, want := range []string{"Reset the second factor of Operator?", "stop working at once", `action="/staff/` + itoa(opID) + `/second-factor/reset" method="post"`} {
