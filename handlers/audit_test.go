@@ -74,10 +74,10 @@ func TestAudit_FiltersAndQuery(t *testing.T) {
 		count  string
 		has    []string
 	}{
-		{"the actor field", "/audit?actor=auditor&group=pii", []string{db.ActionPIIRevealed}, "1 of 8 rows match",
+		{"the actor field", "/audit?actor=auditor&group=pii", []string{db.ActionPIIRevealed}, "1 of 8 rows matches",
 			[]string{`Actor: <strong>auditor</strong></span> <a href="/audit?group=pii" class="chip-x"`, `<a href="/audit?actor=auditor" class="chip-x"`, `<a href="/audit" class="chips-clear">Clear all filters</a>`, `href="/audit/export.csv?actor=auditor&amp;group=pii"`, `href="/accounts/acc-audit-b"`, "as a query: <a href=\"/audit?q=actor%3Aauditor+action%3Apii.%2A\"><code>actor:auditor action:pii.*</code>", "Auditor (auditor@example.com)</a> revealed masked identity fields of <a href=\"/accounts/acc-audit-b\" class=\"target\">account acc-audit-b</a>"}},
 		{"the query box", "/audit?q=" + url.QueryEscape("actor:admin action:pii.* target:account:acc-audit-a created:>2000-01-01"),
-			[]string{db.ActionPIIRevealed}, "1 of 8 rows match", []string{"<dt>reason</dt>", "ticket 4411"}},
+			[]string{db.ActionPIIRevealed}, "1 of 8 rows matches", []string{"<dt>reason</dt>", "ticket 4411"}},
 		{"a group", "/audit?group=sign-in", []string{db.ActionSignIn, db.ActionSignIn, db.ActionSignIn}, "3 of 8 rows match", []string{`Action group: <strong>Sign-in</strong></span> <span class="chip-n">3</span>`, `aria-label="Filter the audit trail" id="audit-filters" data-autosubmit`}},
 		{"unknown actor", "/audit?actor=nobody-at-all", nil, "0 of 8 rows match", []string{"No audit rows match"}},
 		{"unknown target", "/audit?q=target:account:no-such", nil, "0 of 8 rows match", []string{`Query: <strong>target:account:no-such</strong></span> <span class="chip-n">0</span>`}},

@@ -301,7 +301,7 @@ func TestCampaigns_DraftApproveLaunchTrack(t *testing.T) {
 	// chip with its count, the count line.
 	mustContain(t, "the list", s.do(t, "GET", "/campaigns", nil, aud).Body.String(), `aria-label="Filter campaigns" data-autosubmit`, `id="list-count" role="status">1 campaign</p>`)
 	mustContain(t, "the live campaigns", s.do(t, "GET", "/campaigns?state=live", nil, aud).Body.String(),
-		`id="list-count" role="status">1 of 1 campaign match</p>`, `State: <strong>live</strong></span> <span class="chip-n">1</span>`, `<a href="/campaigns" class="chip-x"`)
+		`id="list-count" role="status">1 of 1 campaign matches</p>`, `State: <strong>live</strong></span> <span class="chip-n">1</span>`, `<a href="/campaigns" class="chip-x"`)
 	mustContain(t, "the drafts", s.do(t, "GET", "/campaigns?state=draft", nil, aud).Body.String(), `0 of 1 campaign match`, "No campaign is draft.")
 
 	// The hold period passes; the job makes the incentive eligible; the

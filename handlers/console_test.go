@@ -290,11 +290,11 @@ func TestLists_CountsChipsAndOrder(t *testing.T) {
 	for path, want := range map[string][]string{
 		"/accounts":                              {"3 accounts"},
 		"/accounts?status=active":                {"2 of 3 accounts match", `Monitoring: <strong>active</strong></span> <span class="chip-n">2</span>`, `href="/accounts"`},
-		"/accounts?status=active&platform=p-adp": {"1 of 3 accounts match", `href="/accounts?platform=p-adp"`, `href="/accounts?status=active"`, "Clear all filters"},
-		"/end-users?status=degraded":             {"1 of 2 end users match"},
-		"/events?outcome=error":                  {"1 of 6 events match", "Outcome: <strong>failed</strong>"},
+		"/accounts?status=active&platform=p-adp": {"1 of 3 accounts matches", `href="/accounts?platform=p-adp"`, `href="/accounts?status=active"`, "Clear all filters"},
+		"/end-users?status=degraded":             {"1 of 2 end users matches"},
+		"/events?outcome=error":                  {"1 of 6 events matches", "Outcome: <strong>failed</strong>"},
 		"/events/rejected":                       {`id="list-count" role="status">1 rejected delivery</p>`},
-		"/events/rejected?reason=bad_signature":  {`id="list-count" role="status">1 of 1 rejected delivery match</p>`, `</strong></span> <span class="chip-n">1</span> <a href="/events/rejected" class="chip-x"`},
+		"/events/rejected?reason=bad_signature":  {`id="list-count" role="status">1 of 1 rejected delivery matches</p>`, `</strong></span> <span class="chip-n">1</span> <a href="/events/rejected" class="chip-x"`},
 	} {
 		body := unamp(get(t, s, c, path).Body.String())
 		for _, w := range want {
@@ -462,9 +462,9 @@ func TestLists_AlertsCount(t *testing.T) {
 	sampleAlert(t, s)
 	c := s.login(t, "auditor@example.com")
 	for path, want := range map[string][]string{
-		"/alerts":                           {`id="list-count" role="status">1 of 1 alert match</p>`},
+		"/alerts":                           {`id="list-count" role="status">1 of 1 alert matches</p>`},
 		"/alerts?state=resolved":            {`id="list-count" role="status">0 of 1 alert match</p>`, `State: <strong>resolved</strong></span> <span class="chip-n">0</span>`},
-		"/alerts?rule=" + db.RuleAuditChain: {`id="list-count" role="status">1 of 1 alert match</p>`, `<span class="chip-n">1</span>`, `href="/alerts" class="chip-x"`},
+		"/alerts?rule=" + db.RuleAuditChain: {`id="list-count" role="status">1 of 1 alert matches</p>`, `<span class="chip-n">1</span>`, `href="/alerts" class="chip-x"`},
 	} {
 		mustContain(t, path, unamp(get(t, s, c, path).Body.String()), want...)
 	}

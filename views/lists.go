@@ -28,14 +28,19 @@ func (c Count) Text() string {
 		}
 		return c.Many
 	}
+	// The verb agrees with the rows that match: "1 of 8 rows matches".
+	verb := " match"
+	if c.N == 1 && !c.AtLeast {
+		verb = " matches"
+	}
 	var s string
 	switch {
 	case !c.Filtered:
 		s = Group(c.N) + " " + noun(c.N)
 	case c.AtLeast:
-		s = "More than " + Group(c.N) + " of " + Group(c.Total) + " " + noun(c.Total) + " match"
+		s = "More than " + Group(c.N) + " of " + Group(c.Total) + " " + noun(c.Total) + verb
 	default:
-		s = Group(c.N) + " of " + Group(c.Total) + " " + noun(c.Total) + " match"
+		s = Group(c.N) + " of " + Group(c.Total) + " " + noun(c.Total) + verb
 	}
 	if int64(c.Shown) < c.N || c.AtLeast {
 		s += "; " + strconv.Itoa(c.Shown) + " on this page"
