@@ -26,6 +26,24 @@ func (h *Handler) CustomersIndex(c echo.Context) error {
 		return err
 	}
 	props := views.CustomersProps{List: list, Query: q, CanEdit: staff(c).IsAdmin()}
+	// The count line: the records in all (more than 100,000 are counted as
+	// that many; a count of more is not worth the read) and, with a prefix,
+	// those it matches up to countLimit. Both read the primary key's range.
+	total, _, err := h.store.CountCustomers(c.Request().Context(), "", customerTotalLimit)
+	if err != nil {
+		return err
+	}
+	n, moreN := total, false
+	if q != "" {
+		if n, moreN, err = h.store.CountCustomers(c.Request().Context(), q, countLimit); err != nil {
+			return err
+		}
+		props.Chips = []views.Chip{chip(c, "/customers", "q", "End user ID starts with", q, n)}
+		if moreN {
+			props.Chips[0].N = -1
+		}
+	}
+	props.Count = listCount(n, moreN, total, len(list), q != "", "customer record", "customer records")
 	if more {
 		v := url.Values{"after": {list[len(list)-1].EndUserID}}
 		if q != "" {
@@ -35,6 +53,9 @@ func (h *Handler) CustomersIndex(c echo.Context) error {
 	}
 	return h.render(c, http.StatusOK, views.CustomersIndex(h.page(c, "Customers"), props))
 }
+
+// customerTotalLimit bounds the count of all customer records on /customers.
+const customerTotalLimit = 100000
 
 // CustomerShow handles GET /customers/:end_user_id (all staff). Without a
 // record it still answers 200: admins get the form that creates one.

@@ -261,6 +261,7 @@ func TestCustomers_PaginationAndSearch(t *testing.T) {
 	if !strings.Contains(body, `href="/customers?after=user_049" rel="next"`) || strings.Contains(body, "user_050") {
 		t.Fatal("page 1 lacks the next link or shows too much")
 	}
+	mustContain(t, "the count line", body, `id="list-count" role="status">60 customer records; 50 on this page</p>`)
 	body = s.do(t, "GET", "/customers?after=user_049", nil, c).Body.String()
 	if !strings.Contains(body, "user_050") || !strings.Contains(body, "user_059") || strings.Contains(body, `rel="next"`) {
 		t.Fatal("page 2 is wrong")
@@ -269,6 +270,8 @@ func TestCustomers_PaginationAndSearch(t *testing.T) {
 	if strings.Count(body, `<code class="id">user_01`) != 10 || strings.Contains(body, "user_020") {
 		t.Fatal("prefix search is wrong")
 	}
+	mustContain(t, "the filtered count and its chip", body, `id="list-count" role="status">10 of 60 customer records match</p>`,
+		`End user ID starts with: <strong>user_01</strong></span> <span class="chip-n">10</span>`, `href="/customers" class="chip-x"`)
 	if !strings.Contains(s.do(t, "GET", "/", nil, c).Body.String(), `href="/customers"`) {
 		t.Fatal("no Customers nav entry")
 	}
