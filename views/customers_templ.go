@@ -136,7 +136,7 @@ func CustomersIndex(p Page, s CustomersProps) templ.Component {
 				}()
 			}
 			ctx = templ.InitializeContext(ctx)
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Customers</h1><p class=\"muted\">Your own records of each end user, matched against the identity Pinwheel returns. Dates of birth and SSN digits are masked here.</p><div class=\"grid\"><form action=\"/customers\" method=\"get\" role=\"search\"><label for=\"f-q\" class=\"skip-link\">End user ID starts with</label> <input id=\"f-q\" type=\"search\" name=\"q\" value=\"")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 1, "<h1>Customers</h1><p class=\"muted\">Your own records of each end user, matched against the identity Pinwheel returns. Dates of birth and SSN digits are masked here.</p><div class=\"grid\"><form action=\"/customers\" method=\"get\" role=\"search\" aria-label=\"Filter customer records\" data-autosubmit><label for=\"f-q\" class=\"skip-link\">End user ID starts with</label> <input id=\"f-q\" type=\"search\" name=\"q\" value=\"")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
