@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"linkdesk/pinwheel"
@@ -510,15 +511,23 @@ func (s *Store) trackLaunchEvent(ctx context.Context, tx *sql.Tx, linkRef int64,
 // trackJobOutcome moves the campaign member whose launch link minted the
 // Pinwheel token linkTokenID, if any, by a job outcome of its goal's job
 // (inside the ingest committer's transaction). Most tokens are not a
-// campaign's: one probe of link_token_mints says so.
-func trackJobOutcome(ctx context.Context, st *boundStmts, linkTokenID, job, outcome string, at, now time.Time) error {
+// campaign's: one probe of link_token_mints says so, or links, when not
+// nil, the batch's answers read at once (campaignLinks).
+func trackJobOutcome(ctx context.Context, st *boundStmts, links map[string]int64, linkTokenID, job, outcome string, at, now time.Time) error {
 	var linkRef int64
-	err := st.campaignLink.QueryRowContext(ctx, linkTokenID).Scan(&linkRef)
-	if err == sql.ErrNoRows {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("campaign link of %s: %w", linkTokenID, err)
+	if links != nil {
+		if linkRef = links[linkTokenID]; linkRef == 0 {
+			return nil
+		}
+	} else {
+		var token string
+		err := st.campaignLink.QueryRowContext(ctx, linkTokenID).Scan(&token, &linkRef)
+		if err == sql.ErrNoRows {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("campaign link of %s: %w", linkTokenID, err)
+		}
 	}
 	ms, err := loadMembers(ctx, st.tx, `m.link_ref = ?`, linkRef)
 	if err != nil {
@@ -593,4 +602,40 @@ func (s *Store) PromoteHolds(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// campaignLinks answers sqlCampaignLink for every link token the batch
+// names, in one query (applyAtOnce): on PostgreSQL a probe per event was a
+// round trip per event, the one statement of a job event whose result the
+// committer waited for. Mints are made by staff, never by the committer, so
+// the answers hold for the whole batch.
+func campaignLinks(ctx context.Context, tx *sql.Tx, batch []*item) (map[string]int64, error) {
+	out := map[string]int64{}
+	var ids []any
+	seen := map[string]bool{}
+	for _, it := range batch {
+		if id := it.d.p.LinkTokenID; id != "" && it.d.perr == nil && !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, strings.Replace(sqlCampaignLink, "mt.link_token_id = ?", "mt.link_token_id IN ("+sqlParams(len(ids))+")", 1), ids...)
+	if err != nil {
+		return nil, fmt.Errorf("campaign links: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var token string
+		var ref int64
+		if err := rows.Scan(&token, &ref); err != nil {
+			return nil, fmt.Errorf("campaign links: %w", err)
+		}
+		if out[token] == 0 {
+			out[token] = ref
+		}
+	}
+	return out, rows.Err()
 }

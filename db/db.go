@@ -28,6 +28,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
@@ -125,7 +126,18 @@ type Store struct {
 	// a bcrypt hash at cost 12 is slow, and most Opens never need it.
 	dummy     sync.Once
 	dummyHash []byte
+	// deadlocks counts transactions PostgreSQL ended with a deadlock (each
+	// ran again): Deadlocks.
+	deadlocks atomic.Int64
+	// foldedAt is when this Store last folded job_state_deltas (jobs.go),
+	// in Unix nanoseconds of the monotonic clock's wall reading.
+	foldedAt atomic.Int64
 }
+
+// Deadlocks returns how many transactions of this Store PostgreSQL rolled
+// back as deadlocked since Open (each ran again, up to txRetries times).
+// None should: transactions that lock the same rows lock them in one order.
+func (s *Store) Deadlocks() int64 { return s.deadlocks.Load() }
 
 // burnDummyHash spends one bcrypt hash's time on password, as checking a
 // real account's hash would. The first call makes the dummy hash (which
@@ -168,6 +180,12 @@ type dialect struct {
 	// run again (PostgreSQL's serialization failures and deadlocks); tx
 	// does so.
 	retryable func(err error) bool
+	// isDeadlock reports a deadlock (nil where there are none: SQLite).
+	isDeadlock func(err error) bool
+	// foldJobStates moves job_state_deltas into job_state_counts
+	// (foldJobStateDeltas); "" where the triggers write the counts
+	// directly (SQLite).
+	foldJobStates string
 	// jsonText is the SQL expression of the value at path ("$.a.b") of a
 	// JSON text column, NULL when absent.
 	jsonText func(column, path string) string
@@ -373,6 +391,9 @@ const txRetries = 5
 func (s *Store) tx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.tx1(ctx, fn)
+		if err != nil && s.d.isDeadlock != nil && s.d.isDeadlock(err) {
+			s.deadlocks.Add(1)
+		}
 		if err == nil || attempt == txRetries || !s.d.retryable(err) || ctx.Err() != nil {
 			return err
 		}

@@ -191,6 +191,9 @@ type Ingester struct {
 type committer struct {
 	g        *Ingester
 	accounts map[string]*accountState
+	// links, when set, holds the campaign launch links of the batch's
+	// link tokens (campaignLinks); without it each job event probes.
+	links map[string]int64
 }
 
 // NewIngester prepares the ingest statements on the Store's writer.
@@ -528,8 +531,12 @@ func (g *Ingester) applyAtOnce(ctx context.Context, tx *sql.Tx, st *boundStmts, 
 	if err != nil {
 		return err
 	}
+	links, err := campaignLinks(ctx, tx, batch)
+	if err != nil {
+		return err
+	}
 	pctx := withPipeline(ctx)
-	c := committer{g: g, accounts: accounts}
+	c := committer{g: g, accounts: accounts, links: links}
 	for i, it := range batch {
 		d := &it.d
 		recvT := d.ReceivedAt.UTC()

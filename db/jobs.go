@@ -200,6 +200,9 @@ func (s *Store) ClaimJobs(ctx context.Context, kinds []string, n int, lease time
 	if err != nil {
 		return nil, fmt.Errorf("db: claim jobs: %w", err)
 	}
+	if len(out) > 0 {
+		s.foldJobStateDeltas(ctx)
+	}
 	// RETURNING promises no order: hand them out in the order enqueued.
 	slices.SortFunc(out, func(a, b Job) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
@@ -239,6 +242,10 @@ type JobOutcome struct {
 // instead: the newer one covers it.
 func (s *Store) FinishJobs(ctx context.Context, results []JobOutcome) error {
 	now := FormatTime(s.now())
+	// Rows in one order (the jobs' ids) whoever finishes: two finishers
+	// never wait for each other in a cycle.
+	results = slices.Clone(results)
+	slices.SortStableFunc(results, func(a, b JobOutcome) int { return cmp.Compare(a.Job.ID, b.Job.ID) })
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		for _, r := range results {
 			if err := s.finishJob(ctx, tx, r, now); err != nil {
@@ -250,7 +257,38 @@ func (s *Store) FinishJobs(ctx context.Context, results []JobOutcome) error {
 	if err != nil {
 		return fmt.Errorf("db: finish jobs: %w", err)
 	}
+	s.foldJobStateDeltas(ctx)
 	return nil
+}
+
+// foldEvery is how often a Store folds job_state_deltas at most.
+const foldEvery = time.Second
+
+// foldJobStateDeltas moves the rows of job_state_deltas into
+// job_state_counts (PostgreSQL; migrations_pg/080) in a short transaction
+// of its own, at most once per foldEvery per Store and by one Store at a
+// time (the others skip: a try-lock), so that the counter rows are only
+// ever written by one transaction at once. The sum stays the same at every
+// moment: the deltas that transaction removes are the ones it adds, and a
+// reader's statement sees it committed or not at all. A failure is left
+// for the next fold; the deltas wait meanwhile, and the figures stay exact.
+func (s *Store) foldJobStateDeltas(ctx context.Context) {
+	if s.d.foldJobStates == "" {
+		return
+	}
+	now := time.Now().UnixNano()
+	last := s.foldedAt.Load()
+	if now-last < int64(foldEvery) || !s.foldedAt.CompareAndSwap(last, now) {
+		return
+	}
+	_ = s.tx(ctx, func(tx *sql.Tx) error {
+		var mine bool
+		if err := tx.QueryRowContext(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended(current_schema() || ':job_state_fold', 0))`).Scan(&mine); err != nil || !mine {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.d.foldJobStates)
+		return err
+	})
 }
 
 // finishJob records one outcome inside tx.
@@ -375,9 +413,15 @@ func (s *Store) JobStats(ctx context.Context) ([]JobKindStats, error) {
 	return out, nil
 }
 
-// jobStateCounts reads job_state_counts by kind.
+// sqlJobStateCounts reads the jobs per kind and state: job_state_counts
+// plus the changes not yet folded into it (migrations/080).
+const sqlJobStateCounts = `SELECT kind, state, CAST(SUM(n) AS BIGINT) FROM (
+  SELECT kind, state, n FROM job_state_counts UNION ALL SELECT kind, state, n FROM job_state_deltas) c
+GROUP BY kind, state HAVING SUM(n) > 0 ORDER BY kind, state`
+
+// jobStateCounts reads the jobs per kind and state (sqlJobStateCounts).
 func jobStateCounts(ctx context.Context, tx *sql.Tx) ([]JobKindStats, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT kind, state, n FROM job_state_counts WHERE n > 0 ORDER BY kind, state`)
+	rows, err := tx.QueryContext(ctx, sqlJobStateCounts)
 	if err != nil {
 		return nil, err
 	}

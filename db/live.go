@@ -245,7 +245,7 @@ func (s *Store) LinksStamp(ctx context.Context) (string, error) {
 // the job queue's counters, the link funnel.
 func (s *Store) DashboardStamp(ctx context.Context) (string, error) {
 	st, err := s.stamp(ctx, `SELECT (SELECT group_concat(name || '=' || n) FROM totals),
-  (SELECT group_concat(kind || state || '=' || n) FROM job_state_counts),
+  (SELECT group_concat(kind || state || '=' || n) FROM job_state_counts), (SELECT COALESCE(MAX(id), 0) FROM job_state_deltas),
   (SELECT COALESCE(MAX(id), 0) FROM link_tokens),
   (SELECT COALESCE(MAX(id), 0) FROM launch_events),
   (SELECT COALESCE(SUM(n), 0) FROM status_counts WHERE monitoring_status = 'user_action_required')`)

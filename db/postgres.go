@@ -47,6 +47,10 @@ var pgDialect = dialect{
 		// rolled back whole and may simply run again.
 		return pgIsCode("40001")(err) || pgIsCode("40P01")(err)
 	},
+	isDeadlock: pgIsCode("40P01"),
+	foldJobStates: `WITH d AS (DELETE FROM job_state_deltas RETURNING kind, state, n)
+INSERT INTO job_state_counts (kind, state, n) SELECT kind, state, SUM(n) FROM d GROUP BY kind, state ORDER BY kind, state
+ON CONFLICT (kind, state) DO UPDATE SET n = job_state_counts.n + excluded.n`,
 	jsonText: func(column, path string) string {
 		keys := strings.Split(strings.TrimPrefix(path, "$."), ".")
 		return "(" + column + "::json #>> '{" + strings.Join(keys, ",") + "}')"

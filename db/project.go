@@ -311,7 +311,7 @@ func (c *committer) jobEvent(ctx context.Context, st *boundStmts, d *Delivery, r
 			return e, fmt.Errorf("account job: %w", err)
 		}
 		if p.LinkTokenID != "" {
-			if err := trackJobOutcome(ctx, st, p.LinkTokenID, job, p.Outcome, ParseTime(e.at), d.ReceivedAt.UTC()); err != nil {
+			if err := trackJobOutcome(ctx, st, c.links, p.LinkTokenID, job, p.Outcome, ParseTime(e.at), d.ReceivedAt.UTC()); err != nil {
 				return e, err
 			}
 		}

@@ -114,7 +114,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 
 	// sqlCampaignLink is the campaign launch link that minted a Pinwheel
 	// token, if any (campaign_tracking.go).
-	sqlCampaignLink = `SELECT t.id FROM link_token_mints mt JOIN link_tokens t ON t.id = mt.link_ref
+	sqlCampaignLink = `SELECT mt.link_token_id, t.id FROM link_token_mints mt JOIN link_tokens t ON t.id = mt.link_ref
 WHERE mt.link_token_id = ? AND t.campaign_id IS NOT NULL`
 )
 
