@@ -383,6 +383,9 @@ func (k JobKindStats) Depth() int64 { return k.ByState[JobQueued] + k.ByState[Jo
 // read the pending jobs (one pass over the jobs_due index): for metrics,
 // not for pages.
 func (s *Store) JobStats(ctx context.Context) ([]JobKindStats, error) {
+	// Runners fold as they go; a scrape also does, so that the deltas a
+	// stopped runner leaves (enqueues keep coming) stay few.
+	s.foldJobStateDeltas(ctx)
 	var out []JobKindStats
 	err := s.rtx(ctx, func(tx *sql.Tx) error {
 		var err error
