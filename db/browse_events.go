@@ -259,15 +259,34 @@ const receiveSlack = 2048
 // without an index on received_at: ids follow receive order, so a binary
 // search over the primary key finds the edges (about 20 probes), widened by
 // receiveSlack; the exact received_at terms then filter the few rows at the
-// edges. top < lo means the range is empty.
+// edges. top < lo means the range is empty. The searches run inside the
+// database, all in one statement (idSearchSQL): on PostgreSQL each
+// statement is a round trip, and 40 probes sent one by one cost more than
+// the page's own query.
 func idRange(ctx context.Context, tx queryer, from, to time.Time) (lo, top int64, err error) {
-	// Two queries: SQLite reads MIN or MAX alone from the end of the
-	// primary key, but both in one query scan the table.
-	var minID, maxID int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MIN(id), 0) FROM events`).Scan(&minID); err != nil {
-		return 0, 0, err
+	// MIN and MAX each in a subquery of its own: SQLite reads either
+	// alone from the end of the primary key, but both in one SELECT scan
+	// the table.
+	q := `SELECT COALESCE((SELECT MIN(id) FROM events), 0), COALESCE((SELECT MAX(id) FROM events), 0)`
+	var ctes []string
+	var args []any
+	for _, e := range []struct {
+		name string
+		t    time.Time
+	}{{"f", from}, {"t", to}} {
+		if e.t.IsZero() {
+			q += `, 0`
+			continue
+		}
+		ctes = append(ctes, idSearchSQL(e.name, "events", "received_at"))
+		args = append(args, FormatTime(e.t), FormatTime(e.t))
+		q += `, (SELECT lo FROM ` + e.name + ` WHERE lo >= hi)`
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&maxID); err != nil {
+	if len(ctes) > 0 {
+		q = `WITH RECURSIVE ` + strings.Join(ctes, ", ") + ` ` + q
+	}
+	var minID, maxID, first, past int64
+	if err := tx.QueryRowContext(ctx, q, args...).Scan(&minID, &maxID, &first, &past); err != nil {
 		return 0, 0, err
 	}
 	if maxID == 0 {
@@ -275,45 +294,41 @@ func idRange(ctx context.Context, tx queryer, from, to time.Time) (lo, top int64
 	}
 	lo, top = minID, maxID
 	if !from.IsZero() {
-		first, err := firstIDAtOrAfter(ctx, tx, FormatTime(from), minID, maxID)
-		if err != nil {
-			return 0, 0, err
-		}
 		lo = max(minID, first-receiveSlack)
 	}
 	if !to.IsZero() {
-		first, err := firstIDAtOrAfter(ctx, tx, FormatTime(to), minID, maxID)
-		if err != nil {
-			return 0, 0, err
-		}
-		top = min(maxID, first-1+receiveSlack)
+		top = min(maxID, past-1+receiveSlack)
 	}
 	return lo, top, nil
 }
 
-// firstIDAtOrAfter returns the first id (in [lo, hi+1]) whose received_at
-// is at or after t, assuming received_at grows with id.
-func firstIDAtOrAfter(ctx context.Context, tx queryer, t string, lo, hi int64) (int64, error) {
-	hi++
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		var id int64
-		var recv string
-		err := tx.QueryRowContext(ctx, `SELECT id, received_at FROM events WHERE id >= ? ORDER BY id LIMIT 1`, mid).Scan(&id, &recv)
-		if err == sql.ErrNoRows {
-			hi = mid
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		if recv >= t {
-			hi = mid
-		} else {
-			lo = id + 1
-		}
+// idSearchSQL is a recursive common table expression name(lo, hi) that
+// binary-searches table's primary key for the first id whose col is at or
+// after the time given twice as its parameters, col growing with id: each
+// step probes the first row at or after the middle of [lo, hi) and keeps
+// the half that holds the answer. Its last row has lo >= hi and lo the
+// answer: the first such id (or a number in the gap of ids before it), one
+// past the last id when none is, 0 for an empty table. Every probe is a primary-key lookup, on SQLite and on
+// PostgreSQL (TestIDSearch_Plan).
+func idSearchSQL(name, table, col string) string {
+	probe := func(c string) string {
+		return `(SELECT ` + c + ` FROM ` + table + ` WHERE id >= ` + name + `.lo + (` + name + `.hi - ` + name + `.lo) / 2 ORDER BY id LIMIT 1)`
 	}
-	return lo, nil
+	return name + `(lo, hi) AS (
+  SELECT COALESCE((SELECT MIN(id) FROM ` + table + `), 0), COALESCE((SELECT MAX(id) FROM ` + table + `), 0) + 1
+  UNION ALL
+  SELECT CASE WHEN ` + probe(col) + ` < ? THEN ` + probe("id") + ` + 1 ELSE ` + name + `.lo END,
+         CASE WHEN ` + probe(col) + ` < ? THEN ` + name + `.hi ELSE ` + name + `.lo + (` + name + `.hi - ` + name + `.lo) / 2 END
+  FROM ` + name + ` WHERE ` + name + `.lo < ` + name + `.hi)`
+}
+
+// firstIDAtOrAfterIn returns the first id of table whose col is at or
+// after t (one past the last id when none is), by a binary search over the
+// primary key (idSearchSQL), col growing with id.
+func firstIDAtOrAfterIn(ctx context.Context, q queryer, table, col, t string) (int64, error) {
+	var lo int64
+	err := q.QueryRowContext(ctx, `WITH RECURSIVE `+idSearchSQL("s", table, col)+` SELECT lo FROM s WHERE lo >= hi`, t, t).Scan(&lo)
+	return lo, err
 }
 
 // RejectionReasons returns the reasons seen (from the counters, not the

@@ -279,39 +279,6 @@ func (s *Store) purgeWalk(ctx context.Context, t purgeTable, cutoff time.Time) (
 	return total, ctx.Err()
 }
 
-// firstIDAtOrAfterIn returns the first id of table whose col is at or
-// after t (one past the last id when none is), by a binary search over the
-// primary key, col growing with id.
-func firstIDAtOrAfterIn(ctx context.Context, q queryer, table, col, t string) (int64, error) {
-	var lo, hi int64
-	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MIN(id), 0) FROM `+table).Scan(&lo); err != nil {
-		return 0, err
-	}
-	if err := q.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM `+table).Scan(&hi); err != nil {
-		return 0, err
-	}
-	hi++
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		var id int64
-		var v string
-		err := q.QueryRowContext(ctx, `SELECT id, `+col+` FROM `+table+` WHERE id >= ? ORDER BY id LIMIT 1`, mid).Scan(&id, &v)
-		if err == sql.ErrNoRows {
-			hi = mid
-			continue
-		}
-		if err != nil {
-			return 0, err
-		}
-		if v >= t {
-			hi = mid
-		} else {
-			lo = id + 1
-		}
-	}
-	return lo, nil
-}
-
 // keptPayloadKeys are the payload fields a removed webhook body keeps:
 // what identifies the event and what happened, never personal data.
 var keptPayloadKeys = map[string]bool{

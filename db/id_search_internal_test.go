@@ -1,0 +1,95 @@
+package db
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"linkdesk/dbtest"
+)
+
+// TestIDSearch checks the one-statement binary search (idSearchSQL) against
+// a plain scan, on a table with gaps in its ids and runs of equal times,
+// for every time before, between, on and after the rows, and on an empty
+// table; then that idRange's statement reads events by its primary key
+// only (no scan of events), on both backends.
+func TestIDSearch(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, dbtest.Path(t, "ids.db"), Options{PasswordCost: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.w.ExecContext(ctx, `CREATE TABLE id_search_t (id INTEGER PRIMARY KEY, at TEXT NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	minute := func(m int) string { return FormatTime(base.Add(time.Duration(m) * time.Minute)) }
+	// got splits the table: every row below it before at, every row
+	// from it on at or after at (an id in a gap of the ids is as good as
+	// the next row's).
+	check := func(n int) {
+		t.Helper()
+		for m := -2; m <= n+2; m++ {
+			for _, at := range []string{minute(m), FormatTime(base.Add(time.Duration(m)*time.Minute + 30*time.Second))} {
+				got, err := firstIDAtOrAfterIn(ctx, s.r, "id_search_t", "at", at)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var wrong int
+				if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM id_search_t WHERE (id < ? AND at >= ?) OR (id >= ? AND at < ?)`, got, at, got, at).Scan(&wrong); err != nil {
+					t.Fatal(err)
+				}
+				if wrong > 0 || got < 0 {
+					t.Errorf("%d minutes of rows, at %s: first id %d, on the wrong side of it: %d rows", n, at, got, wrong)
+				}
+			}
+		}
+	}
+	check(0) // empty: 0, as MIN and MAX are
+	// ids 5, 8, 11, … with gaps; two rows a minute from minute 10 on.
+	n := 0
+	for i := range 40 {
+		m := i
+		if i >= 10 {
+			m = 10 + (i-10)/2
+		}
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO id_search_t (id, at) VALUES (?, ?)`, 5+3*i+i%2, minute(m)); err != nil {
+			t.Fatal(err)
+		}
+		n = m
+	}
+	check(n)
+
+	// The plan of the events log's time range: primary-key probes only.
+	q := `WITH RECURSIVE ` + idSearchSQL("f", "events", "received_at") + `, ` + idSearchSQL("t", "events", "received_at") +
+		` SELECT (SELECT lo FROM f WHERE lo >= hi), (SELECT lo FROM t WHERE lo >= hi)`
+	args := []any{minute(1), minute(1), minute(2), minute(2)}
+	var plan []string
+	if s.Backend() == "postgres" {
+		rows, err := s.r.QueryContext(ctx, "EXPLAIN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		rows.Close()
+	} else {
+		plan = explain(t, s, q, args...)
+	}
+	joined := strings.Join(plan, "\n")
+	for _, bad := range []string{"Seq Scan on events", "SCAN events", "Sort", "TEMP B-TREE"} {
+		if strings.Contains(joined, bad) {
+			t.Errorf("plan has %q:\n%s", bad, joined)
+		}
+	}
+	if !strings.Contains(joined, "events_pkey") && !strings.Contains(joined, "INTEGER PRIMARY KEY") {
+		t.Errorf("plan does not read events by its primary key:\n%s", joined)
+	}
+}
