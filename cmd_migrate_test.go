@@ -29,7 +29,8 @@ import (
 // `linkdesk migrate-db`, copies again (nothing doubles), and finds every
 // table's rows equal on both sides; PostgreSQL then decrypts the account
 // number, verifies the audit chain and goes on numbering rows after the
-// copied ones. A target where another Linkdesk ran is refused.
+// copied ones. The copy ends with ANALYZE. A target where another
+// Linkdesk ran is refused.
 func TestMigrateDB_RoundTrip(t *testing.T) {
 	url := dbtest.Postgres(t)
 	ctx := context.Background()
@@ -59,6 +60,17 @@ func TestMigrateDB_RoundTrip(t *testing.T) {
 		t.Fatalf("migrate-db again: %v\n%s", err, out)
 	}
 	compareDatabases(t, path, url)
+	// The copy leaves the planner statistics of its tables behind.
+	raw, err := db.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var analyzed int
+	err = raw.QueryRowContext(ctx, `SELECT COUNT(DISTINCT tablename) FROM pg_stats WHERE schemaname = current_schema() AND tablename IN ('events', 'accounts', 'audit_log')`).Scan(&analyzed)
+	raw.Close()
+	if err != nil || analyzed != 3 {
+		t.Errorf("tables with planner statistics after the copy: %d of 3, %v", analyzed, err)
+	}
 
 	pg, err := db.Open(ctx, url, db.Options{PasswordCost: bcrypt.MinCost, AuditKey: auditKey})
 	if err != nil {

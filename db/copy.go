@@ -146,6 +146,18 @@ WHERE table_schema = current_schema() AND column_name = 'id' AND is_identity = '
 		return rep, fmt.Errorf("db: copy: the target's audit chain: %w", v.Bad)
 	}
 	rep.AuditRows = int(v.Rows)
+	// The planner's statistics: without them PostgreSQL plans the lists of
+	// a copied database as if its tables were small (until autovacuum
+	// gets round to them), and picks scans where indexes serve.
+	names := make([]string, len(rep.Tables))
+	for i, tc := range rep.Tables {
+		names[i] = tc.Table
+	}
+	if len(names) > 0 {
+		if _, err := dst.w.ExecContext(withRawSQL(ctx), `ANALYZE `+strings.Join(names, ", ")); err != nil {
+			return rep, fmt.Errorf("db: copy: analyze: %w", err)
+		}
+	}
 	var srcLast, dstLast string
 	src.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), '')`).Scan(&srcLast)
 	dst.r.QueryRowContext(ctx, `SELECT COALESCE((SELECT hash FROM audit_log ORDER BY id DESC LIMIT 1), '')`).Scan(&dstLast)
@@ -306,6 +318,15 @@ func copyRows(ctx context.Context, src, dst *Store, t copyTable, opt CopyOptions
 			upsert += `UPDATE SET ` + strings.Join(set, ", ")
 		}
 	}
+	// Into an empty table (a first copy), rows go straight in by COPY;
+	// into one that has rows (a copy run again), through the upsert.
+	var some bool
+	if err := dst.r.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM `+t.name+`)`).Scan(&some); err != nil {
+		return 0, err
+	}
+	if !some {
+		upsert = ""
+	}
 	var after int64 = -1 << 62
 	var done int64
 	for {
@@ -345,8 +366,9 @@ func copyRows(ctx context.Context, src, dst *Store, t copyTable, opt CopyOptions
 }
 
 // copyChunk writes rows into t in one transaction: COPY into a temporary
-// table, then one upsert, with t's triggers off meanwhile (ALTER TABLE is
-// transactional: a chunk cut short leaves them on).
+// table, then one upsert (or, when upsert is "", COPY into t itself), with
+// t's triggers off meanwhile (ALTER TABLE is transactional: a chunk cut
+// short leaves them on).
 func copyChunk(ctx context.Context, dst *Store, t copyTable, upsert string, rows [][]any) error {
 	conn, err := dst.w.Conn(ctx)
 	if err != nil {
@@ -360,19 +382,23 @@ func copyChunk(ctx context.Context, dst *Store, t copyTable, upsert string, rows
 			return err
 		}
 		defer tx.Rollback(context.Background())
-		for _, q := range []string{
-			`CREATE TEMP TABLE copy_rows (LIKE ` + t.name + `) ON COMMIT DROP`,
-			`ALTER TABLE ` + t.name + ` DISABLE TRIGGER USER`,
-		} {
-			if _, err := tx.Exec(ctx, q); err != nil {
+		if _, err := tx.Exec(ctx, `ALTER TABLE `+t.name+` DISABLE TRIGGER USER`); err != nil {
+			return err
+		}
+		into := t.name
+		if upsert != "" {
+			into = "copy_rows"
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE copy_rows (LIKE `+t.name+`) ON COMMIT DROP`); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"copy_rows"}, t.cols, pgx.CopyFromRows(rows)); err != nil {
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{into}, t.cols, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("copy rows: %w", err)
 		}
-		if _, err := tx.Exec(ctx, upsert); err != nil {
-			return err
+		if upsert != "" {
+			if _, err := tx.Exec(ctx, upsert); err != nil {
+				return err
+			}
 		}
 		if _, err := tx.Exec(ctx, `ALTER TABLE `+t.name+` ENABLE TRIGGER USER`); err != nil {
 			return err
