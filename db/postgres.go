@@ -152,6 +152,13 @@ func pgConfig(url string) (*pgx.ConnConfig, error) {
 	}
 	cfg.RuntimeParams["synchronous_commit"] = "on"
 	cfg.RuntimeParams["TimeZone"] = "UTC"
+	// No Memoize nodes: Linkdesk's joins are a page of rows looking up
+	// their account, end user and link token by primary key, but PostgreSQL
+	// (15) sizes a Memoize cache from the row estimate of the join without
+	// its LIMIT and builds and frees it on every execution: at 1M events
+	// that made the 0.3 ms page of /events take 9–19 ms (docs/PERFORMANCE.md,
+	// "PostgreSQL (issue 18)"). A plain nested loop does the same lookups.
+	cfg.RuntimeParams["enable_memoize"] = "off"
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "linkdesk"
 	}
