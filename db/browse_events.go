@@ -308,8 +308,8 @@ func idRange(ctx context.Context, tx queryer, from, to time.Time) (lo, top int64
 // step probes the first row at or after the middle of [lo, hi) and keeps
 // the half that holds the answer. Its last row has lo >= hi and lo the
 // answer: the first such id (or a number in the gap of ids before it), one
-// past the last id when none is, 0 for an empty table. Every probe is a primary-key lookup, on SQLite and on
-// PostgreSQL (TestIDSearch_Plan).
+// past the last id when none is, 0 for an empty table. Every probe is a
+// primary-key lookup, on SQLite and on PostgreSQL (TestIDSearch).
 func idSearchSQL(name, table, col string) string {
 	probe := func(c string) string {
 		return `(SELECT ` + c + ` FROM ` + table + ` WHERE id >= ` + name + `.lo + (` + name + `.hi - ` + name + `.lo) / 2 ORDER BY id LIMIT 1)`
