@@ -34,7 +34,7 @@ var admin = db.Actor{StaffID: 0, Email: "system", IP: "127.0.0.1", UserAgent: "t
 
 func TestOpen_MigrationsApplyOnceAndAgainAsNoop(t *testing.T) {
 	ctx := context.Background()
-	path := dbtest.Path(t, "m.db")
+	path := dbtest.EmptyPath(t, "m.db")
 	s, err := db.Open(ctx, path, db.Options{})
 	if err != nil {
 		t.Fatal(err)
