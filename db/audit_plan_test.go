@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"linkdesk/dbtest"
 )
 
 // TestAuditFiltersUseTheirIndexes asserts on EXPLAIN QUERY PLAN that every
@@ -15,7 +17,7 @@ import (
 // plans of a large one.
 func TestAuditFiltersUseTheirIndexes(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"), Options{})
+	s, err := Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "plan.db")), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

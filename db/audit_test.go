@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 )
 
 // chainStore is a Store with n audit rows (sign-ins of two people), on a
@@ -22,7 +23,7 @@ func chainStore(t *testing.T, n int, opt db.Options) (*db.Store, *clock, *sql.DB
 	t.Helper()
 	c := &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
 	opt.Now, opt.PasswordCost = c.now, bcrypt.MinCost
-	path := filepath.Join(t.TempDir(), "chain.db")
+	path := dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "chain.db"))
 	s, err := db.Open(context.Background(), path, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -289,7 +290,7 @@ func TestAuditTrail_Keys(t *testing.T) {
 // still commits, and the failure is reported.
 func TestAuditTrail_AnchorFailureIsKept(t *testing.T) {
 	dir := t.TempDir()
-	s, err := db.Open(context.Background(), filepath.Join(dir, "a.db"), db.Options{PasswordCost: bcrypt.MinCost,
+	s, err := db.Open(context.Background(), dbtest.MigratedSQLite(t, filepath.Join(dir, "a.db")), db.Options{PasswordCost: bcrypt.MinCost,
 		AuditAnchor: filepath.Join(dir, "missing-dir", "anchor")})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"linkdesk/dbtest"
 )
 
 // SetAccountDriveFactor changes the accounts plan threshold for a test
@@ -52,7 +54,7 @@ func explain(t *testing.T, s *Store, query string, args ...any) []string {
 // depend on the data, so an empty database shows the plans of a seeded one.
 func TestListQueriesUseTheirIndexes(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"), Options{})
+	s, err := Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "plan.db")), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"linkdesk/dbtest"
 )
 
 // TestCampaignQueriesUseTheirIndexes asserts on EXPLAIN QUERY PLAN that a
@@ -16,7 +18,7 @@ import (
 // depend on the data, so an empty database shows the plans of a seeded one.
 func TestCampaignQueriesUseTheirIndexes(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"), Options{})
+	s, err := Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "plan.db")), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

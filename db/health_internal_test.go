@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"linkdesk/dbtest"
 )
 
 func TestPlanAlerts(t *testing.T) {
@@ -58,7 +60,7 @@ func TestPlanAlerts(t *testing.T) {
 // refuses a second unresolved alert of the same rule and scope.
 func TestAlerts_UniqueIndexDedupes(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "dedupe.db"), Options{})
+	s, err := Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "dedupe.db")), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +83,7 @@ func TestAlerts_UniqueIndexDedupes(t *testing.T) {
 // index ranges, never a scan of accounts or events.
 func TestHealthQueriesUseTheirIndexes(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "plan.db"), Options{})
+	s, err := Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "plan.db")), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,7 +199,7 @@ func TestHealthMigration_Backfills(t *testing.T) {
 func TestScheduleNextCheck_PrunesOldChecks(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "prune.db"), Options{Now: func() time.Time { return now }})
+	s, err := Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "prune.db")), Options{Now: func() time.Time { return now }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"linkdesk/dbtest"
 )
 
 // TestJobsMigration_MovesTheFetchQueue builds a database as it was before
@@ -95,7 +97,7 @@ func TestJobsMigration_MovesTheFetchQueue(t *testing.T) {
 // TestClaimWalksTheDueIndex: the claim reads jobs_due in order and stops
 // at its limit, whatever the backlog; it must never sort the due jobs.
 func TestClaimWalksTheDueIndex(t *testing.T) {
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "plan.db"), Options{PasswordCost: 4})
+	s, err := Open(context.Background(), dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "plan.db")), Options{PasswordCost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 )
 
 // TestSeedDepositAccounts: a fresh install gets the deposit account its
@@ -13,7 +14,7 @@ import (
 // none.
 func TestSeedDepositAccounts(t *testing.T) {
 	ctx := context.Background()
-	store, err := db.Open(ctx, filepath.Join(t.TempDir(), "ld.db"), db.Options{PasswordCost: 4})
+	store, err := db.Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "ld.db")), db.Options{PasswordCost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,7 +29,7 @@ func TestSeedDepositAccounts(t *testing.T) {
 		t.Fatalf("deposit accounts %+v %v", list, err)
 	}
 
-	own, err := db.Open(ctx, filepath.Join(t.TempDir(), "own.db"), db.Options{PasswordCost: 4})
+	own, err := db.Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "own.db")), db.Options{PasswordCost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}

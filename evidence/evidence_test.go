@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"linkdesk/db"
+	"linkdesk/dbtest"
 	"linkdesk/evidence"
 	"linkdesk/pinwheel"
 )
@@ -28,7 +29,7 @@ func world(t *testing.T) (*db.Store, []byte) {
 	t.Helper()
 	ctx := context.Background()
 	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
-	s, err := db.Open(ctx, filepath.Join(t.TempDir(), "ev.db"), db.Options{Now: func() time.Time { return now }, PasswordCost: bcrypt.MinCost})
+	s, err := db.Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "ev.db")), db.Options{Now: func() time.Time { return now }, PasswordCost: bcrypt.MinCost})
 	if err != nil {
 		t.Fatal(err)
 	}
