@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -159,7 +160,9 @@ func TestStaff_Commands(t *testing.T) {
 	d := newTestDB(t)
 	path := d.path
 	if !dbtest.OnPostgres() {
-		if _, err := staffCmd(t, "list", d.flag, path); err == nil || !strings.Contains(err.Error(), "no database at") {
+		// (d.path already holds a migrated database: see dbtest.)
+		missing := filepath.Join(t.TempDir(), "missing.db")
+		if _, err := staffCmd(t, "list", d.flag, missing); err == nil || !strings.Contains(err.Error(), "no database at") {
 			t.Fatalf("list on a missing database: %v, want a refusal (not a new empty file)", err)
 		}
 	}

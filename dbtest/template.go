@@ -213,7 +213,7 @@ func buildPG(base string) (string, error) {
 	build := name + "_" + randomHex(4)
 	if _, err := conn.ExecContext(ctx, `CREATE DATABASE `+build); err != nil {
 		var pe *pgconn.PgError
-		if errors.As(err, &pe) && pe.Code == "42501" { // insufficient_privilege
+		if errors.As(err, &pe) && pe.SQLState() == "42501" { // insufficient_privilege
 			return "", nil
 		}
 		return "", err
@@ -267,8 +267,11 @@ func freshDatabase(t testing.TB, base string) string {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
+		// WITH (FORCE) ends what the test left connected (PostgreSQL 13+).
 		if _, err := d.ExecContext(ctx, `DROP DATABASE `+name+` WITH (FORCE)`); err != nil {
-			t.Logf("drop database %s: %v", name, err)
+			if _, err2 := d.ExecContext(ctx, `DROP DATABASE `+name); err2 != nil {
+				t.Logf("drop database %s: %v", name, err)
+			}
 		}
 	})
 	return onDatabase(base, name)
