@@ -11,8 +11,9 @@
 // and each test gets its own copy of it (SQLite: the template's bytes
 // written to its file; PostgreSQL: CREATE DATABASE ... TEMPLATE), so that
 // db.Open finds every migration recorded and only does what it does on
-// every start (keys, data migrations, audit chain). Migrating took about
-// 0.3 s per test, most of the suite's time. Tests of the migrations
+// every start (keys, data migrations, audit chain). Migrating from
+// nothing was most of a short test's time under -race and on PostgreSQL
+// (see README, CI's time). Tests of the migrations
 // themselves take EmptyPath (nothing in it), as PostgreSQL-only tests take
 // Postgres; TestDBTest_TemplateIsWhatOpenMigrates (db) checks that a
 // template database is what db.Open builds.
