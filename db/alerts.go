@@ -228,13 +228,8 @@ func (s *Store) CountAlerts(ctx context.Context, q AlertQuery, limit int) (n int
 		return 0, false, 0, err
 	}
 	where, args := q.where()
-	err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM alerts a WHERE `+strings.Join(where, " AND ")+` LIMIT ?) AS m`,
-		append(args, limit+1)...).Scan(&n)
-	if err != nil {
+	if n, more, err = countRows(ctx, s.r, "alerts a", where, args, limit); err != nil {
 		return 0, false, 0, fmt.Errorf("db: count alerts: %w", err)
-	}
-	if n > int64(limit) {
-		n, more = int64(limit), true
 	}
 	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM alerts`).Scan(&total); err != nil {
 		return 0, false, 0, fmt.Errorf("db: count alerts: %w", err)

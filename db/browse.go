@@ -261,16 +261,13 @@ func (s *Store) CountAccounts(ctx context.Context, q AccountQuery, limit int) (n
 			return err
 		}
 		where, args := accountWhere(q, s.now(), plan)
-		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM accounts a WHERE `+strings.Join(where, " AND ")+` LIMIT ?) x`,
-			append(args, limit+1)...).Scan(&n)
+		n, more, err = countRows(ctx, tx, "accounts a", where, args, limit)
+		return err
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("db: count accounts: %w", err)
 	}
-	if n > int64(limit) {
-		return int64(limit), true, nil
-	}
-	return n, false, nil
+	return n, more, nil
 }
 
 // page trims a result fetched with limit+1 rows and returns the next cursor.

@@ -148,16 +148,13 @@ func (s *Store) CountEvents(ctx context.Context, q EventQuery, limit int) (n int
 		if err != nil || !ok {
 			return err
 		}
-		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM events e WHERE `+strings.Join(where, " AND ")+` LIMIT ?) x`,
-			append(args, limit+1)...).Scan(&n)
+		n, more, err = countRows(ctx, tx, "events e", where, args, limit)
+		return err
 	})
 	if err != nil {
 		return 0, false, fmt.Errorf("db: count events: %w", err)
 	}
-	if n > int64(limit) {
-		return int64(limit), true, nil
-	}
-	return n, false, nil
+	return n, more, nil
 }
 
 func queryEventRows(ctx context.Context, db queryer, where []string, args []any, limit int) ([]EventRow, error) {

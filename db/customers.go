@@ -211,18 +211,15 @@ func (s *Store) ListCustomers(ctx context.Context, f CustomerFilter) ([]Customer
 // prefix (all of them when prefix is empty), reading at most limit+1 rows
 // of the primary key's range: more reports that there are more than limit.
 func (s *Store) CountCustomers(ctx context.Context, prefix string, limit int) (n int64, more bool, err error) {
-	where, args := "1=1", []any{}
+	var where []string
+	var args []any
 	if prefix != "" {
-		where, args = "end_user_id >= ? AND end_user_id < ?", []any{prefix, prefix + "\U0010FFFF"}
+		where, args = []string{"end_user_id >= ? AND end_user_id < ?"}, []any{prefix, prefix + "\U0010FFFF"}
 	}
-	args = append(args, limit+1)
-	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM customers WHERE `+where+` LIMIT ?) c`, args...).Scan(&n); err != nil {
+	if n, more, err = countRows(ctx, s.r, "customers", where, args, limit); err != nil {
 		return 0, false, fmt.Errorf("db: count customers: %w", err)
 	}
-	if n > int64(limit) {
-		return int64(limit), true, nil
-	}
-	return n, false, nil
+	return n, more, nil
 }
 
 // SaveCustomer creates or updates the customer record of in.EndUserID,

@@ -537,15 +537,10 @@ func (f LinkFilter) where(now time.Time) ([]string, []any) {
 // there are at least limit.
 func (s *Store) CountLinks(ctx context.Context, f LinkFilter, limit int) (n int64, more bool, err error) {
 	where, args := f.where(s.now().UTC())
-	err = s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM link_tokens t WHERE `+strings.Join(where, " AND ")+` LIMIT ?) x`,
-		append(args, limit+1)...).Scan(&n)
-	if err != nil {
+	if n, more, err = countRows(ctx, s.r, "link_tokens t", where, args, limit); err != nil {
 		return 0, false, fmt.Errorf("db: count tokens: %w", err)
 	}
-	if n > int64(limit) {
-		return int64(limit), true, nil
-	}
-	return n, false, nil
+	return n, more, nil
 }
 
 // tokenScanMax bounds the rows one state-filtered page examines: the state
