@@ -35,6 +35,8 @@ func (c Count) Text() string {
 	}
 	var s string
 	switch {
+	case c.Total == 0 && c.N == 0:
+		s = "No " + c.Many + " yet"
 	case !c.Filtered:
 		s = Group(c.N) + " " + noun(c.N)
 	case c.AtLeast:
