@@ -474,7 +474,15 @@ func TestInstances_ChangesReachTheOtherInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	wait(audit, "audit")
-	// A refused change notifies nobody.
+	// A refused change notifies nobody. First a barrier: notifications
+	// reach a listener in commit order, so once the marker job's arrives,
+	// every notification of what committed before it (a second one of the
+	// staff change above, say) has been delivered and can be drained.
+	drain(jobs)
+	if _, err := b.EnqueueJob(ctx, db.NewJob{Kind: "barrier"}); err != nil {
+		t.Fatal(err)
+	}
+	wait(jobs, "jobs")
 	drain(audit)
 	if _, err := b.CreateStaff(ctx, admin, db.StaffCreate{Email: "n@example.com", Name: "Again", Role: db.RoleOperator, Password: "correct horse battery"}); err == nil {
 		t.Fatal("a duplicate email was accepted")
