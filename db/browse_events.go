@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -88,34 +89,8 @@ const eventRowColumns = `e.id, e.event_id, e.event, COALESCE(a.account_id, ''), 
 // ListEventLog returns a page of the events log, newest first, and whether
 // older events follow.
 func (s *Store) ListEventLog(ctx context.Context, q EventQuery) ([]EventRow, bool, error) {
-	if err := q.Validate(); err != nil {
-		return nil, false, err
-	}
-	if q.Limit <= 0 || q.Limit > 1000 {
-		q.Limit = 50
-	}
-	var out []EventRow
-	err := s.rtx(ctx, func(tx *sql.Tx) error {
-		where, args, ok, err := s.eventWhere(ctx, tx, q)
-		if err != nil || !ok {
-			return err
-		}
-		if q.Oldest {
-			where, args = append(where, "e.id > ?"), append(args, q.After)
-			out, err = queryEventRowsOrder(ctx, tx, where, args, q.Limit+1, "ASC")
-			return err
-		}
-		out, err = queryEventRows(ctx, tx, where, args, q.Limit+1)
-		return err
-	})
-	if err != nil {
-		return nil, false, fmt.Errorf("db: events log: %w", err)
-	}
-	more := len(out) > q.Limit
-	if more {
-		out = out[:q.Limit]
-	}
-	return out, more, nil
+	p, err := s.EventLogPage(ctx, q, 0)
+	return p.Rows, p.More, err
 }
 
 // queryer is a *sql.Tx or *sql.DB.
@@ -136,25 +111,61 @@ LEFT JOIN link_tokens_seen l ON l.id = e.link_token_ref
 WHERE ` + strings.Join(where, " AND ") + ` ORDER BY e.id ` + dir + ` LIMIT ?`
 }
 
-// CountEvents counts the events q selects (its cursor aside), up to limit;
-// more reports that there are more.
-func (s *Store) CountEvents(ctx context.Context, q EventQuery, limit int) (n int64, more bool, err error) {
+// EventLogPage is a page of the events log with the count of what its
+// filter selects: ListEventLog and CountEvents in one read, which resolves
+// the filter's entities and time range once.
+type EventLogPage struct {
+	Rows []EventRow
+	// More reports that older (with Oldest, newer) events follow.
+	More bool
+	// Count is how many events the filter selects, cursor aside, up to the
+	// limit given; CountMore reports that there are more.
+	Count     int64
+	CountMore bool
+}
+
+// EventLogPage reads a page of the events log and, when countLimit > 0,
+// counts the events its filter selects (up to countLimit), in one read
+// transaction.
+func (s *Store) EventLogPage(ctx context.Context, q EventQuery, countLimit int) (EventLogPage, error) {
+	var p EventLogPage
 	if err := q.Validate(); err != nil {
-		return 0, false, err
+		return p, err
 	}
-	q.Before, q.After, q.Oldest = 0, 0, false
-	err = s.rtx(ctx, func(tx *sql.Tx) error {
-		where, args, ok, err := s.eventWhere(ctx, tx, q)
+	if q.Limit <= 0 || q.Limit > 1000 {
+		q.Limit = 50
+	}
+	all := q
+	all.Before, all.After, all.Oldest = 0, 0, false
+	err := s.rtx(ctx, func(tx *sql.Tx) error {
+		where, args, ok, err := s.eventWhere(ctx, tx, all)
 		if err != nil || !ok {
 			return err
 		}
-		n, more, err = countRows(ctx, tx, "events e", where, args, limit)
+		if countLimit > 0 {
+			if p.Count, p.CountMore, err = countRows(ctx, tx, "events e", where, args, countLimit); err != nil {
+				return err
+			}
+		}
+		// The cursor narrows the upper id bound, eventWhere's last term.
+		args = slices.Clone(args)
+		if q.Before > 0 && q.Before < args[len(args)-1].(int64) {
+			args[len(args)-1] = q.Before
+		}
+		if q.Oldest {
+			p.Rows, err = queryEventRowsOrder(ctx, tx, append(where, "e.id > ?"), append(args, q.After), q.Limit+1, "ASC")
+		} else {
+			p.Rows, err = queryEventRows(ctx, tx, where, args, q.Limit+1)
+		}
 		return err
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("db: count events: %w", err)
+		return EventLogPage{}, fmt.Errorf("db: events log: %w", err)
 	}
-	return n, more, nil
+	if p.More = len(p.Rows) > q.Limit; p.More {
+		p.Rows = p.Rows[:q.Limit]
+	}
+	return p, nil
 }
 
 func queryEventRows(ctx context.Context, db queryer, where []string, args []any, limit int) ([]EventRow, error) {

@@ -168,8 +168,14 @@ func TestStore_CountsAndOldestFirst(t *testing.T) {
 	if n, _, err := f.s.CountEndUsers(ctx, db.EndUserQuery{Platform: "p-wd"}, 100); err != nil || n != 2 {
 		t.Errorf("end users on Workday: %d %v", n, err)
 	}
-	if n, _, err := f.s.CountEvents(ctx, db.EventQuery{Type: "account.added"}, 100); err != nil || n != 5 {
-		t.Errorf("account.added events: %d %v", n, err)
+	if p, err := f.s.EventLogPage(ctx, db.EventQuery{Type: "account.added", Limit: 2}, 100); err != nil || p.Count != 5 || p.CountMore || len(p.Rows) != 2 || !p.More {
+		t.Errorf("account.added events: %+v %v", p, err)
+	} else {
+		// The cursor narrows the page, never the count; a bounded count says so.
+		p2, err := f.s.EventLogPage(ctx, db.EventQuery{Type: "account.added", Before: p.Rows[1].ID}, 3)
+		if err != nil || p2.Count != 3 || !p2.CountMore || len(p2.Rows) != 3 || p2.More || p2.Rows[0].ID >= p.Rows[1].ID {
+			t.Errorf("account.added events after %d: %+v %v", p.Rows[1].ID, p2, err)
+		}
 	}
 
 	var newest, oldest []string

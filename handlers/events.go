@@ -106,12 +106,17 @@ func (h *Handler) EventsIndex(c echo.Context) error {
 		status = http.StatusUnprocessableEntity
 	} else {
 		ctx := c.Request().Context()
-		rows, more, err := h.store.ListEventLog(ctx, q)
+		limit := 0
+		if props.Filtered {
+			limit = countLimit
+		}
+		page, err := h.store.EventLogPage(ctx, q, limit)
 		if err != nil {
 			return err
 		}
+		rows := page.Rows
 		props.Rows = rows
-		if more {
+		if page.More {
 			key := "before"
 			if q.Oldest {
 				key = "after"
@@ -120,26 +125,19 @@ func (h *Handler) EventsIndex(c echo.Context) error {
 			filter.Set(key, strconv.FormatInt(rows[len(rows)-1].ID, 10))
 			props.Next = withQuery("/events", filter)
 		}
-		if err := h.eventsCount(c, &props); err != nil {
+		if err := h.eventsCount(c, &props, page.Count, page.CountMore); err != nil {
 			return err
 		}
 	}
 	return h.render(c, status, views.EventsIndex(h.page(c, "Events"), props))
 }
 
-// eventsCount fills in the count line and the chips of /events.
-func (h *Handler) eventsCount(c echo.Context, props *views.EventsProps) error {
-	ctx := c.Request().Context()
-	total, err := h.store.Totals(ctx)
+// eventsCount fills in the count line and the chips of /events, given the
+// count of a filtered list (up to countLimit, more when there are more).
+func (h *Handler) eventsCount(c echo.Context, props *views.EventsProps, n int64, more bool) error {
+	total, err := h.store.Totals(c.Request().Context())
 	if err != nil {
 		return err
-	}
-	var n int64
-	var more bool
-	if props.Filtered {
-		if n, more, err = h.store.CountEvents(ctx, props.Q, countLimit); err != nil {
-			return err
-		}
 	}
 	props.Count = listCount(n, more, total["events"], len(props.Rows), props.Filtered, "event", "events")
 	q := props.Q
