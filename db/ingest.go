@@ -314,7 +314,7 @@ func (g *Ingester) Run(ctx context.Context) error {
 			batch = g.collect(batch[:0], false)
 		}
 		rejs = g.drainRejections(rejs)
-		g.commit(batch, rejs)
+		batch, _ = g.commit(batch, rejs)
 		rejs = rejs[:0]
 	}
 }
@@ -381,7 +381,7 @@ func (g *Ingester) shutdown() error {
 				if len(batch) == 0 && len(rejs) == 0 && g.lost.Load() == 0 {
 					return nil
 				}
-				if err := g.commit(batch, rejs); err != nil && len(batch) == 0 {
+				if batch, err := g.commit(batch, rejs); err != nil && len(batch) == 0 {
 					return err // only counts were left, and the disk refuses them
 				}
 			}
@@ -407,12 +407,14 @@ func newAgg() *batchAgg {
 	}
 }
 
-// commit runs one transaction for the batch and answers its waiters. The
-// error is the transaction's (each waiter got it too).
-func (g *Ingester) commit(batch []*item, rejs []*rejection) error {
+// commit runs one transaction for the batch and answers its waiters. It
+// returns the batch as committed (deliveries that queued while it waited
+// for the "ingest" lock joined it) and the transaction's error (each waiter
+// got it too).
+func (g *Ingester) commit(batch []*item, rejs []*rejection) ([]*item, error) {
 	lost := g.lost.Swap(0)
 	if len(batch) == 0 && len(rejs) == 0 && lost == 0 {
-		return nil
+		return batch, nil
 	}
 	start := time.Now()
 	ctx := context.Background() // a commit in progress is never abandoned
@@ -427,6 +429,16 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) error {
 			// single writer already is): see "Several writers" above.
 			if err := g.s.d.lock(ctx, tx, "ingest"); err != nil {
 				return err
+			}
+			// Deliveries that queued while another instance's batch held
+			// the lock join this one: otherwise the instances' batches
+			// fragment (one takes what arrived just after its last
+			// commit, then waits a whole turn with it) and every event
+			// costs more batches. A batch needs the lock anyway, so they
+			// wait no longer for it.
+			batch = g.collect(batch, false)
+			for len(results) < len(batch) {
+				results = append(results, itemResult{})
 			}
 			st := g.st.bind(ctx, tx)
 			before, err := newIDs(ctx, tx, nil)
@@ -512,7 +524,7 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) error {
 		hooks.Queued()
 	}
 	g.restartWALIfAsked()
-	return err
+	return batch, err
 }
 
 // errTryCarefully ends applyAtOnce's transaction: an item failed, and the
