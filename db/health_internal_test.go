@@ -104,7 +104,7 @@ func TestHealthQueriesUseTheirIndexes(t *testing.T) {
 	noScan("account.added feed", explain(t, s, `SELECT e.id FROM events e WHERE e.event = ? AND e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?`, "account.added", 0, 9, 10), "events_event")
 	noScan("expectation met", explain(t, s, `SELECT COUNT(*) FROM events e WHERE e.link_token_ref = (SELECT id FROM link_tokens_seen WHERE link_token_id = ?) AND +e.event = ?`, "x", "y"), "events_link_token")
 	noScan("expectation met by any job", explain(t, s, `SELECT COUNT(*) FROM events e WHERE e.link_token_ref = (SELECT id FROM link_tokens_seen WHERE link_token_id = ?) AND +e.event IN (?, ?)`, "x", "y", "z"), "events_link_token")
-	noScan("stuck jobs", explain(t, s, `SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ? AND kind IN (?, ?)`, "t", "a", "b"), "jobs_due")
+	noScan("stuck jobs", explain(t, s, `SELECT COUNT(*) FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ? AND kind IN (?, ?)`, "t", "a", "b"), "jobs_kind_due")
 	noScan("failed fetches", explain(t, s, `SELECT COUNT(*) FROM jobs WHERE state = 'failed' AND updated_at >= ? AND kind IN (?)`, "t", "a"), "jobs_failed")
 	noScan("open alerts", explain(t, s, `SELECT COUNT(*) FROM alerts WHERE state = 'open'`), "alerts_state")
 }

@@ -141,16 +141,49 @@ func (s *Store) EnqueueJob(ctx context.Context, j NewJob) (int64, error) {
 	return id, err
 }
 
-// claimJobsSQL leases due jobs of the given kinds (n placeholders): queued
-// ones whose run_at has come and running ones whose lease ran out, oldest
-// due first (the jobs_due index in order). On SQLite the single writer
-// makes the UPDATE … RETURNING the whole claim; on PostgreSQL the dialect's
-// claimLock makes concurrent claims skip each other's rows.
-func (d dialect) claimJobsSQL(kinds int) string {
+// claimJobs is the statement (and its arguments) that leases up to n due
+// jobs of the given kinds until leaseEnd: queued ones whose run_at has come
+// and running ones whose lease ran out, oldest due first. Its cost follows
+// the jobs it claims, not the backlog of other kinds (migration 081's
+// jobs_kind_due): one kind is one range of that index in order. Several
+// kinds on PostgreSQL are one subquery that the planner reads from
+// jobs_due in order or from jobs_kind_due, whichever its statistics say is
+// cheaper; the dialect's claimLock makes concurrent claims skip each
+// other's rows. Several kinds on SQLite (whose planner has no statistics
+// and would sort every due job of those kinds) take at most n from each
+// kind's range and the oldest n of those; its single writer makes the
+// UPDATE … RETURNING the whole claim. Either way the UPDATE then finds the
+// claimed rows by primary key.
+func (d dialect) claimJobs(kinds []string, n int, leaseEnd, now string) (string, []any) {
+	args := []any{leaseEnd, now}
+	pick := `SELECT id FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ? AND kind IN (` + placeholders(len(kinds)) + `)
+  ORDER BY run_at, id LIMIT ?` + d.claimLock
+	if len(kinds) == 1 || d.claimLock != "" {
+		args = append(args, now)
+		for _, k := range kinds {
+			args = append(args, k)
+		}
+		args = append(args, n)
+	} else {
+		branches := make([]string, len(kinds))
+		for i, k := range kinds {
+			branches[i] = `SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ? AND kind = ?
+  ORDER BY run_at, id LIMIT ?)`
+			args = append(args, now, k, n)
+		}
+		pick = `SELECT id FROM (` + strings.Join(branches, "\n  UNION ALL ") + `) ORDER BY run_at, id LIMIT ?`
+		args = append(args, n)
+	}
+	where := `id IN (` + pick + `)`
+	if d.claimLock != "" {
+		// PostgreSQL: the picked ids as one array, computed first, so the
+		// UPDATE finds its rows by primary key; as a subquery joined to
+		// jobs the planner may hash it against a scan of the whole table.
+		where = `id = ANY(ARRAY(` + pick + `))`
+	}
 	return `UPDATE jobs SET state = 'running', attempts = attempts + 1, run_at = ?, updated_at = ?
-WHERE id IN (SELECT id FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ? AND kind IN (` + placeholders(kinds) + `)
-  ORDER BY run_at, id LIMIT ?` + d.claimLock + `)
-RETURNING ` + jobColumns
+WHERE ` + where + `
+RETURNING ` + jobColumns, args
 }
 
 // jobColumns are the columns scanJob reads, in its order.
@@ -176,14 +209,10 @@ func (s *Store) ClaimJobs(ctx context.Context, kinds []string, n int, lease time
 		return nil, nil
 	}
 	now := s.now().UTC()
-	args := []any{FormatTime(now.Add(lease)), FormatTime(now), FormatTime(now)}
-	for _, k := range kinds {
-		args = append(args, k)
-	}
-	args = append(args, n)
+	query, args := s.d.claimJobs(kinds, n, FormatTime(now.Add(lease)), FormatTime(now))
 	var out []Job
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, s.d.claimJobsSQL(len(kinds)), args...)
+		rows, err := tx.QueryContext(ctx, query, args...)
 		if err != nil {
 			return err
 		}
@@ -340,25 +369,29 @@ func (s *Store) finishJob(ctx context.Context, tx *sql.Tx, r JobOutcome, now str
 }
 
 // NextJobAt returns when the earliest queued or leased job of the given
-// kinds falls due; ok is false when there is none.
+// kinds falls due; ok is false when there is none. Each kind is one probe
+// of jobs_kind_due, whatever the backlog of other kinds.
 func (s *Store) NextJobAt(ctx context.Context, kinds []string) (t time.Time, ok bool, err error) {
 	if len(kinds) == 0 {
 		return time.Time{}, false, nil
 	}
-	args := make([]any, len(kinds))
-	for i, k := range kinds {
-		args[i] = k
-	}
-	var at string
-	err = s.r.QueryRowContext(ctx, `SELECT run_at FROM jobs WHERE state IN ('queued', 'running') AND kind IN (`+placeholders(len(kinds))+`)
-ORDER BY run_at, id LIMIT 1`, args...).Scan(&at)
-	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, false, nil
-	}
-	if err != nil {
+	var at sql.NullString
+	if err := s.r.QueryRowContext(ctx, nextJobAtSQL(len(kinds)), anySlice(kinds)...).Scan(&at); err != nil {
 		return time.Time{}, false, fmt.Errorf("db: next job: %w", err)
 	}
-	return ParseTime(at), true, nil
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return ParseTime(at.String), true, nil
+}
+
+// nextJobAtSQL is NextJobAt's query for n kinds.
+func nextJobAtSQL(n int) string {
+	probes := make([]string, n)
+	for i := range probes {
+		probes[i] = `SELECT (SELECT run_at FROM jobs WHERE state IN ('queued', 'running') AND kind = ? ORDER BY run_at, id LIMIT 1) AS r`
+	}
+	return `SELECT MIN(r) FROM (` + strings.Join(probes, " UNION ALL ") + `) due`
 }
 
 // JobKindStats describes the jobs of one kind, for metrics and the

@@ -94,20 +94,102 @@ func TestJobsMigration_MovesTheFetchQueue(t *testing.T) {
 	}
 }
 
-// TestClaimWalksTheDueIndex: the claim reads jobs_due in order and stops
-// at its limit, whatever the backlog; it must never sort the due jobs.
-func TestClaimWalksTheDueIndex(t *testing.T) {
-	s, err := Open(context.Background(), dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "plan.db")), Options{PasswordCost: 4})
+// TestClaimReadsOnlyItsKinds: a pool's claim and its next-due probe read
+// the jobs of its own kinds (jobs_kind_due), never the backlog of others
+// (before migration 081 every idle pool, woken by every ingest batch,
+// walked thousands of queued fetches to find none of its kind: the
+// largest share of PostgreSQL's time under webhook load); several kinds
+// still come out oldest first. On both backends.
+func TestClaimReadsOnlyItsKinds(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, dbtest.Path(t, "claim.db"), Options{PasswordCost: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	plan := strings.Join(explain(t, s, s.d.claimJobsSQL(4), "l", "n", "n", "a", "b", "c", "d", 16), "\n")
-	if !strings.Contains(plan, "USING INDEX jobs_due") || strings.Contains(plan, "TEMP B-TREE") {
-		t.Errorf("claim plan:\n%s", plan)
+	base := time.Now().UTC().Add(-time.Hour)
+	at := func(m int) string { return FormatTime(base.Add(time.Duration(m) * time.Minute)) }
+	// A backlog of 3,000 due fetches, and a few jobs of two other kinds.
+	if _, err := s.w.ExecContext(ctx, `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+INSERT INTO jobs (kind, payload, state, run_at, attempts, created_at, updated_at)
+SELECT 'fetch.income', '{}', 'queued', ?, 0, ?, ? FROM n`, at(0), at(0), at(0)); err != nil {
+		t.Fatal(err)
 	}
-	plan = strings.Join(explain(t, s, `SELECT run_at FROM jobs WHERE state IN ('queued', 'running') AND kind IN (?, ?) ORDER BY run_at, id LIMIT 1`, "a", "b"), "\n")
-	if !strings.Contains(plan, "USING INDEX jobs_due") || strings.Contains(plan, "TEMP B-TREE") {
-		t.Errorf("next due plan:\n%s", plan)
+	for _, j := range []struct {
+		kind string
+		m    int
+	}{{"audit.a", 3}, {"audit.b", 2}, {"audit.a", 1}, {"audit.b", 30}} {
+		if _, err := s.w.ExecContext(ctx, `INSERT INTO jobs (kind, payload, state, run_at, attempts, created_at, updated_at)
+VALUES (?, '{}', 'queued', ?, 0, ?, ?)`, j.kind, at(j.m), at(0), at(0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.Backend() == "postgres" {
+		if _, err := s.w.ExecContext(ctx, `ANALYZE jobs`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan := func(q string, args []any) string {
+		if s.Backend() != "postgres" {
+			return strings.Join(explain(t, s, q, args...), "\n")
+		}
+		rows, err := s.r.QueryContext(ctx, "EXPLAIN "+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, line)
+		}
+		return strings.Join(out, "\n")
+	}
+	now := FormatTime(time.Now().UTC())
+	for _, kinds := range [][]string{{"audit.a"}, {"audit.a", "audit.b"}} {
+		q, args := s.d.claimJobs(kinds, 16, now, now)
+		p := plan(q, args)
+		if !strings.Contains(p, "jobs_kind_due") || strings.Contains(p, "Seq Scan on jobs") || strings.Contains(p, "SCAN jobs") {
+			t.Errorf("claim of %v does not read its kinds' index range:\n%s", kinds, p)
+		}
+		if len(kinds) == 1 && (strings.Contains(p, "TEMP B-TREE") || strings.Contains(p, "Sort")) {
+			t.Errorf("claim of %v sorts:\n%s", kinds, p)
+		}
+		if p := plan(nextJobAtSQL(len(kinds)), anySlice(kinds)); !strings.Contains(p, "jobs_kind_due") || strings.Contains(p, "TEMP B-TREE") ||
+			strings.Contains(p, "Sort") || strings.Contains(p, "SCAN jobs") || strings.Contains(p, "Seq Scan on jobs") {
+			t.Errorf("next due of %v:\n%s", kinds, p)
+		}
+	}
+	// The fetch pool's seven kinds under its own backlog: no full scan.
+	q, args := s.d.claimJobs(FetchJobKinds, 16, now, now)
+	if p := plan(q, args); strings.Contains(p, "Seq Scan on jobs") || strings.Contains(p, "SCAN jobs") {
+		t.Errorf("fetch claim:\n%s", p)
+	}
+
+	if due, ok, err := s.NextJobAt(ctx, []string{"audit.b", "audit.a"}); err != nil || !ok || FormatTime(due) != at(1) {
+		t.Errorf("next due of the audit kinds: %v %v %v, want %s", due, ok, err, at(1))
+	}
+	if _, ok, err := s.NextJobAt(ctx, []string{"nobody"}); err != nil || ok {
+		t.Errorf("next due of a kind without jobs: %v %v", ok, err)
+	}
+	jobs, err := s.ClaimJobs(ctx, []string{"audit.a", "audit.b"}, 2, time.Minute)
+	if err != nil || len(jobs) != 2 {
+		t.Fatalf("claim: %v %v", jobs, err)
+	}
+	var got []string
+	for _, j := range jobs {
+		got = append(got, j.Kind)
+	}
+	// Oldest due first across kinds: audit.a at minute 1 and audit.b at 2
+	// (ids in enqueue order: b then a).
+	if strings.Join(got, ",") != "audit.b,audit.a" || jobs[0].Attempts != 1 {
+		t.Errorf("claimed %v, want the audit.b of minute 2 and the audit.a of minute 1", jobs)
+	}
+	jobs, err = s.ClaimJobs(ctx, FetchJobKinds, 5, time.Minute)
+	if err != nil || len(jobs) != 5 {
+		t.Fatalf("fetch claim: %d %v", len(jobs), err)
 	}
 }
