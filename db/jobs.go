@@ -144,34 +144,27 @@ func (s *Store) EnqueueJob(ctx context.Context, j NewJob) (int64, error) {
 // claimJobs is the statement (and its arguments) that leases up to n due
 // jobs of the given kinds until leaseEnd: queued ones whose run_at has come
 // and running ones whose lease ran out, oldest due first. Its cost follows
-// the jobs it claims, not the backlog of other kinds (migration 081's
-// jobs_kind_due): one kind is one range of that index in order. Several
-// kinds on PostgreSQL are one subquery that the planner reads from
-// jobs_due in order or from jobs_kind_due, whichever its statistics say is
-// cheaper; the dialect's claimLock makes concurrent claims skip each
-// other's rows. Several kinds on SQLite (whose planner has no statistics
-// and would sort every due job of those kinds) take at most n from each
-// kind's range and the oldest n of those; its single writer makes the
-// UPDATE … RETURNING the whole claim. Either way the UPDATE then finds the
-// claimed rows by primary key.
+// the jobs it claims, not the backlog of other kinds, and needs no
+// statistics to stay so (migration 081's jobs_kind_due): one kind is one
+// range of that index read in order; several take at most n from each
+// kind's range and then the oldest n of those. The dialect's claimLock
+// makes concurrent claims skip each other's rows (PostgreSQL; it may hold
+// up to n rows of each kind until the claim commits); on SQLite the single
+// writer makes the UPDATE … RETURNING the whole claim.
 func (d dialect) claimJobs(kinds []string, n int, leaseEnd, now string) (string, []any) {
+	const due = `SELECT id, run_at FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ? AND kind = ? ORDER BY run_at, id LIMIT ?`
 	args := []any{leaseEnd, now}
-	pick := `SELECT id FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ? AND kind IN (` + placeholders(len(kinds)) + `)
-  ORDER BY run_at, id LIMIT ?` + d.claimLock
-	if len(kinds) == 1 || d.claimLock != "" {
-		args = append(args, now)
-		for _, k := range kinds {
-			args = append(args, k)
-		}
-		args = append(args, n)
+	var pick string
+	if len(kinds) == 1 {
+		pick = `SELECT id FROM (` + due + d.claimLock + `) AS k0`
+		args = append(args, now, kinds[0], n)
 	} else {
 		branches := make([]string, len(kinds))
 		for i, k := range kinds {
-			branches[i] = `SELECT id, run_at FROM (SELECT id, run_at FROM jobs WHERE state IN ('queued', 'running') AND run_at <= ? AND kind = ?
-  ORDER BY run_at, id LIMIT ?)`
+			branches[i] = fmt.Sprintf(`SELECT id, run_at FROM (%s%s) AS k%d`, due, d.claimLock, i)
 			args = append(args, now, k, n)
 		}
-		pick = `SELECT id FROM (` + strings.Join(branches, "\n  UNION ALL ") + `) ORDER BY run_at, id LIMIT ?`
+		pick = `SELECT id FROM (` + strings.Join(branches, "\n  UNION ALL ") + `) AS due ORDER BY run_at, id LIMIT ?`
 		args = append(args, n)
 	}
 	where := `id IN (` + pick + `)`
