@@ -218,3 +218,43 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 		}
 	})
 }
+
+// TestEndUserPlan_LongerQueriesDriveSooner: the walk-or-drive choice
+// weighs the rows a query wants. Among 100,829 end users with 971
+// accounts of a status, a page of 50 walks the users (it finds 50 after
+// about 5,000 probes), but the count line's query of up to 1,001 rows would
+// walk every user to find fewer than 971: it starts from the accounts.
+func TestEndUserPlan_LongerQueriesDriveSooner(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, dbtest.MigratedSQLite(t, filepath.Join(t.TempDir(), "plan.db")), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, q := range []string{
+		`INSERT INTO status_counts (monitoring_status, n) VALUES ('unavailable', 971)`,
+		`INSERT INTO totals (name, n) VALUES ('end_users', 100829) ON CONFLICT (name) DO UPDATE SET n = excluded.n`,
+	} {
+		if _, err := s.w.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		limit int
+		drive bool
+	}{{50, false}, {1000, true}} {
+		err := s.rtx(ctx, func(tx *sql.Tx) error {
+			query, _, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: c.limit})
+			if err != nil {
+				return err
+			}
+			if drive := strings.Contains(query, "SELECT DISTINCT a.end_user_ref"); drive != c.drive {
+				t.Errorf("limit %d: starts from the accounts %v, want %v:\n%s", c.limit, drive, c.drive, query)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
