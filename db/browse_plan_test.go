@@ -186,7 +186,7 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 			defer SetDriveFactor(c.drive)()
 			c.q.Limit = 50
 			err := s.rtx(ctx, func(tx *sql.Tx) error {
-				query, args, err := s.endUserSQL(ctx, tx, c.q)
+				query, args, err := s.endUserSQL(ctx, tx, c.q, endUserColumns)
 				if err != nil {
 					return err
 				}
@@ -203,7 +203,7 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 	t.Run("end users/status, drive", func(t *testing.T) {
 		defer SetDriveFactor(1 << 40)()
 		err := s.rtx(ctx, func(tx *sql.Tx) error {
-			query, args, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: 50})
+			query, args, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: 50}, endUserColumns)
 			if err != nil {
 				return err
 			}
@@ -244,7 +244,7 @@ func TestEndUserPlan_LongerQueriesDriveSooner(t *testing.T) {
 		drive bool
 	}{{50, false}, {1000, true}} {
 		err := s.rtx(ctx, func(tx *sql.Tx) error {
-			query, _, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: c.limit})
+			query, _, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: c.limit}, "u.id")
 			if err != nil {
 				return err
 			}
