@@ -484,7 +484,7 @@ func (s *Store) ListEndUsers(ctx context.Context, q EndUserQuery) ([]EndUserRow,
 	}
 	var out []EndUserRow
 	err := s.rtx(ctx, func(tx *sql.Tx) error {
-		query, args, err := s.endUserSQL(ctx, tx, q, endUserColumns)
+		query, args, _, err := s.endUserSQL(ctx, tx, q, endUserColumns, 0)
 		if err != nil {
 			return err
 		}
@@ -521,12 +521,21 @@ var endUserColumns = `u.id, u.end_user_id, u.account_count, u.event_count, u.fir
   (SELECT group_concat(DISTINCT x.monitoring_status) FROM accounts x WHERE x.end_user_ref = u.id AND x.monitoring_status IS NOT NULL), ` +
 	fmt.Sprintf(personName, "u.end_user_id")
 
+// countWalk is how many end users a count walks at most when it walks
+// (few enough matching accounts that the walk is the cheaper plan, but too
+// many to start from them): about as far as a page walks. A walk cut short
+// counts at least what it found (CountEndUsers' more), the way the count
+// line says "1,000+": counting exactly up to 1,000 users of a platform with
+// 15,000 of 150,000 accounts walked 6,600 users, 55 ms on either backend.
+var countWalk = 1000
+
 // endUserSQL chooses the plan of an end-user query selecting cols. A
 // status or platform filter is an EXISTS over the user's accounts; when few
 // accounts match (counted by status_counts / account_facet_counts), the
 // query starts from those accounts instead, through their own index, and
-// sorts the few users.
-func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery, cols string) (string, []any, error) {
+// sorts the few users. With walk > 0 a walking query reads at most walk
+// users, and cut reports that it may have stopped before the last one.
+func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery, cols string, walk int) (query string, qargs []any, cut bool, err error) {
 	where, args := []string{"1=1"}, []any{}
 	var accTerm string
 	var accArgs []any
@@ -535,17 +544,17 @@ func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery, cols
 	case q.Status != "":
 		accTerm, accArgs = "a.monitoring_status = ?", []any{q.Status}
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM status_counts WHERE monitoring_status = ?`, q.Status).Scan(&matching); err != nil {
-			return "", nil, err
+			return "", nil, false, err
 		}
 	case q.Platform != "":
 		accTerm, accArgs = "a.platform_id = ?", []any{q.Platform}
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM account_facet_counts WHERE facet = 'platform' AND value = ?`, q.Platform).Scan(&matching); err != nil {
-			return "", nil, err
+			return "", nil, false, err
 		}
 	}
 	if accTerm != "" {
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(SUM(n), 0) FROM totals WHERE name = 'end_users'`).Scan(&users); err != nil {
-			return "", nil, err
+			return "", nil, false, err
 		}
 	}
 	if q.Status != "" && q.Platform != "" {
@@ -564,7 +573,7 @@ func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery, cols
 	order := ` ORDER BY u.last_seen_at ` + dir + `, u.id ` + dir + ` LIMIT ?`
 	limit := q.Limit + 1
 	if accTerm == "" {
-		return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(args, limit), nil
+		return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(args, limit), false, nil
 	}
 	if driveFactor >= 0 && matching*matching*50 <= driveFactor*users*int64(limit) {
 		// Start from the matching accounts. Each user's activity is read by
@@ -584,13 +593,18 @@ WHERE ` + strings.Join(dwhere, " AND ") + ` ORDER BY d.last_seen_at ` + dir + `,
 		if cols != "u.id" {
 			query = `SELECT ` + cols + ` FROM (` + query + `) p CROSS JOIN end_users u WHERE u.id = p.id ORDER BY u.last_seen_at ` + dir + `, u.id ` + dir
 		}
-		return query, append(append(accArgs, args...), limit), nil
+		return query, append(append(accArgs, args...), limit), false, nil
 	}
 	// The unary + keeps the planner on the (end_user_ref) index for the
 	// probe: the status index would read every account of that status.
 	probe := strings.ReplaceAll(accTerm, "a.", "+a.")
-	where = append(where, `EXISTS (SELECT 1 FROM accounts a WHERE a.end_user_ref = u.id AND `+probe+`)`)
-	return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(append(args, accArgs...), limit), nil
+	exists := `EXISTS (SELECT 1 FROM accounts a WHERE a.end_user_ref = u.id AND ` + probe + `)`
+	if walk > 0 && users > int64(walk) {
+		walked := `SELECT u.* FROM end_users u WHERE ` + strings.Join(where, " AND ") + order
+		return `SELECT ` + cols + ` FROM (` + walked + `) u WHERE ` + exists + order, append(append(append(args, walk), accArgs...), limit), true, nil
+	}
+	where = append(where, exists)
+	return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(append(args, accArgs...), limit), false, nil
 }
 
 // CountEndUsers counts the end users q selects (its cursor aside), up to
@@ -603,10 +617,11 @@ func (s *Store) CountEndUsers(ctx context.Context, q EndUserQuery, limit int) (n
 	err = s.rtx(ctx, func(tx *sql.Tx) error {
 		// Only the ids: the row's other columns (statuses, name) cost a
 		// subquery each per user counted.
-		query, args, err := s.endUserSQL(ctx, tx, q, "u.id")
+		query, args, cut, err := s.endUserSQL(ctx, tx, q, "u.id", countWalk)
 		if err != nil {
 			return err
 		}
+		more = cut
 		return tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (`+query+`) x`, args...).Scan(&n)
 	})
 	if err != nil {
@@ -615,7 +630,7 @@ func (s *Store) CountEndUsers(ctx context.Context, q EndUserQuery, limit int) (n
 	if n > int64(limit) {
 		return int64(limit), true, nil
 	}
-	return n, false, nil
+	return n, more, nil
 }
 
 // EndUserOverview is what the end user page shows above the timeline.

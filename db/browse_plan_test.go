@@ -186,7 +186,7 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 			defer SetDriveFactor(c.drive)()
 			c.q.Limit = 50
 			err := s.rtx(ctx, func(tx *sql.Tx) error {
-				query, args, err := s.endUserSQL(ctx, tx, c.q, endUserColumns)
+				query, args, _, err := s.endUserSQL(ctx, tx, c.q, endUserColumns, 0)
 				if err != nil {
 					return err
 				}
@@ -203,7 +203,7 @@ func TestListQueriesUseTheirIndexes(t *testing.T) {
 	t.Run("end users/status, drive", func(t *testing.T) {
 		defer SetDriveFactor(1 << 40)()
 		err := s.rtx(ctx, func(tx *sql.Tx) error {
-			query, args, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: 50}, endUserColumns)
+			query, args, _, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: 50}, endUserColumns, 0)
 			if err != nil {
 				return err
 			}
@@ -244,7 +244,7 @@ func TestEndUserPlan_LongerQueriesDriveSooner(t *testing.T) {
 		drive bool
 	}{{50, false}, {1000, true}} {
 		err := s.rtx(ctx, func(tx *sql.Tx) error {
-			query, _, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: c.limit}, "u.id")
+			query, _, _, err := s.endUserSQL(ctx, tx, EndUserQuery{Status: "unavailable", Limit: c.limit}, "u.id", 0)
 			if err != nil {
 				return err
 			}
@@ -257,4 +257,12 @@ func TestEndUserPlan_LongerQueriesDriveSooner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// SetCountWalk changes how many end users a walking count reads at most,
+// and returns the function that restores it.
+func SetCountWalk(n int) (restore func()) {
+	old := countWalk
+	countWalk = n
+	return func() { countWalk = old }
 }

@@ -165,9 +165,18 @@ func TestStore_CountsAndOldestFirst(t *testing.T) {
 			t.Errorf("%+v: %d %v %v, want %d %v", c.q, n, more, err, c.want, c.more)
 		}
 	}
-	if n, _, err := f.s.CountEndUsers(ctx, db.EndUserQuery{Platform: "p-wd"}, 100); err != nil || n != 2 {
-		t.Errorf("end users on Workday: %d %v", n, err)
+	if n, more, err := f.s.CountEndUsers(ctx, db.EndUserQuery{Platform: "p-wd"}, 100); err != nil || n != 2 || more {
+		t.Errorf("end users on Workday: %d %v %v", n, more, err)
 	}
+	// A walking count reads a bounded number of users, and says "at least"
+	// when it stopped before the last one.
+	func() {
+		defer db.SetDriveFactor(-1)()
+		defer db.SetCountWalk(1)()
+		if n, more, err := f.s.CountEndUsers(ctx, db.EndUserQuery{Platform: "p-wd"}, 100); err != nil || n > 1 || !more {
+			t.Errorf("end users on Workday, walking one user: %d %v %v, want at most 1 and more", n, more, err)
+		}
+	}()
 	if p, err := f.s.EventLogPage(ctx, db.EventQuery{Type: "account.added", Limit: 2}, 100); err != nil || p.Count != 5 || p.CountMore || len(p.Rows) != 2 || !p.More {
 		t.Errorf("account.added events: %+v %v", p, err)
 	} else {
