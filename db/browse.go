@@ -312,15 +312,27 @@ func accountWhere(q AccountQuery, now time.Time, p accountPlan) ([]string, []any
 			where = append(where, "a.last_job_outcome IN ('error', 'pending')")
 		}
 	}
+	var quiet string
 	if q.QuietDays > 0 {
-		cut := now.UTC().Add(-time.Duration(q.QuietDays) * 24 * time.Hour)
-		where, args = append(where, "a.last_event_at < ?"), append(args, FormatTime(cut))
+		quiet = FormatTime(now.UTC().Add(-time.Duration(q.QuietDays) * 24 * time.Hour))
 	}
 	if q.Oldest {
+		if quiet != "" {
+			where, args = append(where, "a.last_event_at < ?"), append(args, quiet)
+		}
 		where, args = append(where, "(a.last_event_at, a.id) > (?, ?)"), append(args, q.After.At, q.After.ID)
 		return where, args
 	}
+	// Newest first, the quiet cutoff and the cursor are one upper bound
+	// (ids are positive, so last_event_at < cut is (last_event_at, id) <
+	// (cut, 0)): PostgreSQL starts a backward index scan from one of two
+	// bounds on the same column, and given the cursor's it read every
+	// recent account before the first quiet one (1,000 pages, 9 ms at
+	// 150,000 accounts).
 	after := q.After.orTop()
+	if quiet != "" && quiet <= after.At {
+		after = Cursor{At: quiet, ID: 0}
+	}
 	where, args = append(where, "(a.last_event_at, a.id) < (?, ?)"), append(args, after.At, after.ID)
 	return where, args
 }

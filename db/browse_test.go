@@ -138,6 +138,37 @@ func TestStore_ListAccounts(t *testing.T) {
 		}
 	}
 
+	// A quiet cutoff between the accounts, paged one row at a time both
+	// ways: the cutoff and the cursor make one bound newest first.
+	saved := f.clk.t
+	f.clk.t = base.Add(3*time.Minute + 30*time.Second).Add(40 * 24 * time.Hour)
+	for _, oldest := range []bool{false, true} {
+		q := db.AccountQuery{QuietDays: 40, Limit: 1, Oldest: oldest}
+		var got []string
+		for {
+			rows, next, err := f.s.ListAccounts(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, accountIDs(rows)...)
+			if next.IsZero() {
+				break
+			}
+			q.After = next
+		}
+		want := []string{"acc-3", "acc-2", "acc-1"}
+		if oldest {
+			want = []string{"acc-1", "acc-2", "acc-3"}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("quiet since minute 3.5, oldest first %v: got %v, want %v", oldest, got, want)
+		}
+		if n, more, err := f.s.CountAccounts(ctx, db.AccountQuery{QuietDays: 40}, 100); err != nil || n != 3 || more {
+			t.Errorf("quiet count: %d %v %v", n, more, err)
+		}
+	}
+	f.clk.t = saved
+
 	t.Run("row fields", func(t *testing.T) {
 		rows, _, err := f.s.ListAccounts(ctx, db.AccountQuery{Platform: "p-adp", Status: "active"})
 		if err != nil || len(rows) != 1 {
