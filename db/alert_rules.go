@@ -581,8 +581,8 @@ UNION ALL SELECT * FROM (
 }
 
 // stuckJobs reads the pending jobs of kinds that fell due before cutoff and
-// still have not run: a range of jobs_due that is empty while workers keep
-// up.
+// still have not run: a range of jobs_kind_due per kind that is empty while
+// workers keep up.
 func stuckJobs(ctx context.Context, tx *sql.Tx, kinds []string, cutoff time.Time) (int, []EvidenceItem, error) {
 	args := []any{FormatTime(cutoff)}
 	for _, k := range kinds {
@@ -768,7 +768,7 @@ func checkAuditChain(ctx context.Context, s *Store, tx *sql.Tx, set AlertSetting
 
 // checkBulkStuck finds reconnect batches that made no progress for the
 // threshold (reconnect_batches_state), and bulk jobs due that long without
-// running (jobs_due).
+// running (jobs_kind_due).
 func checkBulkStuck(ctx context.Context, s *Store, tx *sql.Tx, set AlertSettings, now time.Time) ([]Finding, error) {
 	cutoff := now.Add(-time.Duration(set.BulkStuckMinutes) * time.Minute)
 	rows, err := tx.QueryContext(ctx, `SELECT id, state, created + skipped, total, updated_at FROM reconnect_batches

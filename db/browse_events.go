@@ -112,8 +112,8 @@ WHERE ` + strings.Join(where, " AND ") + ` ORDER BY e.id ` + dir + ` LIMIT ?`
 }
 
 // EventLogPage is a page of the events log with the count of what its
-// filter selects: ListEventLog and CountEvents in one read, which resolves
-// the filter's entities and time range once.
+// filter selects, read together so that the filter's entities and time
+// range are resolved once.
 type EventLogPage struct {
 	Rows []EventRow
 	// More reports that older (with Oldest, newer) events follow.

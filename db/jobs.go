@@ -20,7 +20,7 @@ import (
 //
 // The claim is the one statement a PostgreSQL backend runs differently
 // (SELECT … FOR UPDATE SKIP LOCKED instead of relying on SQLite's single
-// writer): it lives in claimJobsSQL, with that difference in the dialect's
+// writer): it lives in claimJobs, with that difference in the dialect's
 // claimLock.
 
 // Job states.
