@@ -226,7 +226,7 @@ func TimeAs(t time.Time, text string) templ.Component {
 	})
 }
 
-// ListCount is the line above a list: "6 of 70 accounts", "More than 1,000
+// ListCount is the line above a list: "6 of 70 accounts", "At least 1,000
 // of 70,000 accounts match; 50 on this page".
 func ListCount(c Count) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {

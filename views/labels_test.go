@@ -71,7 +71,7 @@ func TestCount(t *testing.T) {
 		{Count{N: 1, Total: 8, Shown: 1, One: "row", Many: "rows", Filtered: true}, "1 of 8 rows matches"},
 		{Count{N: 0, Total: 1, Shown: 0, One: "alert", Many: "alerts", Filtered: true}, "0 of 1 alert match"},
 		{Count{N: 0, Total: 0, Shown: 0, One: "alert", Many: "alerts", Filtered: true}, "No alerts yet"},
-		{Count{N: 1000, AtLeast: true, Total: 70000, Shown: 50, One: "event", Many: "events", Filtered: true}, "More than 1,000 of 70,000 events match; 50 on this page"},
+		{Count{N: 1000, AtLeast: true, Total: 70000, Shown: 50, One: "event", Many: "events", Filtered: true}, "At least 1,000 of 70,000 events match; 50 on this page"},
 	}
 	for _, c := range cases {
 		if got := c.c.Text(); got != c.want {

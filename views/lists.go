@@ -40,7 +40,7 @@ func (c Count) Text() string {
 	case !c.Filtered:
 		s = Group(c.N) + " " + noun(c.N)
 	case c.AtLeast:
-		s = "More than " + Group(c.N) + " of " + Group(c.Total) + " " + noun(c.Total) + verb
+		s = "At least " + Group(c.N) + " of " + Group(c.Total) + " " + noun(c.Total) + verb
 	default:
 		s = Group(c.N) + " of " + Group(c.Total) + " " + noun(c.Total) + verb
 	}
