@@ -417,6 +417,14 @@ func (w *consoleWorld) healthSamples(t *testing.T) map[string]string {
 	t.Helper()
 	bg := context.Background()
 	sys := db.Actor{Email: "browser-test"}
+	refused := func() int {
+		rs, _, err := w.store.ListRejections(bg, "", 0, 500)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	before := refused()
 	for i := 0; i < 12; i++ {
 		req, _ := http.NewRequest(http.MethodPost, w.base+"/webhooks/pinwheel", strings.NewReader(`{"event":"account.added"}`))
 		req.Header.Set("Content-Type", "application/json")
@@ -429,6 +437,9 @@ func (w *consoleWorld) healthSamples(t *testing.T) map[string]string {
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
 	}
+	// Refusals are recorded by the committer after the 401 (never making it
+	// wait): check the rule once all twelve are stored.
+	waitUntil(t, "the twelve refused deliveries to be recorded", func() bool { return refused() >= before+12 })
 	if _, err := w.store.CheckRule(bg, db.RuleSignatureFailures); err != nil {
 		t.Fatal(err)
 	}
