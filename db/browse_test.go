@@ -86,6 +86,25 @@ func seedAccounts(t *testing.T, f *browseFixture, base time.Time) {
 	f.add(t, jobAt("j5", "identity.added", "acc-5", "eu-4", "success", at(5).Add(time.Second)), at(5).Add(time.Second))
 }
 
+// accountsOneByOne lists the accounts q selects a page of one row at a
+// time, following the cursor.
+func accountsOneByOne(t *testing.T, f *browseFixture, q db.AccountQuery) []string {
+	t.Helper()
+	var got []string
+	q.Limit = 1
+	for {
+		rows, next, err := f.s.ListAccounts(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, accountIDs(rows)...)
+		if next.IsZero() {
+			return got
+		}
+		q.After = next
+	}
+}
+
 func TestStore_ListAccounts(t *testing.T) {
 	f := newBrowseFixture(t)
 	ctx := context.Background()
@@ -117,21 +136,7 @@ func TestStore_ListAccounts(t *testing.T) {
 			t.Run(plan.name+"/"+c.name, func(t *testing.T) {
 				defer db.SetAccountDriveFactor(plan.factor)()
 				// Page one row at a time: the cursor must work in both plans.
-				var got []string
-				q := c.q
-				q.Limit = 1
-				for {
-					rows, next, err := f.s.ListAccounts(ctx, q)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got = append(got, accountIDs(rows)...)
-					if next.IsZero() {
-						break
-					}
-					q.After = next
-				}
-				if !reflect.DeepEqual(got, c.want) {
+				if got := accountsOneByOne(t, f, c.q); !reflect.DeepEqual(got, c.want) {
 					t.Errorf("got %v, want %v", got, c.want)
 				}
 			})
@@ -143,19 +148,7 @@ func TestStore_ListAccounts(t *testing.T) {
 	saved := f.clk.t
 	f.clk.t = base.Add(3*time.Minute + 30*time.Second).Add(40 * 24 * time.Hour)
 	for _, oldest := range []bool{false, true} {
-		q := db.AccountQuery{QuietDays: 40, Limit: 1, Oldest: oldest}
-		var got []string
-		for {
-			rows, next, err := f.s.ListAccounts(ctx, q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, accountIDs(rows)...)
-			if next.IsZero() {
-				break
-			}
-			q.After = next
-		}
+		got := accountsOneByOne(t, f, db.AccountQuery{QuietDays: 40, Oldest: oldest})
 		want := []string{"acc-3", "acc-2", "acc-1"}
 		if oldest {
 			want = []string{"acc-1", "acc-2", "acc-3"}
