@@ -48,6 +48,29 @@ func explain(t *testing.T, s *Store, query string, args ...any) []string {
 	return out
 }
 
+// planText is the plan of a query on the Store's backend, one line per
+// node: EXPLAIN QUERY PLAN on SQLite, EXPLAIN on PostgreSQL.
+func planText(t *testing.T, s *Store, query string, args ...any) string {
+	t.Helper()
+	if s.Backend() != "postgres" {
+		return strings.Join(explain(t, s, query, args...), "\n")
+	}
+	rows, err := s.r.QueryContext(context.Background(), "EXPLAIN "+query, args...)
+	if err != nil {
+		t.Fatalf("explain %s: %v", query, err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, line)
+	}
+	return strings.Join(out, "\n")
+}
+
 // TestListQueriesUseTheirIndexes asserts on EXPLAIN QUERY PLAN that no list
 // query scans the events table or sorts events, and that each filter uses
 // the index meant for it. Without ANALYZE statistics SQLite's plans do not

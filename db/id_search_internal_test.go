@@ -67,24 +67,7 @@ func TestIDSearch(t *testing.T) {
 	q := `WITH RECURSIVE ` + idSearchSQL("f", "events", "received_at") + `, ` + idSearchSQL("t", "events", "received_at") +
 		` SELECT (SELECT lo FROM f WHERE lo >= hi), (SELECT lo FROM t WHERE lo >= hi)`
 	args := []any{minute(1), minute(1), minute(2), minute(2)}
-	var plan []string
-	if s.Backend() == "postgres" {
-		rows, err := s.r.QueryContext(ctx, "EXPLAIN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, line)
-		}
-		rows.Close()
-	} else {
-		plan = explain(t, s, q, args...)
-	}
-	joined := strings.Join(plan, "\n")
+	joined := planText(t, s, q, args...)
 	for _, bad := range []string{"Seq Scan on events", "SCAN events", "Sort", "TEMP B-TREE"} {
 		if strings.Contains(joined, bad) {
 			t.Errorf("plan has %q:\n%s", bad, joined)

@@ -129,25 +129,7 @@ VALUES (?, '{}', 'queued', ?, 0, ?, ?)`, j.kind, at(j.m), at(0), at(0)); err != 
 			t.Fatal(err)
 		}
 	}
-	plan := func(q string, args []any) string {
-		if s.Backend() != "postgres" {
-			return strings.Join(explain(t, s, q, args...), "\n")
-		}
-		rows, err := s.r.QueryContext(ctx, "EXPLAIN "+q, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer rows.Close()
-		var out []string
-		for rows.Next() {
-			var line string
-			if err := rows.Scan(&line); err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, line)
-		}
-		return strings.Join(out, "\n")
-	}
+	plan := func(q string, args []any) string { return planText(t, s, q, args...) }
 	now := FormatTime(time.Now().UTC())
 	for _, kinds := range [][]string{{"audit.a"}, {"audit.a", "audit.b"}} {
 		q, args := s.d.claimJobs(kinds, 16, now, now)
