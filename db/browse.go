@@ -536,8 +536,8 @@ var endUserColumns = `u.id, u.end_user_id, u.account_count, u.event_count, u.fir
 // countWalk is how many end users a count walks at most when it walks
 // (few enough matching accounts that the walk is the cheaper plan, but too
 // many to start from them): about as far as a page walks. A walk cut short
-// counts at least what it found (CountEndUsers' more), the way the count
-// line says "1,000+": counting exactly up to 1,000 users of a platform with
+// counts at least what it found (CountEndUsers' more), and the count
+// line says "At least N": counting exactly up to 1,000 users of a platform with
 // 15,000 of 150,000 accounts walked 6,600 users, 55 ms on either backend.
 var countWalk = 1000
 
