@@ -2,10 +2,8 @@ package pii
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
-	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -156,12 +154,23 @@ var errCapped = errors.New("pii: output cap reached")
 // frame is an open object or array; it is small because a deeply nested
 // document holds one per level.
 type frame struct {
-	obj       bool
-	nonEmpty  bool
-	expectKey bool
-	mode      maskMode
-	keyMode   maskMode // the mode of the value after the last key
+	obj      bool
+	nonEmpty bool
+	state    frameState
+	mode     maskMode
+	keyMode  maskMode // the mode of the value after the last key
 }
+
+// frameState is what may come next in an open object or array.
+type frameState uint8
+
+const (
+	firstOrEnd frameState = iota // just opened: a key or value, or the end
+	keyNext                      // after a comma in an object
+	colonNext                    // after a key
+	valueNext                    // after a colon, or a comma in an array
+	commaOrEnd                   // after a value
+)
 
 // masker rewrites a JSON document token by token, keeping key order,
 // masking values by the key they sit under. A container under a masked key
@@ -191,68 +200,106 @@ func (m *masker) newline(depth int) {
 	}
 }
 
-// valueMode is the mode of the next value; it writes the separator before
-// an array element.
-func (m *masker) valueMode() maskMode {
+// valueMode is the mode of the next value, or an error when no value may
+// stand here; it writes the separator before an array element.
+func (m *masker) valueMode() (maskMode, error) {
 	if len(m.stack) == 0 {
-		return showValue
+		return showValue, nil
 	}
 	top := &m.stack[len(m.stack)-1]
 	if top.obj {
-		top.expectKey = true
-		return top.keyMode
+		if top.state != valueNext {
+			return 0, errSyntax
+		}
+		top.state = commaOrEnd
+		return top.keyMode, nil
 	}
+	if top.state != firstOrEnd && top.state != valueNext {
+		return 0, errSyntax
+	}
+	top.state = commaOrEnd
 	if top.nonEmpty {
 		m.out.WriteByte(',')
 	}
 	m.newline(len(m.stack))
 	top.nonEmpty = true
-	return top.mode
+	return top.mode, nil
 }
 
 func (m *masker) run(raw []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
+	lex := lexer{b: raw}
 	roots := 0
 	for {
 		if m.max > 0 && m.out.Len() > m.max {
 			return errCapped
 		}
-		tok, err := dec.Token()
-		if err == io.EOF {
-			break
-		}
+		kind, text, err := lex.next()
 		if err != nil {
 			return err
 		}
-		if len(m.stack) > 0 {
-			if top := &m.stack[len(m.stack)-1]; top.obj && top.expectKey {
-				if key, isKey := tok.(string); isKey {
-					m.key(top, key)
-					continue
-				}
-			}
-		} else if roots++; roots > 1 {
-			return errors.New("pii: more than one JSON value")
+		if kind == tokEOF {
+			break
 		}
-		switch t := tok.(type) {
-		case json.Delim:
-			switch t {
-			case '{', '[':
-				mode := m.valueMode()
-				m.out.WriteByte(byte(t))
-				m.stack = append(m.stack, frame{obj: t == '{', expectKey: t == '{', mode: mode})
-				m.deepest = max(m.deepest, len(m.stack))
-			case '}', ']':
-				top := m.stack[len(m.stack)-1]
-				m.stack = m.stack[:len(m.stack)-1]
-				if top.nonEmpty {
-					m.newline(len(m.stack))
-				}
-				m.out.WriteByte(byte(t))
+		if len(m.stack) == 0 {
+			if roots++; roots > 1 {
+				return errors.New("pii: more than one JSON value")
 			}
+		}
+		var top *frame
+		if len(m.stack) > 0 {
+			top = &m.stack[len(m.stack)-1]
+		}
+		switch kind {
+		case tokComma:
+			if top == nil || top.state != commaOrEnd {
+				return errSyntax
+			}
+			top.state = valueNext
+			if top.obj {
+				top.state = keyNext
+			}
+		case tokColon:
+			if top == nil || top.state != colonNext {
+				return errSyntax
+			}
+			top.state = valueNext
+		case tokEndObject, tokEndArray:
+			if top == nil || top.obj != (kind == tokEndObject) || top.state != commaOrEnd && top.state != firstOrEnd {
+				return errSyntax
+			}
+			nonEmpty := top.nonEmpty
+			m.stack = m.stack[:len(m.stack)-1]
+			if nonEmpty {
+				m.newline(len(m.stack))
+			}
+			if kind == tokEndObject {
+				m.out.WriteByte('}')
+			} else {
+				m.out.WriteByte(']')
+			}
+		case tokBeginObject, tokBeginArray:
+			mode, err := m.valueMode()
+			if err != nil {
+				return err
+			}
+			obj := kind == tokBeginObject
+			if obj {
+				m.out.WriteByte('{')
+			} else {
+				m.out.WriteByte('[')
+			}
+			m.stack = append(m.stack, frame{obj: obj, mode: mode})
+			m.deepest = max(m.deepest, len(m.stack))
 		default:
-			m.scalar(t, m.valueMode())
+			if kind == tokString && top != nil && top.obj && (top.state == firstOrEnd || top.state == keyNext) {
+				m.key(top, text)
+				continue
+			}
+			mode, err := m.valueMode()
+			if err != nil {
+				return err
+			}
+			m.scalar(kind, text, mode)
 		}
 	}
 	if roots == 0 || len(m.stack) > 0 {
@@ -273,7 +320,7 @@ func (m *masker) key(top *frame, key string) {
 	if m.pretty {
 		m.out.WriteByte(' ')
 	}
-	top.expectKey = false
+	top.state = colonNext
 	top.keyMode = max(top.mode, keyMode(key, m.role))
 	for _, h := range m.hide {
 		if strings.EqualFold(h, key) {
@@ -282,33 +329,37 @@ func (m *masker) key(top *frame, key string) {
 	}
 }
 
-func (m *masker) scalar(v any, mode maskMode) {
+// scalar writes a string, number, true, false or null (text is a string's
+// value or a number's literal).
+func (m *masker) scalar(kind tokKind, text string, mode maskMode) {
 	b := &m.out
-	switch x := v.(type) {
-	case nil:
+	switch kind {
+	case tokNull:
 		b.WriteString("null")
-	case bool:
-		b.WriteString(strconv.FormatBool(x))
-	case json.Number:
+	case tokTrue:
+		b.WriteString("true")
+	case tokFalse:
+		b.WriteString("false")
+	case tokNumber:
 		switch mode {
 		case maskAccount:
-			writeString(b, MaskAccountNumber(x.String()))
+			writeString(b, MaskAccountNumber(text))
 		case maskPII:
 			writeString(b, Hidden)
 		default:
-			b.WriteString(x.String())
+			b.WriteString(text)
 		}
-	case string:
+	case tokString:
 		switch mode {
 		case maskAccount:
-			writeString(b, MaskAccountNumber(x))
+			writeString(b, MaskAccountNumber(text))
 		case maskPII:
 			writeString(b, Hidden)
 		default:
 			if !SeesIdentity(m.role) {
-				x = ssnLike.ReplaceAllString(x, maskSSN)
+				text = maskSSNLike(text)
 			}
-			writeString(b, x)
+			writeString(b, text)
 		}
 	}
 }
