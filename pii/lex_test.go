@@ -176,7 +176,6 @@ func (m *refMasker) scalar(v any, mode maskMode) {
 	}
 }
 
-
 // refRender is render with the reference masker.
 func refRender(raw []byte, size int, role string, max int, pretty bool, hide []string) Doc {
 	m := refMasker{role: role, hide: hide, pretty: pretty, max: max}
@@ -312,4 +311,3 @@ func FuzzLexerMatchesDecoder(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, raw []byte) { sameAsReference(t, raw) })
 }
-
