@@ -218,16 +218,21 @@ func (h *Handler) accountProps(c echo.Context, revealed map[string]bool) (views.
 	if err != nil {
 		return views.AccountProps{}, err
 	}
-	props, err := h.accountPanels(c, ctx, id)
-	if err != nil {
-		return props, err
-	}
-	props.Revealed = revealed
-	if props.Timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id), stamp); err != nil {
-		return props, err
-	}
+	var props views.AccountProps
+	var timeline views.TimelineProps
+	var whoSaw *views.WhoSawProps
 	all := "/audit?" + url.Values{"target_type": {"account"}, "target_id": {id}}.Encode()
-	props.WhoSaw, err = h.whoSaw(c, db.WhoSawQuery{AccountID: id}, all, views.AccountPath(id)+"/evidence.zip")
+	err = together(c,
+		func() (err error) { props, err = h.accountPanels(c, ctx, id); return err },
+		func() (err error) {
+			timeline, err = h.timeline(c, db.TimelineQuery{AccountID: id}, views.AccountPath(id), views.AccountLivePath(id), stamp)
+			return err
+		},
+		func() (err error) {
+			whoSaw, err = h.whoSaw(c, db.WhoSawQuery{AccountID: id}, all, views.AccountPath(id)+"/evidence.zip")
+			return err
+		})
+	props.Revealed, props.Timeline, props.WhoSaw = revealed, timeline, whoSaw
 	return props, err
 }
 

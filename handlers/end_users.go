@@ -105,20 +105,27 @@ func (h *Handler) EndUserShow(c echo.Context) error {
 		return err
 	}
 	props := views.EndUserProps{Role: role(c)}
-	if props.O, err = h.store.EndUserOverview(ctx, id); err != nil {
-		return err
-	}
-	if props.Timeline, err = h.timeline(c, db.TimelineQuery{EndUserID: id}, views.EndUserPath(id), views.EndUserLivePath(id), stamp); err != nil {
-		return err
-	}
-	if props.Decisions, err = h.store.DecisionsAbout(ctx, db.ScopeEndUser, id); err != nil {
-		return err
-	}
 	all := "/audit?" + url.Values{"q": {"target:end_user:" + id}}.Encode()
-	if props.WhoSaw, err = h.whoSaw(c, db.WhoSawQuery{EndUserID: id}, all, views.EndUserPath(id)+"/evidence.zip"); err != nil {
-		return err
-	}
-	if props.Erasures, err = h.store.Erasures(ctx, id); err != nil {
+	err = together(c,
+		func() (err error) {
+			if props.O, err = h.store.EndUserOverview(ctx, id); err != nil {
+				return err
+			}
+			if props.Decisions, err = h.store.DecisionsAbout(ctx, db.ScopeEndUser, id); err != nil {
+				return err
+			}
+			props.Erasures, err = h.store.Erasures(ctx, id)
+			return err
+		},
+		func() (err error) {
+			props.Timeline, err = h.timeline(c, db.TimelineQuery{EndUserID: id}, views.EndUserPath(id), views.EndUserLivePath(id), stamp)
+			return err
+		},
+		func() (err error) {
+			props.WhoSaw, err = h.whoSaw(c, db.WhoSawQuery{EndUserID: id}, all, views.EndUserPath(id)+"/evidence.zip")
+			return err
+		})
+	if err != nil {
 		return err
 	}
 	props.CanErase = IsAdmin(*staff(c))

@@ -7,10 +7,12 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -222,3 +224,40 @@ func invalidID() error { return echo.NewHTTPError(http.StatusBadRequest, "Invali
 
 // isHTMX reports whether the request came from htmx.
 func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") == "true" }
+
+// together runs reads side by side and returns the first error in the
+// order given. A detail page's timeline, "who saw this" and panels are
+// independent reads, each a dozen short queries: on PostgreSQL every query
+// is a round trip, and reading the three groups at once saves the page
+// most of their waiting (docs/PERFORMANCE.md, "Detail pages"). The request's
+// query string is parsed first (echo parses it lazily, and reads may
+// consult it); a panic in a read becomes its error instead of ending the
+// process, since web's recover middleware only sees the request's own
+// goroutine.
+func together(c echo.Context, reads ...func() error) error {
+	c.QueryParams()
+	errs := make([]error, len(reads))
+	var wg sync.WaitGroup
+	for i := 1; i < len(reads); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() {
+				if r := recover(); r != nil {
+					errs[i] = fmt.Errorf("handlers: read panicked: %v", r)
+				}
+			}()
+			errs[i] = reads[i]()
+		}()
+	}
+	if len(reads) > 0 {
+		errs[0] = reads[0]()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
