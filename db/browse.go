@@ -472,18 +472,20 @@ type EndUserRow struct {
 }
 
 // driveFactor decides the plan of an end-user filter on status or
-// platform. Starting from the n matching accounts and sorting their users
-// costs about 2 µs per account; walking all U end users by activity and
-// probing their accounts finds a page after about 50·U/n probes of 0.2 µs.
-// So the query starts from the accounts when n² ≤ driveFactor·U (about 750
-// accounts for 100,000 end users), measured on seeded data (see
-// docs/PERFORMANCE.md): at n = 1,000 walking took 1.1 ms against 1.9 ms,
-// at n = 0 walking took 177 ms against 0.08 ms. That is for a page of 50;
-// a query of L rows (the count line's, up to 1,001) walks L/50 times as
-// far, so the bound grows with L: counting the users of 971 accounts among
-// 100,829 walked every end user (1.1 s on SQLite) where the accounts took
-// a few milliseconds.
-var driveFactor int64 = 6
+// platform. Starting from the n matching accounts costs one look-up of each
+// one's end user (the accounts themselves are read from the filter's
+// covering index, migration 082) and a sort of n users; walking all U end
+// users by activity and probing each one's accounts finds a page of L
+// after about L·U/n probes of about the same cost. So the query starts
+// from the accounts when n² ≤ (driveFactor/50)·U·L: with 50, when the two
+// costs are equal. Measured on the Browse dataset (docs/PERFORMANCE.md,
+// "Fourth pass"): 971 unavailable accounts among 100,829 end users, a page
+// of 50 took 12–15 ms walking and 5–11 ms starting from the accounts on
+// SQLite (about even on PostgreSQL, 12–15 ms). Before migration 082 each
+// matching account cost a table page too, and the factor was 6. A query
+// of L rows (the count line's, up to 1,001) walks L/50 times as far as a
+// page, so the bound grows with L.
+var driveFactor int64 = 50
 
 // ListEndUsers returns a page of end users, latest activity first, and the
 // next cursor (zero on the last page).
@@ -496,7 +498,7 @@ func (s *Store) ListEndUsers(ctx context.Context, q EndUserQuery) ([]EndUserRow,
 	}
 	var out []EndUserRow
 	err := s.rtx(ctx, func(tx *sql.Tx) error {
-		query, args, _, err := s.endUserSQL(ctx, tx, q, endUserColumns, 0)
+		query, args, _, err := s.endUserSQL(ctx, tx, q, endUserColumns, 0, false)
 		if err != nil {
 			return err
 		}
@@ -542,12 +544,14 @@ var endUserColumns = `u.id, u.end_user_id, u.account_count, u.event_count, u.fir
 var countWalk = 1000
 
 // endUserSQL chooses the plan of an end-user query selecting cols. A
-// status or platform filter is an EXISTS over the user's accounts; when few
+// status or platform filter is a probe of the user's accounts; when few
 // accounts match (counted by status_counts / account_facet_counts), the
 // query starts from those accounts instead, through their own index, and
 // sorts the few users. With walk > 0 a walking query reads at most walk
 // users, and cut reports that it may have stopped before the last one.
-func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery, cols string, walk int) (query string, qargs []any, cut bool, err error) {
+// With count the query's rows are only to be counted (CountEndUsers): the
+// users of few enough accounts are then counted from the accounts alone.
+func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery, cols string, walk int, count bool) (query string, qargs []any, cut bool, err error) {
 	where, args := []string{"1=1"}, []any{}
 	var accTerm string
 	var accArgs []any
@@ -575,17 +579,24 @@ func (s *Store) endUserSQL(ctx context.Context, tx *sql.Tx, q EndUserQuery, cols
 	if !q.ActiveSince.IsZero() {
 		where, args = append(where, "u.last_seen_at >= ?"), append(args, FormatTime(q.ActiveSince))
 	}
+	// The first page of newest first needs no cursor term: the drive plan
+	// below would compute each matching user's activity once more for it.
 	if q.Oldest {
 		where, args = append(where, "(u.last_seen_at, u.id) > (?, ?)"), append(args, q.After.At, q.After.ID)
-	} else {
-		after := q.After.orTop()
-		where, args = append(where, "(u.last_seen_at, u.id) < (?, ?)"), append(args, after.At, after.ID)
+	} else if !q.After.IsZero() {
+		where, args = append(where, "(u.last_seen_at, u.id) < (?, ?)"), append(args, q.After.At, q.After.ID)
 	}
 	dir := orderDir(q.Oldest)
 	order := ` ORDER BY u.last_seen_at ` + dir + `, u.id ` + dir + ` LIMIT ?`
 	limit := q.Limit + 1
 	if accTerm == "" {
 		return `SELECT ` + cols + ` FROM end_users u WHERE ` + strings.Join(where, " AND ") + order, append(args, limit), false, nil
+	}
+	if count && driveFactor >= 0 && q.ActiveSince.IsZero() && matching <= int64(limit) {
+		// Counting the users of few accounts needs neither their activity
+		// nor an order: the distinct users those accounts name, read from
+		// the filter's covering index (migration 082).
+		return `SELECT DISTINCT a.end_user_ref AS id FROM accounts a WHERE ` + accTerm + ` AND a.end_user_ref IS NOT NULL`, accArgs, false, nil
 	}
 	if driveFactor >= 0 && matching*matching*50 <= driveFactor*users*int64(limit) {
 		// Start from the matching accounts. Each user's activity is read by
@@ -607,10 +618,14 @@ WHERE ` + strings.Join(dwhere, " AND ") + ` ORDER BY d.last_seen_at ` + dir + `,
 		}
 		return query, append(append(accArgs, args...), limit), false, nil
 	}
-	// The unary + keeps the planner on the (end_user_ref) index for the
-	// probe: the status index would read every account of that status.
+	// The unary + keeps SQLite on the (end_user_ref) index for the probe:
+	// the status index would read every account of that status. The probe
+	// is a scalar subquery, not EXISTS: PostgreSQL turns EXISTS into a semi
+	// join, and with some statistics hashed every end user against the
+	// matching accounts and sorted them (50–58 ms at 100,829 end users,
+	// against 9 ms walking); a scalar subquery is never made a join.
 	probe := strings.ReplaceAll(accTerm, "a.", "+a.")
-	exists := `EXISTS (SELECT 1 FROM accounts a WHERE a.end_user_ref = u.id AND ` + probe + `)`
+	exists := `(SELECT 1 FROM accounts a WHERE a.end_user_ref = u.id AND ` + probe + ` LIMIT 1) IS NOT NULL`
 	if walk > 0 && users > int64(walk) {
 		walked := `SELECT u.* FROM end_users u WHERE ` + strings.Join(where, " AND ") + order
 		return `SELECT ` + cols + ` FROM (` + walked + `) u WHERE ` + exists + order, append(append(append(args, walk), accArgs...), limit), true, nil
@@ -629,7 +644,7 @@ func (s *Store) CountEndUsers(ctx context.Context, q EndUserQuery, limit int) (n
 	err = s.rtx(ctx, func(tx *sql.Tx) error {
 		// Only the ids: the row's other columns (statuses, name) cost a
 		// subquery each per user counted.
-		query, args, cut, err := s.endUserSQL(ctx, tx, q, "u.id", countWalk)
+		query, args, cut, err := s.endUserSQL(ctx, tx, q, "u.id", countWalk, true)
 		if err != nil {
 			return err
 		}
