@@ -11,7 +11,7 @@
 // any Pinwheel token. Audit actions keep their stored names
 // (link_token.minted, ...).
 //
-// What only SQLite speaks sits in sqlite.go and sqlite_checkpoint.go,
+// What only SQLite speaks sits in sqlite.go, sqlite_checkpoint.go and sqlite_stmts.go,
 // behind the few hooks of dialect.
 package db
 

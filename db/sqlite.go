@@ -14,7 +14,8 @@ import (
 // SQLite's side of the dialect: the connection string and its pragmas, the
 // two pools, its error codes, its JSON function and the memory knobs of the
 // group-commit writer and of exports. Its WAL checkpointer is in
-// sqlite_checkpoint.go.
+// sqlite_checkpoint.go, the statements each connection keeps prepared in
+// sqlite_stmts.go.
 
 // sqliteDialect is the dialect of a SQLite file (modernc.org/sqlite, pure Go).
 var sqliteDialect = dialect{
@@ -71,30 +72,24 @@ const (
 // instead, so their memory stays flat.
 //
 // With readOnly (a check of the file, `linkdesk audit verify`) the writer
-// refuses writes too.
+// refuses writes too. Every connection keeps its recent statements
+// prepared (sqlite_stmts.go).
 func openSQLite(path string, readers, exporters int, readOnly bool) (w, r, x *sql.DB, err error) {
 	writer := sqliteWriter
 	if readOnly {
 		writer = sqliteReader
 	}
-	if w, err = sql.Open("sqlite", sqliteDSN(path, writer)); err != nil {
-		return nil, nil, nil, err
-	}
+	drv := &sqlite.Driver{}
+	open := func(kind int) *sql.DB { return sql.OpenDB(sqliteConnector{dsn: sqliteDSN(path, kind), drv: drv}) }
+	w = open(writer)
 	w.SetMaxOpenConns(1)
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	if r, err = sql.Open("sqlite", sqliteDSN(path, sqliteReader)); err != nil {
-		w.Close()
-		return nil, nil, nil, err
-	}
+	r = open(sqliteReader)
 	r.SetMaxOpenConns(readers)
 	r.SetMaxIdleConns(readers)
-	if x, err = sql.Open("sqlite", sqliteDSN(path, sqliteExporter)); err != nil {
-		w.Close()
-		r.Close()
-		return nil, nil, nil, err
-	}
+	x = open(sqliteExporter)
 	x.SetMaxOpenConns(exporters)
 	x.SetMaxIdleConns(exporters)
 	return w, r, x, nil
