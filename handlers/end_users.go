@@ -33,16 +33,29 @@ func (h *Handler) EndUsersIndex(c echo.Context) error {
 	props.Sort = listSort(c, "/end-users")
 	q.Oldest = props.Sort.Oldest
 	props.Q, props.Filtered = q, q.Status != "" || q.Platform != "" || props.Since != ""
-	if props.Facets, err = h.store.AccountFacets(ctx); err != nil {
-		return err
+	if len(props.Errors) == 0 {
+		if fe := filterErrors(q.Validate()); fe != nil {
+			props.Errors = fe
+		}
 	}
 	status := http.StatusOK
+	var total map[string]int64
+	var n int64
+	var more bool
 	if len(props.Errors) == 0 {
+		// The page, its count line and the filter's choices side by side
+		// (together): on PostgreSQL each is a round trip or more.
 		var next db.Cursor
-		props.Rows, next, err = h.store.ListEndUsers(ctx, q)
-		if fe := filterErrors(err); fe != nil {
-			props.Errors, err = fe, nil
-		}
+		err = together(c,
+			func() (err error) { props.Rows, next, err = h.store.ListEndUsers(ctx, q); return err },
+			func() (err error) {
+				if total, err = h.store.Totals(ctx); err != nil || !props.Filtered {
+					return err
+				}
+				n, more, err = h.store.CountEndUsers(ctx, q, countLimit)
+				return err
+			},
+			func() (err error) { props.Facets, err = h.store.AccountFacets(ctx); return err })
 		if err != nil {
 			return err
 		}
@@ -54,21 +67,12 @@ func (h *Handler) EndUsersIndex(c echo.Context) error {
 			v.Set("after", next.String())
 			props.Next = withQuery("/end-users", v)
 		}
+	} else if props.Facets, err = h.store.AccountFacets(ctx); err != nil {
+		return err
 	}
 	if len(props.Errors) > 0 {
 		status = http.StatusUnprocessableEntity
 	} else {
-		total, err := h.store.Totals(ctx)
-		if err != nil {
-			return err
-		}
-		var n int64
-		var more bool
-		if props.Filtered {
-			if n, more, err = h.store.CountEndUsers(ctx, q, countLimit); err != nil {
-				return err
-			}
-		}
 		props.Count = listCount(n, more, total["end_users"], len(props.Rows), props.Filtered, "end user", "end users")
 		if q.Status != "" {
 			props.Chips = append(props.Chips, chip(c, "/end-users", "status", "Has an account in status", views.StatusLabel(q.Status), -1))
