@@ -50,22 +50,26 @@ func TestSQLiteKeptStatements(t *testing.T) {
 		t.Fatalf("a script was kept: %d statements", n)
 	}
 	const q = `SELECT v FROM t WHERE id >= ? ORDER BY id`
-	values := func(from int) []string {
-		t.Helper()
+	query := func(from int) ([]string, error) {
 		rows, err := conn.QueryContext(ctx, q, from)
 		if err != nil {
-			t.Fatal(err)
+			return nil, err
 		}
 		defer rows.Close()
 		var out []string
 		for rows.Next() {
 			var v string
 			if err := rows.Scan(&v); err != nil {
-				t.Fatal(err)
+				return nil, err
 			}
 			out = append(out, v)
 		}
-		if err := rows.Err(); err != nil {
+		return out, rows.Err()
+	}
+	values := func(from int) []string {
+		t.Helper()
+		out, err := query(from)
+		if err != nil {
 			t.Fatal(err)
 		}
 		return out
@@ -90,12 +94,19 @@ func TestSQLiteKeptStatements(t *testing.T) {
 	var outer []string
 	for rows.Next() && len(outer) < 10 { // a reset outer statement would start over
 		var v string
-		if err := rows.Scan(&v); err != nil {
-			t.Fatal(err)
+		if err = rows.Scan(&v); err != nil {
+			break
 		}
-		outer = append(outer, v+fmt.Sprint(values(3)))
+		var inner []string
+		if inner, err = query(3); err != nil {
+			break
+		}
+		outer = append(outer, v+fmt.Sprint(inner))
 	}
-	rows.Close()
+	rows.Close() // before any Fatal: the connection cannot close under open rows
+	if err != nil {
+		t.Fatalf("nested: %v", err)
+	}
 	if got := fmt.Sprint(outer); got != "[a[c] b[c] c[c]]" {
 		t.Fatalf("nested: %s", got)
 	}
