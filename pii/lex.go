@@ -34,11 +34,15 @@ const (
 	tokNull
 )
 
-// lexer reads the tokens of a JSON text.
+// lexer reads the tokens of a JSON text. With prefix, b is the start of a
+// longer document: a number that reaches its end may go on, so it is not
+// a token (an account number cut at the prefix would otherwise be masked
+// as if its last digits were the cut ones).
 type lexer struct {
-	b   []byte
-	i   int
-	buf []byte // decoding room for strings with escapes
+	b      []byte
+	i      int
+	buf    []byte // decoding room for strings with escapes
+	prefix bool
 }
 
 var errSyntax = errors.New("pii: invalid JSON")
@@ -137,6 +141,9 @@ func (l *lexer) number() (string, error) {
 		if !digits() {
 			return "", errSyntax
 		}
+	}
+	if l.prefix && i == len(b) {
+		return "", errSyntax
 	}
 	l.i = i
 	return string(b[start:i]), nil

@@ -91,7 +91,7 @@ func render(raw []byte, size int, role string, max int, pretty bool, hide []stri
 	if max <= 0 {
 		max = CapPage
 	}
-	m := masker{role: role, hide: hide, pretty: pretty, max: max}
+	m := masker{role: role, hide: hide, pretty: pretty, max: max, prefix: size > len(raw)}
 	m.out.Grow(min(len(raw)+len(raw)/4, max) + 64)
 	err := m.run(raw)
 	if err == nil && m.out.Len() > max || err != nil && size > len(raw) && m.out.Len() > 0 {
@@ -184,6 +184,7 @@ type masker struct {
 	stack     []frame
 	deepest   int
 	flattened bool
+	prefix    bool // the input is the start of a longer document
 }
 
 func (m *masker) newline(depth int) {
@@ -227,7 +228,7 @@ func (m *masker) valueMode() (maskMode, error) {
 }
 
 func (m *masker) run(raw []byte) error {
-	lex := lexer{b: raw}
+	lex := lexer{b: raw, prefix: m.prefix}
 	roots := 0
 	for {
 		if m.max > 0 && m.out.Len() > m.max {
