@@ -237,22 +237,26 @@ func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") =
 func together(c echo.Context, reads ...func() error) error {
 	c.QueryParams()
 	errs := make([]error, len(reads))
+	run := func(i int) {
+		defer func() {
+			if r := recover(); r != nil {
+				errs[i] = fmt.Errorf("handlers: read panicked: %v", r)
+			}
+		}()
+		errs[i] = reads[i]()
+	}
 	var wg sync.WaitGroup
 	for i := 1; i < len(reads); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					errs[i] = fmt.Errorf("handlers: read panicked: %v", r)
-				}
-			}()
-			errs[i] = reads[i]()
+			run(i)
 		}()
 	}
 	if len(reads) > 0 {
-		errs[0] = reads[0]()
+		run(0)
 	}
+	// Every read ends before the request does: echo reuses c afterwards.
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
