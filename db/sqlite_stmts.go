@@ -22,10 +22,12 @@ import (
 // changes (sqlite3_prepare_v2).
 //
 // What is not kept: a text with a semicolon (a script, such as a
-// migration, is prepared statement by statement by the driver); and a
-// statement whose rows are still open when the same text is queried again
-// on the connection (a nested query of the same text gets a statement of
-// its own, as without the cache).
+// migration, is prepared statement by statement by the driver); a PRAGMA
+// (SQLite documents that some pragmas take effect when prepared rather
+// than when run: a kept one run again might do nothing); and a statement
+// whose rows are still open when the same text is queried again on the
+// connection (a nested query of the same text gets a statement of its
+// own, as without the cache).
 
 // stmtCacheSize is how many statements a connection keeps.
 const stmtCacheSize = 256
@@ -87,7 +89,7 @@ func newStmtConn(c driver.Conn) driver.Conn {
 // kept returns the connection's statement for query, prepared now if it
 // was not kept; nil when query is not to be kept or its statement is busy.
 func (c *stmtConn) kept(ctx context.Context, query string) (*keptStmt, error) {
-	if strings.IndexByte(query, ';') >= 0 {
+	if strings.IndexByte(query, ';') >= 0 || isPragma(query) {
 		return nil, nil
 	}
 	if e, ok := c.byKey[query]; ok {
@@ -121,6 +123,12 @@ func (c *stmtConn) kept(ctx context.Context, query string) (*keptStmt, error) {
 		ok.stmt.Close()
 	}
 	return k, nil
+}
+
+// isPragma reports whether query is a PRAGMA statement.
+func isPragma(query string) bool {
+	q := strings.TrimLeft(query, " \t\r\n")
+	return len(q) >= 6 && strings.EqualFold(q[:6], "pragma")
 }
 
 func (c *stmtConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {

@@ -133,6 +133,20 @@ func TestSQLiteKeptStatements(t *testing.T) {
 	if got := fmt.Sprint(values(3)); got != "[c]" {
 		t.Fatalf("after a schema change: %s", got)
 	}
+	// A PRAGMA takes effect every time it runs. PRAGMAs are never kept
+	// (SQLite documents that some take effect when prepared); these four,
+	// which Linkdesk sets more than once on a connection, are checked.
+	for _, p := range []string{"wal_autocheckpoint", "secure_delete", "cache_size", "busy_timeout"} {
+		for _, n := range []int{0, 1, 0} {
+			if _, err := conn.ExecContext(ctx, fmt.Sprintf(`PRAGMA %s = %d`, p, n)); err != nil {
+				t.Fatal(err)
+			}
+			var got int
+			if err := conn.QueryRowContext(ctx, `PRAGMA `+p).Scan(&got); err != nil || got != n {
+				t.Fatalf("%s %d after setting %d (%v)", p, got, n, err)
+			}
+		}
+	}
 	// Exec through a kept statement, twice.
 	for range 2 {
 		if _, err := conn.ExecContext(ctx, `UPDATE t SET w = ? WHERE id = ?`, "x", 1); err != nil {
