@@ -229,7 +229,7 @@ func isHTMX(c echo.Context) bool { return c.Request().Header.Get("HX-Request") =
 // order given. A detail page's timeline, "who saw this" and panels are
 // independent reads, each a dozen short queries: on PostgreSQL every query
 // is a round trip, and reading the three groups at once saves the page
-// most of their waiting (docs/PERFORMANCE.md, "Detail pages"). The request's
+// most of their waiting (docs/PERFORMANCE.md, PostgreSQL, "Fourth pass"). The request's
 // query string is parsed first (echo parses it lazily, and reads may
 // consult it); a panic in a read becomes its error instead of ending the
 // process, since web's recover middleware only sees the request's own
