@@ -205,6 +205,21 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 	}
 	var nextStart time.Time
 	for ctx.Err() == nil {
+		// Look before claiming: a claim is a write transaction (on SQLite
+		// it takes the one writer from ingestion; on PostgreSQL it costs a
+		// transaction and an UPDATE), and every pool is woken whenever
+		// any job is queued, so most wakes find nothing due for this
+		// pool. The look is one read of jobs_kind_due per kind.
+		if at, ok, err := r.store.NextJobAt(ctx, p.Kinds); err == nil {
+			if now := r.store.Now(); !ok || at.After(now) {
+				wait := r.opt.Poll
+				if ok {
+					wait = min(wait, at.Sub(now))
+				}
+				r.idle(ctx, p, wait)
+				continue
+			}
+		}
 		jobs, err := r.store.ClaimJobs(ctx, p.Kinds, p.Batch, p.Lease)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -215,11 +230,8 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 			continue
 		}
 		if len(jobs) == 0 {
-			wait := r.opt.Poll
-			if at, ok, err := r.store.NextJobAt(ctx, p.Kinds); err == nil && ok {
-				wait = min(wait, max(at.Sub(r.store.Now()), 10*time.Millisecond))
-			}
-			r.idle(ctx, p, wait)
+			// Due, but another claim holds or took them: look again soon.
+			r.idle(ctx, p, 10*time.Millisecond)
 			continue
 		}
 
