@@ -622,7 +622,7 @@ func campaignLinks(ctx context.Context, tx *sql.Tx, batch []*item) (map[string]i
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := tx.QueryContext(ctx, strings.Replace(sqlCampaignLink, "mt.link_token_id = ?", "mt.link_token_id IN ("+sqlParams(len(ids))+")", 1), ids...)
+	rows, err := tx.QueryContext(ctx, replan+strings.Replace(sqlCampaignLink, "mt.link_token_id = ?", "mt.link_token_id IN ("+sqlParams(len(ids))+")", 1), ids...)
 	if err != nil {
 		return nil, fmt.Errorf("campaign links: %w", err)
 	}

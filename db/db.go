@@ -189,6 +189,9 @@ type dialect struct {
 	// jsonText is the SQL expression of the value at path ("$.a.b") of a
 	// JSON text column, NULL when absent.
 	jsonText func(column, path string) string
+	// jsonStrings is a table expression of the strings of one JSON array
+	// (the parameter ?), as rows of column value, aliased j.
+	jsonStrings string
 	// tuneWriter sizes the writer's memory for the group-commit committer
 	// (NewIngester); cacheKiB is its page cache.
 	tuneWriter func(ctx context.Context, w *sql.DB, cacheKiB int) error

@@ -595,7 +595,7 @@ func knownEvents(ctx context.Context, tx *sql.Tx, batch []*item) (map[string]boo
 	for i, it := range batch {
 		ids[i] = it.d.EventID
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT event_id FROM events WHERE event_id IN (`+sqlParams(len(ids))+`)`, ids...)
+	rows, err := tx.QueryContext(ctx, replan+`SELECT event_id FROM events WHERE event_id IN (`+sqlParams(len(ids))+`)`, ids...)
 	if err != nil {
 		return nil, fmt.Errorf("known events: %w", err)
 	}
@@ -632,7 +632,7 @@ func (g *Ingester) applyCarefully(ctx context.Context, st *boundStmts, batch []*
 func newIDs(ctx context.Context, tx *sql.Tx, before []int64) ([]int64, error) {
 	if before == nil {
 		out := make([]int64, 3)
-		err := tx.QueryRowContext(ctx, `SELECT COALESCE((SELECT MAX(id) FROM end_users), 0), COALESCE((SELECT MAX(id) FROM accounts), 0),
+		err := tx.QueryRowContext(ctx, replan+`SELECT COALESCE((SELECT MAX(id) FROM end_users), 0), COALESCE((SELECT MAX(id) FROM accounts), 0),
   COALESCE((SELECT MAX(id) FROM link_tokens_seen), 0)`).Scan(&out[0], &out[1], &out[2])
 		if err != nil {
 			return nil, fmt.Errorf("ids: %w", err)
@@ -640,7 +640,7 @@ func newIDs(ctx context.Context, tx *sql.Tx, before []int64) ([]int64, error) {
 		return out, nil
 	}
 	var n [3]int64
-	err := tx.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM end_users WHERE id > ?), (SELECT COUNT(*) FROM accounts WHERE id > ?),
+	err := tx.QueryRowContext(ctx, replan+`SELECT (SELECT COUNT(*) FROM end_users WHERE id > ?), (SELECT COUNT(*) FROM accounts WHERE id > ?),
   (SELECT COUNT(*) FROM link_tokens_seen WHERE id > ?)`, before[0], before[1], before[2]).Scan(&n[0], &n[1], &n[2])
 	if err != nil {
 		return nil, fmt.Errorf("new rows: %w", err)

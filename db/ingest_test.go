@@ -370,6 +370,49 @@ func TestIngester_OrderInsensitive(t *testing.T) {
 			t.Errorf("status counts = %v, want one account of unknown status", sc)
 		}
 	})
+
+	t.Run("the account's latest job is the newest outcome of any job", func(t *testing.T) {
+		s, clk := newStore(t)
+		g := runIngester(t, s, db.IngestOptions{})
+		latest := func(step, job, outcome string, at time.Time) {
+			t.Helper()
+			list, _, err := s.ListAccounts(ctx, db.AccountQuery{})
+			if err != nil || len(list) != 1 {
+				t.Fatalf("%s: accounts %+v, %v", step, list, err)
+			}
+			r := list[0]
+			if r.LastJob != job || r.LastJobOutcome != outcome || !r.LastJobAt.Equal(at) {
+				t.Errorf("%s: latest job %s/%s at %v, want %s/%s at %v", step, r.LastJob, r.LastJobOutcome, r.LastJobAt, job, outcome, at)
+			}
+			fc, err := s.AccountFacets(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(fc.LastOutcome) != 1 || fc.LastOutcome[0].Value != outcome || fc.LastOutcome[0].N != 1 {
+				t.Errorf("%s: last outcome facet %+v, want one %s", step, fc.LastOutcome, outcome)
+			}
+		}
+		at := func(m int) time.Time { return time.Date(2026, 11, 26, 11, m, 0, 0, time.UTC) }
+		ts := func(m int) string { return at(m).Format("2006-01-02T15:04:05.000000+00:00") }
+		// An account first seen through a job event carries that job.
+		ingest(t, g, jobBody("k1", "income.added", "income", "acc-k", "eu-k", "tok-k", ts(10), "success", "", "", ""), clk.t)
+		latest("first", "income", "success", at(10))
+		// An older outcome of another job does not replace it, though its
+		// own job row is new.
+		ingest(t, g, jobBody("k2", "paystubs.added", "paystubs", "acc-k", "eu-k", "tok-k", ts(5), "pending", "", "", ""), clk.t)
+		latest("older", "income", "success", at(10))
+		if jobs, _ := jobsOf(ctx, s, "acc-k"); len(jobs) != 2 {
+			t.Errorf("jobs = %+v, want income and paystubs", jobs)
+		}
+		// A status update moves no job.
+		ingest(t, g, statusBody("k3", "acc-k", "eu-k", "degraded", true), clk.t)
+		latest("status", "income", "success", at(10))
+		// The same time: the later delivery wins, as for the job's own row.
+		ingest(t, g, jobBody("k4", "employment.added", "employment", "acc-k", "eu-k", "tok-k", ts(10), "error", "platform_error", "", ""), clk.t)
+		latest("tie", "employment", "error", at(10))
+		ingest(t, g, jobBody("k5", "paystubs.added", "paystubs", "acc-k", "eu-k", "tok-k", ts(20), "success", "", "", ""), clk.t)
+		latest("newer", "paystubs", "success", at(20))
+	})
 }
 
 func TestIngester_UnknownAndMalformedPayloadsAreStoredNotProjected(t *testing.T) {

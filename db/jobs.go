@@ -174,7 +174,7 @@ func (d dialect) claimJobs(kinds []string, n int, leaseEnd, now string) (string,
 		// jobs the planner may hash it against a scan of the whole table.
 		where = `id = ANY(ARRAY(` + pick + `))`
 	}
-	return `UPDATE jobs SET state = 'running', attempts = attempts + 1, run_at = ?, updated_at = ?
+	return replan + `UPDATE jobs SET state = 'running', attempts = attempts + 1, run_at = ?, updated_at = ?
 WHERE ` + where + `
 RETURNING ` + jobColumns, args
 }
@@ -319,7 +319,7 @@ func (s *Store) finishJob(ctx context.Context, tx *sql.Tx, r JobOutcome, now str
 	const mine = ` WHERE id = ? AND state = 'running' AND attempts = ?`
 	switch {
 	case r.Interrupted:
-		_, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', run_at = ?, attempts = attempts - 1, updated_at = ?`+mine+`
+		_, err := tx.ExecContext(ctx, replan+`UPDATE jobs SET state = 'queued', run_at = ?, attempts = attempts - 1, updated_at = ?`+mine+`
   AND NOT EXISTS (SELECT 1 FROM jobs q WHERE q.kind = jobs.kind AND q.dedupe_key = jobs.dedupe_key AND q.state = 'queued')`,
 			now, now, j.ID, j.Attempts)
 		if err != nil {
@@ -346,7 +346,7 @@ func (s *Store) finishJob(ctx context.Context, tx *sql.Tx, r JobOutcome, now str
 
 	msg := truncate(strings.ToValidUTF8(r.Err.Error(), "?"), 1000)
 	if !r.RetryAt.IsZero() {
-		res, err := tx.ExecContext(ctx, `UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, updated_at = ?`+mine+`
+		res, err := tx.ExecContext(ctx, replan+`UPDATE jobs SET state = 'queued', run_at = ?, last_error = ?, updated_at = ?`+mine+`
   AND NOT EXISTS (SELECT 1 FROM jobs q WHERE q.kind = jobs.kind AND q.dedupe_key = jobs.dedupe_key AND q.state = 'queued')`,
 			FormatTime(r.RetryAt), msg, now, j.ID, j.Attempts)
 		if err != nil {

@@ -97,11 +97,15 @@ ON CONFLICT (account_ref, kind) DO UPDATE SET version = pay_sync.version + 1,
   fully_synced_at = CASE WHEN excluded.fully_synced_at > COALESCE(pay_sync.fully_synced_at, '') THEN excluded.fully_synced_at ELSE pay_sync.fully_synced_at END,
   updated_at = excluded.updated_at`
 
-	// sqlPayPendingInsert announces an id, unless it is stored or deleted
-	// already (then the webhook came after the fetch or the deletion).
+	// sqlPayPendingInsert announces the ids of a JSON array (one
+	// statement per event, whatever the count), except those stored or
+	// deleted already (then the webhook came after the fetch or the
+	// deletion). %s is the dialect's jsonStrings.
 	sqlPayPendingInsert = `INSERT INTO pay_pending (account_ref, kind, item_id, event_ref, announced_at)
-SELECT ` + refAccount + `, ?, ?, ` + refEvent + `, ? WHERE NOT EXISTS (SELECT 1 FROM pay_deletions d WHERE d.account_ref = ` + refAccount + ` AND d.kind = ? AND d.item_id = ?)
-  AND NOT EXISTS (SELECT 1 FROM pay_items i WHERE i.account_ref = ` + refAccount + ` AND i.kind = ? AND i.item_id = ?)
+SELECT a.id, ?, j.value, e.id, ? FROM accounts a, events e, %s
+WHERE a.account_id = ? AND e.event_id = ?
+  AND NOT EXISTS (SELECT 1 FROM pay_deletions d WHERE d.account_ref = a.id AND d.kind = ? AND d.item_id = j.value)
+  AND NOT EXISTS (SELECT 1 FROM pay_items i WHERE i.account_ref = a.id AND i.kind = ? AND i.item_id = j.value)
 ON CONFLICT (account_ref, kind, item_id) DO NOTHING`
 
 	sqlPayDeletionInsert = `INSERT INTO pay_deletions (account_ref, kind, item_id, event_ref, deleted_at)
@@ -158,9 +162,16 @@ func (e *projected) payDelta(ctx context.Context, st *boundStmts, d *Delivery, k
 			return fmt.Errorf("pay deletion: %w", err)
 		}
 	}
-	for _, r := range capRefs(d.p.Added) {
-		if _, err := st.payPendingInsert.ExecContext(ctx, e.account, kind, r.ID, d.EventID, e.at,
-			e.account, kind, r.ID, e.account, kind, r.ID); err != nil {
+	if added := capRefs(d.p.Added); len(added) > 0 {
+		ids := make([]string, len(added))
+		for i, r := range added {
+			ids[i] = r.ID
+		}
+		list, err := json.Marshal(ids)
+		if err == nil {
+			_, err = st.payPendingInsert.ExecContext(ctx, kind, e.at, string(list), e.account, d.EventID, kind, kind)
+		}
+		if err != nil {
 			return fmt.Errorf("pay announcement: %w", err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,6 +56,34 @@ func namedArgs(args []driver.NamedValue) []any {
 	out := make([]any, len(args))
 	for i, a := range args {
 		out[i] = a.Value
+	}
+	return out
+}
+
+// Plans made for the arguments.
+//
+// pgx prepares each statement once per connection, and after five
+// executions PostgreSQL may keep one generic plan for it, made from the
+// statistics of that moment. For a table that was small then (a new
+// database, before autovacuum's first ANALYZE a minute later) that plan is
+// a sequential scan, and it stays one while the table grows: measured, the
+// ingester's lookup of a batch's event ids took 15 ms at 8,000 events, and
+// a job claim scanned the whole queue. A statement that starts with replan
+// (a comment, so SQLite runs it as it is) is planned for its arguments on
+// every execution instead (pgx's QueryExecModeCacheDescribe: still one
+// round trip), after anything queued has been sent. It is for the few
+// statements whose best plan depends on the table's size and that run
+// often enough to matter (ingest.go, jobs.go); planning costs each some
+// tens of microseconds.
+const replan = "/* replan */ "
+
+// planEach puts pgx's per-query mode before a statement's arguments.
+func planEach(args []driver.NamedValue) []driver.NamedValue {
+	out := make([]driver.NamedValue, 0, len(args)+1)
+	out = append(out, driver.NamedValue{Ordinal: 1, Value: pgx.QueryExecModeCacheDescribe})
+	for i, a := range args {
+		a.Ordinal = i + 2
+		out = append(out, a)
 	}
 	return out
 }
@@ -130,6 +159,12 @@ func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.Na
 }
 
 func (c *pgConn) exec(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
+	if strings.HasPrefix(q, replan) {
+		if err := c.sync(ctx); err != nil {
+			return nil, err
+		}
+		return c.Conn.ExecContext(ctx, q, planEach(args))
+	}
 	if pipelined(ctx) {
 		c.queue = append(c.queue, queued{q, namedArgs(args)})
 		return driver.RowsAffected(0), nil
@@ -149,6 +184,12 @@ func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.N
 }
 
 func (c *pgConn) query(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
+	if strings.HasPrefix(q, replan) {
+		if err := c.sync(ctx); err != nil {
+			return nil, err
+		}
+		return c.Conn.QueryContext(ctx, q, planEach(args))
+	}
 	if len(c.queue) > 0 {
 		return c.flush(ctx, q, namedArgs(args))
 	}

@@ -63,6 +63,9 @@ type accountRow struct {
 	StatusRank   int
 	FirstSeenAt  string
 	LastEventAt  string
+	// The account's latest job outcome (of any job), as the job events
+	// not older than it set it.
+	LastJob, LastJobOutcome, LastJobAt sql.NullString
 }
 
 // accountFact is what one event says about an account.
@@ -79,6 +82,9 @@ type accountFact struct {
 	Connected     *bool
 	StatusRank    int
 	StatusAt      string
+	// Job and JobOutcome: a job event's outcome ("" for other events),
+	// the account's latest unless a newer one is stored.
+	Job, JobOutcome string
 }
 
 // mergeAccount applies a fact to an account row, insensitive to delivery
@@ -119,6 +125,13 @@ func mergeAccount(cur accountRow, f accountFact) (next accountRow, attached bool
 	} else if f.Connected != nil && !next.Connected.Valid {
 		next.Connected = sql.NullBool{Bool: *f.Connected, Valid: true}
 	}
+	// Equal times replace, as the account_jobs upsert does (its rows are
+	// never newer than this: both move only forward in time).
+	if f.Job != "" && f.JobOutcome != "" && (!cur.LastJobAt.Valid || f.At >= cur.LastJobAt.String) {
+		next.LastJob = sql.NullString{String: f.Job, Valid: true}
+		next.LastJobOutcome = sql.NullString{String: f.JobOutcome, Valid: true}
+		next.LastJobAt = sql.NullString{String: f.At, Valid: true}
+	}
 	return next, attached
 }
 
@@ -126,6 +139,13 @@ func mergeAccount(cur accountRow, f accountFact) (next accountRow, attached bool
 func onlyActivity(cur, next accountRow) bool {
 	cur.FirstSeenAt, cur.LastEventAt = next.FirstSeenAt, next.LastEventAt
 	return cur == next
+}
+
+// onlyActivityAndJob reports whether a merge changed nothing but first/last
+// seen and the latest job.
+func onlyActivityAndJob(cur, next accountRow) bool {
+	cur.LastJob, cur.LastJobOutcome, cur.LastJobAt = next.LastJob, next.LastJobOutcome, next.LastJobAt
+	return onlyActivity(cur, next)
 }
 
 // newerStatus reports whether a status fact (rank, at) replaces the current
@@ -385,7 +405,12 @@ func (c *committer) entities(ctx context.Context, st *boundStmts, d *Delivery, r
 	}
 
 	if p.AccountID != "" {
-		if err := c.mergeAccount(ctx, st, e, factOf(d, fact, at), p.AccountID); err != nil {
+		f := factOf(d, fact, at)
+		if job != "" && outcome != "" {
+			// jobEvent records this outcome in account_jobs too.
+			f.Job, f.JobOutcome = job, outcome
+		}
+		if err := c.mergeAccount(ctx, st, e, f, p.AccountID); err != nil {
 			return e, err
 		}
 		e.account = p.AccountID
@@ -436,7 +461,7 @@ func (s *Store) prefetchAccounts(ctx context.Context, tx *sql.Tx, batch []*item)
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := tx.QueryContext(ctx, strings.Replace(sqlAccountGet, "account_id = ?", "account_id IN ("+sqlParams(len(ids))+") ORDER BY account_id", 1)+s.d.forUpdate, ids...)
+	rows, err := tx.QueryContext(ctx, replan+strings.Replace(sqlAccountGet, "account_id = ?", "account_id IN ("+sqlParams(len(ids))+") ORDER BY account_id", 1)+s.d.forUpdate, ids...)
 	if err != nil {
 		return nil, fmt.Errorf("accounts: %w", err)
 	}
@@ -455,7 +480,7 @@ func scanAccountRow(sc interface{ Scan(...any) error }) (string, accountRow, err
 	var id string
 	var r accountRow
 	err := sc.Scan(&id, &r.ID, &r.EndUserRef, &r.PlatformID, &r.PlatformName, &r.PlatformType, &r.LinkTokenID, &r.CreatedAt,
-		&r.Connected, &r.Status, &r.StatusAt, &r.StatusRank, &r.FirstSeenAt, &r.LastEventAt)
+		&r.Connected, &r.Status, &r.StatusAt, &r.StatusRank, &r.FirstSeenAt, &r.LastEventAt, &r.LastJob, &r.LastJobOutcome, &r.LastJobAt)
 	return id, r, err
 }
 
@@ -496,14 +521,17 @@ func (c *committer) mergeAccount(ctx context.Context, st *boundStmts, e *project
 		// no other column leaves the other indexes (and the triggers on
 		// them) alone.
 		_, err = st.accountTouch.ExecContext(ctx, next.FirstSeenAt, next.LastEventAt, accountID)
+	case exists && onlyActivityAndJob(cur, next):
+		// A job event: the activity and the latest job, in one write.
+		_, err = st.accountTouchJob.ExecContext(ctx, next.FirstSeenAt, next.LastEventAt, next.LastJob, next.LastJobOutcome, next.LastJobAt, accountID)
 	case exists:
 		_, err = st.accountUpdate.ExecContext(ctx, attach, next.PlatformID, next.PlatformName, next.PlatformType,
 			next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
-			next.FirstSeenAt, next.LastEventAt, accountID)
+			next.FirstSeenAt, next.LastEventAt, next.LastJob, next.LastJobOutcome, next.LastJobAt, accountID)
 	default:
 		_, err = st.accountInsert.ExecContext(ctx, accountID, attach, next.PlatformID, next.PlatformName, next.PlatformType,
 			next.LinkTokenID, next.CreatedAt, next.Connected, next.Status, next.StatusAt, next.StatusRank,
-			next.FirstSeenAt, next.LastEventAt)
+			next.FirstSeenAt, next.LastEventAt, next.LastJob, next.LastJobOutcome, next.LastJobAt)
 		e.newAccount = true
 	}
 	if err != nil {

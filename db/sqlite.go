@@ -36,7 +36,9 @@ var sqliteDialect = dialect{
 	// The single writer connection serializes claims and every
 	// read-then-write: no row lock needed.
 	forUpdate: "",
-	claimLock: "",
+	// json_each's value of a JSON string is its text.
+	jsonStrings: "json_each(?) AS j",
+	claimLock:   "",
 	// secure_delete zeroes what a transaction deletes or overwrites; the
 	// WAL's older page images go with a TRUNCATE checkpoint; VACUUM
 	// rewrites the file (for values deleted before secure_delete).

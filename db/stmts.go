@@ -31,20 +31,27 @@ ON CONFLICT (end_user_id) DO UPDATE SET
 	sqlEndUserAddAccount = `UPDATE end_users SET account_count = account_count + 1 WHERE end_user_id = ?`
 
 	sqlAccountGet = `SELECT account_id, id, end_user_ref, platform_id, platform_name, platform_type, link_token_id, created_at,
-  connected, monitoring_status, monitoring_status_at, status_rank, first_seen_at, last_event_at
+  connected, monitoring_status, monitoring_status_at, status_rank, first_seen_at, last_event_at, last_job, last_job_outcome, last_job_at
 FROM accounts WHERE account_id = ?`
 
 	sqlAccountInsert = `INSERT INTO accounts (account_id, end_user_ref, platform_id, platform_name, platform_type, link_token_id,
-  created_at, connected, monitoring_status, monitoring_status_at, status_rank, first_seen_at, last_event_at, event_count)
-VALUES (?, ` + refEndUser + `, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
+  created_at, connected, monitoring_status, monitoring_status_at, status_rank, first_seen_at, last_event_at, last_job, last_job_outcome,
+  last_job_at, event_count)
+VALUES (?, ` + refEndUser + `, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`
 
 	// The end user is set once: a NULL end_user_id keeps the stored one.
 	sqlAccountUpdate = `UPDATE accounts SET end_user_ref = COALESCE(end_user_ref, ` + refEndUser + `), platform_id = ?, platform_name = ?,
   platform_type = ?, link_token_id = ?, created_at = ?, connected = ?, monitoring_status = ?, monitoring_status_at = ?, status_rank = ?,
-  first_seen_at = ?, last_event_at = ?, event_count = event_count + 1
+  first_seen_at = ?, last_event_at = ?, last_job = ?, last_job_outcome = ?, last_job_at = ?, event_count = event_count + 1
 WHERE account_id = ?`
 
 	sqlAccountTouch = `UPDATE accounts SET first_seen_at = ?, last_event_at = ?, event_count = event_count + 1 WHERE account_id = ?`
+
+	// The latest job is the committer's merge (mergeAccount), written with
+	// the activity: one write of the account row per job event (until
+	// migration 084 a trigger on account_jobs wrote it a second time).
+	sqlAccountTouchJob = `UPDATE accounts SET first_seen_at = ?, last_event_at = ?, last_job = ?, last_job_outcome = ?, last_job_at = ?,
+  event_count = event_count + 1 WHERE account_id = ?`
 
 	// The last_* columns move only for an outcome not older than the stored one.
 	sqlLinkTokenUpsert = `INSERT INTO link_tokens_seen (link_token_id, account_ref, end_user_ref, first_seen_at, last_seen_at,
@@ -120,7 +127,8 @@ WHERE mt.link_token_id = ? AND t.campaign_id IS NOT NULL`
 
 // boundStmts are the statements bound to one transaction.
 type boundStmts struct {
-	endUserUpsert, endUserAddAccount, accountGet, accountInsert, accountUpdate, accountTouch, linkTokenUpsert *sql.Stmt
+	endUserUpsert, endUserAddAccount, accountGet, accountInsert, accountUpdate, accountTouch, accountTouchJob *sql.Stmt
+	linkTokenUpsert                                                                                           *sql.Stmt
 	eventInsert, eventDuplicate, jobUpsert, historyInsert, switchInsert, jobEnqueue                           *sql.Stmt
 	eventCounts, jobCounts, rejectionCounts, statusCounts, totals, rejectionInsert, rejectionPrune            *sql.Stmt
 	campaignLink                                                                                              *sql.Stmt
@@ -142,13 +150,14 @@ func (b *boundStmts) fields(d dialect) []struct {
 		sql string
 	}{
 		{&b.endUserUpsert, sqlEndUserUpsert}, {&b.endUserAddAccount, sqlEndUserAddAccount}, {&b.accountGet, sqlAccountGet + d.forUpdate},
-		{&b.accountInsert, sqlAccountInsert}, {&b.accountUpdate, sqlAccountUpdate}, {&b.accountTouch, sqlAccountTouch}, {&b.linkTokenUpsert, sqlLinkTokenUpsert},
+		{&b.accountInsert, sqlAccountInsert}, {&b.accountUpdate, sqlAccountUpdate}, {&b.accountTouch, sqlAccountTouch}, {&b.accountTouchJob, sqlAccountTouchJob},
+		{&b.linkTokenUpsert, sqlLinkTokenUpsert},
 		{&b.eventInsert, sqlEventInsert}, {&b.eventDuplicate, sqlEventDuplicate}, {&b.jobUpsert, sqlJobUpsert},
 		{&b.historyInsert, sqlHistoryInsert}, {&b.switchInsert, sqlSwitchInsert}, {&b.jobEnqueue, sqlJobEnqueue},
 		{&b.eventCounts, sqlEventCounts}, {&b.jobCounts, sqlJobCounts}, {&b.rejectionCounts, sqlRejectionCounts},
 		{&b.statusCounts, sqlStatusCounts}, {&b.totals, sqlTotals}, {&b.rejectionInsert, sqlRejectionInsert}, {&b.rejectionPrune, sqlRejectionPrune},
 		{&b.campaignLink, sqlCampaignLink},
-		{&b.paySyncRequest, sqlPaySyncRequest}, {&b.paySyncMilestone, sqlPaySyncMilestone}, {&b.payPendingInsert, sqlPayPendingInsert},
+		{&b.paySyncRequest, sqlPaySyncRequest}, {&b.paySyncMilestone, sqlPaySyncMilestone}, {&b.payPendingInsert, fmt.Sprintf(sqlPayPendingInsert, d.jsonStrings)},
 		{&b.payDeletionInsert, sqlPayDeletionInsert}, {&b.payItemDelete, sqlPayItemDelete}, {&b.payPendingDrop, sqlPayPendingDrop},
 		{&b.savepoint, `SAVEPOINT ev`}, {&b.release, `RELEASE SAVEPOINT ev`}, {&b.rollbackTo, `ROLLBACK TO SAVEPOINT ev`},
 	}

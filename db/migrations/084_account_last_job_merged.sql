@@ -1,0 +1,7 @@
+-- An account's latest job (last_job, last_job_outcome, last_job_at) is
+-- written by the committer with the event's other account columns, one
+-- write of the row per job event (db/project.go, mergeAccount): the
+-- triggers that wrote it a second time after each account_jobs upsert go.
+-- The rule is theirs: a job outcome not older than the stored one wins.
+DROP TRIGGER account_jobs_last_insert;
+DROP TRIGGER account_jobs_last_update;
