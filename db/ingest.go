@@ -183,6 +183,10 @@ type Ingester struct {
 	// over; the committer then checkpoints between batches (sqlite_checkpoint.go).
 	restartWAL   atomic.Bool
 	checkpointed func(frames int, mode string, took time.Duration)
+
+	// perEvent makes every batch run one event at a time (applyCarefully),
+	// for tests that compare the batch-wide statements with it.
+	perEvent bool
 }
 
 // committer is the per-batch view of the Ingester used by project.
@@ -194,6 +198,11 @@ type committer struct {
 	// links, when set, holds the campaign launch links of the batch's
 	// link tokens (campaignLinks); without it each job event probes.
 	links map[string]int64
+	// endUsersDone: the batch's end users are written already
+	// (upsertEndUsers); jobs, when set, collects the fetch jobs to queue
+	// after the events (ingest_sets.go).
+	endUsersDone bool
+	jobs         *batchJobs
 }
 
 // NewIngester prepares the ingest statements on the Store's writer.
@@ -420,7 +429,7 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) ([]*item, error) {
 	ctx := context.Background() // a commit in progress is never abandoned
 	results := make([]itemResult, len(batch))
 	var agg *batchAgg
-	careful := false
+	careful := g.perEvent
 	var err error
 	for {
 		err = g.s.tx(ctx, func(tx *sql.Tx) error {
@@ -548,7 +557,10 @@ func (g *Ingester) applyAtOnce(ctx context.Context, tx *sql.Tx, st *boundStmts, 
 		return err
 	}
 	pctx := withPipeline(ctx)
-	c := committer{g: g, accounts: accounts, links: links}
+	c := committer{g: g, accounts: accounts, links: links, endUsersDone: true, jobs: &batchJobs{}}
+	if err := upsertEndUsers(pctx, tx, batchEndUsers(batch, known)); err != nil {
+		return g.orCarefully(err)
+	}
 	for i, it := range batch {
 		d := &it.d
 		recvT := d.ReceivedAt.UTC()
@@ -568,6 +580,9 @@ func (g *Ingester) applyAtOnce(ctx context.Context, tx *sql.Tx, st *boundStmts, 
 		known[d.EventID] = true // a second delivery in this batch is a duplicate
 		agg.accepted(hour, d.Event, pr, d.Reconciled)
 		results[i] = itemResult{}
+	}
+	if err := c.jobs.insert(pctx, tx); err != nil {
+		return g.orCarefully(err)
 	}
 	return nil
 }

@@ -145,7 +145,7 @@ func (c *committer) projectPayMilestone(ctx context.Context, st *boundStmts, d *
 		marks["ninety_days_synced_at"], marks["fully_synced_at"], recv); err != nil {
 		return e.projection, fmt.Errorf("pay sync milestone: %w", err)
 	}
-	return e.projection, e.enqueueFetch(ctx, st, d, kind)
+	return e.projection, c.enqueueFetch(ctx, st, e, d, kind)
 }
 
 // payDelta records a successful paystubs or shifts job's added and deleted

@@ -272,7 +272,7 @@ func (c *committer) projectAccountAdded(ctx context.Context, st *boundStmts, d *
 		err = e.statusHistory(ctx, st, d, rankAdded)
 	}
 	if err == nil && e.account != "" && !e.newAccount {
-		err = e.enqueueFetch(ctx, st, d, FetchAccount)
+		err = c.enqueueFetch(ctx, st, e, d, FetchAccount)
 	}
 	return e.projection, err
 }
@@ -286,7 +286,7 @@ func (c *committer) projectMonitoring(ctx context.Context, st *boundStmts, d *De
 		err = e.statusHistory(ctx, st, d, rankUpdated)
 	}
 	if k := pinwheel.FetchAfter(d.Event, ""); err == nil && e.account != "" && k != "" {
-		err = e.enqueueFetch(ctx, st, d, k)
+		err = c.enqueueFetch(ctx, st, e, d, k)
 	}
 	return e.projection, err
 }
@@ -337,16 +337,20 @@ func (c *committer) jobEvent(ctx context.Context, st *boundStmts, d *Delivery, r
 		}
 	}
 	if k := pinwheel.FetchAfter(d.Event, p.Outcome); k != "" {
-		return e, e.enqueueFetch(ctx, st, d, k)
+		return e, c.enqueueFetch(ctx, st, e, d, k)
 	}
 	return e, nil
 }
 
 // enqueueFetch queues the fetch of an account's data (one of the Fetch*
-// kinds) after the event, in the ingest transaction.
-func (e *projected) enqueueFetch(ctx context.Context, st *boundStmts, d *Delivery, data string) error {
+// kinds) after the event, in the ingest transaction (with the batch's
+// others, when the batch collects them: ingest_sets.go).
+func (c *committer) enqueueFetch(ctx context.Context, st *boundStmts, e *projected, d *Delivery, data string) error {
 	args, err := jobEnqueueArgs(newFetchJob(data, d.p.AccountID, d.EventID), d.ReceivedAt)
-	if err == nil {
+	switch {
+	case err == nil && c.jobs != nil:
+		c.jobs.add(args)
+	case err == nil:
 		_, err = st.jobEnqueue.ExecContext(ctx, args...)
 	}
 	if err != nil {
@@ -398,8 +402,10 @@ func (c *committer) entities(ctx context.Context, st *boundStmts, d *Delivery, r
 	at := e.at
 
 	if p.EndUserID != "" {
-		if _, err := st.endUserUpsert.ExecContext(ctx, p.EndUserID, at, at); err != nil {
-			return e, fmt.Errorf("end user: %w", err)
+		if !c.endUsersDone {
+			if _, err := st.endUserUpsert.ExecContext(ctx, p.EndUserID, at, at); err != nil {
+				return e, fmt.Errorf("end user: %w", err)
+			}
 		}
 		e.endUser = p.EndUserID
 	}

@@ -1,0 +1,127 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"linkdesk/dbtest"
+	"linkdesk/loadgen"
+)
+
+// TestIngest_BatchWideStatementsMatchPerEvent: the end users and fetch
+// jobs a batch writes once (ingest_sets.go) end as the statements of each
+// event leave them. Two stores take the same 3,000 generated deliveries
+// (the loadgen mix: end users and accounts seen again, duplicates, job
+// events that queue fetches of the same account), one through the
+// batch-wide statements, the other through the per-event path. Their end
+// users, jobs, job counts and accounts' latest jobs are equal.
+func TestIngest_BatchWideStatementsMatchPerEvent(t *testing.T) {
+	ctx := context.Background()
+	gen := loadgen.NewGenerator(loadgen.GenConfig{Seed: 7, Accounts: 300})
+	base := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	var ds []Delivery
+	for i := range 3000 {
+		d, err := ParseDelivery(gen.Next().Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.ReceivedAt = base.Add(time.Duration(i) * time.Second)
+		ds = append(ds, d)
+	}
+
+	run := func(name string, perEvent bool) map[string][]string {
+		s, err := Open(ctx, dbtest.Path(t, name+".db"), Options{PasswordCost: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		g, err := s.NewIngester(ctx, IngestOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.st.close()
+		g.perEvent = perEvent
+		// The same deliveries in the same order, in batches of 100, so
+		// that what depends on their order (which account.added finds its
+		// account already there, which job's payload is the last) is the
+		// same in both runs.
+		for from := 0; from < len(ds); from += 100 {
+			var batch []*item
+			for _, d := range ds[from:min(from+100, len(ds))] {
+				batch = append(batch, &item{d: d, start: time.Now(), done: make(chan itemResult, 1)})
+			}
+			if _, err := g.commit(batch, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, it := range batch {
+				if r := <-it.done; r.err != nil {
+					t.Fatalf("%s: %v", it.d.EventID, r.err)
+				}
+			}
+		}
+		out := map[string][]string{}
+		for table, q := range map[string]string{
+			"end_users": `SELECT end_user_id, first_seen_at, last_seen_at, account_count, event_count FROM end_users ORDER BY end_user_id`,
+			"jobs": `SELECT kind, COALESCE(dedupe_key, ''), state, payload, run_at, attempts, created_at, updated_at FROM jobs
+ORDER BY kind, dedupe_key, created_at`,
+			"job counts": `SELECT kind, state, CAST(SUM(n) AS BIGINT) FROM (SELECT kind, state, n FROM job_state_counts
+UNION ALL SELECT kind, state, n FROM job_state_deltas) q GROUP BY kind, state HAVING SUM(n) <> 0 ORDER BY 1, 2`,
+			"accounts": `SELECT account_id, COALESCE(last_job, ''), COALESCE(last_job_outcome, ''), COALESCE(last_job_at, ''), event_count
+FROM accounts ORDER BY account_id`,
+		} {
+			out[table] = tableRows(t, s.r, q)
+		}
+		return out
+	}
+	batched, perEvent := run("batched", false), run("per-event", true)
+	for table, want := range perEvent {
+		if len(want) == 0 {
+			t.Errorf("%s: no rows", table)
+		}
+		if got := batched[table]; !slices.Equal(got, want) {
+			for i := range min(len(got), len(want)) {
+				if got[i] != want[i] {
+					t.Errorf("%s differs (%d rows, want %d); first at %d:\n got %s\nwant %s", table, len(got), len(want), i, got[i], want[i])
+					break
+				}
+			}
+			if len(got) != len(want) {
+				t.Errorf("%s: %d rows, want %d", table, len(got), len(want))
+			}
+		}
+	}
+}
+
+func tableRows(t *testing.T, db *sql.DB, q string) []string {
+	t.Helper()
+	rows, err := db.Query(q)
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]sql.NullString, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		parts := make([]string, len(vals))
+		for i, v := range vals {
+			parts[i] = v.String
+		}
+		out = append(out, strings.Join(parts, " | "))
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
