@@ -199,10 +199,15 @@ type committer struct {
 	// link tokens (campaignLinks); without it each job event probes.
 	links map[string]int64
 	// endUsersDone: the batch's end users are written already
-	// (upsertEndUsers); jobs, when set, collects the fetch jobs to queue
-	// after the events (ingest_sets.go).
-	endUsersDone bool
-	jobs         *batchJobs
+	// (upsertEndUsers, ingest_sets.go): users are those, usersBefore the
+	// ones of them that existed before the batch (read only for events
+	// stored unprojected), usersSeen the ones an event of the batch has
+	// reached so far. jobs, when set, collects the fetch jobs to queue
+	// after the events.
+	endUsersDone           bool
+	users                  map[string]*seenEndUser
+	usersBefore, usersSeen map[string]bool
+	jobs                   *batchJobs
 }
 
 // NewIngester prepares the ingest statements on the Store's writer.
@@ -557,8 +562,14 @@ func (g *Ingester) applyAtOnce(ctx context.Context, tx *sql.Tx, st *boundStmts, 
 		return err
 	}
 	pctx := withPipeline(ctx)
-	c := committer{g: g, accounts: accounts, links: links, endUsersDone: true, jobs: &batchJobs{}}
-	if err := upsertEndUsers(pctx, tx, batchEndUsers(batch, known)); err != nil {
+	users := batchEndUsers(batch, known)
+	before, err := endUsersBefore(ctx, tx, batch, known, users)
+	if err != nil {
+		return err
+	}
+	c := committer{g: g, accounts: accounts, links: links, endUsersDone: true, users: users, usersBefore: before,
+		usersSeen: map[string]bool{}, jobs: &batchJobs{}}
+	if err := upsertEndUsers(pctx, tx, users); err != nil {
 		return g.orCarefully(err)
 	}
 	for i, it := range batch {

@@ -57,6 +57,48 @@ func batchEndUsers(batch []*item, known map[string]bool) map[string]*seenEndUser
 	return out
 }
 
+// endUsersBefore returns which of the batch's end users existed before it,
+// among those that events stored unprojected name (an unknown event type
+// links to the rows that exist when it is stored: batchWrote). Usually
+// there are none, and nothing is read.
+func endUsersBefore(ctx context.Context, tx *sql.Tx, batch []*item, known map[string]bool, users map[string]*seenEndUser) (map[string]bool, error) {
+	var ids []any
+	asked := map[string]bool{}
+	for _, it := range batch {
+		d := &it.d
+		u := d.p.EndUserID
+		if d.perr != nil || projectorOf(d.Event) != nil || u == "" || users[u] == nil || asked[u] || known[d.EventID] {
+			continue
+		}
+		asked[u] = true
+		ids = append(ids, u)
+	}
+	out := map[string]bool{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := tx.QueryContext(ctx, replan+`SELECT end_user_id FROM end_users WHERE end_user_id IN (`+sqlParams(len(ids))+`)`, ids...)
+	if err != nil {
+		return nil, fmt.Errorf("end users: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
+}
+
+// batchWrote reports an end user that the batch wrote ahead of its events
+// and that no event of the batch before this one has reached, and that did
+// not exist before the batch.
+func (c *committer) batchWrote(endUser string) bool {
+	return endUser != "" && c.endUsersDone && c.users[endUser] != nil && !c.usersSeen[endUser] && !c.usersBefore[endUser]
+}
+
 const sqlEndUsersUpsert = `INSERT INTO end_users (end_user_id, first_seen_at, last_seen_at, account_count, event_count)
 VALUES %s
 ON CONFLICT (end_user_id) DO UPDATE SET

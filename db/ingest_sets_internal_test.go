@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -18,7 +19,8 @@ import (
 // (the loadgen mix: end users and accounts seen again, duplicates, job
 // events that queue fetches of the same account), one through the
 // batch-wide statements, the other through the per-event path. Their end
-// users, jobs, job counts and accounts' latest jobs are equal.
+// users, jobs, job counts, accounts' latest jobs and events' end users are
+// equal.
 func TestIngest_BatchWideStatementsMatchPerEvent(t *testing.T) {
 	ctx := context.Background()
 	gen := loadgen.NewGenerator(loadgen.GenConfig{Seed: 7, Accounts: 300})
@@ -31,6 +33,28 @@ func TestIngest_BatchWideStatementsMatchPerEvent(t *testing.T) {
 		}
 		d.ReceivedAt = base.Add(time.Duration(i) * time.Second)
 		ds = append(ds, d)
+	}
+	// Events of a type Linkdesk does not know link to the end users that
+	// exist when they are stored: before a new end user's first known
+	// event in the same batch (not yet), after it (yes), and one that
+	// existed before the batch (yes).
+	old := ds[0].p.EndUserID
+	for k := range 5 {
+		at := k*600 + 150
+		user, acc := fmt.Sprintf("eu-new-%d", k), fmt.Sprintf("acc-new-%d", k)
+		for j, body := range []string{
+			fmt.Sprintf(`{"event_id": "unknown-a-%d", "event": "something.new", "payload": {"end_user_id": %q, "account_id": %q}}`, k, user, acc),
+			fmt.Sprintf(`{"event_id": "added-%d", "event": "account.added", "payload": {"created_at": "2026-12-01T09:00:00.000000+00:00", "link_token_id": "tok-new-%d", "platform_id": "plat-1", "connected": true, "monitoring_status": "active", "end_user_id": %q, "account_id": %q, "platform_name": "Workday"}}`, k, k, user, acc),
+			fmt.Sprintf(`{"event_id": "unknown-b-%d", "event": "something.new", "payload": {"end_user_id": %q}}`, k, user),
+			fmt.Sprintf(`{"event_id": "unknown-c-%d", "event": "something.new", "payload": {"end_user_id": %q}}`, k, old),
+		} {
+			d, err := ParseDelivery([]byte(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.ReceivedAt = ds[at+j].ReceivedAt
+			ds[at+j] = d
+		}
 	}
 
 	run := func(name string, perEvent bool) map[string][]string {
@@ -72,6 +96,8 @@ ORDER BY kind, dedupe_key, created_at`,
 UNION ALL SELECT kind, state, n FROM job_state_deltas) q GROUP BY kind, state HAVING SUM(n) <> 0 ORDER BY 1, 2`,
 			"accounts": `SELECT account_id, COALESCE(last_job, ''), COALESCE(last_job_outcome, ''), COALESCE(last_job_at, ''), event_count
 FROM accounts ORDER BY account_id`,
+			"events": `SELECT e.event_id, e.projection, COALESCE(u.end_user_id, '') FROM events e LEFT JOIN end_users u ON u.id = e.end_user_ref
+ORDER BY e.event_id`,
 		} {
 			out[table] = tableRows(t, s.r, q)
 		}

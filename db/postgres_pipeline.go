@@ -77,10 +77,22 @@ func namedArgs(args []driver.NamedValue) []any {
 // tens of microseconds.
 const replan = "/* replan */ "
 
-// planEach puts pgx's per-query mode before a statement's arguments.
-func planEach(args []driver.NamedValue) []driver.NamedValue {
+// planEach puts pgx's per-query mode before a statement's arguments. A
+// connection whose URL chose a mode that prepares nothing already
+// (default_query_exec_mode: exec, simple_protocol, describe_exec) keeps
+// it; one without a description cache (description_cache_capacity=0)
+// describes each statement first, in a second round trip.
+func (c *pgConn) planEach(args []driver.NamedValue) []driver.NamedValue {
+	cfg := c.Conn.Conn().Config()
+	mode := pgx.QueryExecModeCacheDescribe
+	switch {
+	case cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement:
+		return args
+	case cfg.DescriptionCacheCapacity == 0:
+		mode = pgx.QueryExecModeDescribeExec
+	}
 	out := make([]driver.NamedValue, 0, len(args)+1)
-	out = append(out, driver.NamedValue{Ordinal: 1, Value: pgx.QueryExecModeCacheDescribe})
+	out = append(out, driver.NamedValue{Ordinal: 1, Value: mode})
 	for i, a := range args {
 		a.Ordinal = i + 2
 		out = append(out, a)
@@ -163,7 +175,7 @@ func (c *pgConn) exec(ctx context.Context, q string, args []driver.NamedValue) (
 		if err := c.sync(ctx); err != nil {
 			return nil, err
 		}
-		return c.Conn.ExecContext(ctx, q, planEach(args))
+		return c.Conn.ExecContext(ctx, q, c.planEach(args))
 	}
 	if pipelined(ctx) {
 		c.queue = append(c.queue, queued{q, namedArgs(args)})
@@ -188,7 +200,7 @@ func (c *pgConn) query(ctx context.Context, q string, args []driver.NamedValue) 
 		if err := c.sync(ctx); err != nil {
 			return nil, err
 		}
-		return c.Conn.QueryContext(ctx, q, planEach(args))
+		return c.Conn.QueryContext(ctx, q, c.planEach(args))
 	}
 	if len(c.queue) > 0 {
 		return c.flush(ctx, q, namedArgs(args))

@@ -56,6 +56,20 @@ func TestReplan_PlansEveryExecution(t *testing.T) {
 		if !prepared["replan-plain"] || prepared["replan-marked"] {
 			t.Errorf("prepared statements of the connection: %v, want the plain one only", prepared)
 		}
+
+		// A URL that turns pgx's description cache off (or chooses another
+		// mode) still runs marked statements.
+		for _, opt := range []string{"description_cache_capacity=0", "default_query_exec_mode=simple_protocol", "default_query_exec_mode=exec"} {
+			raw, err := Connect(s.Path() + "&" + opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := raw.QueryRowContext(ctx, replan+marked, 0).Scan(&n); err != nil {
+				t.Errorf("%s: %v", opt, err)
+			}
+			raw.Close()
+		}
 	}
 
 	// A queued statement's error shows at the marked statement after it.

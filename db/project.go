@@ -254,6 +254,12 @@ func (c *committer) projectNot(ctx context.Context, st *boundStmts, d *Delivery,
 	var refs entityIDs
 	if d.perr == nil {
 		refs = entityIDs{endUser: d.p.EndUserID, account: d.p.AccountID, linkToken: d.p.LinkTokenID}
+		if c.batchWrote(refs.endUser) {
+			// Written ahead by the batch (upsertEndUsers), not yet by an
+			// event before this one: one event at a time it would not
+			// exist yet.
+			refs.endUser = ""
+		}
 	}
 	state, perr := "unknown", sql.NullString{}
 	if d.perr != nil {
@@ -402,7 +408,9 @@ func (c *committer) entities(ctx context.Context, st *boundStmts, d *Delivery, r
 	at := e.at
 
 	if p.EndUserID != "" {
-		if !c.endUsersDone {
+		if c.endUsersDone {
+			c.usersSeen[p.EndUserID] = true
+		} else {
 			if _, err := st.endUserUpsert.ExecContext(ctx, p.EndUserID, at, at); err != nil {
 				return e, fmt.Errorf("end user: %w", err)
 			}

@@ -210,15 +210,22 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 		// transaction and an UPDATE), and every pool is woken whenever
 		// any job is queued, so most wakes find nothing due for this
 		// pool. The look is one read of jobs_kind_due per kind.
-		if at, ok, err := r.store.NextJobAt(ctx, p.Kinds); err == nil {
-			if now := r.store.Now(); !ok || at.After(now) {
-				wait := r.opt.Poll
-				if ok {
-					wait = min(wait, at.Sub(now))
-				}
-				r.idle(ctx, p, wait)
-				continue
+		at, ok, err := r.store.NextJobAt(ctx, p.Kinds)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
 			}
+			r.opt.Log.Error("job queue: next due", "kinds", p.Kinds, "err", err)
+			r.idle(ctx, p, r.opt.Poll)
+			continue
+		}
+		if now := r.store.Now(); !ok || at.After(now) {
+			wait := r.opt.Poll
+			if ok {
+				wait = min(wait, max(at.Sub(now), 10*time.Millisecond))
+			}
+			r.idle(ctx, p, wait)
+			continue
 		}
 		jobs, err := r.store.ClaimJobs(ctx, p.Kinds, p.Batch, p.Lease)
 		if err != nil {

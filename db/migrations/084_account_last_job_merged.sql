@@ -3,5 +3,8 @@
 -- write of the row per job event (db/project.go, mergeAccount): the
 -- triggers that wrote it a second time after each account_jobs upsert go.
 -- The rule is theirs: a job outcome not older than the stored one wins.
+-- Instances of an older version that still ingest stop keeping it once
+-- this runs: stop them before starting this version (README, "Upgrading
+-- several instances").
 DROP TRIGGER account_jobs_last_insert;
 DROP TRIGGER account_jobs_last_update;
