@@ -3,10 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"io"
 	"path/filepath"
 	"slices"
@@ -180,14 +178,14 @@ func compareDatabases(t *testing.T, path, url string) {
 		t.Fatal(err)
 	}
 	defer pg.Close()
-	tables := rowStrings(t, lite, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name`)
+	tables := dbtest.Rows(t, lite, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'schema_migrations' ORDER BY name`)
 	if len(tables) < 20 {
 		t.Fatalf("only %d tables", len(tables))
 	}
 	rows := 0
 	for _, table := range tables {
 		q := `SELECT * FROM ` + table
-		a, b := rowStrings(t, lite, q), rowStrings(t, pg, q)
+		a, b := dbtest.Rows(t, lite, q), dbtest.Rows(t, pg, q)
 		slices.Sort(a)
 		slices.Sort(b)
 		if !slices.Equal(a, b) {
@@ -198,37 +196,4 @@ func compareDatabases(t *testing.T, path, url string) {
 	if rows < 1000 {
 		t.Errorf("only %d rows compared", rows)
 	}
-}
-
-func rowStrings(t *testing.T, d *sql.DB, q string) []string {
-	t.Helper()
-	rows, err := d.Query(q)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		var b strings.Builder
-		for i, v := range vals {
-			if i > 0 {
-				b.WriteString(" | ")
-			}
-			fmt.Fprintf(&b, "%v", v)
-		}
-		out = append(out, b.String())
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

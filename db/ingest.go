@@ -621,19 +621,27 @@ func knownEvents(ctx context.Context, tx *sql.Tx, batch []*item) (map[string]boo
 	for i, it := range batch {
 		ids[i] = it.d.EventID
 	}
-	rows, err := tx.QueryContext(ctx, replan+`SELECT event_id FROM events WHERE event_id IN (`+sqlParams(len(ids))+`)`, ids...)
-	if err != nil {
+	if err := stringSet(ctx, tx, known, replan+`SELECT event_id FROM events WHERE event_id IN (`+sqlParams(len(ids))+`)`, ids...); err != nil {
 		return nil, fmt.Errorf("known events: %w", err)
+	}
+	return known, nil
+}
+
+// stringSet adds to set the one text column of q's rows.
+func stringSet(ctx context.Context, tx *sql.Tx, set map[string]bool, q string, args ...any) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
 		}
-		known[id] = true
+		set[v] = true
 	}
-	return known, rows.Err()
+	return rows.Err()
 }
 
 // applyCarefully runs each item in a savepoint of its own, so that one that

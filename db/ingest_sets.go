@@ -77,19 +77,10 @@ func endUsersBefore(ctx context.Context, tx *sql.Tx, batch []*item, known map[st
 	if len(ids) == 0 {
 		return out, nil
 	}
-	rows, err := tx.QueryContext(ctx, replan+`SELECT end_user_id FROM end_users WHERE end_user_id IN (`+sqlParams(len(ids))+`)`, ids...)
-	if err != nil {
+	if err := stringSet(ctx, tx, out, replan+`SELECT end_user_id FROM end_users WHERE end_user_id IN (`+sqlParams(len(ids))+`)`, ids...); err != nil {
 		return nil, fmt.Errorf("end users: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out[id] = true
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // batchWrote reports an end user that the batch wrote ahead of its events

@@ -2,10 +2,8 @@ package db
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -99,7 +97,7 @@ FROM accounts ORDER BY account_id`,
 			"events": `SELECT e.event_id, e.projection, COALESCE(u.end_user_id, '') FROM events e LEFT JOIN end_users u ON u.id = e.end_user_ref
 ORDER BY e.event_id`,
 		} {
-			out[table] = tableRows(t, s.r, q)
+			out[table] = dbtest.Rows(t, s.r, q)
 		}
 		return out
 	}
@@ -109,45 +107,7 @@ ORDER BY e.event_id`,
 			t.Errorf("%s: no rows", table)
 		}
 		if got := batched[table]; !slices.Equal(got, want) {
-			for i := range min(len(got), len(want)) {
-				if got[i] != want[i] {
-					t.Errorf("%s differs (%d rows, want %d); first at %d:\n got %s\nwant %s", table, len(got), len(want), i, got[i], want[i])
-					break
-				}
-			}
-			if len(got) != len(want) {
-				t.Errorf("%s: %d rows, want %d", table, len(got), len(want))
-			}
+			t.Errorf("%s differs (%d rows, want %d); first differences:\n%s", table, len(got), len(want), dbtest.FirstDiffs(got, want, 3))
 		}
 	}
-}
-
-func tableRows(t *testing.T, db *sql.DB, q string) []string {
-	t.Helper()
-	rows, err := db.Query(q)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []string
-	for rows.Next() {
-		vals := make([]sql.NullString, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			parts[i] = v.String
-		}
-		out = append(out, strings.Join(parts, " | "))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

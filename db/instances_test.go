@@ -2,12 +2,10 @@ package db_test
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -131,7 +129,7 @@ func TestInstances_ProjectionsWithTwoWriters(t *testing.T) {
 	got, want := fingerprint(t, a.Path()), fingerprint(t, ref.Path())
 	for table, w := range want {
 		if g := got[table]; !slices.Equal(g, w) {
-			t.Errorf("%s differs from one writer's (%d rows, want %d); first differences:\n%s", table, len(g), len(w), firstDiffs(g, w, 5))
+			t.Errorf("%s differs from one writer's (%d rows, want %d); first differences:\n%s", table, len(g), len(w), dbtest.FirstDiffs(g, w, 5))
 		}
 	}
 }
@@ -171,57 +169,9 @@ UNION ALL SELECT 'queue', kind, state, CAST(SUM(n) AS BIGINT) FROM (SELECT kind,
 		// deliveries do depends on their order, whoever writes.
 		"jobs": `SELECT kind, COALESCE(dedupe_key, ''), state FROM jobs WHERE kind <> 'fetch.account' ORDER BY 1, 2, 3`,
 	} {
-		out[table] = rowsOf(t, raw, q)
+		out[table] = dbtest.Rows(t, raw, q)
 	}
 	return out
-}
-
-func rowsOf(t *testing.T, raw *sql.DB, q string) []string {
-	t.Helper()
-	rows, err := raw.Query(q)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
-	var out []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			t.Fatal(err)
-		}
-		parts := make([]string, len(vals))
-		for i, v := range vals {
-			if b, ok := v.([]byte); ok {
-				v = string(b)
-			}
-			parts[i] = fmt.Sprint(v)
-		}
-		out = append(out, strings.Join(parts, " | "))
-	}
-	return out
-}
-
-func firstDiffs(got, want []string, n int) string {
-	var b strings.Builder
-	for i := 0; i < max(len(got), len(want)) && n > 0; i++ {
-		var g, w string
-		if i < len(got) {
-			g = got[i]
-		}
-		if i < len(want) {
-			w = want[i]
-		}
-		if g != w {
-			fmt.Fprintf(&b, "  got  %s\n  want %s\n", g, w)
-			n--
-		}
-	}
-	return b.String()
 }
 
 // TestInstances_JobClaimsSkipEachOther: workers of two instances claim
