@@ -25,8 +25,10 @@ import (
 // a copy cut short and started again, or run again later, brings the
 // target to the source's rows without duplicating any. The identity
 // sequences then move past the largest ids, and the copy is verified: the
-// row count of every table equal on both sides, and the audit chain whole
-// on the target, with the same last hash as the source's.
+// row count of every table equal on both sides, every reference that
+// PostgreSQL keeps without a foreign key naming a row (CheckReferences),
+// and the audit chain whole on the target, with the same last hash as the
+// source's.
 //
 // Linkdesk must be stopped on both databases meanwhile. A target that holds
 // data of another origin (an audit trail that is not a prefix of the
@@ -135,6 +137,11 @@ WHERE table_schema = current_schema() AND column_name = 'id' AND is_identity = '
 		if n != tc.Rows {
 			return rep, fmt.Errorf("db: copy: %s has %d rows in the source but %d in the target (rows deleted from the source after an earlier copy stay in the target: copy into an empty database)", tc.Table, tc.Rows, n)
 		}
+	}
+	// The references PostgreSQL keeps without foreign keys (migration
+	// 086): the copy ran with the target's triggers off.
+	if err := dst.CheckReferences(ctx); err != nil {
+		return rep, fmt.Errorf("db: copy: %w", err)
 	}
 	// The target's chain is checked with the source's keys (the target
 	// was opened before the kept key, if any, was copied into it).

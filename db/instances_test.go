@@ -132,6 +132,11 @@ func TestInstances_ProjectionsWithTwoWriters(t *testing.T) {
 			t.Errorf("%s differs from one writer's (%d rows, want %d); first differences:\n%s", table, len(g), len(w), dbtest.FirstDiffs(g, w, 5))
 		}
 	}
+	// Two writers' batches refer only to rows that exist (PostgreSQL
+	// keeps these references without foreign keys: migration 086).
+	if err := a.CheckReferences(context.Background()); err != nil {
+		t.Error(err)
+	}
 }
 
 // fingerprint reads what ingestion wrote, by Pinwheel's ids (our integer

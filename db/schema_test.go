@@ -77,10 +77,14 @@ func TestSchemas_Match(t *testing.T) {
 	}
 }
 
-// schema is tables → columns → "kind notnull", plus index names.
+// schema is tables → columns → "kind notnull", plus index names and the
+// declared foreign keys (tableRef.String()). On PostgreSQL, undeclared are
+// the references migration 086's delete triggers keep instead.
 type schema struct {
-	tables  map[string]map[string]string
-	indexes map[string]string // name → table
+	tables     map[string]map[string]string
+	indexes    map[string]string // name → table
+	refs       map[string]bool
+	undeclared map[string]bool
 }
 
 // typeKind reduces a declared type to what both databases agree on.
@@ -119,6 +123,22 @@ func sqliteSchema(ctx context.Context, db *sql.DB) (schema, error) {
 		}
 	}
 	rows.Close()
+	s.refs = map[string]bool{}
+	for _, tbl := range tables {
+		fks, err := db.QueryContext(ctx, `SELECT "table", "from" FROM pragma_foreign_key_list(?)`, tbl)
+		if err != nil {
+			return s, err
+		}
+		for fks.Next() {
+			var parent, col string
+			if err := fks.Scan(&parent, &col); err != nil {
+				fks.Close()
+				return s, err
+			}
+			s.refs[tableRef{tbl, col, parent}.String()] = true
+		}
+		fks.Close()
+	}
 	for _, tbl := range tables {
 		cols := map[string]string{}
 		rows, err := db.QueryContext(ctx, `SELECT name, type, "notnull", pk FROM pragma_table_info(?)`, tbl)
@@ -178,6 +198,43 @@ WHERE i.schemaname = current_schema() AND NOT EXISTS (
 		s.indexes[name] = tbl
 	}
 	rows.Close()
+	// Single-column foreign keys (Linkdesk declares no other kind).
+	rows, err = db.QueryContext(ctx, `SELECT c.conrelid::regclass::text, a.attname, c.confrelid::regclass::text
+FROM pg_constraint c JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+WHERE c.contype = 'f' AND c.connamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())`)
+	if err != nil {
+		return s, err
+	}
+	s.refs = map[string]bool{}
+	for rows.Next() {
+		var r tableRef
+		if err := rows.Scan(&r.Table, &r.Column, &r.Parent); err != nil {
+			rows.Close()
+			return s, err
+		}
+		s.refs[r.String()] = true
+	}
+	rows.Close()
+	// The references kept by linkdesk_restrict_delete triggers: their
+	// arguments are (table, column) pairs, NUL-separated in tgargs.
+	rows, err = db.QueryContext(ctx, `SELECT t.tgrelid::regclass::text, encode(t.tgargs, 'escape') FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+WHERE p.proname = 'linkdesk_restrict_delete' AND t.tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()))`)
+	if err != nil {
+		return s, err
+	}
+	s.undeclared = map[string]bool{}
+	for rows.Next() {
+		var parent, args string
+		if err := rows.Scan(&parent, &args); err != nil {
+			rows.Close()
+			return s, err
+		}
+		a := strings.Split(strings.TrimSuffix(args, `\000`), `\000`)
+		for i := 0; i+1 < len(a); i += 2 {
+			s.undeclared[tableRef{a[i], a[i+1], parent}.String()] = true
+		}
+	}
+	rows.Close()
 	return s, rows.Err()
 }
 
@@ -220,6 +277,37 @@ func diffSchemas(lite, pg schema) []string {
 	for name, tbl := range pg.indexes {
 		if _, ok := lite.indexes[name]; !ok {
 			out = append(out, fmt.Sprintf("index %s on %s: on PostgreSQL only", name, tbl))
+		}
+	}
+	// A foreign key of SQLite is declared on PostgreSQL too, or is one of
+	// ingestRefs, which migration 086's triggers keep.
+	listed := map[string]bool{}
+	for _, r := range ingestRefs {
+		listed[r.String()] = true
+	}
+	for r := range lite.refs {
+		switch {
+		case pg.refs[r] && listed[r]:
+			out = append(out, fmt.Sprintf("reference %s: declared on PostgreSQL but listed in ingestRefs", r))
+		case !pg.refs[r] && !listed[r]:
+			out = append(out, fmt.Sprintf("reference %s: a foreign key on SQLite, missing on PostgreSQL", r))
+		case listed[r] && !pg.undeclared[r]:
+			out = append(out, fmt.Sprintf("reference %s: in ingestRefs, but no linkdesk_restrict_delete trigger keeps it on PostgreSQL", r))
+		}
+	}
+	for r := range pg.refs {
+		if !lite.refs[r] {
+			out = append(out, fmt.Sprintf("reference %s: a foreign key on PostgreSQL only", r))
+		}
+	}
+	for r := range pg.undeclared {
+		if !listed[r] {
+			out = append(out, fmt.Sprintf("reference %s: kept by a PostgreSQL delete trigger but not in ingestRefs", r))
+		}
+	}
+	for r := range listed {
+		if !lite.refs[r] {
+			out = append(out, fmt.Sprintf("reference %s: in ingestRefs but not a foreign key on SQLite", r))
 		}
 	}
 	slices.Sort(out)

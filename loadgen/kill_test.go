@@ -162,6 +162,11 @@ func checkStored(t *testing.T, path string, ids []string) {
 			t.Errorf("acknowledged event %s: %v", id, err)
 		}
 	}
+	// What the killed instance's batches wrote refers only to rows that
+	// exist (PostgreSQL keeps these references without foreign keys).
+	if err := store.CheckReferences(context.Background()); err != nil {
+		t.Error(err)
+	}
 	raw, err := db.Connect(path)
 	if err != nil {
 		t.Fatal(err)
