@@ -254,3 +254,31 @@ func (s *Store) DashboardStamp(ctx context.Context) (string, error) {
 	}
 	return st, nil
 }
+
+// PageHeader is what the layout of a signed-in staff member's page reads
+// besides the page itself.
+type PageHeader struct {
+	// OpenAlerts counts the alerts in state open (the header's badge).
+	OpenAlerts int
+	// TimeZone is the staff member's time zone (DefaultTimeZone if unset).
+	TimeZone string
+	// Toast is where the page's live stream of toasts starts.
+	Toast ToastCursor
+}
+
+// PageHeader reads OpenAlerts, StaffTimeZone and ToastPosition in one
+// statement: every page shows them, and on PostgreSQL each read is a round
+// trip of its own.
+func (s *Store) PageHeader(ctx context.Context, staffID int64) (PageHeader, error) {
+	var h PageHeader
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM alerts WHERE state = 'open'),
+  COALESCE((SELECT time_zone FROM staff_preferences WHERE staff_id = ?), ''),
+  (SELECT COALESCE(MAX(id), 0) FROM launch_events), (SELECT COALESCE(MAX(id), 0) FROM events)`, staffID).Scan(&h.OpenAlerts, &h.TimeZone, &h.Toast.Launch, &h.Toast.Event)
+	if err != nil {
+		return PageHeader{}, fmt.Errorf("db: page header: %w", err)
+	}
+	if h.TimeZone == "" {
+		h.TimeZone = DefaultTimeZone
+	}
+	return h, nil
+}

@@ -234,15 +234,21 @@ func (h *Handler) RequireRole(p Permission) echo.MiddlewareFunc {
 // PageOf builds the layout data of the request; the error handler uses it
 // too, so it tolerates a missing session.
 func PageOf(c echo.Context, title string) views.Page {
-	p := views.Page{Title: title, Path: c.Request().URL.Path, OpenAlerts: -1}
-	p.Nonce, _ = c.Get(NonceKey).(string)
-	p.Staff = staff(c)
-	p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
+	p := pageBase(c, title)
 	if ac, ok := c.Get(openAlertsKey).(alertCounter); ok && p.Staff != nil {
 		if n, err := ac.OpenAlerts(c.Request().Context()); err == nil {
 			p.OpenAlerts = n
 		}
 	}
+	return p
+}
+
+// pageBase is PageOf without the open alerts.
+func pageBase(c echo.Context, title string) views.Page {
+	p := views.Page{Title: title, Path: c.Request().URL.Path, OpenAlerts: -1}
+	p.Nonce, _ = c.Get(NonceKey).(string)
+	p.Staff = staff(c)
+	p.RequestID = c.Response().Header().Get(echo.HeaderXRequestID)
 	p.Env, _ = c.Get(envKey).(string)
 	return p
 }
@@ -259,7 +265,7 @@ type alertCounter interface {
 
 // page builds the layout data and consumes the flash message.
 func (h *Handler) page(c echo.Context, title string) views.Page {
-	p := PageOf(c, title)
+	p := pageBase(c, title)
 	p.Now = h.store.Now()
 	h.pageStaffParts(c, &p)
 	s := h.session(c)

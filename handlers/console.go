@@ -28,22 +28,25 @@ func (h *Handler) PageContext(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// pageStaffParts fills in the signed-in staff member's time zone and the
-// page's default live stream (toasts only), from the toast position now.
-// A failure here leaves the page in UTC and without toasts rather than
-// failing it.
+// pageStaffParts fills in the signed-in staff member's header: the open
+// alerts, their time zone and the page's default live stream (toasts
+// only), from the toast position now, in one read (db.PageHeader). A
+// failure here leaves the page in UTC, without the alerts badge and
+// without toasts rather than failing it.
 func (h *Handler) pageStaffParts(c echo.Context, p *views.Page) {
 	st := staff(c)
 	if st == nil {
 		return
 	}
-	ctx := c.Request().Context()
-	if tz, err := h.store.StaffTimeZone(ctx, st.ID); err == nil && tz != db.DefaultTimeZone {
-		p.TZ = tz
+	hdr, err := h.store.PageHeader(c.Request().Context(), st.ID)
+	if err != nil {
+		return
 	}
-	if pos, err := h.store.ToastPosition(ctx); err == nil {
-		p.Live = "/live?" + url.Values{"toasts": {pos.String()}}.Encode()
+	p.OpenAlerts = hdr.OpenAlerts
+	if hdr.TimeZone != db.DefaultTimeZone {
+		p.TZ = hdr.TimeZone
 	}
+	p.Live = "/live?" + url.Values{"toasts": {hdr.Toast.String()}}.Encode()
 }
 
 // location is the staff member's time zone (UTC when unset or unknown).
