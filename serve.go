@@ -230,7 +230,7 @@ func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.
 	if err := worker.ScheduleAuditJobs(ctx, store); err != nil {
 		return nil, err
 	}
-	ing, err := store.NewIngester(ctx, db.IngestOptions{Hooks: m.IngestHooks(w.jobs.Wake)})
+	ing, err := store.NewIngester(ctx, db.IngestOptions{Hooks: m.IngestHooks(func() { w.jobs.WakeKinds(db.FetchJobKinds) })})
 	if err != nil {
 		return nil, err
 	}
@@ -270,14 +270,18 @@ func startBackground(ctx, bg context.Context, store *db.Store, client *pinwheel.
 	// Jobs enqueued by another instance on the database (PostgreSQL) wake
 	// this one's runner too.
 	queued, stopQueued := store.Subscribe(db.TopicJobs)
+	fetches, stopFetches := store.Subscribe(db.TopicFetches)
 	w.wg.Go(func() {
 		defer stopQueued()
+		defer stopFetches()
 		for {
 			select {
 			case <-bg.Done():
 				return
 			case <-queued:
 				w.jobs.Wake()
+			case <-fetches:
+				w.jobs.WakeKinds(db.FetchJobKinds)
 			}
 		}
 	})

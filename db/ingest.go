@@ -109,7 +109,8 @@ type IngestHooks struct {
 	Rejected func(reason string)
 	// Batch reports each transaction: deliveries, rejections, duration.
 	Batch func(deliveries, rejections int, took time.Duration)
-	// Queued reports that a commit queued jobs (data fetches), to wake
+	// Queued reports that a commit queued jobs (data fetches only:
+	// FetchJobKinds, announced as TopicFetches), to wake
 	// the job runner.
 	Queued func()
 }
@@ -497,7 +498,7 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) ([]*item, error) {
 				}
 			}
 			if agg.queued {
-				if err := g.s.changed(pctx, tx, TopicJobs); err != nil {
+				if err := g.s.changed(pctx, tx, TopicFetches); err != nil {
 					return err
 				}
 			}

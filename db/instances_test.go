@@ -384,6 +384,8 @@ func TestInstances_ChangesReachTheOtherInstance(t *testing.T) {
 	defer stopA()
 	jobs, stopJ := a.Subscribe(db.TopicJobs)
 	defer stopJ()
+	fetches, stopF := a.Subscribe(db.TopicFetches)
+	defer stopF()
 	drain := func(ch <-chan struct{}) {
 		for {
 			select {
@@ -421,10 +423,16 @@ func TestInstances_ChangesReachTheOtherInstance(t *testing.T) {
 	drain(events)
 	drain(audit)
 	drain(jobs)
+	drain(fetches)
 
 	g := runIngester(t, b, db.IngestOptions{})
 	ingest(t, g, accountAddedBody("n1", "acc-n", "eu-n", "tok-n", "2026-11-26T11:00:00.000000+00:00", "active", true), clk.t)
 	wait(events, "events")
+	// A job event's batch queues the fetch of its data: the other
+	// instance's fetch pools hear of it (serve wakes only those on this
+	// topic).
+	ingest(t, g, jobBody("n2", "identity.added", "identity", "acc-n", "eu-n", "tok-n", "2026-11-26T11:00:01.000000+00:00", "success", "", "", ""), clk.t)
+	wait(fetches, "fetches")
 	if _, err := b.CreateStaff(ctx, admin, db.StaffCreate{Email: "n@example.com", Name: "N", Role: db.RoleOperator, Password: "correct horse battery"}); err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,9 @@ const (
 	TopicLaunch = "launch"
 	// TopicJobs: jobs were enqueued.
 	TopicJobs = "jobs"
+	// TopicFetches: ingestion enqueued data fetches (FetchJobKinds), and
+	// no other job: it wakes only the runners' fetch pools.
+	TopicFetches = "fetches"
 	// TopicData: finished jobs stored what they fetched (snapshots, pay
 	// items).
 	TopicData = "data"
@@ -42,7 +45,7 @@ const (
 )
 
 // LiveTopics are the topics a live page's stream wakes on.
-var LiveTopics = []string{TopicEvents, TopicAudit, TopicLaunch, TopicJobs, TopicData, TopicLive}
+var LiveTopics = []string{TopicEvents, TopicAudit, TopicLaunch, TopicJobs, TopicFetches, TopicData, TopicLive}
 
 // AnnouncesEveryChange reports whether every commit that changes what a
 // live page or progress stream shows wakes the subscribers of LiveTopics

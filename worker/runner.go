@@ -168,11 +168,21 @@ func (r *Runner) Add(p Pool) {
 }
 
 // Wake tells idle pools that jobs were queued. It never blocks.
-func (r *Runner) Wake() {
+func (r *Runner) Wake() { r.WakeKinds(nil) }
+
+// WakeKinds tells the idle pools that run any of kinds that jobs of those
+// kinds were queued (every pool when kinds is empty). A woken pool reads
+// the queue (NextJobAt); ingestion queues only fetches, once per batch,
+// and waking the other pools too cost each instance a read per pool per
+// batch. It never blocks.
+func (r *Runner) WakeKinds(kinds []string) {
 	r.mu.Lock()
 	pools := r.pools
 	r.mu.Unlock()
 	for _, p := range pools {
+		if len(kinds) > 0 && !slices.ContainsFunc(p.Kinds, func(k string) bool { return slices.Contains(kinds, k) }) {
+			continue
+		}
 		select {
 		case p.wake <- struct{}{}:
 		default:
