@@ -38,8 +38,9 @@ type PayPlans interface {
 // keep; paystubs and shifts it pages through as plans says (only what
 // changed) and stores each item once (db.PayItemsFetched). The kinds share
 // one concurrency and one rate cap, because they share Pinwheel's API quota
-// (Pinwheel bills and rate-limits calls): at most 2 at a time and 20 per
-// second unless the caller changes the returned Pool. A page Pinwheel
+// (Pinwheel bills and rate-limits calls): at most 2 at a time on each
+// instance and 20 starts per second on all instances together (the pace
+// "fetches") unless the caller changes the returned Pool. A page Pinwheel
 // answers with 429 is retried by the client after its Retry-After.
 func Fetches(src Source, plans PayPlans) Pool {
 	return Pool{
@@ -47,6 +48,7 @@ func Fetches(src Source, plans PayPlans) Pool {
 		Handle:      func(ctx context.Context, j db.Job) (db.JobEffect, error) { return fetch(ctx, src, plans, j) },
 		Concurrency: 2,
 		Rate:        20,
+		Pace:        "fetches",
 	}
 }
 

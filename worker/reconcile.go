@@ -39,12 +39,14 @@ const reconcileMaxAttempts = 5
 // fetches that are due, and record the result, audited. A refusal
 // (Pinwheel does not know the account, refuses the request or the secret)
 // is recorded with its reason and changes nothing; a failure to get an
-// answer retries, like the data fetches, at most 10 calls a second.
+// answer retries, like the data fetches; at most 10 start a second on all
+// instances together (the pace "reconciles").
 func Reconciles(src ReconcileSource, store *db.Store, ing Ingester) Pool {
 	return Pool{
 		Kinds:       []string{db.JobReconcile},
 		Concurrency: 2,
 		Rate:        10,
+		Pace:        "reconciles",
 		MaxAttempts: reconcileMaxAttempts,
 		Backoff:     5 * time.Second,
 		Handle: func(ctx context.Context, j db.Job) (db.JobEffect, error) {

@@ -51,8 +51,13 @@ type Pool struct {
 	Backoff    time.Duration
 	MaxBackoff time.Duration
 	// Rate caps job starts per second (for kinds that call a rate-limited
-	// API); 0 means no cap.
+	// API); 0 means no cap. The cap is the deployment's, not each
+	// instance's: every claim reserves its start times from a pace that
+	// all instances on the database share (db.ReservePace), so two
+	// instances together start no more than one would.
 	Rate float64
+	// Pace names that shared pace; "" means the pool's first kind.
+	Pace string
 }
 
 // Options tune a Runner; the zero value is sensible.
@@ -252,12 +257,30 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 			continue
 		}
 
+		// Start times from the pace every instance shares; if it cannot
+		// be read, this instance keeps the rate on its own meanwhile.
+		var starts []time.Time
+		if gap > 0 {
+			name := p.Pace
+			if name == "" {
+				name = p.Kinds[0]
+			}
+			starts, err = r.store.ReservePace(ctx, name, len(jobs), gap, time.Now())
+			if err != nil {
+				r.opt.Log.Warn("job queue: pace", "pace", name, "err", err)
+				starts = nil
+			}
+		}
 		results := make([]db.JobOutcome, len(jobs))
 		sem := make(chan struct{}, p.Concurrency)
 		var wg sync.WaitGroup
 		for i, j := range jobs {
 			if gap > 0 {
-				if d := time.Until(nextStart); d > 0 && !sleep(ctx, d) {
+				at := nextStart
+				if starts != nil {
+					at = starts[i]
+				}
+				if d := time.Until(at); d > 0 && !sleep(ctx, d) {
 					results[i] = r.interrupted(p, j)
 					continue
 				}

@@ -318,3 +318,42 @@ func TestRunner_ManyJobsOnceEach(t *testing.T) {
 		}
 	}
 }
+
+// TestRunner_RateIsTheDeploymentsPace: a rate-capped pool takes its start
+// times from the pace every instance on the database shares
+// (db.ReservePace): after another instance took the next second of it,
+// this one's jobs wait for their own slots behind it.
+func TestRunner_RateIsTheDeploymentsPace(t *testing.T) {
+	s, _ := newQueue(t)
+	ctx := context.Background()
+	gap := 100 * time.Millisecond
+	r := worker.NewRunner(s, worker.Options{Poll: time.Hour})
+	r.Add(worker.Pool{Kinds: []string{"paced.call"}, Rate: 10, Pace: "paced",
+		Handle: func(context.Context, db.Job) (db.JobEffect, error) { return nil, nil }})
+	before := time.Now()
+	if _, err := s.ReservePace(ctx, "paced", 10, gap, before); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := s.EnqueueJob(ctx, db.NewJob{Kind: "paced.call", DedupeKey: fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	started(t, r)
+	for i := range 3 {
+		waitJob(t, s, r, "paced.call", fmt.Sprint(i), "done", isDone)
+	}
+	// Their starts came after the other instance's ten: the third at
+	// before + 1.2 s at the earliest (a sleep never ends early).
+	if took := time.Since(before); took < 1199*time.Millisecond { // (slots stored to the µs)
+		t.Errorf("three jobs paced behind ten others took %v, want at least 1.2 s", took)
+	}
+	next, err := s.ReservePace(ctx, "paced", 1, gap, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// (Stored to the microsecond.)
+	if min := before.Add(1300 * time.Millisecond).Truncate(time.Microsecond); next[0].Before(min) {
+		t.Errorf("the pace's next start is %v, want after the runner's three (%v or later)", next[0], min)
+	}
+}
