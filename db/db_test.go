@@ -30,6 +30,18 @@ func newStore(t *testing.T) (*db.Store, *clock) {
 	return s, c
 }
 
+// openAt opens a Store on path (a file or URL from dbtest.Path), closed at
+// cleanup; opened twice on one path, it is two instances of one database.
+func openAt(t *testing.T, path string) *db.Store {
+	t.Helper()
+	s, err := db.Open(context.Background(), path, db.Options{PasswordCost: bcrypt.MinCost})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 var admin = db.Actor{StaffID: 0, Email: "system", IP: "127.0.0.1", UserAgent: "test"}
 
 func TestOpen_MigrationsApplyOnceAndAgainAsNoop(t *testing.T) {

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"linkdesk/db"
 	"linkdesk/dbtest"
 )
@@ -20,15 +18,7 @@ import (
 func TestReservePace(t *testing.T) {
 	ctx := context.Background()
 	path := dbtest.Path(t, "pace.db")
-	open := func() *db.Store {
-		s, err := db.Open(ctx, path, db.Options{PasswordCost: bcrypt.MinCost})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	}
-	a, b := open(), open()
+	a, b := openAt(t, path), openAt(t, path)
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	gap := 100 * time.Millisecond
 	reserve := func(s *db.Store, name string, n int, now time.Time, want ...time.Duration) {

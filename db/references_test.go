@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"linkdesk/db"
 	"linkdesk/dbtest"
 )
@@ -20,11 +18,7 @@ import (
 func TestReferences_Kept(t *testing.T) {
 	ctx := context.Background()
 	path := dbtest.Path(t, "refs.db")
-	s, err := db.Open(ctx, path, db.Options{PasswordCost: bcrypt.MinCost})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openAt(t, path)
 	g := runIngester(t, s, db.IngestOptions{})
 	sent := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	ingest(t, g, accountAddedBody("e1", "acc-1", "eu-1", "tok-1", "2026-11-26T11:00:00.000000+00:00", "active", true), sent)
