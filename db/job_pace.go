@@ -8,11 +8,14 @@ import (
 )
 
 // paceHorizon bounds how far ahead of now a pace's next start may stand:
-// a reservation never waits longer than this for slots handed out before
-// it. Several instances claiming together stand at most a few batches
-// ahead (16 jobs at 20/s is 0.8 s each); a next start further out comes
-// from a clock that was wrong (an instance whose clock ran ahead) and is
-// forgotten rather than obeyed.
+// a reservation never waits longer than this (or 64 gaps, for a slow pace)
+// for slots handed out before it. Several instances claiming together
+// stand a few batches ahead (16 jobs at 20/s is 0.8 s each); a next start
+// further out comes from a clock that was wrong (an instance whose clock
+// ran ahead) and is forgotten rather than obeyed. The starts are wall-clock
+// times of the instances that reserve them: with clocks apart by d, two
+// instances' starts may come d closer than gap (NTP keeps d to
+// milliseconds).
 const paceHorizon = 30 * time.Second
 
 // ReservePace hands out n start times for the pace named name, gap apart,
@@ -39,7 +42,7 @@ func (s *Store) ReservePace(ctx context.Context, name string, n int, gap time.Du
 			return err
 		}
 		first = now
-		if at := ParseTime(next); at.After(now) && at.Sub(now) <= paceHorizon {
+		if at := ParseTime(next); at.After(now) && at.Sub(now) <= max(paceHorizon, 64*gap) {
 			first = at
 		}
 		_, err := tx.ExecContext(ctx, `UPDATE job_paces SET next_at = ? WHERE name = ?`, FormatTime(first.Add(time.Duration(n)*gap)), name)

@@ -42,6 +42,14 @@ func TestReservePace(t *testing.T) {
 	reserve(a, "fetches", 1, t0.Add(5*time.Second), 5*time.Second)
 	reserve(b, "fetches", 1, t0.Add(time.Hour), time.Hour)                  // a clock an hour ahead
 	reserve(a, "fetches", 2, t0.Add(6*time.Second), 6*time.Second, 6100*ms) // forgets it
+	// A slow pace may stand further ahead (64 gaps) than a fast one.
+	slow, err := a.ReservePace(ctx, "slow", 40, time.Second, t0)
+	if err != nil || len(slow) != 40 {
+		t.Fatal(slow, err)
+	}
+	if got, err := b.ReservePace(ctx, "slow", 1, time.Second, t0); err != nil || len(got) != 1 || !got[0].Equal(t0.Add(40*time.Second)) {
+		t.Errorf("a slow pace 40 s ahead: %v, %v, want %v", got, err, t0.Add(40*time.Second))
+	}
 	if got, err := a.ReservePace(ctx, "fetches", 0, gap, t0); err != nil || got != nil {
 		t.Errorf("no slot: %v, %v", got, err)
 	}

@@ -17,7 +17,9 @@ func (r tableRef) String() string { return r.Table + "." + r.Column + " → " + 
 // does not declare as foreign keys (migration 086; docs/ARCHITECTURE.md,
 // "References the ingest keeps"). SQLite declares them all. The committer
 // writes each one in the ingest lock from a row it read or wrote in the
-// same transaction, and Linkdesk never deletes a row of the parents.
+// same transaction (pay_sync's account_ref also the pay fetch and
+// reconciliation jobs, from the account row they read), and Linkdesk
+// never deletes or renumbers a row of the parents.
 // TestSchemas_Match checks that every foreign key of the SQLite schema is
 // declared on PostgreSQL or listed here, and that migration 086's delete
 // triggers cover exactly these.
@@ -60,7 +62,7 @@ WHERE c.%[2]s IS NOT NULL AND NOT EXISTS (SELECT 1 FROM %[3]s p WHERE p.id = c.%
 			return fmt.Errorf("db: check references %s: %w", r, err)
 		}
 		if n > 0 {
-			bad = append(bad, fmt.Sprintf("%d rows of %s name no %s row (the least: id %s)", n, r.Table+"."+r.Column, r.Parent, example))
+			bad = append(bad, fmt.Sprintf("%d rows of %s name no %s row (the least missing id: %s)", n, r.Table+"."+r.Column, r.Parent, example))
 		}
 	}
 	if len(bad) > 0 {

@@ -70,14 +70,19 @@ func TestReferences_Kept(t *testing.T) {
 		t.Errorf("delete an end user nothing refers to: %v", err)
 	}
 	if !dbtest.OnPostgres() {
-		return // SQLite refuses the orphan below itself
+		return // SQLite has no TRUNCATE, and refuses the orphan below itself
+	}
+	refused("truncate end users", `TRUNCATE end_users`)
+	refused("truncate link tokens", `TRUNCATE link_tokens_seen`)
+	if err := raw.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM end_users) + (SELECT COUNT(*) FROM link_tokens_seen)`).Scan(&n); err != nil || n != 2 {
+		t.Errorf("after the refused truncations: %d end users and link tokens (%v), want 2", n, err)
 	}
 	if _, err := raw.ExecContext(ctx, `INSERT INTO monitoring_status_history (account_ref, event_ref, status, connected, status_rank, at)
 SELECT 999999, id, 'active', 1, 0, '2026-11-26T11:00:00Z' FROM events WHERE event_id = 'e1'`); err != nil {
 		t.Fatal(err)
 	}
 	err = s.CheckReferences(ctx)
-	if err == nil || !strings.Contains(err.Error(), "1 rows of monitoring_status_history.account_ref name no accounts row (the least: id 999999)") {
+	if err == nil || !strings.Contains(err.Error(), "1 rows of monitoring_status_history.account_ref name no accounts row (the least missing id: 999999)") {
 		t.Errorf("CheckReferences with an orphan = %v", err)
 	}
 }

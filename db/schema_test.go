@@ -217,21 +217,21 @@ WHERE c.contype = 'f' AND c.connamespace = (SELECT oid FROM pg_namespace WHERE n
 	rows.Close()
 	// The references kept by linkdesk_restrict_delete triggers: their
 	// arguments are (table, column) pairs, NUL-separated in tgargs.
-	rows, err = db.QueryContext(ctx, `SELECT t.tgrelid::regclass::text, encode(t.tgargs, 'escape') FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
+	rows, err = db.QueryContext(ctx, `SELECT t.tgrelid::regclass::text, CASE WHEN t.tgtype & 32 <> 0 THEN 'truncate' ELSE 'delete' END, encode(t.tgargs, 'escape') FROM pg_trigger t JOIN pg_proc p ON p.oid = t.tgfoid
 WHERE p.proname = 'linkdesk_restrict_delete' AND t.tgrelid IN (SELECT oid FROM pg_class WHERE relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema()))`)
 	if err != nil {
 		return s, err
 	}
 	s.undeclared = map[string]bool{}
 	for rows.Next() {
-		var parent, args string
-		if err := rows.Scan(&parent, &args); err != nil {
+		var parent, op, args string
+		if err := rows.Scan(&parent, &op, &args); err != nil {
 			rows.Close()
 			return s, err
 		}
 		a := strings.Split(strings.TrimSuffix(args, `\000`), `\000`)
 		for i := 0; i+1 < len(a); i += 2 {
-			s.undeclared[tableRef{a[i], a[i+1], parent}.String()] = true
+			s.undeclared[op+" "+tableRef{a[i], a[i+1], parent}.String()] = true
 		}
 	}
 	rows.Close()
@@ -291,8 +291,12 @@ func diffSchemas(lite, pg schema) []string {
 			out = append(out, fmt.Sprintf("reference %s: declared on PostgreSQL but listed in ingestRefs", r))
 		case !pg.refs[r] && !listed[r]:
 			out = append(out, fmt.Sprintf("reference %s: a foreign key on SQLite, missing on PostgreSQL", r))
-		case listed[r] && !pg.undeclared[r]:
-			out = append(out, fmt.Sprintf("reference %s: in ingestRefs, but no linkdesk_restrict_delete trigger keeps it on PostgreSQL", r))
+		case listed[r]:
+			for _, op := range []string{"delete", "truncate"} {
+				if !pg.undeclared[op+" "+r] {
+					out = append(out, fmt.Sprintf("reference %s: in ingestRefs, but no linkdesk_restrict_delete trigger keeps it on %s on PostgreSQL", r, op))
+				}
+			}
 		}
 	}
 	for r := range pg.refs {
@@ -300,9 +304,9 @@ func diffSchemas(lite, pg schema) []string {
 			out = append(out, fmt.Sprintf("reference %s: a foreign key on PostgreSQL only", r))
 		}
 	}
-	for r := range pg.undeclared {
-		if !listed[r] {
-			out = append(out, fmt.Sprintf("reference %s: kept by a PostgreSQL delete trigger but not in ingestRefs", r))
+	for k := range pg.undeclared {
+		if op, r, _ := strings.Cut(k, " "); !listed[r] {
+			out = append(out, fmt.Sprintf("reference %s: kept by a PostgreSQL %s trigger but not in ingestRefs", r, op))
 		}
 	}
 	for r := range listed {

@@ -54,7 +54,9 @@ type Pool struct {
 	// API); 0 means no cap. The cap is the deployment's, not each
 	// instance's: every claim reserves its start times from a pace that
 	// all instances on the database share (db.ReservePace), so two
-	// instances together start no more than one would.
+	// instances together start no more than one would. A job never starts
+	// before its time; one held up by Concurrency starts late, so in any
+	// window the starts exceed Rate by at most Concurrency per instance.
 	Rate float64
 	// Pace names that shared pace; "" means the pool's first kind.
 	Pace string
@@ -267,7 +269,9 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 			}
 			starts, err = r.store.ReservePace(ctx, name, len(jobs), gap, time.Now())
 			if err != nil {
-				r.opt.Log.Warn("job queue: pace", "pace", name, "err", err)
+				if ctx.Err() == nil {
+					r.opt.Log.Warn("job queue: pace", "pace", name, "err", err)
+				}
 				starts = nil
 			}
 		}
