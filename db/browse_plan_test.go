@@ -299,11 +299,7 @@ func SetCountWalk(n int) (restore func()) {
 // status, and the drive plan, read the status index alone (migration 082).
 func TestEndUserFilterPlans(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, dbtest.Path(t, "plans.db"), Options{PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openInternal(t, "plans.db")
 	// 4,000 end users with one account each; one in a hundred unavailable.
 	const users, batch = 4000, 500
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)

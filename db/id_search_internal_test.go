@@ -17,11 +17,7 @@ import (
 // only (no scan of events), on both backends.
 func TestIDSearch(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, dbtest.Path(t, "ids.db"), Options{PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openInternal(t, "ids.db")
 	if _, err := s.w.ExecContext(ctx, `CREATE TABLE id_search_t (id INTEGER PRIMARY KEY, at TEXT NOT NULL)`); err != nil {
 		t.Fatal(err)
 	}
@@ -87,11 +83,7 @@ func TestPostgres_NoMemoize(t *testing.T) {
 		t.Skip("PostgreSQL only")
 	}
 	ctx := context.Background()
-	s, err := Open(ctx, dbtest.Path(t, "memo.db"), Options{PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openInternal(t, "memo.db")
 	for name, pool := range map[string]interface {
 		QueryRowContext(context.Context, string, ...any) *sql.Row
 	}{"writer": s.w, "readers": s.r, "exporters": s.x} {

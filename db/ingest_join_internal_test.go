@@ -6,8 +6,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"linkdesk/dbtest"
 )
 
 // TestIngest_DeliveriesWaitingForTheLockJoinTheBatch: while a batch waits
@@ -17,11 +15,7 @@ import (
 // batch: two instances' batches would otherwise split in halves.
 func TestIngest_DeliveriesWaitingForTheLockJoinTheBatch(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, dbtest.Path(t, "join.db"), Options{PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openInternal(t, "join.db")
 	var mu sync.Mutex
 	var sizes []int
 	g, err := s.NewIngester(ctx, IngestOptions{Hooks: IngestHooks{Batch: func(n, _ int, _ time.Duration) {

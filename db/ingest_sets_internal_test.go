@@ -56,11 +56,7 @@ func TestIngest_BatchWideStatementsMatchPerEvent(t *testing.T) {
 	}
 
 	run := func(name string, perEvent bool) map[string][]string {
-		s, err := Open(ctx, dbtest.Path(t, name+".db"), Options{PasswordCost: 4})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
+		s := openInternal(t, name+".db")
 		g, err := s.NewIngester(ctx, IngestOptions{})
 		if err != nil {
 			t.Fatal(err)

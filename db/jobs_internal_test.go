@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"linkdesk/dbtest"
 )
 
 // TestJobsMigration_MovesTheFetchQueue builds a database as it was before
@@ -102,11 +100,7 @@ func TestJobsMigration_MovesTheFetchQueue(t *testing.T) {
 // still come out oldest first. On both backends.
 func TestClaimReadsOnlyItsKinds(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, dbtest.Path(t, "claim.db"), Options{PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openInternal(t, "claim.db")
 	base := time.Now().UTC().Add(-time.Hour)
 	at := func(m int) string { return FormatTime(base.Add(time.Duration(m) * time.Minute)) }
 	// A backlog of 3,000 due fetches, and a few jobs of two other kinds.

@@ -4,8 +4,6 @@ import (
 	"context"
 	"strings"
 	"testing"
-
-	"linkdesk/dbtest"
 )
 
 // TestReplan_PlansEveryExecution: on PostgreSQL a statement marked replan
@@ -15,11 +13,7 @@ import (
 // before it, and reports its error. On SQLite the mark is a comment.
 func TestReplan_PlansEveryExecution(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, dbtest.Path(t, "replan.db"), Options{PasswordCost: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openInternal(t, "replan.db")
 	conn, err := s.w.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)

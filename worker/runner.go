@@ -73,7 +73,25 @@ type Options struct {
 	// (ResultDone, ResultRetry, ResultFailed or ResultInterrupted) and how
 	// long the handler ran. It must be quick (metrics).
 	Finished func(kind, result string, took time.Duration)
+	// Wall is the clock that paces a rate-capped pool (Pool.Rate): real
+	// time, whatever the Store's clock says; nil means the real one. Tests
+	// give one that sleeps without waiting.
+	Wall Wall
 }
+
+// Wall tells the time and sleeps: the clock of Pool.Rate's pacing.
+type Wall interface {
+	Now() time.Time
+	// Sleep waits d, or less if ctx ends first: then it returns false.
+	Sleep(ctx context.Context, d time.Duration) bool
+}
+
+// realWall is time itself.
+type realWall struct{}
+
+func (realWall) Now() time.Time { return time.Now() }
+
+func (realWall) Sleep(ctx context.Context, d time.Duration) bool { return sleep(ctx, d) }
 
 // How an attempt ended, as reported to Options.Finished.
 const (
@@ -129,6 +147,9 @@ func NewRunner(store *db.Store, opt Options) *Runner {
 	}
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Wall == nil {
+		opt.Wall = realWall{}
 	}
 	return &Runner{store: store, opt: opt}
 }
@@ -221,6 +242,14 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 		gap = time.Duration(float64(time.Second) / p.Rate)
 	}
 	var nextStart time.Time
+	// failed reports a store error (quietly when stopping) and waits a
+	// poll before the pool tries again.
+	failed := func(what string, err error) {
+		if ctx.Err() == nil {
+			r.opt.Log.Error("job queue: "+what, "kinds", p.Kinds, "err", err)
+			r.idle(ctx, p, r.opt.Poll)
+		}
+	}
 	for ctx.Err() == nil {
 		// Look before claiming: a claim is a write transaction (on SQLite
 		// it takes the one writer from ingestion; on PostgreSQL it costs a
@@ -229,11 +258,7 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 		// pool. The look is one read of jobs_kind_due per kind.
 		at, ok, err := r.store.NextJobAt(ctx, p.Kinds)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			r.opt.Log.Error("job queue: next due", "kinds", p.Kinds, "err", err)
-			r.idle(ctx, p, r.opt.Poll)
+			failed("next due", err)
 			continue
 		}
 		if now := r.store.Now(); !ok || at.After(now) {
@@ -246,11 +271,7 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 		}
 		jobs, err := r.store.ClaimJobs(ctx, p.Kinds, p.Batch, p.Lease)
 		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			r.opt.Log.Error("job queue: claim", "kinds", p.Kinds, "err", err)
-			r.idle(ctx, p, r.opt.Poll)
+			failed("claim", err)
 			continue
 		}
 		if len(jobs) == 0 {
@@ -267,7 +288,7 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 			if name == "" {
 				name = p.Kinds[0]
 			}
-			starts, err = r.store.ReservePace(ctx, name, len(jobs), gap, time.Now())
+			starts, err = r.store.ReservePace(ctx, name, len(jobs), gap, r.opt.Wall.Now())
 			if err != nil {
 				if ctx.Err() == nil {
 					r.opt.Log.Warn("job queue: pace", "pace", name, "err", err)
@@ -284,11 +305,11 @@ func (r *Runner) loop(ctx context.Context, p *pool) {
 				if starts != nil {
 					at = starts[i]
 				}
-				if d := time.Until(at); d > 0 && !sleep(ctx, d) {
+				if d := at.Sub(r.opt.Wall.Now()); d > 0 && !r.opt.Wall.Sleep(ctx, d) {
 					results[i] = r.interrupted(p, j)
 					continue
 				}
-				nextStart = time.Now().Add(gap)
+				nextStart = r.opt.Wall.Now().Add(gap)
 			}
 			sem <- struct{}{}
 			wg.Go(func() {

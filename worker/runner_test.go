@@ -319,19 +319,43 @@ func TestRunner_ManyJobsOnceEach(t *testing.T) {
 	}
 }
 
+// fakeWall is a Wall whose Sleep moves its time at once and records how
+// long it was asked to wait.
+type fakeWall struct {
+	mu    sync.Mutex
+	now   time.Time
+	slept []time.Duration
+}
+
+func (w *fakeWall) Now() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.now
+}
+
+func (w *fakeWall) Sleep(ctx context.Context, d time.Duration) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.slept = append(w.slept, d)
+	w.now = w.now.Add(d)
+	return ctx.Err() == nil
+}
+
 // TestRunner_RateIsTheDeploymentsPace: a rate-capped pool takes its start
 // times from the pace every instance on the database shares
 // (db.ReservePace): after another instance took the next second of it,
-// this one's jobs wait for their own slots behind it.
+// this one's three jobs wait for their own slots behind it, 100 ms apart.
+// The pacing clock is the test's (Options.Wall): nothing really sleeps.
 func TestRunner_RateIsTheDeploymentsPace(t *testing.T) {
 	s, _ := newQueue(t)
 	ctx := context.Background()
 	gap := 100 * time.Millisecond
-	r := worker.NewRunner(s, worker.Options{Poll: time.Hour})
-	r.Add(worker.Pool{Kinds: []string{"paced.call"}, Rate: 10, Pace: "paced",
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	wall := &fakeWall{now: t0}
+	r := worker.NewRunner(s, worker.Options{Poll: time.Hour, Wall: wall})
+	r.Add(worker.Pool{Kinds: []string{"paced.call"}, Rate: 10, Pace: "paced", Concurrency: 1,
 		Handle: func(context.Context, db.Job) (db.JobEffect, error) { return nil, nil }})
-	before := time.Now()
-	if _, err := s.ReservePace(ctx, "paced", 10, gap, before); err != nil {
+	if _, err := s.ReservePace(ctx, "paced", 10, gap, t0); err != nil { // the other instance
 		t.Fatal(err)
 	}
 	for i := range 3 {
@@ -343,17 +367,19 @@ func TestRunner_RateIsTheDeploymentsPace(t *testing.T) {
 	for i := range 3 {
 		waitJob(t, s, r, "paced.call", fmt.Sprint(i), "done", isDone)
 	}
-	// Their starts came after the other instance's ten: the third at
-	// before + 1.2 s at the earliest (a sleep never ends early).
-	if took := time.Since(before); took < 1199*time.Millisecond { // (slots stored to the µs)
-		t.Errorf("three jobs paced behind ten others took %v, want at least 1.2 s", took)
+	wall.mu.Lock()
+	slept := slices.Clone(wall.slept)
+	wall.mu.Unlock()
+	// Its slots are t0 + 1.0, 1.1 and 1.2 s: the first start waited out the
+	// other instance's ten, the next two one gap each.
+	if want := []time.Duration{time.Second, gap, gap}; !slices.Equal(slept, want) {
+		t.Errorf("the runner slept %v, want %v", slept, want)
 	}
-	next, err := s.ReservePace(ctx, "paced", 1, gap, time.Now())
+	next, err := s.ReservePace(ctx, "paced", 1, gap, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// (Stored to the microsecond.)
-	if min := before.Add(1300 * time.Millisecond).Truncate(time.Microsecond); next[0].Before(min) {
-		t.Errorf("the pace's next start is %v, want after the runner's three (%v or later)", next[0], min)
+	if want := t0.Add(1300 * time.Millisecond); !next[0].Equal(want) {
+		t.Errorf("the pace's next start is %v, want %v (after the runner's three)", next[0], want)
 	}
 }
