@@ -65,3 +65,83 @@ func BenchmarkIngester(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkIngesterInstances measures what several instances do to the
+// database's side of ingestion, without HTTP and in one process: one
+// committer with 64 submitters ("one"; "one-batch32" with batches of at
+// most 32, the size of the instances' below), two Stores on the same database
+// (two instances) with 32 submitters each ("two-instances"), and two
+// committers of one Store with 32 each ("two-committers": the instances'
+// pattern of turns on the "ingest" lock, two connections taking turns,
+// within one process and one connection pool). On SQLite the second
+// Store's committer waits for the same file lock.
+//
+//	LINKDESK_TEST_DATABASE_URL=postgres://… go test -run '^$' -bench IngesterInstances -benchtime 20000x ./db/
+func BenchmarkIngesterInstances(b *testing.B) {
+	for _, mode := range []string{"one", "one-batch32", "two-instances", "two-committers"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := context.Background()
+			path := dbtest.Path(b, "bench.db")
+			open := func() *db.Store {
+				s, err := db.Open(ctx, path, db.Options{})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { s.Close() })
+				return s
+			}
+			first := open()
+			stores := []*db.Store{first}
+			switch mode {
+			case "two-instances":
+				stores = append(stores, open())
+			case "two-committers":
+				stores = append(stores, first)
+			}
+			rctx, cancel := context.WithCancel(ctx)
+			var running sync.WaitGroup
+			var gs []*db.Ingester
+			for _, s := range stores {
+				opt := db.IngestOptions{}
+				if mode == "one-batch32" {
+					opt.MaxBatch = 32
+				}
+				g, err := s.NewIngester(ctx, opt)
+				if err != nil {
+					b.Fatal(err)
+				}
+				gs = append(gs, g)
+				running.Go(func() { g.Run(rctx) })
+			}
+			gen := loadgen.NewGenerator(loadgen.GenConfig{Seed: 1, Accounts: 20000})
+			var mu sync.Mutex
+			next := func() []byte { mu.Lock(); defer mu.Unlock(); return gen.Next().Body }
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			const conc = 64
+			per := b.N / conc
+			for i := range conc {
+				g := gs[i%len(gs)]
+				wg.Go(func() {
+					for range per {
+						d, err := db.ParseDelivery(next())
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						if _, err := g.Ingest(ctx, d); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(per*conc)/time.Since(start).Seconds(), "events/s")
+			b.StopTimer()
+			cancel()
+			running.Wait()
+		})
+	}
+}
