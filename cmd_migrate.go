@@ -27,10 +27,11 @@ func cmdMigrateDB(ctx context.Context, args []string, getenv func(string) string
 Copies everything in a SQLite database into a PostgreSQL database: staff, the audit trail, webhook
 events and their projections, jobs, settings (the generated keys too), every table. Stop Linkdesk
 first and keep it stopped until the copy is done and verified: the row count of every table equal on
-both sides, every reference among the webhook tables naming a row, and the audit chain whole on PostgreSQL with the source's last hash (checked with
-LINKDESK_AUDIT_KEY, as serve uses it, or the key kept in the database in emulator mode). A copy cut short can
-be run again: rows already copied are overwritten with the source's, none twice. Then start Linkdesk
-with LINKDESK_DATABASE_URL set; keep LINKDESK_ENCRYPTION_KEY as it was.`, migrateSettings, args, getenv, stdout)
+both sides, every reference among the webhook tables naming a row, and the audit chain whole on
+PostgreSQL with the source's last hash (checked with LINKDESK_AUDIT_KEY, as serve uses it, or the key
+kept in the database in emulator mode). A copy cut short can be run again: rows already copied are
+overwritten with the source's, none twice. Then start Linkdesk with LINKDESK_DATABASE_URL set; keep
+LINKDESK_ENCRYPTION_KEY as it was.`, migrateSettings, args, getenv, stdout)
 	if err != nil {
 		return err
 	}
