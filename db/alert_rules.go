@@ -358,16 +358,23 @@ VALUES ('link_success', ?, ?, ?, ?, ?) ON CONFLICT (kind, source_ref) DO NOTHING
 // expectations (one events_event range above the cursor), then looks at the
 // ones that are due.
 func checkMissingJobWebhooks(ctx context.Context, s *Store, tx *sql.Tx, set AlertSettings, now time.Time) ([]Finding, error) {
-	cur, err := ruleCursor(ctx, tx, RuleMissingJobWebhooks, func() (int64, error) {
-		var top int64
-		err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&top)
-		return top, err
-	})
+	// Never past an event that may still commit below one read now
+	// (events_horizon.go): the cap first, the newest id after it.
+	capped, err := s.eventsCap(ctx, tx)
 	if err != nil {
 		return nil, err
 	}
-	var top int64
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&top); err != nil {
+	newest := func() (int64, error) {
+		var top int64
+		err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&top)
+		return min(top, capped), err
+	}
+	cur, err := ruleCursor(ctx, tx, RuleMissingJobWebhooks, newest)
+	if err != nil {
+		return nil, err
+	}
+	top, err := newest()
+	if err != nil {
 		return nil, err
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT e.id, COALESCE(a.account_id, ''), COALESCE(l.link_token_id, ''), e.received_at FROM events e
@@ -381,7 +388,7 @@ WHERE e.event = ? AND e.id > ? AND e.id <= ? ORDER BY e.id LIMIT ?`, pinwheel.Ev
 		account, token, at string
 	}
 	var found []added
-	next := top
+	next := max(top, cur)
 	for rows.Next() {
 		var ad added
 		if err := rows.Scan(&ad.id, &ad.account, &ad.token, &ad.at); err != nil {

@@ -200,6 +200,11 @@ type dialect struct {
 	// single-runner tasks). A no-op where one writer serializes every
 	// transaction anyway (SQLite).
 	lock func(ctx context.Context, tx *sql.Tx, name string) error
+	// concurrentIngest: several ingest batches may run at once, each
+	// taking the "ingest" lock only for its last part (ingest.go,
+	// "Several writers"; PostgreSQL). Without it (SQLite) a batch's
+	// statements run in its order under the one writer.
+	concurrentIngest bool
 	// forUpdate ends a SELECT whose rows the transaction goes on to change
 	// from what it read: "" on SQLite (one writer), " FOR UPDATE" on
 	// PostgreSQL (several).

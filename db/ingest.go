@@ -46,30 +46,52 @@ import (
 // Several writers.
 //
 // On PostgreSQL several Linkdesk instances ingest into one database, each
-// with its own committer. Their batches take turns: each batch transaction
-// first takes the "ingest" lock (the dialect's advisory transaction lock;
-// SQLite's single writer connection already serializes them), so
+// with its own committer, and their batches run at the same time except
+// for their end. A batch's first attempt (applyAtOnce, pipelined):
 //
-//   - a delivery is stored exactly once by event_id across instances:
-//     knownEvents sees every event committed before the batch, and none
-//     can appear while it runs (the UNIQUE index on event_id stays the
-//     last word);
-//   - the projections need no row-level conflict handling among
-//     ingesters: an account is read, merged in Go (order-insensitive by
-//     design, project.go) and written back by one batch at a time, and
-//     read FOR UPDATE so that a job's fetch of the same account (its
-//     status read from the API) waits instead of losing an update;
-//   - events get their ids in commit order, so a live timeline that has
-//     shown everything up to id N never misses an N-1 committed later;
-//   - counter rows are updated by one transaction at a time, in key order:
-//     no deadlocks between batches.
+//  1. announces the events it is about to insert (events_horizon.go);
+//  2. without the "ingest" lock (the dialect's advisory transaction lock):
+//     reads which events are known already, writes its end users (first,
+//     in id order, one statement), reads its accounts FOR UPDATE (in id
+//     order), merges them in Go and writes them, and writes its events
+//     and everything else a delivery projects, in the batch's order;
+//  3. takes the "ingest" lock and, under it, writes its rejections, the
+//     counters (in key order) and the notifications, and commits; the
+//     counters that triggers keep from the accounts table, and the totals
+//     of new rows, are updated at the commit (deferred triggers, migration
+//     088), so under the lock too.
 //
-// Concurrent batch transactions were measured instead (docs/PERFORMANCE.md):
-// they deadlock on the counter rows the triggers keep (facets, job states)
-// and on end users shared by several accounts, and the retried batches
-// cost more than the parallelism gained on two cores. Group commit does
-// the batching: while one batch holds the lock, the others' queues fill,
-// and the next batch of each instance is larger.
+// So
+//
+//   - a delivery is stored exactly once by event_id across instances: the
+//     UNIQUE index on event_id is the last word. An event another
+//     instance's batch inserted after this one looked (knownEvents) makes
+//     this one's insert wait for that commit and fail; the attempt runs
+//     again (errRaced) and finds the event: a duplicate. Two batches
+//     creating the same account or end user, likewise;
+//   - the projections are order-insensitive (project.go), and an account
+//     is read locked and written back by one batch at a time (a job's
+//     fetch of the same account waits for the batch's commit);
+//   - two batches that name the same end users or accounts lock them in
+//     one order, so the second waits instead of deadlocking; what they do
+//     not share, they write at the same time;
+//   - counter rows are changed by one transaction at a time, in key order:
+//     no deadlock over them, and a counter row is not held locked from the
+//     middle of a batch to its commit;
+//   - event ids are not in commit order (two batches take ids at the same
+//     time): a reader of new events stops below the announcements of the
+//     batches still running (events_horizon.go), so it never passes an
+//     event that commits later below one it has read.
+//
+// An attempt one item at a time (applyCarefully: savepoints, nothing
+// pipelined) takes the lock first, as SQLite's single writer connection
+// serializes every batch anyway. Deadlocks that remain possible (two
+// batches inserting the same two new accounts in opposite orders, a
+// careful attempt against a batch that waits for the lock, campaign
+// counters of one campaign) end one transaction, which Store.tx runs
+// again; they are rare because each delivery goes to one instance. The
+// earlier design (every batch under the lock from its start) and why it
+// was left are in docs/PERFORMANCE.md ("Eighth pass").
 
 // IngestOptions tune an Ingester. The zero value is sensible.
 type IngestOptions struct {
@@ -437,27 +459,44 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) ([]*item, error) {
 	var agg *batchAgg
 	careful := g.perEvent
 	var err error
+	races := 0
 	for {
 		err = g.s.tx(ctx, func(tx *sql.Tx) error {
 			agg = newAgg()
-			// One batch at a time across instances (PostgreSQL; SQLite's
-			// single writer already is): see "Several writers" above.
-			if err := g.s.d.lock(ctx, tx, "ingest"); err != nil {
-				return err
+			// See "Several writers" above: on PostgreSQL a batch's first
+			// attempt takes the "ingest" lock after its accounts and end
+			// users, before its events; an attempt one item at a time
+			// (careful) and SQLite's (one writer anyway) take it first.
+			late := g.s.d.concurrentIngest && !careful
+			if !late {
+				if err := g.s.d.lock(ctx, tx, "ingest"); err != nil {
+					return err
+				}
 			}
 			// Deliveries that queued while another instance's batch held
-			// the lock join this one: otherwise the instances' batches
-			// fragment (one takes what arrived just after its last
-			// commit, then waits a whole turn with it) and every event
-			// costs more batches. A batch needs the lock anyway, so they
-			// wait no longer for it.
+			// the lock (or this one's previous attempt ran) join this one:
+			// otherwise the instances' batches fragment and every event
+			// costs more batches.
 			batch = g.collect(batch, false)
 			for len(results) < len(batch) {
 				results = append(results, itemResult{})
 			}
 			st := g.st.bind(ctx, tx)
-			before, err := newIDs(ctx, tx, nil)
-			if err != nil {
+			var before []int64 // PostgreSQL's new rows count themselves (migration 088)
+			if !g.s.d.concurrentIngest {
+				var err error
+				if before, err = newIDs(ctx, tx, nil); err != nil {
+					return err
+				}
+			}
+			// On PostgreSQL every batch announces the events it is about to
+			// insert (events_horizon.go); pipelined, it goes with the next
+			// query.
+			actx := ctx
+			if !careful {
+				actx = withPipeline(ctx)
+			}
+			if err := g.s.reserveEvents(actx, tx); err != nil {
 				return err
 			}
 			known, err := knownEvents(ctx, tx, batch)
@@ -472,6 +511,15 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) ([]*item, error) {
 			if err != nil {
 				return err
 			}
+			if late {
+				// The counters, the notifications and the commit (with
+				// the deferred triggers' counters) one batch at a time.
+				// Taking the lock sends what is pipelined first: an error
+				// of it shows here.
+				if err := g.s.d.lock(ctx, tx, "ingest"); err != nil {
+					return g.orCarefully(err)
+				}
+			}
 			pctx := ctx
 			if !careful {
 				pctx = withPipeline(ctx)
@@ -481,14 +529,14 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) ([]*item, error) {
 			}
 			// The first query after the items: an error of a pipelined
 			// statement shows here.
-			if _, err := newIDs(ctx, tx, before); err != nil {
+			if err := countNew(ctx, tx, before); err != nil {
 				if careful {
 					return err
 				}
 				return g.orCarefully(err)
 			}
 			for i, k := range []string{"end_users", "accounts", "link_tokens"} {
-				if before[i] > 0 {
+				if before != nil && before[i] > 0 {
 					agg.totals[k] += before[i]
 				}
 			}
@@ -504,7 +552,11 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) ([]*item, error) {
 			}
 			return agg.flush(pctx, st)
 		})
-		if !errors.Is(err, errTryCarefully) || careful {
+		if errors.Is(err, errRaced) && races < maxRaces {
+			races++ // another instance's batch wrote the same row first: look again
+			continue
+		}
+		if !(errors.Is(err, errTryCarefully) || errors.Is(err, errRaced)) || careful {
 			break
 		}
 		careful = true
@@ -554,25 +606,27 @@ var errTryCarefully = errors.New("db: an item failed; the batch runs again item 
 // failure rolls the whole attempt back (errTryCarefully), and
 // applyCarefully isolates it.
 func (g *Ingester) applyAtOnce(ctx context.Context, tx *sql.Tx, st *boundStmts, batch []*item, known map[string]bool, results []itemResult, agg *batchAgg) error {
-	accounts, err := g.s.prefetchAccounts(ctx, tx, batch)
-	if err != nil {
-		return err
-	}
-	links, err := campaignLinks(ctx, tx, batch)
-	if err != nil {
-		return err
-	}
 	pctx := withPipeline(ctx)
+	// End users first, then accounts: the order in which every batch
+	// locks them (see "Several writers").
 	users := batchEndUsers(batch, known)
 	before, err := endUsersBefore(ctx, tx, batch, known, users)
 	if err != nil {
 		return err
 	}
-	c := committer{g: g, accounts: accounts, links: links, endUsersDone: true, users: users, usersBefore: before,
-		usersSeen: map[string]bool{}, jobs: &batchJobs{}}
 	if err := upsertEndUsers(pctx, tx, users); err != nil {
 		return g.orCarefully(err)
 	}
+	accounts, err := g.s.prefetchAccounts(ctx, tx, batch)
+	if err != nil {
+		return g.orCarefully(err)
+	}
+	links, err := campaignLinks(ctx, tx, batch)
+	if err != nil {
+		return err
+	}
+	c := committer{g: g, accounts: accounts, links: links, endUsersDone: true, users: users, usersBefore: before,
+		usersSeen: map[string]bool{}, jobs: &batchJobs{}}
 	for i, it := range batch {
 		d := &it.d
 		recvT := d.ReceivedAt.UTC()
@@ -599,20 +653,39 @@ func (g *Ingester) applyAtOnce(ctx context.Context, tx *sql.Tx, st *boundStmts, 
 	return nil
 }
 
+// errRaced ends a first attempt on PostgreSQL that failed on a unique
+// key: most likely another instance's batch inserted the same event or
+// account after this one looked (knownEvents, prefetchAccounts) and has
+// committed since (the insert waited for it).
+// The attempt runs again as it was, up to maxRaces times, and finds the
+// row; a unique violation that stays is an item's, and the batch then runs
+// one item at a time.
+var errRaced = errors.New("db: a row was written by another batch meanwhile; the batch runs again")
+
+const maxRaces = 3
+
 // orCarefully is the error that ends applyAtOnce: a retryable one (the
-// transaction runs again as it is), or errTryCarefully.
+// transaction runs again as it is), errRaced, or errTryCarefully.
 func (g *Ingester) orCarefully(err error) error {
-	if g.s.d.retryable(err) {
+	switch {
+	case g.s.d.retryable(err):
 		return err
+	case g.s.d.concurrentIngest && g.s.d.isUnique(err):
+		return errRaced
 	}
 	return errTryCarefully
 }
 
 // knownEvents returns which of the batch's event ids are stored already.
-// Only the ingester inserts events, one batch at a time (the "ingest"
-// lock), so none can appear before the batch commits: a delivery is a
+// Only the ingester inserts events, and a batch commits only under the
+// "ingest" lock. An attempt one item at a time reads them under the lock,
+// so no event can be committed before it commits: a delivery is a
 // duplicate exactly when its event_id is known here or earlier in the
-// batch.
+// batch (another instance's batch inserting the same event meanwhile
+// waits for the lock, and one of the two ends in a deadlock and runs
+// again). A first attempt on PostgreSQL reads them before the lock; an
+// event committed in between fails its insert, and the attempt runs again
+// (errRaced, "Several writers").
 func knownEvents(ctx context.Context, tx *sql.Tx, batch []*item) (map[string]bool, error) {
 	known := make(map[string]bool, len(batch))
 	if len(batch) == 0 {
@@ -662,8 +735,9 @@ func (g *Ingester) applyCarefully(ctx context.Context, st *boundStmts, batch []*
 // newIDs, given nil, returns the largest id of end_users, accounts and
 // link_tokens_seen; given those, it returns in it (and them) how many rows
 // each table gained since. Ingestion alone inserts these rows, one batch
-// at a time, and ids only grow: what a batch added is what lies above the
-// ids it started from.
+// at a time on SQLite, and ids only grow: what a batch added is what lies
+// above the ids it started from. On PostgreSQL, where batches overlap,
+// each inserted row counts itself (a trigger, migration 088) instead.
 func newIDs(ctx context.Context, tx *sql.Tx, before []int64) ([]int64, error) {
 	if before == nil {
 		out := make([]int64, 3)
@@ -682,6 +756,18 @@ func newIDs(ctx context.Context, tx *sql.Tx, before []int64) ([]int64, error) {
 	}
 	copy(before, n[:])
 	return before, nil
+}
+
+// countNew is newIDs after the items (before nil: PostgreSQL, nothing to
+// count). Either way it is the first query after them, so it sends what is
+// pipelined and reports its errors.
+func countNew(ctx context.Context, tx *sql.Tx, before []int64) error {
+	if before != nil {
+		_, err := newIDs(ctx, tx, before)
+		return err
+	}
+	var one int
+	return tx.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
 }
 
 // isSystemic reports an error that dooms the whole transaction rather than

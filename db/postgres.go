@@ -62,9 +62,10 @@ ON CONFLICT (kind, state) DO UPDATE SET n = job_state_counts.n + excluded.n`,
 		_, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(current_schema() || ':' || ?, 0))`, name)
 		return err
 	},
-	forUpdate:   " FOR UPDATE",
-	jsonStrings: "json_array_elements_text(CAST(? AS json)) AS j(value)",
-	claimLock:   " FOR UPDATE SKIP LOCKED",
+	concurrentIngest: true,
+	forUpdate:        " FOR UPDATE",
+	jsonStrings:      "json_array_elements_text(CAST(? AS json)) AS j(value)",
+	claimLock:        " FOR UPDATE SKIP LOCKED",
 	// PostgreSQL has no secure_delete: an UPDATE or DELETE leaves the old
 	// row version in the table until VACUUM removes it. scrub VACUUMs the
 	// tables an erasure or a retention purge changed, so the old versions

@@ -517,7 +517,9 @@ func (c *committer) account(ctx context.Context, st *boundStmts, accountID strin
 // mergeAccount applies an account fact to the account's row (created when
 // missing) and notes in e what the counters need. The row was read locked
 // (on PostgreSQL FOR UPDATE: a job's fetch of the same account waits), and
-// only ingestion inserts accounts, one batch at a time.
+// only ingestion inserts accounts; when two instances' batches create the
+// same one, the second's insert fails and its batch runs again, finding
+// the account (ingest.go, "Several writers").
 func (c *committer) mergeAccount(ctx context.Context, st *boundStmts, e *projected, fact accountFact, accountID string) error {
 	a, err := c.account(ctx, st, accountID)
 	if err != nil {
