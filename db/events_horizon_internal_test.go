@@ -13,9 +13,10 @@ import (
 // TestEventsHorizon_AnEventCommittedLaterBelowIsNotSkipped: on PostgreSQL
 // an ingest batch that announced itself and inserted an event (id A) is
 // still open while another instance's batch commits a later event (id B >
-// A) of the same account. A live timeline, the toasts' position and the
-// cap stop below A; once the first batch commits, the timeline's next poll
-// returns A and then B: nothing is skipped. Without the cap the timeline
+// A) of the same account. A live timeline, a page drawn now, the toasts'
+// position and the cap stop below A; once the first batch commits, the
+// timeline's next poll returns A and then B: nothing is skipped or shown
+// twice. Without the cap the timeline
 // would have moved to B and never read A. On SQLite one writer commits in
 // id order, and there is no cap.
 func TestEventsHorizon_AnEventCommittedLaterBelowIsNotSkipped(t *testing.T) {
@@ -81,6 +82,18 @@ VALUES ('ev-held', 'account.monitoring_status.updated', (SELECT id FROM accounts
 	}
 	if tp, err := s.ToastPosition(ctx); err != nil || tp.Event >= held {
 		t.Errorf("toast position %d (%v), want below %d", tp.Event, err, held)
+	}
+	page, err := s.Timeline(ctx, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var shown []string
+	for _, e := range page.Entries {
+		shown = append(shown, e.EventID)
+	}
+	if fmt.Sprint(shown) != "[ev-first]" || page.Latest.Event >= held {
+		t.Errorf("a page drawn now shows %v and streams from %d, want [ev-first] (ev-later comes with the stream, after ev-held) and below %d",
+			shown, page.Latest.Event, held)
 	}
 	got, next, err := s.TimelineSince(ctx, q, pos, 50)
 	if err != nil {

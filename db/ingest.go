@@ -68,7 +68,8 @@ import (
 //     instance's batch inserted after this one looked (knownEvents) makes
 //     this one's insert wait for that commit and fail; the attempt runs
 //     again (errRaced) and finds the event: a duplicate. Two batches
-//     creating the same account or end user, likewise;
+//     creating the same account, likewise (end users are upserted: the
+//     second waits for the first and adds to its row);
 //   - the projections are order-insensitive (project.go), and an account
 //     is read locked and written back by one batch at a time (a job's
 //     fetch of the same account waits for the batch's commit);
@@ -464,8 +465,8 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) ([]*item, error) {
 		err = g.s.tx(ctx, func(tx *sql.Tx) error {
 			agg = newAgg()
 			// See "Several writers" above: on PostgreSQL a batch's first
-			// attempt takes the "ingest" lock after its accounts and end
-			// users, before its events; an attempt one item at a time
+			// attempt takes the "ingest" lock at its end, after its
+			// events and projections; an attempt one item at a time
 			// (careful) and SQLite's (one writer anyway) take it first.
 			late := g.s.d.concurrentIngest && !careful
 			if !late {
@@ -473,10 +474,9 @@ func (g *Ingester) commit(batch []*item, rejs []*rejection) ([]*item, error) {
 					return err
 				}
 			}
-			// Deliveries that queued while another instance's batch held
-			// the lock (or this one's previous attempt ran) join this one:
-			// otherwise the instances' batches fragment and every event
-			// costs more batches.
+			// Deliveries that queued while this batch waited (for the lock,
+			// SQLite's writer, or its previous attempt) join it: otherwise
+			// batches fragment and every event costs more batches.
 			batch = g.collect(batch, false)
 			for len(results) < len(batch) {
 				results = append(results, itemResult{})

@@ -282,7 +282,13 @@ func (s *Store) Timeline(ctx context.Context, q TimelineQuery) (TimelinePage, er
 		}
 		var streams [][]TimelineEntry
 		if q.wants(KindWebhook) {
-			es, err := s.timelineEvents(ctx, tx, r, "id < ?", before(q.Before.Event), "DESC", q.Limit+1)
+			// The first page stops where its live stream starts (Latest):
+			// an event above it arrives through the stream, not twice.
+			bound := before(q.Before.Event)
+			if q.Before.Event == 0 {
+				bound = pg.Latest.Event + 1
+			}
+			es, err := s.timelineEvents(ctx, tx, r, "id < ?", bound, "DESC", q.Limit+1)
 			if err != nil {
 				return err
 			}
