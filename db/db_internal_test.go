@@ -19,3 +19,23 @@ func openInternal(t *testing.T, name string) *Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// runIngester starts an Ingester on s and stops it at cleanup, as
+// runIngester of the external tests (ingest_test.go) does for them.
+func runIngester(t *testing.T, s *Store, opt IngestOptions) *Ingester {
+	t.Helper()
+	g, err := s.NewIngester(context.Background(), opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ingester: %v", err)
+		}
+	})
+	return g
+}

@@ -28,14 +28,7 @@ func TestEventsHorizon_AnEventCommittedLaterBelowIsNotSkipped(t *testing.T) {
 		}
 		t.Skip("ids follow commit order on SQLite")
 	}
-	g, err := s.NewIngester(ctx, IngestOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- g.Run(rctx) }()
-	defer func() { cancel(); <-done }()
+	g := runIngester(t, s, IngestOptions{})
 	ingest := func(eventID string) {
 		t.Helper()
 		d, err := ParseDelivery(fmt.Appendf(nil, `{"event_id": %q, "event": "account.monitoring_status.updated", "payload": {"created_at": "2026-11-26T10:00:00.000000+00:00", "link_token_id": "tok-h", "platform_id": "plat-1", "connected": true, "monitoring_status": "active", "end_user_id": "eu-h", "account_id": "acc-h", "platform_name": "Workday"}}`, eventID))
@@ -148,18 +141,10 @@ func TestEventsHorizon_ConcurrentBatchesMissNothing(t *testing.T) {
 	if stores[0].Backend() != "postgres" {
 		t.Skip("one writer on SQLite")
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	var running sync.WaitGroup
 	var gs []*Ingester
 	for _, s := range stores {
-		g, err := s.NewIngester(ctx, IngestOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		gs = append(gs, g)
-		running.Go(func() { g.Run(rctx) })
+		gs = append(gs, runIngester(t, s, IngestOptions{}))
 	}
-	defer func() { cancel(); running.Wait() }()
 
 	const perStore, senders = 400, 16
 	var sent sync.WaitGroup

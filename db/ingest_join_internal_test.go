@@ -12,9 +12,9 @@ import (
 // TestIngest_DeliveriesWaitingForTheLockJoinTheBatch: on SQLite, while a
 // batch waits for the right to write (the one writer connection), the
 // deliveries that queue behind it join it once it may write, instead of
-// forming the next batch. On PostgreSQL a batch has written its accounts
-// and end users when it waits for the "ingest" lock (another instance's
-// batch holds it for its events and commit: ingest.go, "Several
+// forming the next batch. On PostgreSQL a batch has written everything but
+// its counters when it waits for the "ingest" lock (another instance's
+// batch holds it for its counters and commit: ingest.go, "Several
 // writers"), so it stays as it was and the deliveries behind it form the
 // next batch, all of them: batches of 1 and 4, every delivery stored.
 func TestIngest_DeliveriesWaitingForTheLockJoinTheBatch(t *testing.T) {
@@ -22,18 +22,11 @@ func TestIngest_DeliveriesWaitingForTheLockJoinTheBatch(t *testing.T) {
 	s := openInternal(t, "join.db")
 	var mu sync.Mutex
 	var sizes []int
-	g, err := s.NewIngester(ctx, IngestOptions{Hooks: IngestHooks{Batch: func(n, _ int, _ time.Duration) {
+	g := runIngester(t, s, IngestOptions{Hooks: IngestHooks{Batch: func(n, _ int, _ time.Duration) {
 		mu.Lock()
 		sizes = append(sizes, n)
 		mu.Unlock()
 	}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- g.Run(rctx) }()
-	defer func() { cancel(); <-done }()
 
 	// Take what the committer needs before it may write.
 	var release func()
