@@ -359,16 +359,8 @@ VALUES ('link_success', ?, ?, ?, ?, ?) ON CONFLICT (kind, source_ref) DO NOTHING
 // ones that are due.
 func checkMissingJobWebhooks(ctx context.Context, s *Store, tx *sql.Tx, set AlertSettings, now time.Time) ([]Finding, error) {
 	// Never past an event that may still commit below one read now
-	// (events_horizon.go): the cap first, the newest id after it.
-	capped, err := s.eventsCap(ctx, tx)
-	if err != nil {
-		return nil, err
-	}
-	newest := func() (int64, error) {
-		var top int64
-		err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events`).Scan(&top)
-		return min(top, capped), err
-	}
+	// (events_horizon.go).
+	newest := func() (int64, error) { return s.newestEvent(ctx, tx) }
 	cur, err := ruleCursor(ctx, tx, RuleMissingJobWebhooks, newest)
 	if err != nil {
 		return nil, err

@@ -3,7 +3,6 @@ package db
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 	"testing"
 
@@ -23,8 +22,8 @@ func TestEventsHorizon_AnEventCommittedLaterBelowIsNotSkipped(t *testing.T) {
 	ctx := context.Background()
 	s := openInternal(t, "horizon.db")
 	if s.Backend() != "postgres" {
-		if c, err := s.eventsCap(ctx, s.r); err != nil || c != math.MaxInt64 {
-			t.Fatalf("SQLite cap %d (%v), want none", c, err)
+		if c, err := s.newestEvent(ctx, s.r); err != nil || c != 0 {
+			t.Fatalf("SQLite newest event %d (%v), want 0", c, err)
 		}
 		t.Skip("ids follow commit order on SQLite")
 	}
@@ -70,8 +69,8 @@ VALUES ('ev-held', 'account.monitoring_status.updated', (SELECT id FROM accounts
 		t.Fatalf("ids %d (open) and %d (committed): the test needs the committed one above", held, later)
 	}
 
-	if c, err := s.eventsCap(ctx, s.r); err != nil || c >= held {
-		t.Errorf("cap %d (%v) while event %d may still commit, want below it", c, err, held)
+	if c, err := s.newestEvent(ctx, s.r); err != nil || c >= held {
+		t.Errorf("newest event %d (%v) while event %d may still commit, want below it", c, err, held)
 	}
 	if tp, err := s.ToastPosition(ctx); err != nil || tp.Event >= held {
 		t.Errorf("toast position %d (%v), want below %d", tp.Event, err, held)
@@ -110,8 +109,8 @@ VALUES ('ev-held', 'account.monitoring_status.updated', (SELECT id FROM accounts
 	if fmt.Sprint(ids) != "[ev-held ev-later]" || next.Event != later {
 		t.Errorf("after the commit the live timeline read %v and moved to %d, want [ev-held ev-later] and %d", ids, next.Event, later)
 	}
-	if c, err := s.eventsCap(ctx, s.r); err != nil || c < later {
-		t.Errorf("cap %d (%v) with nothing open, want at least %d", c, err, later)
+	if c, err := s.newestEvent(ctx, s.r); err != nil || c != later {
+		t.Errorf("newest event %d (%v) with nothing open, want %d", c, err, later)
 	}
 }
 
@@ -175,7 +174,7 @@ func TestEventsHorizon_ConcurrentBatchesMissNothing(t *testing.T) {
 	var cur, last int64
 	follow := func() {
 		t.Helper()
-		capped, err := r.eventsCap(ctx, r.r)
+		capped, err := r.newestEvent(ctx, r.r)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -51,15 +51,11 @@ func ParseToastCursor(s string) (ToastCursor, error) {
 // drawn now starts listening for finished links.
 func (s *Store) ToastPosition(ctx context.Context) (ToastCursor, error) {
 	var c ToastCursor
-	capped, err := s.eventsCap(ctx, s.r) // before the newest id (events_horizon.go)
-	if err != nil {
-		return c, err
-	}
-	err = s.r.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MAX(id), 0) FROM launch_events), (SELECT COALESCE(MAX(id), 0) FROM events)`).Scan(&c.Launch, &c.Event)
+	// Not past an event that may still commit below it (events_horizon.go).
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MAX(id), 0) FROM launch_events), `+s.newestEventSQL("")).Scan(&c.Launch, &c.Event)
 	if err != nil {
 		return c, fmt.Errorf("db: toast position: %w", err)
 	}
-	c.Event = min(c.Event, capped)
 	return c, nil
 }
 
@@ -76,15 +72,11 @@ func (s *Store) FinishedLinks(ctx context.Context, staffID int64, after ToastCur
 	var out []LinkSummary
 	err := s.rtx(ctx, func(tx *sql.Tx) error {
 		var top ToastCursor
-		capped, err := s.eventsCap(ctx, tx) // before the newest id (events_horizon.go)
+		// Not past an event that may still commit below it (events_horizon.go).
+		err := tx.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MAX(id), 0) FROM launch_events), `+s.newestEventSQL("")).Scan(&top.Launch, &top.Event)
 		if err != nil {
 			return err
 		}
-		err = tx.QueryRowContext(ctx, `SELECT (SELECT COALESCE(MAX(id), 0) FROM launch_events), (SELECT COALESCE(MAX(id), 0) FROM events)`).Scan(&top.Launch, &top.Event)
-		if err != nil {
-			return err
-		}
-		top.Event = min(top.Event, capped)
 		from := after
 		from.Launch = max(from.Launch, top.Launch-maxToastScan)
 		from.Event = max(from.Event, top.Event-maxToastScan)
@@ -281,19 +273,15 @@ type PageHeader struct {
 // trip of its own.
 func (s *Store) PageHeader(ctx context.Context, staffID int64) (PageHeader, error) {
 	var h PageHeader
-	capped, err := s.eventsCap(ctx, s.r) // before the newest id (events_horizon.go)
-	if err != nil {
-		return PageHeader{}, err
-	}
-	err = s.r.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM alerts WHERE state = 'open'),
+	// The toasts start below any event that may still commit (events_horizon.go).
+	err := s.r.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM alerts WHERE state = 'open'),
   COALESCE((SELECT time_zone FROM staff_preferences WHERE staff_id = ?), ''),
-  (SELECT COALESCE(MAX(id), 0) FROM launch_events), (SELECT COALESCE(MAX(id), 0) FROM events)`, staffID).Scan(&h.OpenAlerts, &h.TimeZone, &h.Toast.Launch, &h.Toast.Event)
+  (SELECT COALESCE(MAX(id), 0) FROM launch_events), `+s.newestEventSQL(""), staffID).Scan(&h.OpenAlerts, &h.TimeZone, &h.Toast.Launch, &h.Toast.Event)
 	if err != nil {
 		return PageHeader{}, fmt.Errorf("db: page header: %w", err)
 	}
 	if h.TimeZone == "" {
 		h.TimeZone = DefaultTimeZone
 	}
-	h.Toast.Event = min(h.Toast.Event, capped)
 	return h, nil
 }

@@ -477,16 +477,10 @@ func (s *Store) TimelinePositions(ctx context.Context, q TimelineQuery) (Timelin
 // latestPositions returns the newest id of each source (0 when empty).
 func (s *Store) latestPositions(ctx context.Context, tx *sql.Tx, q TimelineQuery, r timelineRefs) (TimelineCursor, error) {
 	var c TimelineCursor
-	// Not past an event that may still commit below it (events_horizon.go):
-	// the cap first, the newest id in a later statement.
-	capped, err := s.eventsCap(ctx, tx)
-	if err != nil {
+	// Not past an event that may still commit below it (events_horizon.go).
+	if err := tx.QueryRowContext(ctx, `SELECT `+s.newestEventSQL(r.eventCol), r.ref).Scan(&c.Event); err != nil {
 		return c, err
 	}
-	if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM events WHERE `+r.eventCol+` = ?`, r.ref).Scan(&c.Event); err != nil {
-		return c, err
-	}
-	c.Event = min(c.Event, capped)
 	for _, t := range r.targets {
 		var id int64
 		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(id), 0) FROM audit_log WHERE target_type = ? AND target_id = ?`, t[0], t[1]).Scan(&id); err != nil {
@@ -494,6 +488,7 @@ func (s *Store) latestPositions(ctx context.Context, tx *sql.Tx, q TimelineQuery
 		}
 		c.Audit = max(c.Audit, id)
 	}
+	var err error
 	c.Link, err = s.latestLinkPosition(ctx, tx, r)
 	return c, err
 }

@@ -53,14 +53,18 @@ CREATE CONSTRAINT TRIGGER accounts_total AFTER INSERT ON accounts
 CREATE CONSTRAINT TRIGGER link_tokens_seen_total AFTER INSERT ON link_tokens_seen
     DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ingest_row_total('link_tokens');
 
--- The newest event id a reader of new events may treat as final, from the
--- announcements of the batches still running (db/events_horizon.go says
--- why and how). Its two reads run in this order, each in a snapshot of
--- its own; the caller reads the newest id after it, in a later statement.
-CREATE FUNCTION linkdesk_events_cap() RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $$
+-- The newest event id a reader of new events may treat as final: of all
+-- events, or of one account's or end user's (col names the column, ref its
+-- value). db/events_horizon.go says why and how. The three reads run in
+-- this order, each in a snapshot of its own (a VOLATILE function in READ
+-- COMMITTED): the sequence, the announcements of the batches still
+-- running, then the newest visible id.
+CREATE FUNCTION linkdesk_events_top(col TEXT DEFAULT NULL, ref BIGINT DEFAULT NULL) RETURNS BIGINT
+LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
     v BIGINT;
     c BIGINT;
+    m BIGINT;
 BEGIN
     SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END INTO v FROM events_id_seq;
     SELECT MIN(v - (((v - objid::bigint) % 2147483648) + 2147483648) % 2147483648) - 1 INTO c
@@ -68,5 +72,14 @@ BEGIN
     WHERE locktype = 'advisory' AND objsubid = 2 AND granted
       AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
       AND classid::bigint = (hashtext(current_schema()) & 2147483647);
-    RETURN LEAST(v, COALESCE(c, v));
+    IF col = 'account_ref' THEN
+        SELECT MAX(id) INTO m FROM events WHERE account_ref = ref;
+    ELSIF col = 'end_user_ref' THEN
+        SELECT MAX(id) INTO m FROM events WHERE end_user_ref = ref;
+    ELSIF col IS NULL THEN
+        SELECT MAX(id) INTO m FROM events;
+    ELSE
+        RAISE EXCEPTION 'linkdesk_events_top: unknown column %', col;
+    END IF;
+    RETURN LEAST(v, COALESCE(c, v), COALESCE(m, 0));
 END $$;
