@@ -37,7 +37,8 @@ import (
 // 2^31, from which the reader recovers r as the largest value not above v
 // with that remainder. The announcement is one pipelined statement per
 // batch (no round trip); a reader calls linkdesk_events_top where it read
-// MAX(id) (about 0.1 ms more on the server, mostly pg_locks).
+// MAX(id), no statement more (measured: a page that draws the header takes
+// about 0.5 ms more; docs/PERFORMANCE.md, "Eighth pass").
 
 // eventsAnnounceKey is the first key of an announcement: the schema's hash,
 // non-negative (pg_locks shows it as an oid).

@@ -395,6 +395,18 @@ func ended(events []LaunchEvent, mintRef int64) bool {
 func (s *Store) ClaimMint(ctx context.Context, a Actor, launchID string) (Launch, error) {
 	var l Launch
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		// The link's row is locked before it is read (PostgreSQL; SQLite's
+		// one writer already serializes this): otherwise, at READ
+		// COMMITTED, a claim that read the link before another caller's
+		// claim, mint and AddMint (which releases the lease) had all
+		// committed would find the lease free and mint a second token.
+		if s.d.forUpdate != "" {
+			var id int64
+			err := tx.QueryRowContext(ctx, `SELECT id FROM link_tokens WHERE launch_id = ?`+s.d.forUpdate, launchID).Scan(&id)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+		}
 		now := s.now().UTC()
 		var err error
 		l, err = s.launch(ctx, tx, launchID, now)

@@ -4,9 +4,8 @@
 -- DEFERRABLE INITIALLY DEFERRED) instead of at each row's change.
 --
 -- Ingest batches of several instances run at the same time and take the
--- "ingest" lock only for their last part: the webhook events, the rows
--- that name them, the counters and the commit (db/ingest.go, "Several
--- writers"). A counter row changed by a trigger at the row's change would
+-- "ingest" lock only for their last part: the counters, the notifications
+-- and the commit (db/ingest.go, "Several writers"). A counter row changed by a trigger at the row's change would
 -- stay locked from the middle of a batch to its commit, so every other
 -- batch touching the same platform or status would wait for it, and two
 -- batches changing two counters in opposite orders would deadlock. At
